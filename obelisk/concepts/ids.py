@@ -1,0 +1,158 @@
+"""Identifiers of executions, runs, join sets, delays and executors.
+
+Every id is a ``str`` subclass: ids are stored, logged and sent over the wire as text, and a subclass keeps that
+free while letting the type checker tell an ``ExecutionId`` from a ``JoinSetId``. Top-level ids are
+``<Prefix>_<ULID>`` as in the original (ULIDs sort by creation time, which makes listings cheap). Child executions
+get derived ids ``E_<parent>.<n>`` so that a replay names the same child as the first run did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from typing import ClassVar, Self
+
+from obelisk.concepts.errors import ParseError
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_INDEX = {c: i for i, c in enumerate(_CROCKFORD)}
+ULID_LENGTH = 26
+
+
+def encode_ulid(timestamp_ms: int, randomness: int) -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, in Crockford base32."""
+    value = ((timestamp_ms & ((1 << 48) - 1)) << 80) | (randomness & ((1 << 80) - 1))
+    chars = []
+    for _ in range(ULID_LENGTH):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def decode_ulid(text: str) -> tuple[int, int]:
+    """Returns ``(timestamp_ms, randomness)``; raises ``ParseError`` on a malformed ULID."""
+    if len(text) != ULID_LENGTH:
+        raise ParseError(f"invalid ULID {text!r}: expected {ULID_LENGTH} characters")
+    value = 0
+    for char in text.upper():
+        digit = _CROCKFORD_INDEX.get(char)
+        if digit is None:
+            raise ParseError(f"invalid ULID {text!r}: {char!r} is not a Crockford base32 digit")
+        value = (value << 5) | digit
+    if value >> 128:
+        raise ParseError(f"invalid ULID {text!r}: out of range")
+    return value >> 80, value & ((1 << 80) - 1)
+
+
+def new_ulid(timestamp_ms: int | None = None) -> str:
+    millis = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    return encode_ulid(millis, int.from_bytes(os.urandom(10), "big"))
+
+
+class PrefixedId(str):
+    """``<PREFIX>_<ULID>``; subclasses set ``PREFIX``."""
+
+    PREFIX: ClassVar[str] = ""
+    __slots__ = ()
+
+    @classmethod
+    def generate(cls, timestamp_ms: int | None = None) -> Self:
+        return cls(f"{cls.PREFIX}_{new_ulid(timestamp_ms)}")
+
+    @classmethod
+    def from_parts(cls, timestamp_ms: int, randomness: int) -> Self:
+        return cls(f"{cls.PREFIX}_{encode_ulid(timestamp_ms, randomness)}")
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        prefix, sep, ulid = text.partition("_")
+        if not sep or prefix != cls.PREFIX:
+            raise ParseError(f"invalid {cls.__name__} {text!r}: expected {cls.PREFIX}_<ULID>")
+        decode_ulid(ulid)
+        return cls(text)
+
+
+class ExecutionId(PrefixedId):
+    """``E_<ULID>`` for top-level executions, ``E_<ULID>.<n>[.<m>...]`` for children."""
+
+    PREFIX = "E"
+    __slots__ = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        top, *suffixes = text.split(".")
+        super().parse(top)
+        for suffix in suffixes:
+            if not suffix.isdigit() or (len(suffix) > 1 and suffix.startswith("0")):
+                raise ParseError(f"invalid ExecutionId {text!r}: child index {suffix!r} is not a number")
+        return cls(text)
+
+    def child(self, index: int) -> ExecutionId:
+        return ExecutionId(f"{self}.{index}")
+
+    @property
+    def parent_id(self) -> ExecutionId | None:
+        """The id this one was derived from, or ``None`` for a top-level execution."""
+        head, dot, _ = self.rpartition(".")
+        return ExecutionId(head) if dot else None
+
+    @property
+    def top_level(self) -> ExecutionId:
+        return ExecutionId(self.split(".", 1)[0])
+
+    @property
+    def timestamp_ms(self) -> int:
+        return decode_ulid(self.top_level[2:])[0]
+
+    def seed(self) -> int:
+        """A 64-bit seed for this execution's deterministic PRNG (join-set, delay and scheduled ids, WASI random).
+
+        Derived from the whole id, so children of one parent get different sequences.
+        """
+        return int.from_bytes(hashlib.sha256(self.encode()).digest()[:8], "big")
+
+
+class RunId(PrefixedId):
+    PREFIX = "Run"
+    __slots__ = ()
+
+
+class JoinSetId(PrefixedId):
+    PREFIX = "JoinSet"
+    __slots__ = ()
+
+
+class DelayId(PrefixedId):
+    PREFIX = "Delay"
+    __slots__ = ()
+
+
+class ExecutorId(PrefixedId):
+    PREFIX = "Exr"
+    __slots__ = ()
+
+
+class DeterministicIds:
+    """Generates the ids a workflow run creates, reproducibly for a given execution.
+
+    A replay makes the same calls in the same order, so it draws the same ids; the first run and every replay
+    therefore agree on join-set, delay and scheduled-execution ids without storing any generator state.
+    """
+
+    def __init__(self, execution_id: ExecutionId) -> None:
+        self._timestamp_ms = execution_id.timestamp_ms
+        self._rng = random.Random(execution_id.seed())
+
+    def _randomness(self) -> int:
+        return self._rng.getrandbits(80)
+
+    def join_set_id(self) -> JoinSetId:
+        return JoinSetId.from_parts(self._timestamp_ms, self._randomness())
+
+    def delay_id(self) -> DelayId:
+        return DelayId.from_parts(self._timestamp_ms, self._randomness())
+
+    def execution_id(self) -> ExecutionId:
+        return ExecutionId.from_parts(self._timestamp_ms, self._randomness())
