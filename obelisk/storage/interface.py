@@ -1,0 +1,278 @@
+"""The storage interface: the only way the engine reaches the database.
+
+Everything a caller needs to be atomic is one ``write`` of an ordered batch of operations (create executions,
+append version-checked events, deliver join-set responses), so the rules of DESIGN §5 (a child's ``Created`` with
+its parent's request, a child's ``Finished`` with its parent's response) hold for any backend. A PostgreSQL
+backend implements this same class.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.events import (
+    ChildExecutionFinished,
+    Created,
+    DelayFinished,
+    Event,
+    ExecutionEvent,
+    JoinSetResponseEvent,
+    ParentRef,
+    PendingState,
+)
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.concepts.results import ResultKind
+
+
+# ---------------------------------------------------------------------------------------------- errors
+class StorageError(ObeliskError):
+    pass
+
+
+class ExecutionNotFound(StorageError):
+    def __init__(self, execution_id: ExecutionId) -> None:
+        super().__init__(f"execution {execution_id} not found")
+        self.execution_id = execution_id
+
+
+class ExecutionAlreadyExists(StorageError):
+    def __init__(self, execution_id: ExecutionId) -> None:
+        super().__init__(f"execution {execution_id} already exists")
+        self.execution_id = execution_id
+
+
+class VersionMismatch(StorageError):
+    """An append carried a stale version: someone else moved the execution on. Nothing was written."""
+
+    def __init__(self, execution_id: ExecutionId, expected: int, actual: int) -> None:
+        super().__init__(f"version mismatch on {execution_id}: appended at version {expected}, log is at {actual}")
+        self.execution_id = execution_id
+        self.expected = expected
+        self.actual = actual
+
+
+class AlreadyFinished(StorageError):
+    def __init__(self, execution_id: ExecutionId) -> None:
+        super().__init__(f"execution {execution_id} is already finished")
+        self.execution_id = execution_id
+
+
+class IllegalStateTransition(StorageError):
+    """E.g. ``Locked`` appended while the execution is blocked by a join set or locked by another run."""
+
+
+# ---------------------------------------------------------------------------------------------- write operations
+@dataclass(frozen=True, slots=True)
+class CreateExecution:
+    execution_id: ExecutionId
+    created: Created
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEvents:
+    """Append ``events`` at ``version``, which must equal the execution's next version."""
+
+    execution_id: ExecutionId
+    version: int
+    events: Sequence[Event]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverResponse:
+    """Append a join-set response to a workflow execution; unblocks it if it waits on that join set."""
+
+    execution_id: ExecutionId
+    join_set_id: JoinSetId
+    response: ChildExecutionFinished | DelayFinished
+
+
+WriteOp = CreateExecution | AppendEvents | DeliverResponse
+
+
+# ---------------------------------------------------------------------------------------------- read models
+@dataclass(frozen=True, slots=True)
+class LockedExecution:
+    """What a worker needs to run one locked execution."""
+
+    execution_id: ExecutionId
+    run_id: RunId
+    version: int
+    """The next version to append at (the ``Locked`` event is already written)."""
+    created: Created
+    lock_expires_at: int
+    temporary_event_count: int
+    """Retries consumed so far (``TemporarilyFailed`` and ``TemporarilyTimedOut`` events)."""
+    history: list[ExecutionEvent]
+    """The history events (join sets, requests, join-nexts, schedules) in version order, for replay."""
+    responses: list[JoinSetResponseEvent]
+    """All join-set responses of this execution in arrival order."""
+
+    @property
+    def ffqn(self) -> Ffqn:
+        return self.created.ffqn
+
+    @property
+    def parent(self) -> ParentRef | None:
+        return self.created.parent
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionLog:
+    execution_id: ExecutionId
+    events: list[ExecutionEvent]
+    responses: list[JoinSetResponseEvent]
+    pending_state: PendingState
+
+    @property
+    def created(self) -> Created:
+        event = self.events[0].event
+        assert isinstance(event, Created)
+        return event
+
+    @property
+    def next_version(self) -> int:
+        return len(self.events)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionSummary:
+    execution_id: ExecutionId
+    ffqn: Ffqn
+    pending_state: PendingState
+    created_at: int
+    scheduled_at: int
+    component_id: str
+    parent_execution_id: ExecutionId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredLock:
+    execution_id: ExecutionId
+    version: int
+    run_id: RunId
+    executor_id: ExecutorId
+    lock_expires_at: int
+    temporary_event_count: int
+    max_retries: int
+    retry_exp_backoff_us: int
+    parent: ParentRef | None
+    ffqn: Ffqn
+    blocked_by_join_set: bool = False
+    """True when the run was awaiting a response (a workflow past its lock): that is an interrupt, not a timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredDelay:
+    execution_id: ExecutionId
+    join_set_id: JoinSetId
+    delay_id: DelayId
+    expires_at: int
+
+
+class ListDirection(enum.Enum):
+    OLDER = "older"
+    NEWER = "newer"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionQuery:
+    """A page of executions, newest first. The cursor is an execution's ``created_at`` plus its id (for ties)."""
+
+    ffqn: Ffqn | None = None
+    result_kind: ResultKind | None = None
+    state: str | None = None
+    """One of ``PendingAt``, ``Locked``, ``BlockedByJoinSet``, ``Finished`` or None for all."""
+    cursor: tuple[int, ExecutionId] | None = None
+    direction: ListDirection = ListDirection.OLDER
+    including_cursor: bool = False
+    length: int = 20
+    top_level_only: bool = False
+
+
+@dataclass(slots=True)
+class StorageStats:
+    commits: int = 0
+    operations: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- the interface
+class Storage(abc.ABC):
+    """Execution storage. All methods are coroutines on the server's event loop."""
+
+    @abc.abstractmethod
+    async def write(self, ops: Sequence[WriteOp], now: int) -> None:
+        """Apply ``ops`` in order in one transaction: all or nothing.
+
+        Raises ``VersionMismatch``, ``AlreadyFinished``, ``ExecutionAlreadyExists``, ``ExecutionNotFound`` or
+        ``IllegalStateTransition``; then nothing was written.
+        """
+
+    async def create(self, execution_id: ExecutionId, created: Created, now: int) -> None:
+        await self.write([CreateExecution(execution_id, created)], now)
+
+    async def append(self, execution_id: ExecutionId, version: int, events: Sequence[Event], now: int) -> int:
+        """Returns the next version."""
+        await self.write([AppendEvents(execution_id, version, events)], now)
+        return version + len(events)
+
+    @abc.abstractmethod
+    async def lock_pending(
+        self,
+        *,
+        ffqns: Sequence[Ffqn],
+        batch_size: int,
+        now: int,
+        executor_id: ExecutorId,
+        component_id: str,
+        lock_expires_at: int,
+    ) -> list[LockedExecution]:
+        """Lock up to ``batch_size`` executions of ``ffqns`` that are ``PendingAt`` a time ``<= now``, oldest first."""
+
+    @abc.abstractmethod
+    async def get(self, execution_id: ExecutionId) -> ExecutionLog: ...
+
+    @abc.abstractmethod
+    async def get_pending_state(self, execution_id: ExecutionId) -> PendingState: ...
+
+    @abc.abstractmethod
+    async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:
+        """Locks (and join-set waits) whose expiry is ``<= now``, and delays that are due."""
+
+    @abc.abstractmethod
+    async def unlock_executor(self, executor_id: ExecutorId, now: int, reason: str) -> list[ExecutionId]:
+        """Append ``Unlocked`` (pending now, no retry consumed) to every execution locked by ``executor_id``."""
+
+    @abc.abstractmethod
+    async def wait_for_pending(self, ffqns: Sequence[Ffqn], timeout: float) -> None:
+        """Return when an execution of ``ffqns`` may have become pending, or after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    async def wait_for_change(self, execution_id: ExecutionId, known_version: int, timeout: float) -> None:
+        """Return when the execution's log or responses changed since the caller looked, or after ``timeout``.
+
+        ``known_version`` is the caller's count of events plus responses; a change already made returns at once.
+        """
+
+    @abc.abstractmethod
+    async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]: ...
+
+    @abc.abstractmethod
+    async def list_events(self, execution_id: ExecutionId, version_from: int, length: int) -> list[ExecutionEvent]: ...
+
+    @abc.abstractmethod
+    async def list_responses(
+        self, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool
+    ) -> list[JoinSetResponseEvent]: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def stats(self) -> StorageStats: ...
