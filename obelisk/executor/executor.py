@@ -1,0 +1,159 @@
+"""One executor per component: lock due executions, run them in threads, record the outcome.
+
+The loop (reference §6.2): take up to ``batch_size`` permits from ``max_inflight_instances``, lock that many due
+executions, start a run for each, then sleep until storage signals new pending work (or ``tick_sleep`` passes as a
+fallback). The executor, not the guest, owns the attempt deadline: an epoch deadline cannot stop a guest blocked
+inside a WASI call, so when the deadline passes the timeout is recorded here and the thread is abandoned
+(DESIGN §10); its late result is refused by the version check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from obelisk.concepts.clock import Clock
+from obelisk.concepts.ids import ExecutorId
+from obelisk.executor.outcomes import RunContext, ops_for_outcome
+from obelisk.executor.retry import RetryPolicy
+from obelisk.executor.threads import ElasticThreadPool
+from obelisk.storage.interface import LockedExecution, Storage, StorageError
+from obelisk.workers.outcome import FailedTemporarily, TimedOut, WorkerOutcome
+from obelisk.workers.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    component_id: str
+    batch_size: int
+    lock_expiry_us: int
+    tick_sleep_seconds: float
+    max_inflight_instances: int
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        worker: Worker,
+        config: ExecutorConfig,
+        executor_id: ExecutorId,
+        clock: Clock,
+    ) -> None:
+        self._storage = storage
+        self._worker = worker
+        self._config = config
+        self._executor_id = executor_id
+        self._clock = clock
+        self._permits = asyncio.Semaphore(config.max_inflight_instances)
+        self._threads = ElasticThreadPool(config.component_id.split(":")[1])
+        self._runs: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.abandoned_threads = 0
+
+    @property
+    def config(self) -> ExecutorConfig:
+        return self._config
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"executor {self._config.component_id}")
+
+    async def stop(self) -> None:
+        """Stop locking new work. Runs still in flight are left alone: their locks expire or are released by
+        the next start of this server (DESIGN §10), so nothing is lost or recorded twice."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for run in list(self._runs):
+            run.cancel()
+        self._threads.close()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("executor %s: tick failed", self._config.component_id)
+                await asyncio.sleep(self._config.tick_sleep_seconds)
+
+    async def tick(self) -> int:
+        """Lock and start one batch; when nothing was due, wait for new work. Returns the number started."""
+        acquired = await self._acquire_permits()
+        locked: list[LockedExecution] = []
+        try:
+            now = self._clock.now_us()
+            locked = await self._storage.lock_pending(
+                ffqns=self._worker.ffqns,
+                batch_size=acquired,
+                now=now,
+                executor_id=self._executor_id,
+                component_id=self._config.component_id,
+                lock_expires_at=now + self._config.lock_expiry_us,
+            )
+        finally:
+            for _ in range(acquired - len(locked)):
+                self._permits.release()
+        for execution in locked:
+            task = asyncio.create_task(self._run(execution), name=f"run {execution.execution_id}")
+            self._runs.add(task)
+            task.add_done_callback(self._runs.discard)
+        if not locked:
+            await self._storage.wait_for_pending(self._worker.ffqns, self._config.tick_sleep_seconds)
+        return len(locked)
+
+    async def _acquire_permits(self) -> int:
+        await self._permits.acquire()
+        acquired = 1
+        while acquired < self._config.batch_size and not self._permits.locked():
+            await self._permits.acquire()
+            acquired += 1
+        return acquired
+
+    async def _run(self, locked: LockedExecution) -> None:
+        try:
+            outcome = await self._attempt(locked)
+            ctx = RunContext(
+                execution_id=locked.execution_id,
+                version=locked.version,
+                parent=locked.parent,
+                policy=RetryPolicy(locked.created.max_retries, locked.created.retry_exp_backoff_us),
+                temporary_event_count=locked.temporary_event_count,
+                retry_on_err=self._worker.retry_on_err,
+            )
+            ops = ops_for_outcome(ctx, outcome, self._clock.now_us())
+            if ops:
+                try:
+                    await self._storage.write(ops, self._clock.now_us())
+                except StorageError as error:
+                    # Someone else (the timers watcher, a restart) recorded this run's end first.
+                    log.info("%s: outcome %s not recorded: %s", locked.execution_id, type(outcome).__name__, error)
+        finally:
+            self._permits.release()
+
+    async def _attempt(self, locked: LockedExecution) -> WorkerOutcome:
+        loop = asyncio.get_running_loop()
+        deadline = locked.lock_expires_at
+        future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
+        remaining = max(0.0, (deadline - self._clock.now_us()) / 1_000_000)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout=remaining)
+        except TimeoutError:
+            self.abandoned_threads += 1
+            log.warning(
+                "%s: attempt passed its deadline; recording a timeout and abandoning its thread (%d abandoned)",
+                locked.execution_id,
+                self.abandoned_threads,
+            )
+            future.add_done_callback(lambda _: log.info("%s: abandoned attempt returned", locked.execution_id))
+            return TimedOut()
+        except Exception as error:
+            log.exception("%s: worker crashed", locked.execution_id)
+            return FailedTemporarily(f"worker error: {type(error).__name__}", str(error))

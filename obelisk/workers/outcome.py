@@ -1,0 +1,54 @@
+"""What one run of a worker (an activity attempt, a workflow run) came to.
+
+Workers only report; the executor turns an outcome into events (``obelisk.executor.outcomes``), because the
+retry budget and the parent to notify are the executor's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from obelisk.concepts.results import FallibleError, FinishedResult, Ok
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    """The function returned. A ``FallibleError`` may still be retried when the component retries on ``err``."""
+
+    result: Ok | FallibleError
+
+
+@dataclass(frozen=True, slots=True)
+class FailedTemporarily:
+    """A trap or an instantiation failure: retried while the budget lasts."""
+
+    reason: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """The attempt ran past its lock expiry."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPermanently:
+    """Never retried: bad params, nondeterminism, a child's execution error in a direct call, ..."""
+
+    result: FinishedResult
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """The run wrote its own state (e.g. blocked on a join set) and released the execution; nothing to add."""
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """The run could not start for a reason that is not the execution's fault (shutdown, instance limit):
+    give the lock back without consuming a retry."""
+
+    reason: str
+
+
+WorkerOutcome = Succeeded | FailedTemporarily | TimedOut | FailedPermanently | Interrupted | Released
