@@ -1,0 +1,143 @@
+"""Identifiers, FFQNs and the event codec."""
+
+import pytest
+
+from obelisk.concepts.errors import ParseError
+from obelisk.concepts.events import (
+    ChildExecutionFinished,
+    ChildExecutionRequest,
+    Created,
+    DelayFinished,
+    DelayRequest,
+    Finished,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    Locked,
+    ParentRef,
+    Schedule,
+    ScheduleAtTime,
+    ScheduleIn,
+    ScheduleNow,
+    TemporarilyFailed,
+    TemporarilyTimedOut,
+    Unlocked,
+    event_from_json,
+    event_to_json,
+    resolve_schedule,
+    response_from_json,
+    response_to_json,
+)
+from obelisk.concepts.ffqn import Ffqn, IfcFqn
+from obelisk.concepts.ids import (
+    DelayId,
+    DeterministicIds,
+    ExecutionId,
+    ExecutorId,
+    JoinSetId,
+    RunId,
+    decode_ulid,
+    encode_ulid,
+)
+from obelisk.concepts.results import (
+    ExecutionFailure,
+    FallibleError,
+    NondeterminismDetected,
+    Ok,
+    ReturnValue,
+    Timeout,
+    classify_return,
+)
+
+
+def test_ffqn_splits_at_the_last_dot_so_versioned_interfaces_work() -> None:
+    ffqn = Ffqn.parse("docs:adder/add@0.1.0.add")
+    assert ffqn.ifc_fqn == "docs:adder/add@0.1.0"
+    assert ffqn.function_name == "add"
+    assert ffqn.ifc.version == "0.1.0"
+    assert str(ffqn.ifc.extension()) == "docs:adder-obelisk-ext/add@0.1.0"
+    assert (
+        str(Ffqn.parse("testing:fibo-workflow/workflow.fiboa-concurrent"))
+        == "testing:fibo-workflow/workflow.fiboa-concurrent"
+    )
+
+
+@pytest.mark.parametrize("text", ["fibo", "testing:fibo.fibo", "testing/fibo.fibo", "testing:fibo/fibo.", "a:b/c.Fibo"])
+def test_malformed_ffqns_are_rejected_with_the_text(text: str) -> None:
+    with pytest.raises(ParseError, match="invalid"):
+        Ffqn.parse(text)
+
+
+def test_extension_interface_round_trip() -> None:
+    ifc = IfcFqn.parse("testing:fibo/fibo")
+    assert ifc.extension().is_extension
+    assert ifc.extension().without_extension() == ifc
+
+
+def test_ulid_round_trip_and_ordering() -> None:
+    text = encode_ulid(1_700_000_000_000, 12345)
+    assert decode_ulid(text) == (1_700_000_000_000, 12345)
+    assert encode_ulid(1, 0) < encode_ulid(2, 0)
+
+
+def test_execution_ids_parse_and_derive_children() -> None:
+    top = ExecutionId.generate()
+    child = top.child(3).child(0)
+    assert ExecutionId.parse(child) == child
+    assert child.parent_id == top.child(3)
+    assert child.top_level == top
+    with pytest.raises(ParseError):
+        ExecutionId.parse(f"{top}.x")
+    with pytest.raises(ParseError):
+        ExecutionId.parse("JoinSet_01M89BPGBZEWXCVNE7D93J6S3G")
+
+
+def test_deterministic_ids_repeat_per_execution_and_differ_between_executions() -> None:
+    exe = ExecutionId.generate()
+    first, second = DeterministicIds(exe), DeterministicIds(exe)
+    assert [first.join_set_id(), first.delay_id(), first.execution_id()] == [
+        second.join_set_id(),
+        second.delay_id(),
+        second.execution_id(),
+    ]
+    assert DeterministicIds(exe.child(0)).join_set_id() != DeterministicIds(exe.child(1)).join_set_id()
+
+
+def test_every_event_round_trips_through_json() -> None:
+    exe, js = ExecutionId.generate(), JoinSetId.generate()
+    events = [
+        Created(
+            Ffqn.parse("testing:fibo/fibo.fibo"), [10], 5, "activity_wasm:fibo:abc", 5, 100_000, ParentRef(exe, js), exe
+        ),
+        Created(Ffqn.parse("testing:fibo/fibo.fibo"), [10], 5, "activity_wasm:fibo:abc", 5, 100_000),
+        Locked("activity_wasm:fibo:abc", ExecutorId.generate(), RunId.generate(), 99),
+        Unlocked(7, "restart"),
+        TemporarilyFailed(8, "trap", None),
+        TemporarilyTimedOut(9),
+        Finished(Ok(ReturnValue(55))),
+        Finished(Ok(None)),
+        Finished(FallibleError(ReturnValue({"err": "x"}))),
+        Finished(Timeout()),
+        Finished(NondeterminismDetected("mismatch")),
+        Finished(ExecutionFailure("boom", "detail")),
+        JoinSetCreated(js),
+        JoinSetRequest(js, DelayRequest(DelayId.generate(), 100)),
+        JoinSetRequest(js, ChildExecutionRequest(exe.child(0))),
+        JoinNext(js, 100, closing=True),
+        Schedule(ExecutionId.generate(), ScheduleNow()),
+        Schedule(ExecutionId.generate(), ScheduleAtTime(5)),
+        Schedule(ExecutionId.generate(), ScheduleIn(6)),
+    ]
+    for event in events:
+        assert event_from_json(event_to_json(event)) == event
+    for response in [ChildExecutionFinished(exe.child(0), Ok(ReturnValue(1))), DelayFinished(DelayId.generate())]:
+        assert response_from_json(response_to_json(response)) == response
+
+
+def test_schedule_resolution_and_result_classification() -> None:
+    assert resolve_schedule(ScheduleNow(), 10) == 10
+    assert resolve_schedule(ScheduleIn(5), 10) == 15
+    assert resolve_schedule(ScheduleAtTime(3), 10) == 3
+    assert classify_return(ReturnValue({"err": "x"})) == FallibleError(ReturnValue({"err": "x"}))
+    assert classify_return(ReturnValue({"ok": "x"})) == Ok(ReturnValue({"ok": "x"}))
+    assert classify_return(None) == Ok(None)
