@@ -1,0 +1,496 @@
+"""The schema of ``obelisk.toml`` (keys and defaults of the original's ``src/config/toml.rs``).
+
+Models are strict (TOML is typed, so ``max_retries = "5"`` is a mistake, not a number) and forbid unknown keys
+(a typo must not silently fall back to a default). Cross-field rules that need the whole document live in
+``cross_field_problems`` so the loader can point each one at a file and line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from obelisk.config.durations import Duration
+from obelisk.config.paths import ConfigDirs, expand_path
+from obelisk.config.values import (
+    UNLIMITED,
+    Limit,
+    parse_socket_addr,
+    resolve_env_vars,
+    validate_env_var_entry,
+    validate_http_method,
+    validate_limit,
+    validate_socket_addr,
+)
+
+CONTEXT_KEY = "obelisk_config"
+COMPONENT_KINDS: tuple[str, ...] = ("activity_wasm", "workflow", "webhook_endpoint")
+DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
+U32_MAX = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What path validation needs to know about the machine; passed as pydantic validation context."""
+
+    dirs: ConfigDirs
+    cwd: Path
+    home: str | None = None
+    skip_cross_checks: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], cwd: Path | None = None) -> ValidationContext:
+        return cls(dirs=ConfigDirs.from_env(env), cwd=cwd or Path.cwd(), home=env.get("HOME"))
+
+
+def _context(info: ValidationInfo) -> ValidationContext | None:
+    ctx = info.context
+    if isinstance(ctx, Mapping):
+        found = ctx.get(CONTEXT_KEY)
+        if isinstance(found, ValidationContext):
+            return found
+    return None
+
+
+def _expand_config_path(value: Path, info: ValidationInfo) -> Path:
+    """Expand prefixes in file values and defaults alike; the loader already anchored file-relative paths."""
+    ctx = _context(info) or ValidationContext.from_env(os.environ)
+    return expand_path(value, ctx.dirs, ctx.cwd, ctx.home)
+
+
+ConfigPath = Annotated[Path, Strict(False), AfterValidator(_expand_config_path)]
+"""A filesystem path key: accepts a TOML string, expands ``${DATA_DIR}``-style prefixes and ``~``."""
+
+ComponentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$")]
+SocketAddr = Annotated[str, PlainValidator(validate_socket_addr)]
+LimitValue = Annotated[Limit, PlainValidator(validate_limit)]
+EnvVarEntry = Annotated[str, PlainValidator(validate_env_var_entry)]
+HttpMethod = Annotated[str, PlainValidator(validate_http_method)]
+NonNegativeU32 = Annotated[int, Field(ge=0, le=U32_MAX)]
+PositiveU32 = Annotated[int, Field(ge=1, le=U32_MAX)]
+StdForwarding = Literal["none", "stdout", "stderr"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+
+
+# ---------------------------------------------------------------------------------------------- server-wide
+
+
+class ApiConfig(_Model):
+    listening_addr: SocketAddr
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_socket_addr(self.listening_addr)
+
+
+class WebUiConfig(_Model):
+    listening_addr: SocketAddr | None = None
+
+
+class SqliteConfig(_Model):
+    file: ConfigPath = Path("${DATA_DIR}/obelisk.sqlite")
+    synchronous: Annotated[
+        Literal["FULL", "NORMAL", "OFF"],
+        BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+    ] = "FULL"
+    # Accepted for compatibility with the original's config; this implementation has no write queue.
+    queue_capacity: PositiveU32 = 100
+    low_prio_threshold: PositiveU32 = 100
+
+
+class CodegenCacheConfig(_Model):
+    enabled: bool = True
+    directory: ConfigPath = Path("${CACHE_DIR}/codegen")
+
+
+class WasmtimePoolingConfig(_Model):
+    """Accepted for compatibility; wasmtime-py exposes only part of these knobs."""
+
+    pooling_memory_keep_resident: Annotated[int, Field(ge=0)] | None = None
+    pooling_table_keep_resident: Annotated[int, Field(ge=0)] | None = None
+    memory_protection_keys: bool | None = None
+    pooling_total_core_instances: NonNegativeU32 | None = None
+    pooling_total_component_instances: NonNegativeU32 | None = None
+    pooling_total_memories: NonNegativeU32 | None = None
+    pooling_total_tables: NonNegativeU32 | None = None
+    pooling_total_stacks: NonNegativeU32 | None = None
+    pooling_max_memory_size: Annotated[int, Field(ge=0)] | None = None
+
+
+class OtlpConfig(_Model):
+    enabled: bool = False
+    level: str = "info,app=trace"
+    service_name: str = "obelisk-server"
+    otlp_endpoint: str = "http://localhost:4317"
+
+
+LogStyle = Literal["plain", "plain_compact", "json"]
+LogSpan = Literal["none", "new", "enter", "exit", "close", "active", "full"]
+
+
+class StdoutLogConfig(_Model):
+    enabled: bool = True
+    level: str = "info,app=trace"
+    style: LogStyle = "plain_compact"
+    span: LogSpan = "none"
+    target: bool = False
+
+
+class FileLogConfig(_Model):
+    enabled: bool = True
+    level: str = "info,app=trace"
+    style: LogStyle = "plain"
+    span: LogSpan = "none"
+    target: bool = False
+    directory: ConfigPath
+    prefix: str
+    rotation: Literal["minutely", "hourly", "daily", "never"]
+
+
+class LogConfig(_Model):
+    stdout: StdoutLogConfig = Field(default_factory=StdoutLogConfig)
+    file: FileLogConfig | None = None
+
+
+# ---------------------------------------------------------------------------------------------- components
+
+
+class LocationConfig(_Model):
+    path: ConfigPath | None = None
+    oci: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_path(self) -> LocationConfig:
+        if self.oci is not None:
+            raise ValueError("OCI locations are not supported yet; use location.path")
+        if self.path is None:
+            raise ValueError('location needs a path, e.g. location.path = "build/components/x.wasm"')
+        return self
+
+
+class ExecConfig(_Model):
+    batch_size: PositiveU32 = 5
+    lock_expiry: Duration = timedelta(seconds=1)
+    tick_sleep: Duration = timedelta(milliseconds=200)
+    max_inflight_instances: LimitValue | None = None
+
+    @field_validator("lock_expiry")
+    @classmethod
+    def _positive_lock_expiry(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("lock_expiry must be greater than zero (it is the run timeout)")
+        return value
+
+    def resolve_max_inflight_instances(self, per_cpu: int, cpu_count: int | None = None) -> int | None:
+        """The concurrency limit to use; ``None`` means unlimited.
+
+        When unset, the per-kind default of DESIGN §10 applies: ``per_cpu`` times the CPU count.
+        """
+        if self.max_inflight_instances == UNLIMITED:
+            return None
+        if isinstance(self.max_inflight_instances, int):
+            return self.max_inflight_instances
+        return per_cpu * (cpu_count or os.cpu_count() or 1)
+
+
+def _item_from_string(key: str) -> Any:
+    """Let a list accept the short string form of an item table (``"x"`` for ``{key = "x"}``)."""
+
+    def convert(value: Any) -> Any:
+        return {key: value} if isinstance(value, str) else value
+
+    return BeforeValidator(convert)
+
+
+class AllowedHostConfig(_Model):
+    """One outbound-HTTP allowlist entry: ``host-glob[:port]``, optionally limited to some methods."""
+
+    host: str
+    methods: list[HttpMethod] | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        glob, port = _split_host_pattern(value)
+        if not glob:
+            raise ValueError(f'expected "host-glob[:port]" such as "*.example.com:443", got "{value}"')
+        del port
+        return value
+
+    @property
+    def host_glob(self) -> str:
+        return _split_host_pattern(self.host)[0]
+
+    @property
+    def port(self) -> int | None:
+        return _split_host_pattern(self.host)[1]
+
+    def matches(self, host: str, port: int | None, method: str) -> bool:
+        if self.methods is not None and method.upper() not in self.methods:
+            return False
+        if self.port is not None and port != self.port:
+            return False
+        return fnmatch.fnmatchcase(host.lower(), self.host_glob.lower())
+
+
+def _split_host_pattern(text: str) -> tuple[str, int | None]:
+    if text.startswith("["):  # [ipv6] or [ipv6]:port
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f'unterminated "[" in host pattern "{text}"')
+        rest = text[end + 1 :]
+        if not rest:
+            return text[1:end], None
+        if not rest.startswith(":") or not rest[1:].isdigit():
+            raise ValueError(f'expected "[ipv6]:port" in host pattern "{text}"')
+        return text[1:end], _port(rest[1:], text)
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        return text, None
+    if not port_text.isdigit():
+        raise ValueError(f'port of host pattern "{text}" must be an integer')
+    return host, _port(port_text, text)
+
+
+def _port(text: str, whole: str) -> int:
+    port = int(text)
+    if not 0 < port <= 65535:
+        raise ValueError(f'port of host pattern "{whole}" must be between 1 and 65535')
+    return port
+
+
+class RouteConfig(_Model):
+    """A webhook route (``""`` = everything, ``/p/*``, ``/x/:param``) with optional method filter."""
+
+    route: str
+    methods: list[HttpMethod] | None = None
+
+    @field_validator("route")
+    @classmethod
+    def _check_route(cls, value: str) -> str:
+        if value and not value.startswith("/"):
+            raise ValueError(f'a route must be "" or start with "/", got "{value}"')
+        return value
+
+
+class _ComponentCommon(_Model):
+    name: ComponentName
+    location: LocationConfig
+
+    @property
+    def location_path(self) -> Path:
+        assert self.location.path is not None  # guaranteed by LocationConfig's validator
+        return self.location.path
+
+
+class ActivityConfig(_ComponentCommon):
+    exec: ExecConfig = Field(default_factory=ExecConfig)
+    max_retries: NonNegativeU32 = 5
+    retry_exp_backoff: Duration = timedelta(milliseconds=100)
+    retry_on_err: bool = True
+    forward_stdout: StdForwarding = "none"
+    forward_stderr: StdForwarding = "none"
+    env_vars: list[EnvVarEntry] = Field(default_factory=list)
+    allowed_hosts: list[Annotated[AllowedHostConfig, _item_from_string("host")]] | None = None
+
+    KIND: ClassVar[str] = "activity_wasm"
+
+    def resolve_max_inflight_instances(self, cpu_count: int | None = None) -> int | None:
+        return self.exec.resolve_max_inflight_instances(2, cpu_count)
+
+    def resolved_env(self, host_env: Mapping[str, str], *, ignore_missing: bool = False) -> dict[str, str]:
+        return resolve_env_vars(self.env_vars, host_env, self.name, ignore_missing=ignore_missing)
+
+    def is_host_allowed(self, host: str, port: int | None, method: str) -> bool:
+        """Absent ``allowed_hosts`` allows everything; an empty list allows nothing."""
+        if self.allowed_hosts is None:
+            return True
+        return any(entry.matches(host, port, method) for entry in self.allowed_hosts)
+
+
+class WorkflowConfig(_ComponentCommon):
+    exec: ExecConfig = Field(default_factory=ExecConfig)
+    retry_exp_backoff: Duration = timedelta(milliseconds=100)
+    join_next_blocking_strategy: Literal["await", "interrupt"] = "await"
+    non_blocking_event_batching: NonNegativeU32 = 100
+    retry_on_trap: bool = False
+    convert_core_module: bool = True
+    forward_stdout: StdForwarding = "none"
+    forward_stderr: StdForwarding = "none"
+
+    KIND: ClassVar[str] = "workflow"
+
+    @field_validator("retry_exp_backoff")
+    @classmethod
+    def _non_zero_backoff(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("retry_exp_backoff of a workflow must be non-zero (workflows retry forever)")
+        return value
+
+    def resolve_max_inflight_instances(self, cpu_count: int | None = None) -> int | None:
+        return self.exec.resolve_max_inflight_instances(4, cpu_count)
+
+
+class HttpServerConfig(_Model):
+    name: ComponentName
+    listening_addr: SocketAddr
+    max_inflight_requests: LimitValue = UNLIMITED
+    max_request_body_bytes: Annotated[int, Field(ge=0)] = DEFAULT_MAX_REQUEST_BODY_BYTES
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_socket_addr(self.listening_addr)
+
+
+class WebhookEndpointConfig(_ComponentCommon):
+    http_server: str
+    routes: list[Annotated[RouteConfig, _item_from_string("route")]] = Field(default_factory=list)
+    env_vars: list[EnvVarEntry] = Field(default_factory=list)
+    forward_stdout: StdForwarding = "none"
+    forward_stderr: StdForwarding = "none"
+
+    KIND: ClassVar[str] = "webhook_endpoint"
+
+    def resolved_env(self, host_env: Mapping[str, str], *, ignore_missing: bool = False) -> dict[str, str]:
+        return resolve_env_vars(self.env_vars, host_env, self.name, ignore_missing=ignore_missing)
+
+
+ComponentConfig = ActivityConfig | WorkflowConfig | WebhookEndpointConfig
+
+
+# ---------------------------------------------------------------------------------------------- root
+
+
+class ObeliskConfig(_Model):
+    api: ApiConfig
+    webui: WebUiConfig | None = None
+    sqlite: SqliteConfig = Field(default_factory=SqliteConfig)
+    wasm_cache_directory: ConfigPath = Path("${CACHE_DIR}/wasm")
+    codegen_cache: CodegenCacheConfig = Field(default_factory=CodegenCacheConfig)
+    wasmtime_allocator_config: Literal["auto", "on_demand", "pooling"] = "auto"
+    wasmtime_pooling_config: WasmtimePoolingConfig = Field(default_factory=WasmtimePoolingConfig)
+    otlp: OtlpConfig | None = None
+    log: LogConfig = Field(default_factory=LogConfig)
+    activity_wasm: list[ActivityConfig] = Field(default_factory=list)
+    workflow: list[WorkflowConfig] = Field(default_factory=list)
+    http_server: list[HttpServerConfig] = Field(default_factory=list)
+    webhook_endpoint: list[WebhookEndpointConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> ObeliskConfig:
+        ctx = _context(info)
+        if ctx is not None and ctx.skip_cross_checks:
+            return self
+        problems = cross_field_problems(self)
+        if problems:
+            raise ValueError("; ".join(f"{format_key_path(loc)}: {msg}" for loc, msg in problems))
+        return self
+
+    @property
+    def webui_listening_addr(self) -> str | None:
+        return self.webui.listening_addr if self.webui is not None else None
+
+    def components(self) -> list[ComponentConfig]:
+        """All components in declaration order per kind: activities, workflows, webhook endpoints."""
+        return [*self.activity_wasm, *self.workflow, *self.webhook_endpoint]
+
+    def component(self, name: str) -> ComponentConfig | None:
+        return next((c for c in self.components() if c.name == name), None)
+
+    def http_server_by_name(self, name: str) -> HttpServerConfig | None:
+        return next((s for s in self.http_server if s.name == name), None)
+
+
+KeyPath = tuple[str | int, ...]
+
+
+def format_key_path(path: KeyPath) -> str:
+    """``("activity_wasm", 1, "exec")`` -> ``activity_wasm[1].exec``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
+    """Rules spanning several tables: unique names, existing http servers, distinct listening addresses."""
+    problems: list[tuple[KeyPath, str]] = []
+
+    seen: dict[str, KeyPath] = {}
+    for kind in COMPONENT_KINDS:
+        items: list[_ComponentCommon] = getattr(config, kind)
+        for index, component in enumerate(items):
+            here: KeyPath = (kind, index)
+            if component.name in seen:
+                problems.append(
+                    (
+                        (*here, "name"),
+                        f'duplicate component name "{component.name}" '
+                        f"(already used by {format_key_path(seen[component.name])})",
+                    )
+                )
+            else:
+                seen[component.name] = here
+
+    servers: dict[str, int] = {}
+    for index, server in enumerate(config.http_server):
+        if server.name in servers:
+            problems.append(
+                (
+                    ("http_server", index, "name"),
+                    f'duplicate http_server name "{server.name}" (already used by http_server[{servers[server.name]}])',
+                )
+            )
+        else:
+            servers[server.name] = index
+
+    for index, webhook in enumerate(config.webhook_endpoint):
+        if webhook.http_server not in servers:
+            defined = ", ".join(f'"{name}"' for name in servers) or "none ([[http_server]] is missing)"
+            problems.append(
+                (
+                    ("webhook_endpoint", index, "http_server"),
+                    f'unknown http_server "{webhook.http_server}"; defined http_server names: {defined}',
+                )
+            )
+
+    addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]
+    if config.webui is not None and config.webui.listening_addr is not None:
+        addresses.append((("webui", "listening_addr"), config.webui.listening_addr))
+    addresses += [(("http_server", i, "listening_addr"), s.listening_addr) for i, s in enumerate(config.http_server)]
+    bound: dict[tuple[str, int], KeyPath] = {}
+    for loc, addr in addresses:
+        host_port = parse_socket_addr(addr)
+        if host_port[1] == 0:  # an ephemeral port never collides
+            continue
+        if host_port in bound:
+            problems.append((loc, f'address "{addr}" is already used by {format_key_path(bound[host_port])}'))
+        else:
+            bound[host_port] = loc
+    return problems

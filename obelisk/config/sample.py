@@ -1,0 +1,152 @@
+"""The text of the sample ``obelisk.toml`` written by ``obelisk server generate-config``.
+
+Lines starting with ``# `` document keys; lines starting with ``#`` directly followed by a key or a header are
+ready-to-use examples (a test un-comments them all and loads the result, so the examples cannot rot).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from obelisk.config.errors import ConfigFileExistsError
+
+SAMPLE_CONFIG = """\
+# Obelisk server configuration.
+# Unknown keys are errors. Durations are tables with one unit: {secs = N} or {millis = N}.
+# Paths may start with ${DATA_DIR} (~/.local/share/obelisk), ${CACHE_DIR} (~/.cache/obelisk) or
+# ${CONFIG_DIR} (~/.config/obelisk); the XDG_*_HOME variables are honoured. Relative paths are relative to
+# the directory of this file. Any key can be overridden by an environment variable such as
+# OBELISK__api__listening_addr="0.0.0.0:5005" (tables separated by "__", value parsed as TOML if it parses).
+
+# gRPC API used by `obelisk client ...` (required).
+api.listening_addr = "127.0.0.1:5005"
+
+# Web UI; remove the key (or the table) to turn the web UI off.
+webui.listening_addr = "127.0.0.1:8080"
+
+# Fetched and transformed WASM files. A cache: deleting it only costs time.
+wasm_cache_directory = "${CACHE_DIR}/wasm"
+
+# wasmtime instance allocator: "auto" (default), "on_demand" or "pooling".
+#wasmtime_allocator_config = "auto"
+
+[sqlite]
+# Database file; its parent directory is created at start-up.
+file = "${DATA_DIR}/obelisk.sqlite"
+# PRAGMA synchronous: "FULL" (default, durable on power loss), "NORMAL" or "OFF".
+synchronous = "FULL"
+# Accepted for compatibility with the original Obelisk; unused here.
+#queue_capacity = 100
+#low_prio_threshold = 100
+
+[codegen_cache]
+# Compiled components, keyed by digest and wasmtime version. A cache as well.
+enabled = true
+directory = "${CACHE_DIR}/codegen"
+
+[log.stdout]
+# Log to standard output. enabled: true/false; level: "info", "debug", ... (default "info,app=trace");
+# style: "plain", "plain_compact" (default) or "json"; span: "none" (default), "new", "enter", "exit",
+# "close", "active" or "full"; target: show the logger name (default false).
+enabled = true
+level = "info,app=trace"
+style = "plain_compact"
+span = "none"
+target = false
+
+# Log to rotating files as well; same keys as [log.stdout] (style defaults to "plain") plus directory,
+# prefix and rotation ("minutely", "hourly", "daily" or "never"), all three required.
+#[log.file]
+#enabled = true
+#level = "info"
+#style = "plain"
+#span = "none"
+#target = false
+#directory = "${DATA_DIR}/logs"
+#prefix = "obelisk.log"
+#rotation = "daily"
+
+# OpenTelemetry export; accepted for compatibility, not exported by this implementation yet.
+#[otlp]
+#enabled = false
+#level = "info,app=trace"
+#service_name = "obelisk-server"
+#otlp_endpoint = "http://localhost:4317"
+
+# Optional knobs of the pooling allocator (see wasmtime_allocator_config above).
+#[wasmtime_pooling_config]
+#pooling_memory_keep_resident = 0
+#pooling_table_keep_resident = 0
+#memory_protection_keys = false
+#pooling_total_core_instances = 1000
+#pooling_total_component_instances = 1000
+#pooling_total_memories = 1000
+#pooling_total_tables = 1000
+#pooling_total_stacks = 1000
+#pooling_max_memory_size = 4294967296
+
+# ---------------------------------------------------------------------------------------------------------
+# Components. Every component has a unique name (letters, digits, underscores) and a location.path
+# (location.oci is not supported yet). Activities and workflows have an [exec] table:
+#   batch_size = 5                       executions locked per tick
+#   lock_expiry = {secs = 1}             lock duration, which is also the maximum run time of one attempt
+#   tick_sleep = {millis = 200}          maximum wait between ticks
+#   max_inflight_instances = "unlimited" or an integer; default 2 x CPUs (activities), 4 x CPUs (workflows)
+
+# An activity: side effects, retried on trap, timeout and (unless retry_on_err = false) on an err result.
+#[[activity_wasm]]
+#name = "fibo_activity"
+#location.path = "build/components/fibo_activity.wasm"
+#max_retries = 5                        # attempts after the first one
+#retry_exp_backoff = {millis = 100}     # retry n waits backoff * 2^(n-1)
+#retry_on_err = true
+#forward_stdout = "none"                # "none", "stdout" or "stderr"
+#forward_stderr = "none"
+#env_vars = ["HOME", "GREETING=hello"]   # "KEY" copies the server's variable, "KEY=value" sets one
+#allowed_hosts = ["api.github.com", "*.example.com", "localhost:8080", {host = "x.org", methods = ["GET"]}]
+#exec.batch_size = 5
+#exec.lock_expiry = {secs = 1}
+#exec.tick_sleep = {millis = 200}
+#exec.max_inflight_instances = "unlimited"
+# allowed_hosts limits outbound HTTP to host globs with an optional port; leave it out to allow every host.
+
+# A workflow: deterministic, replayed from its event history, retried forever.
+#[[workflow]]
+#name = "fibo_workflow"
+#location.path = "build/components/fibo_workflow.wasm"
+#retry_exp_backoff = {millis = 100}     # must be non-zero
+#join_next_blocking_strategy = "await"  # "await" keeps the instance while waiting, "interrupt" replays later
+#non_blocking_event_batching = 100      # submit/schedule events written in one transaction
+#retry_on_trap = false                  # a trap is a permanent failure unless true
+#convert_core_module = true
+#forward_stdout = "none"
+#forward_stderr = "none"
+#exec.lock_expiry = {secs = 2}
+
+# An HTTP server that webhook endpoints are mounted on.
+#[[http_server]]
+#name = "external_webhook"
+#listening_addr = "127.0.0.1:9090"
+#max_inflight_requests = "unlimited"     # or an integer; requests past it get 503
+#max_request_body_bytes = 10485760       # 10 MiB; larger bodies get 413
+
+# A webhook endpoint: a wasi:http/incoming-handler component on routes of an http_server.
+# routes: "" (everything), "/exact", "/prefix/*", "/x/:param" (params become env vars), or tables with methods.
+#[[webhook_endpoint]]
+#name = "fibo_webhook"
+#location.path = "build/components/fibo_webhook.wasm"
+#http_server = "external_webhook"
+#routes = [{methods = ["GET"], route = "/fibo/:N/:ITERATIONS"}, "/status"]
+#env_vars = ["GREETING=hello"]
+#forward_stdout = "none"
+#forward_stderr = "none"
+"""
+
+
+def write_sample_config(path: Path) -> None:
+    """Write ``SAMPLE_CONFIG`` to ``path``; never overwrites (``ConfigFileExistsError``)."""
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(SAMPLE_CONFIG)
+    except FileExistsError:
+        raise ConfigFileExistsError(path) from None
