@@ -1,0 +1,85 @@
+"""Submitting and observing executions: the one place where requests are validated before anything is written.
+
+The gRPC API, the web UI and the engine's Python API all call this, so a parameter is type-checked the same way
+whichever face it came through, and an unknown function is reported with the same candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from obelisk.concepts.clock import Clock
+from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.events import Created, Finished, PendingState
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.json_values import check_params
+from obelisk.concepts.results import FinishedResult
+from obelisk.registry import ComponentRegistry
+from obelisk.storage.interface import ExecutionAlreadyExists, ExecutionLog, Storage
+
+
+class SubmitConflict(ObeliskError):
+    """The execution id is taken by a different submission (another function or other params)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    execution_id: ExecutionId
+    created: bool
+    """False when an identical submission with this id already existed (``Submit`` is idempotent)."""
+
+
+class ExecutionService:
+    def __init__(self, storage: Storage, registry: ComponentRegistry, clock: Clock) -> None:
+        self._storage = storage
+        self._registry = registry
+        self._clock = clock
+
+    async def submit(self, execution_id: ExecutionId, ffqn: Ffqn | str, params: Any) -> Submitted:
+        """Type-check and create a top-level execution, pending now.
+
+        Raises ``FunctionNotFound`` (with candidates), ``ValueTypeError`` (naming the parameter and the expected
+        WIT type) or ``SubmitConflict``; in each case nothing was written.
+        """
+        exported = self._registry.find_export(ffqn)
+        checked = check_params(params, exported.metadata)
+        now = self._clock.now_us()
+        retry = exported.component.retry
+        created = Created(
+            ffqn=exported.metadata.ffqn,
+            params=checked,
+            scheduled_at=now,
+            component_id=str(exported.component.component_id),
+            max_retries=retry.max_retries,
+            retry_exp_backoff_us=retry.retry_exp_backoff_us,
+        )
+        try:
+            await self._storage.create(execution_id, created, now)
+        except ExecutionAlreadyExists:
+            existing = (await self._storage.get(execution_id)).created
+            if existing.ffqn != created.ffqn or existing.params != created.params:
+                raise SubmitConflict(
+                    f"execution {execution_id} already exists as {existing.ffqn} with params "
+                    f"{existing.params}; it cannot be submitted again as {created.ffqn} with {created.params}"
+                ) from None
+            return Submitted(execution_id, created=False)
+        return Submitted(execution_id, created=True)
+
+    async def get(self, execution_id: ExecutionId) -> ExecutionLog:
+        return await self._storage.get(execution_id)
+
+    async def pending_state(self, execution_id: ExecutionId) -> PendingState:
+        return await self._storage.get_pending_state(execution_id)
+
+    async def wait_for_result(self, execution_id: ExecutionId, timeout: float | None = None) -> FinishedResult:
+        """Wait until the execution finishes and return its result; ``TimeoutError`` after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while True:
+                log = await self._storage.get(execution_id)
+                last = log.events[-1].event
+                if isinstance(last, Finished):
+                    return last.result
+                await self._storage.wait_for_change(execution_id, len(log.events) + len(log.responses), timeout=1.0)

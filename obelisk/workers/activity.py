@@ -1,0 +1,115 @@
+"""Runs one attempt of an activity: a fresh sandboxed Store and Instance, one call, the result as an outcome.
+
+Everything here runs in an executor thread. Failures are classified for the retry policy (reference §6.3): a
+trap or an instantiation failure is temporary, a timeout is a timeout, a malformed parameter or result is
+permanent (retrying cannot fix it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wasmtime.component import Component, ExportIndex
+
+from obelisk.concepts.clock import Clock
+from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.json_values import check_params
+from obelisk.concepts.results import ExecutionFailure, ReturnValue, classify_return
+from obelisk.concepts.wit_types import FunctionMetadata
+from obelisk.storage.interface import LockedExecution
+from obelisk.wasm.activity_wasi import OutputForwarding, build_activity_linker, new_activity_store
+from obelisk.wasm.engine import WasmEngine
+from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
+from obelisk.wasm.values import from_wasm, to_wasm
+from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Succeeded, TimedOut, WorkerOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitySettings:
+    component_id: str
+    env: Mapping[str, str]
+    forward_stdout: OutputForwarding
+    forward_stderr: OutputForwarding
+    retry_on_err: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Export:
+    metadata: FunctionMetadata
+    index: ExportIndex
+
+
+class ActivityWorker:
+    def __init__(
+        self,
+        *,
+        engine: WasmEngine,
+        component: Component,
+        exports: Sequence[FunctionMetadata],
+        settings: ActivitySettings,
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._component = component
+        self._settings = settings
+        self._clock = clock
+        self._linker = build_activity_linker(engine, component)
+        self._exports: dict[Ffqn, _Export] = {}
+        for metadata in exports:
+            ifc_index = component.get_export_index(metadata.ffqn.ifc_fqn)
+            fn_index = component.get_export_index(metadata.ffqn.function_name, ifc_index) if ifc_index else None
+            if fn_index is None:
+                raise ObeliskError(f"{settings.component_id}: export {metadata.ffqn} not found in the binary")
+            self._exports[metadata.ffqn] = _Export(metadata, fn_index)
+
+    @property
+    def ffqns(self) -> Sequence[Ffqn]:
+        return list(self._exports)
+
+    @property
+    def retry_on_err(self) -> bool:
+        return self._settings.retry_on_err
+
+    def run(self, locked: LockedExecution, deadline_us: int) -> WorkerOutcome:
+        export = self._exports.get(locked.ffqn)
+        if export is None:
+            return FailedPermanently(ExecutionFailure(f"function {locked.ffqn} is not exported by this component"))
+        metadata = export.metadata
+        try:
+            params = check_params(locked.created.params, metadata)
+            args = [to_wasm(value, param.type) for value, param in zip(params, metadata.params, strict=True)]
+        except ObeliskError as error:
+            return FailedPermanently(ExecutionFailure(f"error parsing parameters: {error}"))
+        store = new_activity_store(
+            self._engine,
+            component_id=self._settings.component_id,
+            execution_id=locked.execution_id,
+            env=self._settings.env,
+            forward_stdout=self._settings.forward_stdout,
+            forward_stderr=self._settings.forward_stderr,
+            deadline_seconds=max(0.0, (deadline_us - self._clock.now_us()) / 1_000_000),
+        )
+        try:
+            instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)
+            func = instance.get_func(store, export.index)
+            raw: Any = call_guest(func, store, *args)
+        except GuestInterrupted:
+            return TimedOut()
+        except GuestTrap as trap:
+            log.info("%s: trap: %s", locked.execution_id, trap.reason)
+            return FailedTemporarily(f"trap: {trap.reason}", trap.backtrace)
+        except GuestInstantiationError as error:
+            return FailedTemporarily("instantiation error", str(error))
+        if metadata.result is None:
+            return Succeeded(classify_return(None))
+        try:
+            value = from_wasm(raw, metadata.result)
+        except ObeliskError as error:
+            return FailedPermanently(ExecutionFailure(f"error parsing result: {error}"))
+        return Succeeded(classify_return(ReturnValue(value)))
