@@ -1,0 +1,61 @@
+"""The ``obelisk`` command line.
+
+Heavy modules (wasmtime, the server) are imported inside the commands that need them, so ``obelisk --help`` and
+the client commands start fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from obelisk.cli.server_commands import generate_config, run_server, verify_config
+
+app = typer.Typer(
+    name="obelisk",
+    help="A deterministic workflow engine on the WebAssembly Component Model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+server_app = typer.Typer(help="Run and check the server.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="The config file; without it, the default locations are merged."),
+]
+
+
+@server_app.command("run")
+def server_run(config: ConfigOption = None) -> None:
+    """Start the server with the components of the config; stop with SIGTERM or Ctrl-C."""
+    raise typer.Exit(run_server(config))
+
+
+@server_app.command("verify")
+def server_verify(
+    config: ConfigOption = None,
+    ignore_missing_env_vars: Annotated[
+        bool, typer.Option("--ignore-missing-env-vars", "-i", help="Do not fail on env vars missing on this host.")
+    ] = False,
+) -> None:
+    """Load the config and every component, and run the start-up checks, without starting anything."""
+    raise typer.Exit(verify_config(config, ignore_missing_env_vars=ignore_missing_env_vars))
+
+
+@server_app.command("generate-config")
+def server_generate_config(
+    path: Annotated[Path, typer.Argument(help="Where to write the sample config.")] = Path("obelisk.toml"),
+) -> None:
+    """Write a commented sample config (refuses to overwrite an existing file)."""
+    raise typer.Exit(generate_config(path))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""``obelisk server ...``: each command returns an exit code and prints one clear line on a user error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from obelisk.concepts.errors import ObeliskError
+
+log = logging.getLogger("obelisk")
+
+
+def _fail(error: BaseException) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _log_level(config_level: str) -> str:
+    """The Python level from an EnvFilter-style ``log.stdout.level`` (``info,app=trace`` -> ``INFO``)."""
+    first = config_level.split(",", 1)[0].strip().upper()
+    return first if first in {"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR"} else "INFO"
+
+
+def run_server(config_path: Path | None) -> int:
+    from obelisk.config import load_config
+
+    try:
+        loaded = load_config(config_path)
+    except ObeliskError as error:
+        return _fail(error)
+    config = loaded.config
+    configure_logging(_log_level(config.log.stdout.level).replace("WARN", "WARNING").replace("TRACE", "DEBUG"))
+    import uvloop
+
+    try:
+        uvloop.run(_serve(config))
+    except ObeliskError as error:
+        return _fail(error)
+    return 0
+
+
+async def _serve(config: object) -> None:
+    from obelisk.config import ObeliskConfig
+    from obelisk.server import Server
+
+    assert isinstance(config, ObeliskConfig)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    server = await Server.start(config)
+    print(f"Server is ready, sqlite file: {config.sqlite.file}", flush=True)
+    try:
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await server.stop()
+    log.info("stopped")
+
+
+def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) -> int:
+    from obelisk.config import load_config
+    from obelisk.server import prepare_components
+    from obelisk.wasm.engine import WasmEngine
+
+    configure_logging("WARNING")
+    try:
+        loaded = load_config(config_path)
+        engine = WasmEngine()
+        prepared = prepare_components(
+            loaded.config, engine, os.environ, ignore_missing_env_vars=ignore_missing_env_vars
+        )
+    except ObeliskError as error:
+        return _fail(error)
+    for component in prepared.registry.components:
+        print(f"{component.name}\t{component.component_id}")
+        for function in component.exports:
+            print(f"\t{function}")
+    print("Configuration is valid.")
+    return 0
+
+
+def generate_config(path: Path) -> int:
+    from obelisk.config import write_sample_config
+
+    try:
+        write_sample_config(path)
+    except ObeliskError as error:
+        return _fail(error)
+    print(f"Generated {path}")
+    return 0
