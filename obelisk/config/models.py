@@ -91,6 +91,12 @@ PositiveU32 = Annotated[int, Field(ge=1, le=U32_MAX)]
 StdForwarding = Literal["none", "stdout", "stderr"]
 
 
+# Nested tables default to an empty table that is *validated* (validate_default), so their path defaults are
+# expanded with the loader's context rather than the process environment.
+def _default_table() -> Any:
+    return Field(default_factory=dict)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
 
@@ -171,7 +177,7 @@ class FileLogConfig(_Model):
 
 
 class LogConfig(_Model):
-    stdout: StdoutLogConfig = Field(default_factory=StdoutLogConfig)
+    stdout: StdoutLogConfig = _default_table()
     file: FileLogConfig | None = None
 
 
@@ -307,7 +313,7 @@ class _ComponentCommon(_Model):
 
 
 class ActivityConfig(_ComponentCommon):
-    exec: ExecConfig = Field(default_factory=ExecConfig)
+    exec: ExecConfig = _default_table()
     max_retries: NonNegativeU32 = 5
     retry_exp_backoff: Duration = timedelta(milliseconds=100)
     retry_on_err: bool = True
@@ -332,7 +338,7 @@ class ActivityConfig(_ComponentCommon):
 
 
 class WorkflowConfig(_ComponentCommon):
-    exec: ExecConfig = Field(default_factory=ExecConfig)
+    exec: ExecConfig = _default_table()
     retry_exp_backoff: Duration = timedelta(milliseconds=100)
     join_next_blocking_strategy: Literal["await", "interrupt"] = "await"
     non_blocking_event_batching: NonNegativeU32 = 100
@@ -387,13 +393,13 @@ ComponentConfig = ActivityConfig | WorkflowConfig | WebhookEndpointConfig
 class ObeliskConfig(_Model):
     api: ApiConfig
     webui: WebUiConfig | None = None
-    sqlite: SqliteConfig = Field(default_factory=SqliteConfig)
+    sqlite: SqliteConfig = _default_table()
     wasm_cache_directory: ConfigPath = Path("${CACHE_DIR}/wasm")
-    codegen_cache: CodegenCacheConfig = Field(default_factory=CodegenCacheConfig)
+    codegen_cache: CodegenCacheConfig = _default_table()
     wasmtime_allocator_config: Literal["auto", "on_demand", "pooling"] = "auto"
-    wasmtime_pooling_config: WasmtimePoolingConfig = Field(default_factory=WasmtimePoolingConfig)
+    wasmtime_pooling_config: WasmtimePoolingConfig = _default_table()
     otlp: OtlpConfig | None = None
-    log: LogConfig = Field(default_factory=LogConfig)
+    log: LogConfig = _default_table()
     activity_wasm: list[ActivityConfig] = Field(default_factory=list)
     workflow: list[WorkflowConfig] = Field(default_factory=list)
     http_server: list[HttpServerConfig] = Field(default_factory=list)

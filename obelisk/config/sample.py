@@ -87,7 +87,7 @@ target = false
 
 # ---------------------------------------------------------------------------------------------------------
 # Components. Every component has a unique name (letters, digits, underscores) and a location.path
-# (location.oci is not supported yet). Activities and workflows have an [exec] table:
+# (location.oci = "docker.io/..." is not supported yet). Activities and workflows have an [exec] table:
 #   batch_size = 5                       executions locked per tick
 #   lock_expiry = {secs = 1}             lock duration, which is also the maximum run time of one attempt
 #   tick_sleep = {millis = 200}          maximum wait between ticks
