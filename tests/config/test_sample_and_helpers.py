@@ -186,3 +186,15 @@ def test_component_resolved_env_and_bad_entries(tmp_path: Path) -> None:
         load_config(path, ENV, cwd=tmp_path)
     assert err.value.problems[0].line == 5
     assert err.value.problems[0].key == "activity_wasm[0].env_vars[1]"
+
+
+def test_repository_example_config_loads(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "obelisk.toml", ENV, cwd=tmp_path).config
+    by_name = {a.name: a for a in config.activity_wasm}
+    assert {"fibo_activity", "http_get_activity", "sleep_activity"} <= set(by_name)
+    assert by_name["sleep_activity"].exec.lock_expiry == timedelta(seconds=10)
+    assert by_name["fibo_activity"].max_retries == 0
+    assert by_name["fibo_activity"].location_path == root / "build/components/fibo_activity.wasm"
+    assert config.sqlite.file == root / "data/obelisk.sqlite"
+    assert config.webui_listening_addr == "127.0.0.1:8080"
