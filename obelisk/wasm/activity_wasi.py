@@ -1,0 +1,193 @@
+"""The sandbox an activity runs in: WASI p2 without ambient authority, outgoing wasi:http, and ``obelisk:log``.
+
+Activities are the side-effecting kind of component, so they get real clocks, randomness and outgoing HTTP, but
+nothing of the server itself: no preopened directories, no argv, no inherited environment (only the configured
+``env_vars``), no stdin, no sockets (wasi:http is not gated by WASI's socket settings, so HTTP still works).
+
+Two objects per component and attempt:
+* ``build_activity_linker`` - once per component; a Linker is immutable once used and shareable by threads.
+* ``new_activity_store`` - once per attempt; it does ``set_wasi`` *and* ``set_wasi_http`` together, because a
+  store without ``set_wasi_http`` aborts the whole process (a Rust panic) when the guest touches wasi:http.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TextIO
+
+import wasmtime
+from wasmtime.component import Component, Linker
+
+from obelisk.concepts.errors import ObeliskError
+from obelisk.wasm.engine import WasmEngine
+from obelisk.wasm.host_calls import host_function, store_data
+
+LOG_INTERFACE = "obelisk:log/log"
+TRACE = 5  # below logging.DEBUG; the guest API has one more level than Python's logging.
+logging.addLevelName(TRACE, "TRACE")
+
+guest_logger = logging.getLogger("obelisk.guest")
+
+_LOG_LEVELS: dict[str, int] = {
+    "trace": TRACE,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+# A guest that writes without newlines must not grow the buffer without bound.
+_MAX_PENDING_LINE = 64 * 1024
+_write_lock = threading.Lock()
+
+
+class OutputForwarding(StrEnum):
+    """Where a guest stream goes (``forward_stdout`` / ``forward_stderr`` in the config)."""
+
+    NONE = "none"
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+    @classmethod
+    def parse(cls, value: str, *, setting: str) -> OutputForwarding:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(repr(v.value) for v in cls)
+            raise ActivitySandboxError(f"{setting} must be one of {allowed}, got {value!r}") from None
+
+
+class ActivitySandboxError(ObeliskError):
+    """The sandbox settings of an activity are invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityStoreData:
+    """What host functions of an activity need to know about the attempt they serve (the Store's data)."""
+
+    component_id: str
+    execution_id: str
+
+
+def component_imports(engine: WasmEngine, component: Component) -> set[str]:
+    """Names of the instances a component imports (``wasi:cli/environment@0.2.9``, ``obelisk:log/log``, ...)."""
+    return set(component.type.imports(engine.engine))
+
+
+def imports_interface(imports: set[str], interface: str) -> bool:
+    """Whether ``interface`` is imported, at any version."""
+    return any(name == interface or name.startswith(f"{interface}@") for name in imports)
+
+
+def build_activity_linker(engine: WasmEngine, component: Component) -> Linker:
+    """The Linker for every attempt of one activity component: WASI p2 + wasi:http, plus ``obelisk:log/log``
+    only if the component imports it (a host defines no more than the guest asks for)."""
+    linker = Linker(engine.engine)
+    linker.add_wasip2()
+    linker.add_wasi_http()
+    imports = component_imports(engine, component)
+    if imports_interface(imports, LOG_INTERFACE):
+        name = next(n for n in imports if n == LOG_INTERFACE or n.startswith(f"{LOG_INTERFACE}@"))
+        with linker.root() as root, root.add_instance(name) as instance:
+            for function, level in _LOG_LEVELS.items():
+                instance.add_func(function, _log_function(level))
+    return linker
+
+
+def new_activity_store(
+    engine: WasmEngine,
+    *,
+    component_id: str,
+    execution_id: str,
+    env: Mapping[str, str],
+    forward_stdout: OutputForwarding | str = OutputForwarding.NONE,
+    forward_stderr: OutputForwarding | str = OutputForwarding.NONE,
+    deadline_seconds: float | None,
+) -> wasmtime.Store:
+    """A fresh Store for one attempt, ready to instantiate: sandboxed WASI, wasi:http, epoch deadline set.
+
+    Forwarded output is written line by line to the server's stdout/stderr, each line prefixed with
+    ``[<component_id> <execution_id> stdout]`` (or ``stderr``), so lines of concurrent attempts stay apart.
+    """
+    stdout_target = OutputForwarding.parse(str(forward_stdout), setting="forward_stdout")
+    stderr_target = OutputForwarding.parse(str(forward_stderr), setting="forward_stderr")
+    for key, value in env.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key or "=" in key:
+            raise ActivitySandboxError(
+                f"env_vars of {component_id}: invalid entry {key!r}={value!r}: "
+                "expected a non-empty string name without '=' and a string value"
+            )
+    wasi = wasmtime.WasiConfig()
+    wasi.env = [(key, value) for key, value in env.items()]
+    wasi.argv = []
+    if stdout_target is not OutputForwarding.NONE:
+        wasi.stdout_custom = LineForwarder(f"[{component_id} {execution_id} stdout] ", stdout_target)
+    if stderr_target is not OutputForwarding.NONE:
+        wasi.stderr_custom = LineForwarder(f"[{component_id} {execution_id} stderr] ", stderr_target)
+    store = engine.new_store(deadline_seconds=deadline_seconds, data=ActivityStoreData(component_id, execution_id))
+    store.set_wasi(wasi)
+    store.set_wasi_http()
+    return store
+
+
+class LineForwarder:
+    """Receives a guest stream's bytes and writes whole prefixed lines to the server's stdout or stderr.
+
+    The target stream is looked up at each write (not captured), so redirection of ``sys.stdout`` (tests,
+    daemons) is honoured. A trailing partial line is written when the store's WASI context drops this object.
+    """
+
+    def __init__(self, prefix: str, target: OutputForwarding):
+        self._prefix = prefix
+        self._target = target
+        self._pending = b""
+        self._lock = threading.Lock()
+
+    def __call__(self, data: bytes) -> None:
+        with self._lock:
+            self._pending += data
+            *lines, self._pending = self._pending.split(b"\n")
+            if len(self._pending) > _MAX_PENDING_LINE:
+                lines.append(self._pending)
+                self._pending = b""
+        if lines:
+            self._emit(lines)
+
+    def flush(self) -> None:
+        with self._lock:
+            rest, self._pending = self._pending, b""
+        if rest:
+            self._emit([rest])
+
+    def __del__(self) -> None:
+        self.flush()
+
+    def _emit(self, lines: list[bytes]) -> None:
+        stream: TextIO = sys.stdout if self._target is OutputForwarding.STDOUT else sys.stderr
+        text = "".join(f"{self._prefix}{line.decode('utf-8', errors='replace').rstrip(chr(13))}\n" for line in lines)
+        with _write_lock:
+            stream.write(text)
+            stream.flush()
+
+
+def _log_function(level: int) -> Any:
+    @host_function
+    def log(context: Any, message: str) -> None:
+        data = store_data(context)
+        if isinstance(data, ActivityStoreData):
+            guest_logger.log(
+                level,
+                "[%s %s] %s",
+                data.component_id,
+                data.execution_id,
+                message,
+                extra={"component_id": data.component_id, "execution_id": data.execution_id},
+            )
+        else:
+            guest_logger.log(level, "[unknown store] %s", message)
+
+    return log

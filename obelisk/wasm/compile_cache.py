@@ -1,0 +1,219 @@
+"""Loading components: content addressing plus an on-disk cache of compiled artifacts (DESIGN §2, §10).
+
+Compiling a componentize-py component takes ~5 s and ~300 MB RSS; loading its serialized artifact with
+``Component.deserialize_file`` takes ~2 ms (it is mmapped). Artifacts are keyed by (source digest, wasmtime
+version, engine-config tag) because wasmtime refuses artifacts made by another version or configuration. The
+directory is a cache: deleting it only costs time, and an artifact that does not load is recompiled and
+replaced, never trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+from wasmtime.component import Component
+
+from obelisk.concepts.component_id import ContentDigest
+from obelisk.concepts.errors import ObeliskError
+from obelisk.wasm.engine import WasmEngine, wasmtime_version
+
+logger = logging.getLogger(__name__)
+
+ARTIFACT_SUFFIX = ".cwasm"
+
+
+class ComponentLoadError(ObeliskError):
+    """A component file cannot be read or is not a valid component for this engine."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"cannot load component {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedComponent:
+    """A compiled component and how it was obtained.
+
+    ``compiled_from_cache`` is True when the code came from the codegen cache (no compilation happened), which
+    is how a second start-up proves it did not recompile.
+    """
+
+    path: Path
+    digest: ContentDigest
+    component: Component
+    compiled_from_cache: bool
+    seconds: float
+
+
+class ComponentLoader:
+    """Loads components for one ``WasmEngine``, through the codegen cache when ``cache_dir`` is given.
+
+    Thread-safe: a digest being compiled by one thread is waited for by others instead of compiled twice, and
+    a digest already loaded in this process is returned from memory (Components are shareable across threads).
+    """
+
+    def __init__(self, engine: WasmEngine, cache_dir: Path | None):
+        self.engine = engine
+        self.cache_dir = cache_dir
+        self._version = wasmtime_version()
+        self._loaded: dict[ContentDigest, Component] = {}
+        self._digest_locks: dict[ContentDigest, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def artifact_path(self, digest: ContentDigest) -> Path | None:
+        """Where the artifact for ``digest`` lives under this engine, or None when caching is disabled."""
+        if self.cache_dir is None:
+            return None
+        name = f"{digest.hex}-wasmtime{self._version}-{self.engine.config_tag}{ARTIFACT_SUFFIX}"
+        return self.cache_dir / name
+
+    # ---- synchronous API (call from worker threads) -------------------------------------------------------
+
+    def load(self, path: Path) -> LoadedComponent:
+        """Digest, then load from memory, the codegen cache, or by compiling (and caching) the file."""
+        started = time.perf_counter()
+        path = Path(path)
+        digest = _digest_file(path)
+        with self._lock_for(digest):
+            component = self._loaded.get(digest)
+            if component is not None:
+                return LoadedComponent(path, digest, component, True, time.perf_counter() - started)
+            component = self._load_cached(path, digest)
+            from_cache = component is not None
+            if component is None:
+                component, digest = self._compile(path, digest)
+                self._store_artifact(path, digest, component)
+            self._loaded[digest] = component
+        seconds = time.perf_counter() - started
+        if from_cache:
+            logger.info(
+                "component %s (%s) loaded from codegen cache in %.1f ms, not recompiled",
+                path,
+                digest,
+                seconds * 1000,
+            )
+        else:
+            logger.info("component %s (%s) compiled in %.2f s", path, digest, seconds)
+        return LoadedComponent(path, digest, component, from_cache, seconds)
+
+    def load_many(self, paths: Sequence[Path], *, max_workers: int | None = None) -> list[LoadedComponent]:
+        """Loads several components in parallel threads (wasmtime compiles without holding the GIL).
+
+        Results are in the order of ``paths``; the first failure is raised after all have finished.
+        """
+        if not paths:
+            return []
+        workers = max_workers or min(len(paths), os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wasm-compile") as pool:
+            futures = [pool.submit(self.load, Path(p)) for p in paths]
+            return [future.result() for future in futures]
+
+    # ---- asyncio API --------------------------------------------------------------------------------------
+
+    async def load_async(self, path: Path) -> LoadedComponent:
+        """``load`` on a worker thread, so the event loop keeps serving while a component compiles."""
+        return await asyncio.to_thread(self.load, path)
+
+    async def load_many_async(self, paths: Sequence[Path], *, max_workers: int | None = None) -> list[LoadedComponent]:
+        return await asyncio.to_thread(self.load_many, paths, max_workers=max_workers)
+
+    # ---- internals ----------------------------------------------------------------------------------------
+
+    def _lock_for(self, digest: ContentDigest) -> threading.Lock:
+        with self._lock:
+            return self._digest_locks.setdefault(digest, threading.Lock())
+
+    def _load_cached(self, path: Path, digest: ContentDigest) -> Component | None:
+        artifact = self.artifact_path(digest)
+        if artifact is None or not artifact.is_file():
+            return None
+        try:
+            return Component.deserialize_file(self.engine.engine, str(artifact))
+        except wasmtime.WasmtimeError as err:
+            logger.warning(
+                "codegen cache artifact %s for %s does not load (%s); recompiling and replacing it",
+                artifact,
+                path,
+                _first_line(err),
+            )
+            return None
+
+    def _compile(self, path: Path, digest: ContentDigest) -> tuple[Component, ContentDigest]:
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise ComponentLoadError(path, f"cannot read file: {err.strerror or err}") from err
+        actual = ContentDigest.of_bytes(data)
+        if actual != digest:
+            # The file changed between hashing and reading: the bytes compiled are what the digest must name.
+            logger.warning("component %s changed while loading (%s -> %s)", path, digest, actual)
+            digest = actual
+        try:
+            return Component(self.engine.engine, data), digest
+        except wasmtime.WasmtimeError as err:
+            raise ComponentLoadError(path, f"not a valid WebAssembly component: {_first_line(err)}") from err
+
+    def _store_artifact(self, path: Path, digest: ContentDigest, component: Component) -> None:
+        artifact = self.artifact_path(digest)
+        if artifact is None:
+            return
+        try:
+            blob = component.serialize()
+            _write_atomically(artifact, blob)
+        except (OSError, wasmtime.WasmtimeError) as err:
+            # A cache that cannot be written only costs the next start-up time; it must not stop this one.
+            logger.warning("cannot write codegen cache artifact %s for %s: %s", artifact, path, err)
+
+
+def digest_of(path: Path) -> ContentDigest:
+    """The content digest of a component file, with a typed error naming the file."""
+    return _digest_file(Path(path))
+
+
+def _digest_file(path: Path) -> ContentDigest:
+    try:
+        return ContentDigest.of_file(path)
+    except OSError as err:
+        raise ComponentLoadError(path, f"cannot read file: {err.strerror or err}") from err
+
+
+def _write_atomically(target: Path, data: bytes | bytearray) -> None:
+    """Temp file in the same directory, fsync, rename: readers see the old file or the whole new one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def remove_stale_artifacts(cache_dir: Path, keep: Iterable[Path]) -> int:
+    """Deletes artifacts not in ``keep`` (e.g. of older wasmtime versions); returns how many were removed."""
+    keep_set = {Path(p).resolve() for p in keep}
+    removed = 0
+    for candidate in cache_dir.glob(f"*{ARTIFACT_SUFFIX}"):
+        if candidate.resolve() not in keep_set:
+            candidate.unlink(missing_ok=True)
+            removed += 1
+    return removed

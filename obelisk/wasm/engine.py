@@ -1,0 +1,162 @@
+"""The process-wide wasmtime Engine and the epoch ticker that turns wall-clock budgets into interrupts.
+
+One Engine serves every component (DESIGN §2): compiled code, linkers and components are only shareable within
+one Engine, and its configuration decides which cached artifacts are loadable (so it is part of the compile
+cache key). Timeouts use epoch interruption rather than fuel: it costs 0-20% instead of 25-34% and measures
+wall-clock time, which is what an attempt timeout means.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import math
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+
+from obelisk.concepts.errors import ObeliskError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TICK_SECONDS = 0.010
+# A deadline this far away never fires (2**62 ticks of 10 ms is ~1.5e9 years) but stays within u64 after the
+# engine adds its current epoch.
+NO_DEADLINE_TICKS = 2**62
+
+
+class EngineConfigError(ObeliskError):
+    """A WasmEngine option is out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """The knobs that change generated code. Every field goes into ``config_tag``."""
+
+    cranelift_opt_level: str = "speed"
+    parallel_compilation: bool = True
+
+    def tag_fields(self) -> dict[str, str]:
+        # epoch_interruption and the component model are always on; they are listed so a future change of
+        # either invalidates old artifacts instead of failing to load them.
+        return {
+            "epoch": "1",
+            "component_model": "1",
+            "opt": self.cranelift_opt_level,
+            "arch": platform.machine() or "unknown",
+        }
+
+
+def wasmtime_version() -> str:
+    """The installed wasmtime-py version; artifacts of another version are refused by wasmtime."""
+    return importlib.metadata.version("wasmtime")
+
+
+class WasmEngine:
+    """Owns the one ``wasmtime.Engine`` of the process and its epoch ticker thread.
+
+    The ticker is what makes ``set_epoch_deadline`` mean seconds: each tick is ``tick_seconds`` of wall time.
+    It catches up after stalls (GIL contention, a suspended VM) by incrementing once per missed tick, so a
+    deadline never stretches because the ticker was late.
+    """
+
+    def __init__(self, options: EngineOptions | None = None, *, tick_seconds: float = DEFAULT_TICK_SECONDS):
+        if not (0.0005 <= tick_seconds <= 1.0):
+            raise EngineConfigError(f"tick_seconds must be within [0.0005, 1.0] seconds, got {tick_seconds}")
+        self.options = options or EngineOptions()
+        self.tick_seconds = tick_seconds
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        config.wasm_component_model = True
+        config.cranelift_opt_level = self.options.cranelift_opt_level
+        config.parallel_compilation = self.options.parallel_compilation
+        self.engine = wasmtime.Engine(config)
+        self.config_tag = _config_tag(self.options)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ---- ticker -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the ticker thread; idempotent. Without it, deadlines never fire."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._tick_loop, name="wasm-epoch-ticker", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stops the ticker and waits for its thread to end; idempotent."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop.set()
+        if thread is not None:
+            thread.join()
+
+    @property
+    def ticking(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def __enter__(self) -> WasmEngine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _tick_loop(self) -> None:
+        started = time.monotonic()
+        done = 0
+        while True:
+            due = int((time.monotonic() - started) / self.tick_seconds)
+            for _ in range(due - done):
+                self.engine.increment_epoch()
+            done = max(done, due)
+            next_at = started + (done + 1) * self.tick_seconds
+            if self._stop.wait(max(0.0, next_at - time.monotonic())):
+                return
+
+    # ---- deadlines ----------------------------------------------------------------------------------------
+
+    def deadline_ticks(self, seconds: float | None) -> int:
+        """Epoch ticks that give a guest at least ``seconds`` of wall time (``None``: no deadline).
+
+        The ticker's phase is unknown when the deadline is set, so a deadline of n ticks fires after
+        (n-1)..n ticks; one extra tick makes the budget a lower bound, overshooting by at most one tick.
+        """
+        if seconds is None:
+            return NO_DEADLINE_TICKS
+        if math.isnan(seconds) or seconds < 0:
+            raise EngineConfigError(f"deadline must be a non-negative number of seconds, got {seconds}")
+        if math.isinf(seconds):
+            return NO_DEADLINE_TICKS
+        return min(NO_DEADLINE_TICKS, math.ceil(seconds / self.tick_seconds) + 1)
+
+    def new_store(self, *, deadline_seconds: float | None, data: Any = None) -> wasmtime.Store:
+        """A Store whose epoch deadline is already set, so instantiation cannot trap with ``interrupt``.
+
+        The deadline counts from now and covers instantiation and every call made in this store; use
+        ``extend_deadline`` to give a later call a fresh budget.
+        """
+        store = wasmtime.Store(self.engine, data=data)
+        store.set_epoch_deadline(self.deadline_ticks(deadline_seconds))
+        return store
+
+    def extend_deadline(self, store: wasmtime.Store, deadline_seconds: float | None) -> None:
+        """Resets the store's deadline to ``deadline_seconds`` from now."""
+        store.set_epoch_deadline(self.deadline_ticks(deadline_seconds))
+
+
+def _config_tag(options: EngineOptions) -> str:
+    """Short, filename-safe, stable digest of everything that changes generated code."""
+    fields = options.tag_fields()
+    canonical = ";".join(f"{key}={fields[key]}" for key in sorted(fields))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
