@@ -1,0 +1,94 @@
+"""In-process wake-ups: executors waiting for pending work, workers and clients waiting for an execution to change.
+
+Everything here runs on the storage's event loop. A waiter registers its future *before* the caller checks the
+database, and the storage notifies only after a commit succeeded, so a change is never lost between a check and a
+wait and never announced before it is visible.
+
+Executors call ``lock_pending`` and then ``wait_for_pending`` with nothing in between that could see a new row, yet
+a commit can land in that gap. Each FFQN therefore has a generation counter bumped by every notification; the
+storage remembers the generation it saw when a ``lock_pending`` was queued, and a wait returns at once if the
+generation moved since. A wake-up may be spurious (one extra empty ``lock_pending``), never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._pending_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._change_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._generations: dict[str, int] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    # ------------------------------------------------------------------------------------------ pending work
+    def generation(self, ffqn: str) -> int:
+        return self._generations.get(ffqn, 0)
+
+    def register_pending(self, ffqns: Iterable[str]) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for ffqn in ffqns:
+            self._pending_waiters.setdefault(ffqn, set()).add(future)
+        return future
+
+    def unregister_pending(self, ffqns: Iterable[str], future: asyncio.Future[None]) -> None:
+        for ffqn in ffqns:
+            waiters = self._pending_waiters.get(ffqn)
+            if waiters is not None:
+                waiters.discard(future)
+                if not waiters:
+                    del self._pending_waiters[ffqn]
+
+    def notify_pending(self, ffqns: Iterable[str]) -> None:
+        for ffqn in ffqns:
+            self._generations[ffqn] = self._generations.get(ffqn, 0) + 1
+            for future in self._pending_waiters.pop(ffqn, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    def notify_pending_at(self, ffqn: str, delay_seconds: float) -> None:
+        """Wake executors of ``ffqn`` when a retry or a scheduled execution becomes due."""
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            if handle is not None:
+                self._timers.discard(handle)
+            self.notify_pending((ffqn,))
+
+        handle = loop.call_later(max(delay_seconds, 0.0), fire)
+        self._timers.add(handle)
+
+    # ------------------------------------------------------------------------------------------ changes
+    def register_change(self, execution_id: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._change_waiters.setdefault(execution_id, set()).add(future)
+        return future
+
+    def unregister_change(self, execution_id: str, future: asyncio.Future[None]) -> None:
+        waiters = self._change_waiters.get(execution_id)
+        if waiters is not None:
+            waiters.discard(future)
+            if not waiters:
+                del self._change_waiters[execution_id]
+
+    def notify_changed(self, execution_ids: Iterable[str]) -> None:
+        if not self._change_waiters:
+            return
+        for execution_id in execution_ids:
+            for future in self._change_waiters.pop(execution_id, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    def close(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        for waiters in (*self._pending_waiters.values(), *self._change_waiters.values()):
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+        self._pending_waiters.clear()
+        self._change_waiters.clear()

@@ -1,0 +1,646 @@
+"""Transaction bodies of the SQLite backend: synchronous functions over one ``sqlite3.Connection``.
+
+They run on aiosqlite's worker thread, inside a transaction (and a savepoint per caller) that the group commit in
+``sqlite.py`` opened, so each of them is all-or-nothing without managing transactions itself. Keeping a whole
+operation in one synchronous function costs one thread hop per transaction instead of one per statement.
+
+SQL texts are module constants so that ``sqlite3``'s statement cache (keyed by text) keeps them prepared.
+
+The pending-state machine follows the reference §5: ``Created`` makes ``PendingAt(scheduled_at)``; ``Locked``
+needs a due ``PendingAt`` or the same executor and run extending; temporary failures, timeouts and ``Unlocked``
+make ``PendingAt(backoff)``; ``JoinNext`` makes ``PendingAt(max(run_expires_at, response time))`` when its
+response is there, else ``BlockedByJoinSet``; a response to a join set the execution is blocked on makes
+``PendingAt(lock_expires_at)``. Decisions of this project on top:
+
+- ``Finished`` bumps ``next_version`` like any event (so it equals the number of events) and deletes the
+  execution's pending delays: nobody can consume them any more.
+- A ``JoinNext`` keeps ``executor_id``/``run_id`` on the row: under the ``await`` strategy that run still owns the
+  execution until ``run_expires_at``, and ``unlock_executor`` can then release it after a restart.
+- A duplicate response (same execution, join set and child or delay) is ignored: delivering it again is a no-op,
+  not an error, so a timers watcher or a retried delivery that races another one cannot fail a whole batch.
+- A response to a finished execution is stored (and changes nothing): the child's own ``Finished`` must not fail
+  because its parent already ended.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from obelisk.concepts.events import (
+    HISTORY_EVENT_TYPES,
+    BlockedByJoinSet,
+    ChildExecutionFinished,
+    Created,
+    DelayFinished,
+    DelayRequest,
+    Event,
+    ExecutionEvent,
+    Finished,
+    FinishedState,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    JoinSetResponseEvent,
+    Locked,
+    LockedState,
+    ParentRef,
+    PendingAt,
+    PendingState,
+    TemporarilyFailed,
+    TemporarilyTimedOut,
+    Unlocked,
+    event_from_json,
+    event_kind,
+    event_to_json,
+    response_from_json,
+    response_to_json,
+)
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.concepts.results import ResultKind
+from obelisk.storage.interface import (
+    AlreadyFinished,
+    AppendEvents,
+    CreateExecution,
+    DeliverResponse,
+    ExecutionAlreadyExists,
+    ExecutionLog,
+    ExecutionNotFound,
+    ExecutionQuery,
+    ExecutionSummary,
+    ExpiredDelay,
+    ExpiredLock,
+    IllegalStateTransition,
+    ListDirection,
+    LockedExecution,
+    VersionMismatch,
+    WriteOp,
+)
+
+PENDING_AT = "PendingAt"
+LOCKED = "Locked"
+BLOCKED = "BlockedByJoinSet"
+FINISHED = "Finished"
+STATES = (PENDING_AT, LOCKED, BLOCKED, FINISHED)
+
+_HISTORY_TYPE_NAMES = tuple(t.__name__ for t in HISTORY_EVENT_TYPES)
+_JOIN_SET_EVENTS = (JoinSetCreated, JoinSetRequest, JoinNext)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class Effects:
+    """What a committed job changed, for the notifications sent after the commit (never before)."""
+
+    pending_now: set[str] = field(default_factory=set)
+    """FFQNs of executions that became ``PendingAt(t)`` with ``t <= now``."""
+    pending_later: dict[str, int] = field(default_factory=dict)
+    """FFQN -> earliest future retry/backoff time made pending by this job."""
+    changed: set[ExecutionId] = field(default_factory=set)
+    duplicate_responses: int = 0
+
+    def merge(self, other: Effects) -> None:
+        self.pending_now |= other.pending_now
+        for ffqn, at in other.pending_later.items():
+            self.pending_later[ffqn] = min(at, self.pending_later.get(ffqn, at))
+        self.changed |= other.changed
+        self.duplicate_responses += other.duplicate_responses
+
+
+# ---------------------------------------------------------------------------------------------- SQL
+_SELECT_ROW = (
+    "SELECT next_version, response_count, ffqn, state, pending_expires_finished, join_set_id, join_set_closing,"
+    " executor_id, run_id, temporary_event_count, result_kind, finished_at"
+    " FROM execution_state WHERE execution_id = ?"
+)
+_UPDATE_ROW = (
+    "UPDATE execution_state SET next_version = ?, response_count = ?, state = ?, pending_expires_finished = ?,"
+    " join_set_id = ?, join_set_closing = ?, executor_id = ?, run_id = ?, temporary_event_count = ?,"
+    " result_kind = ?, finished_at = ? WHERE execution_id = ?"
+)
+_INSERT_STATE = (
+    "INSERT INTO execution_state (execution_id, next_version, ffqn, state, pending_expires_finished, created_at,"
+    " scheduled_at, max_retries, retry_exp_backoff_us, parent_execution_id, parent_join_set_id, component_id)"
+    " VALUES (?, 1, ?, 'PendingAt', ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_EVENT = (
+    "INSERT INTO execution_log (execution_id, version, created_at, event_type, json, join_set_id)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_COUNT_JOIN_NEXT = (
+    "SELECT count(*) FROM execution_log WHERE execution_id = ? AND join_set_id = ? AND event_type = 'JoinNext'"
+)
+_NTH_RESPONSE_TIME = (
+    "SELECT created_at FROM join_set_response WHERE execution_id = ? AND join_set_id = ? ORDER BY id LIMIT 1 OFFSET ?"
+)
+_INSERT_RESPONSE = (
+    "INSERT OR IGNORE INTO join_set_response (execution_id, join_set_id, created_at, json, child_execution_id,"
+    " delay_id) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_DELAY = "INSERT INTO delay (execution_id, join_set_id, delay_id, expires_at) VALUES (?, ?, ?, ?)"
+_DELETE_DELAY = "DELETE FROM delay WHERE execution_id = ? AND join_set_id = ? AND delay_id = ?"
+_DELETE_DELAYS_OF = "DELETE FROM delay WHERE execution_id = ?"
+_SELECT_DUE = (
+    "SELECT pending_expires_finished, execution_id FROM execution_state"
+    " WHERE state = 'PendingAt' AND ffqn = ? AND pending_expires_finished <= ?"
+    " ORDER BY pending_expires_finished LIMIT ?"
+)
+_SELECT_CREATED = "SELECT json FROM execution_log WHERE execution_id = ? AND version = 0"
+_SELECT_HISTORY = (
+    "SELECT version, created_at, json FROM execution_log WHERE execution_id = ?"
+    f" AND event_type IN ({', '.join(repr(n) for n in _HISTORY_TYPE_NAMES)}) ORDER BY version"
+)
+_SELECT_EVENTS = (
+    "SELECT version, created_at, json FROM execution_log WHERE execution_id = ? AND version >= ?"
+    " ORDER BY version LIMIT ?"
+)
+_SELECT_RESPONSES = (
+    "SELECT id, created_at, join_set_id, json FROM join_set_response WHERE execution_id = ? AND id > ?"
+    " ORDER BY id LIMIT ?"
+)
+_SELECT_RESPONSES_INCL = (
+    "SELECT id, created_at, join_set_id, json FROM join_set_response WHERE execution_id = ? AND id >= ?"
+    " ORDER BY id LIMIT ?"
+)
+_SELECT_LOCKED_BY = (
+    "SELECT execution_id, next_version FROM execution_state WHERE executor_id = ?"
+    " AND (state = 'Locked' OR (state = 'PendingAt' AND pending_expires_finished > ?))"
+)
+_SELECT_EXPIRED_LOCKS = (
+    "SELECT execution_id, next_version, run_id, executor_id, pending_expires_finished, temporary_event_count,"
+    " max_retries, retry_exp_backoff_us, parent_execution_id, parent_join_set_id, ffqn FROM execution_state"
+    " WHERE state = 'Locked' AND pending_expires_finished <= ? ORDER BY pending_expires_finished"
+)
+_SELECT_DUE_DELAYS = (
+    "SELECT execution_id, join_set_id, delay_id, expires_at FROM delay WHERE expires_at <= ? ORDER BY expires_at"
+)
+_SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = ?"
+_EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = ?"
+_SUMMARY_COLUMNS = (
+    "execution_id, ffqn, state, pending_expires_finished, join_set_id, join_set_closing, executor_id, run_id,"
+    " result_kind, finished_at, created_at, scheduled_at, component_id, parent_execution_id"
+)
+
+
+# ---------------------------------------------------------------------------------------------- the state row
+@dataclass(slots=True)
+class _Row:
+    execution_id: ExecutionId
+    next_version: int
+    response_count: int
+    ffqn: str
+    state: str
+    pending_expires_finished: int
+    join_set_id: str | None
+    join_set_closing: int | None
+    executor_id: str | None
+    run_id: str | None
+    temporary_event_count: int
+    result_kind: str | None
+    finished_at: int | None
+    wake_when_due: bool = False
+    """Set when the row became ``PendingAt`` through a retry/unlock: worth a timed executor wake-up."""
+
+    def store(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            _UPDATE_ROW,
+            (
+                self.next_version,
+                self.response_count,
+                self.state,
+                self.pending_expires_finished,
+                self.join_set_id,
+                self.join_set_closing,
+                self.executor_id,
+                self.run_id,
+                self.temporary_event_count,
+                self.result_kind,
+                self.finished_at,
+                self.execution_id,
+            ),
+        )
+
+    def pending_at(self, at: int, *, keep_owner: bool = False) -> None:
+        self.state = PENDING_AT
+        self.pending_expires_finished = at
+        self.join_set_id = None
+        self.join_set_closing = None
+        if not keep_owner:
+            self.executor_id = None
+            self.run_id = None
+
+    def note_effects(self, effects: Effects, now: int) -> None:
+        effects.changed.add(self.execution_id)
+        if self.state != PENDING_AT:
+            return
+        if self.pending_expires_finished <= now:
+            effects.pending_now.add(self.ffqn)
+        elif self.wake_when_due:
+            at = self.pending_expires_finished
+            effects.pending_later[self.ffqn] = min(at, effects.pending_later.get(self.ffqn, at))
+
+
+def _load_row(conn: sqlite3.Connection, execution_id: ExecutionId) -> _Row:
+    found = conn.execute(_SELECT_ROW, (execution_id,)).fetchone()
+    if found is None:
+        raise ExecutionNotFound(execution_id)
+    return _Row(execution_id, *found)
+
+
+def pending_state_of(
+    state: str,
+    pending_expires_finished: int,
+    join_set_id: str | None,
+    join_set_closing: int | None,
+    executor_id: str | None,
+    run_id: str | None,
+    result_kind: str | None,
+    finished_at: int | None,
+) -> PendingState:
+    if state == PENDING_AT:
+        return PendingAt(pending_expires_finished)
+    if state == LOCKED:
+        assert executor_id is not None and run_id is not None
+        return LockedState(ExecutorId(executor_id), RunId(run_id), pending_expires_finished)
+    if state == BLOCKED:
+        assert join_set_id is not None
+        return BlockedByJoinSet(JoinSetId(join_set_id), pending_expires_finished, bool(join_set_closing))
+    assert result_kind is not None and finished_at is not None
+    return FinishedState(finished_at, ResultKind(result_kind))
+
+
+# ---------------------------------------------------------------------------------------------- writes
+def apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp], now: int, effects: Effects) -> None:
+    for op in ops:
+        if isinstance(op, AppendEvents):
+            append_events(conn, op.execution_id, op.version, op.events, now, effects)
+        elif isinstance(op, CreateExecution):
+            create_execution(conn, op.execution_id, op.created, now, effects)
+        elif isinstance(op, DeliverResponse):
+            deliver_response(conn, op, now, effects)
+        else:
+            raise TypeError(f"not a write operation: {op!r}")
+
+
+def create_execution(
+    conn: sqlite3.Connection, execution_id: ExecutionId, created: Created, now: int, effects: Effects
+) -> None:
+    parent = created.parent
+    ffqn = str(created.ffqn)
+    try:
+        conn.execute(
+            _INSERT_STATE,
+            (
+                execution_id,
+                ffqn,
+                created.scheduled_at,
+                now,
+                created.scheduled_at,
+                created.max_retries,
+                created.retry_exp_backoff_us,
+                None if parent is None else parent.execution_id,
+                None if parent is None else parent.join_set_id,
+                created.component_id,
+            ),
+        )
+    except sqlite3.IntegrityError:
+        raise ExecutionAlreadyExists(execution_id) from None
+    conn.execute(_INSERT_EVENT, (execution_id, 0, now, "Created", dumps(event_to_json(created)), None))
+    effects.changed.add(execution_id)
+    if created.scheduled_at <= now:
+        effects.pending_now.add(ffqn)
+    else:
+        effects.pending_later[ffqn] = min(created.scheduled_at, effects.pending_later.get(ffqn, created.scheduled_at))
+
+
+def append_events(
+    conn: sqlite3.Connection,
+    execution_id: ExecutionId,
+    version: int,
+    events: Sequence[Event],
+    now: int,
+    effects: Effects,
+) -> _Row:
+    row = _load_row(conn, execution_id)
+    if row.state == FINISHED:
+        raise AlreadyFinished(execution_id)
+    if version != row.next_version:
+        raise VersionMismatch(execution_id, version, row.next_version)
+    for event in events:
+        if row.state == FINISHED:
+            raise AlreadyFinished(execution_id)
+        _transition(conn, row, event, now)
+        join_set_id = event.join_set_id if isinstance(event, _JOIN_SET_EVENTS) else None
+        conn.execute(
+            _INSERT_EVENT,
+            (execution_id, row.next_version, now, event_kind(event), dumps(event_to_json(event)), join_set_id),
+        )
+        row.next_version += 1
+    row.store(conn)
+    row.note_effects(effects, now)
+    return row
+
+
+def _transition(conn: sqlite3.Connection, row: _Row, event: Event, now: int) -> None:
+    """Move ``row`` by one event (before the event itself is inserted at ``row.next_version``)."""
+    match event:
+        case Locked(_, executor_id, run_id, lock_expires_at):
+            due = row.state == PENDING_AT and row.pending_expires_finished <= now
+            extending = row.state == LOCKED and row.executor_id == executor_id and row.run_id == run_id
+            if not (due or extending):
+                raise IllegalStateTransition(
+                    f"cannot lock execution {row.execution_id} for {executor_id}/{run_id}: it is {row.state}"
+                    f" (at {row.pending_expires_finished}, owner {row.executor_id}/{row.run_id}, now {now})"
+                )
+            row.state = LOCKED
+            row.pending_expires_finished = lock_expires_at
+            row.executor_id = executor_id
+            row.run_id = run_id
+            row.join_set_id = None
+            row.join_set_closing = None
+            row.wake_when_due = False
+        case Unlocked(backoff_expires_at, _):
+            row.pending_at(backoff_expires_at)
+            row.wake_when_due = True
+        case TemporarilyFailed(backoff_expires_at, _, _) | TemporarilyTimedOut(backoff_expires_at):
+            row.pending_at(backoff_expires_at)
+            row.temporary_event_count += 1
+            row.wake_when_due = True
+        case JoinNext(join_set_id, run_expires_at, closing):
+            (earlier,) = conn.execute(_COUNT_JOIN_NEXT, (row.execution_id, join_set_id)).fetchone()
+            response = conn.execute(_NTH_RESPONSE_TIME, (row.execution_id, join_set_id, earlier)).fetchone()
+            if response is not None:
+                row.pending_at(max(run_expires_at, response[0]), keep_owner=True)
+            else:
+                row.state = BLOCKED
+                row.pending_expires_finished = run_expires_at
+                row.join_set_id = join_set_id
+                row.join_set_closing = int(closing)
+            row.wake_when_due = False
+        case JoinSetRequest(join_set_id, DelayRequest(delay_id, expires_at)):
+            try:
+                conn.execute(_INSERT_DELAY, (row.execution_id, join_set_id, delay_id, expires_at))
+            except sqlite3.IntegrityError:
+                raise IllegalStateTransition(
+                    f"execution {row.execution_id} already requested delay {delay_id} in join set {join_set_id}"
+                ) from None
+        case Finished(result):
+            row.state = FINISHED
+            row.pending_expires_finished = now
+            row.result_kind = result.kind.value
+            row.finished_at = now
+            row.executor_id = None
+            row.run_id = None
+            row.join_set_id = None
+            row.join_set_closing = None
+            row.wake_when_due = False
+            conn.execute(_DELETE_DELAYS_OF, (row.execution_id,))
+        case Created():
+            raise IllegalStateTransition(
+                f"cannot append Created to existing execution {row.execution_id}: use CreateExecution"
+            )
+        case _:
+            pass  # JoinSetCreated, child requests and Schedule only extend the history
+
+
+def deliver_response(conn: sqlite3.Connection, op: DeliverResponse, now: int, effects: Effects) -> None:
+    row = _load_row(conn, op.execution_id)
+    response = op.response
+    child_id = response.child_execution_id if isinstance(response, ChildExecutionFinished) else None
+    delay_id = response.delay_id if isinstance(response, DelayFinished) else None
+    cursor = conn.execute(
+        _INSERT_RESPONSE,
+        (op.execution_id, op.join_set_id, now, dumps(response_to_json(response)), child_id, delay_id),
+    )
+    if cursor.rowcount == 0:
+        effects.duplicate_responses += 1
+        return
+    row.response_count += 1
+    if row.state == BLOCKED and row.join_set_id == op.join_set_id:
+        # The run that wrote JoinNext owns the execution until its lock_expires_at (await strategy); an
+        # interrupt-strategy run wrote run_expires_at = now, so the execution is due at once.
+        row.pending_at(row.pending_expires_finished, keep_owner=True)
+    if delay_id is not None:
+        conn.execute(_DELETE_DELAY, (op.execution_id, op.join_set_id, delay_id))
+    row.store(conn)
+    row.note_effects(effects, now)
+
+
+def lock_pending(
+    conn: sqlite3.Connection,
+    ffqns: Sequence[Ffqn],
+    batch_size: int,
+    now: int,
+    executor_id: ExecutorId,
+    component_id: str,
+    lock_expires_at: int,
+    effects: Effects,
+) -> list[LockedExecution]:
+    if batch_size <= 0:
+        return []
+    candidates: list[tuple[int, str]] = []
+    for ffqn in ffqns:
+        candidates.extend(conn.execute(_SELECT_DUE, (str(ffqn), now, batch_size)).fetchall())
+    candidates.sort()
+    locked: list[LockedExecution] = []
+    for _, raw_id in candidates[:batch_size]:
+        execution_id = ExecutionId(raw_id)
+        run_id = RunId.generate()
+        row = _load_row(conn, execution_id)
+        version = row.next_version
+        row = append_events(
+            conn, execution_id, version, [Locked(component_id, executor_id, run_id, lock_expires_at)], now, effects
+        )
+        (created_json,) = conn.execute(_SELECT_CREATED, (execution_id,)).fetchone()
+        created = event_from_json(json.loads(created_json))
+        assert isinstance(created, Created)
+        history = [_execution_event(r) for r in conn.execute(_SELECT_HISTORY, (execution_id,))]
+        responses = [_response_event(r) for r in conn.execute(_SELECT_RESPONSES, (execution_id, -1, -1))]
+        locked.append(
+            LockedExecution(
+                execution_id=execution_id,
+                run_id=run_id,
+                version=row.next_version,
+                created=created,
+                lock_expires_at=lock_expires_at,
+                temporary_event_count=row.temporary_event_count,
+                history=history,
+                responses=responses,
+            )
+        )
+    return locked
+
+
+def unlock_executor(
+    conn: sqlite3.Connection, executor_id: ExecutorId, now: int, reason: str, effects: Effects
+) -> list[ExecutionId]:
+    """Release what ``executor_id`` holds: its locks, and await-strategy runs that own a not-yet-due ``PendingAt``."""
+    owned = conn.execute(_SELECT_LOCKED_BY, (executor_id, now)).fetchall()
+    released: list[ExecutionId] = []
+    for raw_id, version in owned:
+        execution_id = ExecutionId(raw_id)
+        append_events(conn, execution_id, version, [Unlocked(now, reason)], now, effects)
+        released.append(execution_id)
+    return released
+
+
+# ---------------------------------------------------------------------------------------------- reads
+def _execution_event(found: tuple[int, int, str]) -> ExecutionEvent:
+    version, created_at, text = found
+    return ExecutionEvent(version, created_at, event_from_json(json.loads(text)))
+
+
+def _response_event(found: tuple[int, int, str, str]) -> JoinSetResponseEvent:
+    cursor, created_at, join_set_id, text = found
+    return JoinSetResponseEvent(cursor, created_at, JoinSetId(join_set_id), response_from_json(json.loads(text)))
+
+
+def get_log(conn: sqlite3.Connection, execution_id: ExecutionId) -> ExecutionLog:
+    row = _load_row(conn, execution_id)
+    events = [_execution_event(r) for r in conn.execute(_SELECT_EVENTS, (execution_id, 0, -1))]
+    responses = [_response_event(r) for r in conn.execute(_SELECT_RESPONSES, (execution_id, -1, -1))]
+    return ExecutionLog(execution_id, events, responses, _row_state(row))
+
+
+def _row_state(row: _Row) -> PendingState:
+    return pending_state_of(
+        row.state,
+        row.pending_expires_finished,
+        row.join_set_id,
+        row.join_set_closing,
+        row.executor_id,
+        row.run_id,
+        row.result_kind,
+        row.finished_at,
+    )
+
+
+def get_pending_state(conn: sqlite3.Connection, execution_id: ExecutionId) -> PendingState:
+    return _row_state(_load_row(conn, execution_id))
+
+
+def change_count(conn: sqlite3.Connection, execution_id: ExecutionId) -> int:
+    found = conn.execute(_SELECT_COUNT, (execution_id,)).fetchone()
+    if found is None:
+        raise ExecutionNotFound(execution_id)
+    return int(found[0])
+
+
+def get_expired_timers(conn: sqlite3.Connection, now: int) -> list[ExpiredLock | ExpiredDelay]:
+    """Expired locks and due delays. ``BlockedByJoinSet`` rows are never returned: they wait for a response."""
+    timers: list[ExpiredLock | ExpiredDelay] = []
+    for found in conn.execute(_SELECT_EXPIRED_LOCKS, (now,)):
+        (eid, version, run_id, executor_id, expires, temporaries, max_retries, backoff, parent_id, parent_js, ffqn) = (
+            found
+        )
+        parent = None if parent_id is None else ParentRef(ExecutionId(parent_id), JoinSetId(parent_js))
+        timers.append(
+            ExpiredLock(
+                execution_id=ExecutionId(eid),
+                version=version,
+                run_id=RunId(run_id),
+                executor_id=ExecutorId(executor_id),
+                lock_expires_at=expires,
+                temporary_event_count=temporaries,
+                max_retries=max_retries,
+                retry_exp_backoff_us=backoff,
+                parent=parent,
+                ffqn=Ffqn.parse(ffqn),
+            )
+        )
+    for eid, join_set_id, delay_id, expires_at in conn.execute(_SELECT_DUE_DELAYS, (now,)):
+        timers.append(ExpiredDelay(ExecutionId(eid), JoinSetId(join_set_id), DelayId(delay_id), expires_at))
+    return timers
+
+
+def list_events(
+    conn: sqlite3.Connection, execution_id: ExecutionId, version_from: int, length: int
+) -> list[ExecutionEvent]:
+    events = [_execution_event(r) for r in conn.execute(_SELECT_EVENTS, (execution_id, version_from, length))]
+    if not events and conn.execute(_EXISTS, (execution_id,)).fetchone() is None:
+        raise ExecutionNotFound(execution_id)
+    return events
+
+
+def list_responses(
+    conn: sqlite3.Connection, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool
+) -> list[JoinSetResponseEvent]:
+    sql = _SELECT_RESPONSES_INCL if including_cursor else _SELECT_RESPONSES
+    responses = [_response_event(r) for r in conn.execute(sql, (execution_id, cursor_from, length))]
+    if not responses and conn.execute(_EXISTS, (execution_id,)).fetchone() is None:
+        raise ExecutionNotFound(execution_id)
+    return responses
+
+
+def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
+    """The listing query; separate so that tests can ``EXPLAIN QUERY PLAN`` exactly what runs."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.ffqn is not None:
+        where.append("ffqn = ?")
+        params.append(str(query.ffqn))
+    if query.state is not None:
+        if query.state not in STATES:
+            raise ValueError(f"ExecutionQuery.state: expected one of {', '.join(STATES)} or None, got {query.state!r}")
+        where.append("state = ?")
+        params.append(query.state)
+    if query.result_kind is not None:
+        where.append("result_kind = ?")
+        params.append(query.result_kind.value)
+    if query.top_level_only:
+        where.append("parent_execution_id IS NULL")
+    newer = query.direction is ListDirection.NEWER
+    if query.cursor is not None:
+        operator = (">" if newer else "<") + ("=" if query.including_cursor else "")
+        where.append(f"(created_at, execution_id) {operator} (?, ?)")
+        params.extend(query.cursor)
+    order = "ASC" if newer else "DESC"
+    sql = f"SELECT {_SUMMARY_COLUMNS} FROM execution_state"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY created_at {order}, execution_id {order} LIMIT ?"
+    params.append(query.length)
+    return sql, params
+
+
+def list_executions(conn: sqlite3.Connection, query: ExecutionQuery) -> list[ExecutionSummary]:
+    sql, params = list_executions_sql(query)
+    summaries = []
+    for found in conn.execute(sql, params):
+        (
+            eid,
+            ffqn,
+            state,
+            pef,
+            js,
+            closing,
+            executor,
+            run,
+            kind,
+            finished_at,
+            created_at,
+            scheduled_at,
+            cid,
+            parent,
+        ) = found
+        summaries.append(
+            ExecutionSummary(
+                execution_id=ExecutionId(eid),
+                ffqn=Ffqn.parse(ffqn),
+                pending_state=pending_state_of(state, pef, js, closing, executor, run, kind, finished_at),
+                created_at=created_at,
+                scheduled_at=scheduled_at,
+                component_id=cid,
+                parent_execution_id=None if parent is None else ExecutionId(parent),
+            )
+        )
+    if query.direction is ListDirection.NEWER:
+        summaries.reverse()
+    return summaries

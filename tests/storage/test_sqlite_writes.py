@@ -1,0 +1,263 @@
+"""Atomic write batches and the pending-state machine of the SQLite storage."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from obelisk.concepts.events import (
+    BlockedByJoinSet,
+    ChildExecutionFinished,
+    ChildExecutionRequest,
+    DelayFinished,
+    DelayRequest,
+    Finished,
+    FinishedState,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    Locked,
+    LockedState,
+    ParentRef,
+    PendingAt,
+    TemporarilyFailed,
+    Unlocked,
+)
+from obelisk.concepts.ids import DelayId, JoinSetId, RunId
+from obelisk.concepts.results import Ok, ResultKind, ReturnValue
+from obelisk.storage.interface import (
+    AlreadyFinished,
+    AppendEvents,
+    CreateExecution,
+    DeliverResponse,
+    ExecutionAlreadyExists,
+    ExecutionNotFound,
+    ExpiredDelay,
+    ExpiredLock,
+    IllegalStateTransition,
+    VersionMismatch,
+)
+from obelisk.storage.sqlite import SqliteStorage
+from obelisk.storage.sqlite_schema import SchemaTooNew, load_migrations
+
+from .helpers import EXECUTOR, SEC, T0, WORKFLOW, created, new_id, opened
+
+
+def _dump(path: Path) -> list[tuple[object, ...]]:
+    """Every row of every table, read through a separate plain connection."""
+    conn = sqlite3.connect(path)
+    try:
+        rows: list[tuple[object, ...]] = []
+        for table in ("execution_log", "execution_state", "join_set_response", "delay"):
+            rows.extend((table, *r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"))
+        return rows
+    finally:
+        conn.close()
+
+
+async def _lock(storage: SqliteStorage, execution_id: str, version: int, now: int = T0) -> RunId:
+    run_id = RunId.generate()
+    await storage.append(execution_id, version, [Locked("c", EXECUTOR, run_id, now + 10 * SEC)], now)  # type: ignore[arg-type]
+    return run_id
+
+
+async def test_create_and_get(tmp_path: Path) -> None:
+    async with opened(tmp_path / "sub" / "dir" / "db.sqlite") as storage:
+        eid = new_id()
+        await storage.create(eid, created(), T0)
+        log = await storage.get(eid)
+        assert log.created == created()
+        assert log.next_version == 1
+        assert log.events[0].created_at == T0
+        assert log.pending_state == PendingAt(T0)
+        assert await storage.get_pending_state(eid) == PendingAt(T0)
+        with pytest.raises(ExecutionNotFound):
+            await storage.get(new_id(1))
+
+
+async def test_duplicate_create_is_refused(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        eid = new_id()
+        await storage.create(eid, created(), T0)
+        before = _dump(storage.path)
+        with pytest.raises(ExecutionAlreadyExists) as info:
+            await storage.create(eid, created(scheduled_at=T0 + 5), T0 + 1)
+        assert info.value.execution_id == eid
+        assert _dump(storage.path) == before
+
+
+async def test_stale_version_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        eid = new_id()
+        await storage.create(eid, created(), T0)
+        await _lock(storage, eid, 1)
+        before = _dump(storage.path)
+        with pytest.raises(VersionMismatch) as info:
+            await storage.append(eid, 1, [TemporarilyFailed(T0 + SEC, "boom")], T0)
+        assert (info.value.expected, info.value.actual) == (1, 2)
+        assert _dump(storage.path) == before
+
+
+async def test_failed_batch_writes_nothing(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        parent, other = new_id(), new_id(1)
+        await storage.create(parent, created(WORKFLOW), T0)
+        before = _dump(storage.path)
+        js = JoinSetId.generate()
+        child = parent.child(0)
+        with pytest.raises(VersionMismatch):
+            await storage.write(
+                [
+                    AppendEvents(parent, 1, [JoinSetCreated(js), JoinSetRequest(js, ChildExecutionRequest(child))]),
+                    CreateExecution(child, created(parent=ParentRef(parent, js))),
+                    CreateExecution(other, created()),
+                    AppendEvents(parent, 1, [JoinNext(js, T0)]),  # stale: the first op moved it to 3
+                ],
+                T0,
+            )
+        assert _dump(storage.path) == before
+        # The same batch without the bad op goes through, and chains versions inside the batch.
+        await storage.write(
+            [
+                AppendEvents(parent, 1, [JoinSetCreated(js), JoinSetRequest(js, ChildExecutionRequest(child))]),
+                CreateExecution(child, created(parent=ParentRef(parent, js))),
+                AppendEvents(parent, 3, [JoinNext(js, T0)]),
+            ],
+            T0,
+        )
+        assert (await storage.get(parent)).next_version == 4
+        assert (await storage.get(child)).created.parent == ParentRef(parent, js)
+
+
+async def test_child_finished_with_response_unblocks_parent(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        parent = new_id()
+        await storage.create(parent, created(WORKFLOW), T0)
+        await _lock(storage, parent, 1)
+        js = JoinSetId.generate()
+        child = parent.child(0)
+        deadline = T0 + 5 * SEC
+        await storage.write(
+            [
+                AppendEvents(
+                    parent,
+                    2,
+                    [JoinSetCreated(js), JoinSetRequest(js, ChildExecutionRequest(child)), JoinNext(js, deadline)],
+                ),
+                CreateExecution(child, created(parent=ParentRef(parent, js))),
+            ],
+            T0,
+        )
+        assert await storage.get_pending_state(parent) == BlockedByJoinSet(js, deadline, False)
+        assert await storage.get_pending_state(child) == PendingAt(T0)
+        await _lock(storage, child, 1)
+        result = Ok(ReturnValue(55))
+        await storage.write(
+            [
+                AppendEvents(child, 2, [Finished(result)]),
+                DeliverResponse(parent, js, ChildExecutionFinished(child, result)),
+            ],
+            T0 + 1,
+        )
+        assert await storage.get_pending_state(child) == FinishedState(T0 + 1, ResultKind.OK)
+        # The awaiting run keeps the execution until its deadline.
+        assert await storage.get_pending_state(parent) == PendingAt(deadline)
+        log = await storage.get(parent)
+        assert [r.response for r in log.responses] == [ChildExecutionFinished(child, result)]
+        with pytest.raises(AlreadyFinished):
+            await storage.append(child, 3, [Unlocked(T0, "late")], T0 + 2)
+
+
+async def test_join_next_with_response_already_there_is_pending(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        parent = new_id()
+        await storage.create(parent, created(WORKFLOW), T0)
+        await _lock(storage, parent, 1)
+        js = JoinSetId.generate()
+        children = [parent.child(0), parent.child(1)]
+        requests = [JoinSetRequest(js, ChildExecutionRequest(c)) for c in children]
+        await storage.write(
+            [AppendEvents(parent, 2, [JoinSetCreated(js), *requests])]
+            + [CreateExecution(c, created(parent=ParentRef(parent, js))) for c in children],
+            T0,
+        )
+        result = Ok(None)
+        await storage.write([DeliverResponse(parent, js, ChildExecutionFinished(children[1], result))], T0 + 7)
+        # First JoinNext consumes response 0, which exists: pending at max(run_expires_at, response time).
+        await storage.append(parent, 5, [JoinNext(js, T0 + 3)], T0 + 8)
+        assert await storage.get_pending_state(parent) == PendingAt(T0 + 7)
+        # Second JoinNext needs response 1, not there yet: blocked.
+        await storage.append(parent, 6, [JoinNext(js, T0 + 20, closing=True)], T0 + 8)
+        assert await storage.get_pending_state(parent) == BlockedByJoinSet(js, T0 + 20, True)
+        # A duplicate delivery is ignored and does not unblock.
+        await storage.write([DeliverResponse(parent, js, ChildExecutionFinished(children[1], result))], T0 + 9)
+        assert await storage.get_pending_state(parent) == BlockedByJoinSet(js, T0 + 20, True)
+        assert storage.stats.extra["duplicate_responses"] == 1
+        await storage.write([DeliverResponse(parent, js, ChildExecutionFinished(children[0], result))], T0 + 9)
+        assert await storage.get_pending_state(parent) == PendingAt(T0 + 20)
+        assert len((await storage.get(parent)).responses) == 2
+
+
+async def test_delay_row_lifecycle_and_expired_timers(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        wf, act = new_id(), new_id(1)
+        await storage.create(wf, created(WORKFLOW), T0)
+        await storage.create(act, created(), T0)
+        await _lock(storage, wf, 1)
+        act_run = await _lock(storage, act, 1)
+        js, delay = JoinSetId.generate(), DelayId.generate()
+        await storage.append(
+            wf, 2, [JoinSetCreated(js), JoinSetRequest(js, DelayRequest(delay, T0 + 2 * SEC)), JoinNext(js, T0)], T0
+        )
+        assert await storage.get_pending_state(wf) == BlockedByJoinSet(js, T0, False)
+        # At T0+1s: nothing due (the activity's lock runs to T0+10s; blocked rows are never timers).
+        assert await storage.get_expired_timers(T0 + SEC) == []
+        timers = await storage.get_expired_timers(T0 + 10 * SEC)
+        assert ExpiredDelay(wf, js, delay, T0 + 2 * SEC) in timers
+        (lock,) = [t for t in timers if isinstance(t, ExpiredLock)]
+        assert (lock.execution_id, lock.run_id, lock.version, lock.max_retries) == (act, act_run, 2, 5)
+        assert lock.lock_expires_at == T0 + 10 * SEC
+        await storage.write([DeliverResponse(wf, js, DelayFinished(delay))], T0 + 2 * SEC)
+        assert await storage.get_pending_state(wf) == PendingAt(T0)
+        assert [t for t in await storage.get_expired_timers(T0 + 10 * SEC) if isinstance(t, ExpiredDelay)] == []
+
+
+async def test_illegal_lock_transitions(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        eid = new_id()
+        await storage.create(eid, created(scheduled_at=T0 + SEC), T0)
+        with pytest.raises(IllegalStateTransition):  # not due yet
+            await _lock(storage, eid, 1, now=T0)
+        run = await _lock(storage, eid, 1, now=T0 + SEC)
+        with pytest.raises(IllegalStateTransition):  # locked by another run
+            await _lock(storage, eid, 2, now=T0 + SEC)
+        # The same run may extend its lock.
+        await storage.append(eid, 2, [Locked("c", EXECUTOR, run, T0 + 99 * SEC)], T0 + SEC)
+        assert await storage.get_pending_state(eid) == LockedState(EXECUTOR, run, T0 + 99 * SEC)
+        await storage.append(eid, 3, [TemporarilyFailed(T0 + 2 * SEC, "err")], T0 + SEC)
+        assert await storage.get_pending_state(eid) == PendingAt(T0 + 2 * SEC)
+
+
+async def test_persistence_and_migrations_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    eid = new_id()
+    async with opened(path) as storage:
+        await storage.create(eid, created(), T0)
+        await _lock(storage, eid, 1)
+    for _ in range(2):
+        async with opened(path, synchronous="NORMAL") as storage:
+            log = await storage.get(eid)
+            assert log.next_version == 2
+            assert isinstance(log.pending_state, LockedState)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(load_migrations())
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.execute(f"PRAGMA user_version = {len(load_migrations()) + 1}")
+        conn.commit()
+    finally:
+        conn.close()
+    with pytest.raises(SchemaTooNew, match="newer Obelisk"):
+        await SqliteStorage.open(path)
