@@ -10,7 +10,6 @@ e.g. ``obelisk:types/execution.join-set-id``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,9 +97,17 @@ class ComponentInterfaces:
         return [r for r in self.resources if r.interface in imported]
 
 
-def inspect_component(engine: wasmtime.Engine, component: C.Component) -> ComponentInterfaces:
-    """List the interface functions of a compiled component (about 10 ms for a componentize-py one)."""
-    return _Inspector(engine).run(component)
+def inspect_component(
+    engine: wasmtime.Engine, component: C.Component, *, wasi_functions: bool = False
+) -> ComponentInterfaces:
+    """List the interface functions of a compiled component.
+
+    Converting the ~100 functions of the 25 WASI interfaces every componentize-py guest imports costs more
+    than everything else together, and no caller needs them as metadata (the WASI layers work from wasmtime's
+    own types), so ``wasi_imports`` is filled only when ``wasi_functions`` is set; ``imported_interfaces``
+    and ``resources`` always cover WASI.
+    """
+    return _Inspector(engine, wasi_functions).run(component)
 
 
 def _interface_name(name: str) -> IfcFqn | None:
@@ -127,10 +134,12 @@ class _ResourceTable:
 
 
 class _Inspector:
-    def __init__(self, engine: wasmtime.Engine) -> None:
+    def __init__(self, engine: wasmtime.Engine, wasi_functions: bool) -> None:
         self._engine = engine
+        self._wasi_functions = wasi_functions
         self._out = ComponentInterfaces()
         self._resources = _ResourceTable()
+        self._converter = _Converter(self._resources)
         # Structure -> name over every interface seen so far, for types nested in types of a later
         # interface (imports come in dependency order). None marks a structure known under several names.
         self._known_names: dict[WitType, str | None] = {}
@@ -146,17 +155,18 @@ class _Inspector:
                     out.ignored.append(name)
                     continue
                 (out.imported_interfaces if is_import else out.exported_interfaces).append(name)
-                functions = self._instance(name, ifc, item, is_import)
+                is_wasi = ifc.namespace == "wasi"
+                functions = self._instance(name, ifc, item, is_import, is_wasi and not self._wasi_functions)
                 if not is_import:
                     out.exports.extend(functions)
-                elif ifc.namespace == "wasi":
+                elif is_wasi:
                     out.wasi_imports.extend(functions)
                 else:
                     out.imports.extend(functions)
         return out
 
     def _instance(
-        self, name: str, ifc: IfcFqn, instance: C.ComponentInstanceType, is_import: bool
+        self, name: str, ifc: IfcFqn, instance: C.ComponentInstanceType, is_import: bool, types_only: bool
     ) -> list[FunctionMetadata]:
         items = [(n, ext.ty) for n, ext in instance.exports(self._engine).items()]
         for item_name, item in items:
@@ -164,7 +174,9 @@ class _Inspector:
                 ref = ResourceRef(name, item_name)
                 if self._resources.define(item, ref):
                     self._out.resources.append(ref)
-        converter = self._named_types(name, [(n, t) for n, t in items if isinstance(t, _NOMINAL)])
+        if types_only:
+            return []
+        namer = self._named_types(name, [(n, t) for n, t in items if isinstance(t, _NOMINAL)])
 
         functions = []
         for fn_name, item in items:
@@ -172,9 +184,9 @@ class _Inspector:
                 continue
             ffqn = Ffqn.of(ifc, fn_name)
             try:
-                params = tuple(Param(p, converter.convert(t)) for p, t in item.params)
+                params = tuple(Param(p, namer.apply(self._converter.convert(t))) for p, t in item.params)
                 result_type = item.result
-                result = None if result_type is None else converter.convert(result_type)
+                result = None if result_type is None else namer.apply(self._converter.convert(result_type))
             except _UnsupportedType as e:
                 if ifc.namespace == "wasi":
                     continue  # a WASI function this model never has to describe
@@ -183,38 +195,62 @@ class _Inspector:
             functions.append(FunctionMetadata(ffqn, params, result, extension, submittable=not is_import))
         return functions
 
-    def _named_types(self, interface: str, nominal: list[tuple[str, Any]]) -> _Converter:
-        """Learn the names of an interface's record/variant/enum/flags types; return a converter using them."""
-        bare = _Converter(self._resources, {}, {})
+    def _named_types(self, interface: str, nominal: list[tuple[str, Any]]) -> _Namer:
+        """Learn the names of an interface's record/variant/enum/flags types; return a namer using them."""
+        converted: list[tuple[str, WitType]] = []
         candidates: dict[WitType, str | None] = {}
         for type_name, item in nominal:
             try:
-                key = bare.convert(item)
+                t = self._converter.convert(item)
             except _UnsupportedType:
                 continue
-            candidates[key] = None if key in candidates else type_name
+            converted.append((type_name, t))
+            candidates[t] = None if t in candidates else type_name
         local: dict[WitType, str] = {}
         for key, candidate in candidates.items():
             if candidate is not None:
                 local[key] = candidate
             known = self._known_names.get(key, candidate)
             self._known_names[key] = candidate if known == candidate else None
-        converter = _Converter(self._resources, local, self._known_names)
-        named: dict[str, WitType] = {}
-        for type_name, item in nominal:
-            try:
-                named[type_name] = with_name(converter.convert(item), type_name)
-            except _UnsupportedType:
-                continue
-        self._out.named_types[interface] = named
-        return converter
+        namer = _Namer(local, self._known_names)
+        self._out.named_types[interface] = {n: with_name(namer.apply(t), n) for n, t in converted}
+        return namer
+
+
+class _Namer:
+    """Attaches recovered names to a converted type tree (pure Python, no FFI calls)."""
+
+    def __init__(self, local: dict[WitType, str], known: dict[WitType, str | None]) -> None:
+        self._local = local
+        self._known = known
+
+    def apply(self, t: WitType) -> WitType:
+        if isinstance(t, WitList):
+            return WitList(self.apply(t.element))
+        if isinstance(t, WitTuple):
+            return WitTuple(tuple(self.apply(e) for e in t.elements))
+        if isinstance(t, WitOption):
+            return WitOption(self.apply(t.payload))
+        if isinstance(t, WitResult):
+            return WitResult(self._maybe(t.ok), self._maybe(t.err))
+        if isinstance(t, WitRecord):
+            t = WitRecord(tuple(Field(f.name, self.apply(f.type)) for f in t.fields))
+        elif isinstance(t, WitVariant):
+            t = WitVariant(tuple(Case(c.name, self._maybe(c.payload)) for c in t.cases))
+        elif not isinstance(t, WitEnum | WitFlags):
+            return t
+        name = self._local.get(t)
+        return with_name(t, name if name is not None else self._known.get(t))
+
+    def _maybe(self, t: WitType | None) -> WitType | None:
+        return None if t is None else self.apply(t)
 
 
 class _Converter:
-    def __init__(self, resources: _ResourceTable, names: dict[WitType, str], known: dict[WitType, str | None]) -> None:
+    """wasmtime ValType -> WitType, structurally (no names except resources)."""
+
+    def __init__(self, resources: _ResourceTable) -> None:
         self._resources = resources
-        self._names = names
-        self._known = known
 
     def convert(self, t: Any) -> WitType:
         primitive = _PRIMITIVES.get(type(t))
@@ -223,30 +259,22 @@ class _Converter:
         if isinstance(t, C.ListType):
             return WitList(self.convert(t.element))
         if isinstance(t, C.TupleType):
-            return WitTuple(tuple(self._all(t.elements)))
+            return WitTuple(tuple(self.convert(e) for e in t.elements))
         if isinstance(t, C.OptionType):
             return WitOption(self.convert(t.payload))
         if isinstance(t, C.ResultType):
             ok, err = t.ok, t.err
             return WitResult(None if ok is None else self.convert(ok), None if err is None else self.convert(err))
         if isinstance(t, C.RecordType):
-            return self._named(WitRecord(tuple(Field(n, self.convert(ft)) for n, ft in t.fields)))
+            return WitRecord(tuple(Field(n, self.convert(ft)) for n, ft in t.fields))
         if isinstance(t, C.VariantType):
-            cases = tuple(Case(n, None if p is None else self.convert(p)) for n, p in t.cases)
-            return self._named(WitVariant(cases))
+            return WitVariant(tuple(Case(n, None if p is None else self.convert(p)) for n, p in t.cases))
         if isinstance(t, C.EnumType):
-            return self._named(WitEnum(tuple(t.names)))
+            return WitEnum(tuple(t.names))
         if isinstance(t, C.FlagsType):
-            return self._named(WitFlags(tuple(t.names)))
+            return WitFlags(tuple(t.names))
         if isinstance(t, C.OwnType):
             return WitOwn(self._resources.find(t.ty))
         if isinstance(t, C.BorrowType):
             return WitBorrow(self._resources.find(t.ty))
         raise _UnsupportedType(type(t).__name__)
-
-    def _all(self, types: Iterable[Any]) -> list[WitType]:
-        return [self.convert(t) for t in types]
-
-    def _named(self, t: WitType) -> WitType:
-        name = self._names.get(t)
-        return with_name(t, name if name is not None else self._known.get(t))
