@@ -147,18 +147,19 @@ def test_scalars_round_trip_through_the_guest(guest: Guest) -> None:
 def test_wasmtime_representations(interfaces: ComponentInterfaces) -> None:
     everything = next(f for f in interfaces.exports if f.ffqn.function_name == "echo").params[0].type
     py: Any = to_wasm(EVERYTHING, everything)
-    assert py.__class__ is C.Record
-    assert getattr(py, "s-small") == -128  # kebab-case attribute names, verbatim
-    assert py.pair == (7, "seven")
-    assert getattr(py, "raw-bytes") == b"\x00\x01\xff"
-    assert py.perms == {"read", "exec"}
-    assert py.color == "green"
-    assert py.maybe == 5
-    assert py.bare == C.Variant("ok", None)  # result<_, _>: both cases look alike, so tagged
-    assert getattr(py, "maybe-maybe") == C.Variant("some", 3)
-    assert py.same == C.Variant("err", 9)
-    assert py.outcome == "fine"
-    assert py.shape == 2.5
+    assert isinstance(py, C.Record)
+    rec: Any = py
+    assert getattr(rec, "s-small") == -128  # kebab-case attribute names, verbatim
+    assert rec.pair == (7, "seven")
+    assert getattr(rec, "raw-bytes") == b"\x00\x01\xff"
+    assert rec.perms == {"read", "exec"}
+    assert rec.color == "green"
+    assert rec.maybe == 5
+    assert rec.bare == C.Variant("ok", None)  # result<_, _>: both cases look alike, so tagged
+    assert getattr(rec, "maybe-maybe") == C.Variant("some", 3)
+    assert rec.same == C.Variant("err", 9)
+    assert rec.outcome == "fine"
+    assert rec.shape == 2.5
 
 
 def test_bool_payload_after_int_case_is_refused() -> None:
