@@ -12,6 +12,7 @@ Two objects per component and attempt:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -164,7 +165,9 @@ class LineForwarder:
             self._emit([rest])
 
     def __del__(self) -> None:
-        self.flush()
+        # Runs when wasmtime drops the store's WASI context; at interpreter exit sys.stdout may be gone already.
+        with contextlib.suppress(Exception):
+            self.flush()
 
     def _emit(self, lines: list[bytes]) -> None:
         stream: TextIO = sys.stdout if self._target is OutputForwarding.STDOUT else sys.stderr
