@@ -1,0 +1,211 @@
+"""Locking due executions, releasing an executor's locks, group commit and in-process notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from obelisk.concepts.events import (
+    ChildExecutionFinished,
+    ChildExecutionRequest,
+    Event,
+    Finished,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    Locked,
+    LockedState,
+    ParentRef,
+    PendingAt,
+    Schedule,
+    ScheduleNow,
+    TemporarilyFailed,
+    Unlocked,
+)
+from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.concepts.results import Ok
+from obelisk.storage.interface import AppendEvents, CreateExecution, DeliverResponse, VersionMismatch
+from obelisk.storage.sqlite import SqliteStorage
+
+from .helpers import ACTIVITY, EXECUTOR, SEC, T0, WORKFLOW, created, new_id, opened
+
+
+async def _lock_batch(
+    storage: SqliteStorage, batch_size: int, now: int = T0, executor: ExecutorId = EXECUTOR
+) -> list[ExecutionId]:
+    locked = await storage.lock_pending(
+        ffqns=[ACTIVITY],
+        batch_size=batch_size,
+        now=now,
+        executor_id=executor,
+        component_id="activity_wasm:fibo:0123456789abcdef",
+        lock_expires_at=now + 10 * SEC,
+    )
+    return [lock.execution_id for lock in locked]
+
+
+async def test_lock_pending_respects_batch_ffqn_time_and_state(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        due = [new_id(i) for i in range(4)]
+        for i, eid in enumerate(due):
+            await storage.create(eid, created(scheduled_at=T0 - 10 + i), T0 - 100)
+        later = new_id(10)
+        await storage.create(later, created(scheduled_at=T0 + SEC), T0)
+        other_ffqn = new_id(11)
+        await storage.create(other_ffqn, created(WORKFLOW), T0)
+        finished = new_id(12)
+        await storage.create(finished, created(scheduled_at=T0 - 100), T0 - 100)
+        run = RunId.generate()
+        await storage.append(finished, 1, [Locked("c", EXECUTOR, run, T0), Finished(Ok(None))], T0 - 100)
+
+        assert await _lock_batch(storage, 3) == due[:3]  # oldest scheduled first, batch size honoured
+        assert await _lock_batch(storage, 3) == due[3:]  # locked ones are not locked again
+        assert await _lock_batch(storage, 3) == []  # `later` is not due, the workflow is another ffqn
+        assert await _lock_batch(storage, 3, now=T0 + SEC) == [later]
+
+
+async def test_lock_pending_returns_history_and_responses(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        wf = new_id()
+        await storage.create(wf, created(WORKFLOW), T0)
+        (first,) = await storage.lock_pending(
+            ffqns=[WORKFLOW], batch_size=5, now=T0, executor_id=EXECUTOR, component_id="wf", lock_expires_at=T0 + SEC
+        )
+        assert (first.version, first.history, first.responses, first.temporary_event_count) == (2, [], [], 0)
+        js, child = JoinSetId.generate(), wf.child(0)
+        history: list[Event] = [
+            JoinSetCreated(js),
+            JoinSetRequest(js, ChildExecutionRequest(child)),
+            Schedule(new_id(5), ScheduleNow()),
+            JoinNext(js, T0),
+        ]
+        await storage.write(
+            [AppendEvents(wf, 2, history), CreateExecution(child, created(parent=ParentRef(wf, js)))], T0
+        )
+        await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(child, Ok(None)))], T0 + 1)
+        await storage.append(wf, 6, [TemporarilyFailed(T0 + 2, "trap")], T0 + 1)
+        (second,) = await storage.lock_pending(
+            ffqns=[WORKFLOW], batch_size=5, now=T0 + 2, executor_id=EXECUTOR, component_id="wf", lock_expires_at=T0
+        )
+        assert [e.event for e in second.history] == history
+        assert [e.version for e in second.history] == [2, 3, 4, 5]
+        assert [r.response for r in second.responses] == [ChildExecutionFinished(child, Ok(None))]
+        assert second.temporary_event_count == 1
+        assert second.version == 8
+        assert second.run_id != first.run_id
+        assert second.created == created(WORKFLOW)
+
+
+async def test_concurrent_lock_pending_never_locks_twice(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        ids = [new_id(i) for i in range(40)]
+        await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
+        executors = [ExecutorId.generate() for _ in range(8)]
+        results = await asyncio.gather(*(_lock_batch(storage, 7, executor=e) for e in executors))
+        flat = [eid for batch in results for eid in batch]
+        assert sorted(flat) == sorted(ids)
+        assert len(set(flat)) == len(flat)
+
+
+async def test_unlock_executor_releases_only_its_locks(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        mine, theirs = ExecutorId.generate(), ExecutorId.generate()
+        ids = [new_id(i) for i in range(3)]
+        await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
+        my_locks = await _lock_batch(storage, 2, executor=mine)
+        their_locks = await _lock_batch(storage, 2, executor=theirs)
+        released = await storage.unlock_executor(mine, T0 + 5, "restart")
+        assert sorted(released) == sorted(my_locks)
+        for eid in my_locks:
+            assert await storage.get_pending_state(eid) == PendingAt(T0 + 5)
+            assert (await storage.get(eid)).events[-1].event == Unlocked(T0 + 5, "restart")
+        for eid in their_locks:
+            assert isinstance(await storage.get_pending_state(eid), LockedState)
+
+
+async def test_group_commit_isolates_a_stale_writer(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        ids = [new_id(i) for i in range(50)]
+        await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
+        commits_before = storage.stats.commits
+        js = JoinSetId.generate()
+
+        async def one(i: int, eid: ExecutionId) -> None:
+            await storage.append(eid, 7 if i == 17 else 1, [JoinSetCreated(js)], T0)
+
+        outcomes = await asyncio.gather(*(one(i, eid) for i, eid in enumerate(ids)), return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(failures) == 1
+        assert isinstance(failures[0], VersionMismatch)
+        assert failures[0].execution_id == ids[17]
+        assert storage.stats.commits - commits_before < 50
+        for i, eid in enumerate(ids):
+            assert (await storage.get(eid)).next_version == (1 if i == 17 else 2)
+
+
+async def test_create_wakes_pending_waiter_at_once(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        assert await _lock_batch(storage, 1) == []  # what an executor does before it waits
+        waiter = asyncio.create_task(storage.wait_for_pending([ACTIVITY], timeout=5.0))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        eid = new_id()
+        await storage.create(eid, created(), T0)
+        started = time.perf_counter()
+        await asyncio.wait_for(waiter, 1.0)
+        assert time.perf_counter() - started < 0.05
+        # A create of another ffqn does not wake it; a commit that landed between lock and wait is not lost.
+        assert await _lock_batch(storage, 1) == [eid]
+        await storage.create(new_id(1), created(WORKFLOW), T0)
+        started = time.perf_counter()
+        await storage.wait_for_pending([ACTIVITY], timeout=0.05)
+        assert time.perf_counter() - started >= 0.04
+        await _lock_batch(storage, 1)
+        await storage.create(new_id(2), created(), T0)  # lands before the executor waits
+        started = time.perf_counter()
+        await storage.wait_for_pending([ACTIVITY], timeout=2.0)
+        assert time.perf_counter() - started < 0.05
+
+
+async def test_wait_for_change_sees_appends_and_responses(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        wf = new_id()
+        await storage.create(wf, created(WORKFLOW), T0)
+        # Already changed since the caller looked (it saw 0): returns at once.
+        await asyncio.wait_for(storage.wait_for_change(wf, 0, timeout=5.0), 0.5)
+        waiter = asyncio.create_task(storage.wait_for_change(wf, 1, timeout=5.0))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        js = JoinSetId.generate()
+        await storage.append(wf, 1, [JoinSetCreated(js)], T0)
+        await asyncio.wait_for(waiter, 0.5)
+        waiter = asyncio.create_task(storage.wait_for_change(wf, 2, timeout=5.0))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(wf.child(0), Ok(None)))], T0)
+        await asyncio.wait_for(waiter, 0.5)
+        started = time.perf_counter()
+        await storage.wait_for_change(wf, 3, timeout=0.05)  # nothing new: times out
+        assert time.perf_counter() - started >= 0.04
+
+
+@pytest.mark.parametrize("writers", [20])
+async def test_throughput_smoke(tmp_path: Path, writers: int) -> None:
+    """Many concurrent writers share commits (the numbers are measured in bench/, not asserted here)."""
+    async with opened(tmp_path / "db.sqlite") as storage:
+        ids = [new_id(i) for i in range(writers)]
+        await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
+        commits_before = storage.stats.commits
+
+        async def writer(eid: ExecutionId) -> None:
+            version = 1
+            for _ in range(10):
+                version = await storage.append(eid, version, [JoinSetCreated(JoinSetId.generate())], T0)
+
+        await asyncio.gather(*(writer(eid) for eid in ids))
+        assert storage.stats.commits - commits_before < writers * 10
+        for eid in ids:
+            assert (await storage.get(eid)).next_version == 11
