@@ -20,6 +20,7 @@ from wasmtime import component as cm
 
 from tests.wat_fixtures import (
     FIXTURES_DIR,
+    HOST_WIT_DIR,
     REPO,
     WatFixtureError,
     build_wat_fixture,
@@ -225,9 +226,9 @@ def test_host_wit_packages_parse(tmp_path: Path) -> None:
     """The host contract parses as a whole, with obelisk:workflow resolving obelisk:types through deps."""
     tool = str(find_wasm_tools())
     root = tmp_path / "wit"
-    shutil.copytree(REPO / "wit" / "obelisk-workflow", root)
+    shutil.copytree(HOST_WIT_DIR / "obelisk-workflow", root)
     for pkg in ("obelisk-types", "obelisk-log"):
-        shutil.copytree(REPO / "wit" / pkg, root / "deps" / pkg)
+        shutil.copytree(HOST_WIT_DIR / pkg, root / "deps" / pkg)
     result = subprocess.run([tool, "component", "wit", str(root)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     text = result.stdout
@@ -236,7 +237,7 @@ def test_host_wit_packages_parse(tmp_path: Path) -> None:
     assert "new-join-set: func() -> join-set-id;" in text
     for pkg in ("obelisk-types", "obelisk-log"):
         alone = subprocess.run(
-            [tool, "component", "wit", str(REPO / "wit" / pkg)], capture_output=True, text=True, check=False
+            [tool, "component", "wit", str(HOST_WIT_DIR / pkg)], capture_output=True, text=True, check=False
         )
         assert alone.returncode == 0, alone.stderr
         assert "@" not in alone.stdout.split(";")[0]  # unversioned package
@@ -262,7 +263,7 @@ def test_build_components_script_builds_incrementally(engine: wasmtime.Engine) -
     elapsed = time.monotonic() - started
     assert second.returncode == 0, second.stdout + second.stderr
     lines = second.stdout.strip().splitlines()
-    assert {line.split(':')[0] for line in lines} >= set(PY_COMPONENTS)  # others may add components
+    assert {line.split(":")[0] for line in lines} >= set(PY_COMPONENTS)  # others may add components
     assert all(": up to date" in line for line in lines), lines
     assert elapsed < 10
 

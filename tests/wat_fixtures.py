@@ -4,9 +4,9 @@ Each fixture is `<name>.wat` (a core module whose exports follow the canonical-A
 `<name>.wit` (one world). `wasm-tools component embed` + `component new` turn them into a component of a few
 hundred bytes that wasmtime compiles in milliseconds, unlike the ~18 MB componentize-py components.
 
-The WIT is staged next to the repository's host packages (`wit/obelisk-*`) as `deps`, so a fixture may import
-`obelisk:workflow/host-activities` and friends without copying them. Outputs are cached by a hash of every
-input, so repeated calls (and parallel test sessions) reuse the same file.
+The WIT is staged with the host packages (`obelisk/wit/host/obelisk-*`, linked as `wit/`) as `deps`, so a
+fixture may import `obelisk:workflow/host-activities` and friends without copying them. Outputs are cached
+by a hash of every input, so repeated calls (and parallel test sessions) reuse the same file.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from obelisk.concepts.errors import ObeliskError
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "wat"
-HOST_WIT_DIR = REPO / "wit"
+HOST_WIT_DIR = REPO / "obelisk" / "wit" / "host"  # `wit/` at the top is a link to it
 
 
 class WatFixtureError(ObeliskError):
