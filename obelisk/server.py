@@ -124,8 +124,11 @@ class Server:
         timers: TimersWatcher,
         executor_id: ExecutorId,
         clock: Clock,
+        loaded: dict[str, LoadedComponent],
     ) -> None:
         self.config = config
+        self.loaded = loaded
+        """How each component's code was obtained (``compiled_from_cache`` shows a restart did not recompile)."""
         self.engine = engine
         self.storage = storage
         self.registry = registry
@@ -178,6 +181,7 @@ class Server:
             timers=timers,
             executor_id=executor_id,
             clock=clock,
+            loaded=prepared.loaded,
         )
         for executor in executors:
             executor.start()
