@@ -2,11 +2,16 @@
 
 Built once at start-up from the config and the introspected binaries; immutable afterwards. Every face of the
 engine (submit through the API, the UI, a workflow's child call) finds a function here by its FFQN.
+
+Besides the exports, the registry holds the ``-obelisk-ext`` functions the host synthesizes for every export of
+an activity or workflow (reference §1.2), and resolves the imports of workflows and webhooks against both
+(reference §1.3): exact FFQN, structurally equal types, names ignored.
 """
 
 from __future__ import annotations
 
 import difflib
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +20,9 @@ from typing import Any
 from obelisk.concepts.component_id import ComponentId, ComponentType, ContentDigest
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.wit_types import FunctionMetadata
+from obelisk.concepts.wit_types import FunctionExtension, FunctionMetadata
+from obelisk.wit.extensions import extension_functions
+from obelisk.wit.support import is_host_interface
 
 
 class FunctionNotFound(ObeliskError):
@@ -24,6 +31,20 @@ class FunctionNotFound(ObeliskError):
         super().__init__(f"function {ffqn} not found{hint}")
         self.ffqn = str(ffqn)
         self.candidates = list(candidates)
+
+
+class NotSubmittable(FunctionNotFound):
+    """An ext function other than ``-schedule``: it exists, but only a workflow can call it."""
+
+    def __init__(self, ffqn: Ffqn, original: Ffqn) -> None:
+        ObeliskError.__init__(
+            self,
+            f"function {ffqn} is an extension function that only a workflow can call; "
+            f"submit {original} or {original.ifc_fqn.replace('/', '-obelisk-ext/', 1)}."
+            f"{original.function_name}-schedule instead",
+        )
+        self.ffqn = str(ffqn)
+        self.candidates = [str(original)]
 
 
 class RegistryError(ObeliskError):
@@ -56,24 +77,107 @@ class ComponentEntry:
 class ExportedFunction:
     component: ComponentEntry
     metadata: FunctionMetadata
+    original: FunctionMetadata | None = None
+    """For an ext function (``metadata.extension`` is set): the export it stands for; None for an export."""
+
+    @property
+    def extension(self) -> FunctionExtension | None:
+        return self.metadata.extension
+
+    @property
+    def target_ffqn(self) -> Ffqn:
+        """The function an execution started through this entry runs: the original for an ext function."""
+        return (self.original or self.metadata).ffqn
+
+
+_EXTENDED_KINDS = (ComponentType.ACTIVITY_WASM, ComponentType.WORKFLOW)
+
+
+class ImportKind(enum.Enum):
+    """How a workflow's call of an imported function is carried out (reference §1.3)."""
+
+    DIRECT_CALL = "direct-call"
+    """A blocking child execution of the callee."""
+    SUBMIT = "submit"
+    AWAIT_NEXT = "await-next"
+    SCHEDULE = "schedule"
+
+    @classmethod
+    def of(cls, extension: FunctionExtension | None) -> ImportKind:
+        return cls.DIRECT_CALL if extension is None else cls(extension.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedImport:
+    imported: FunctionMetadata
+    """The import as the importing component declares it."""
+    kind: ImportKind
+    callee: ExportedFunction
+    """The original export that runs (for ext imports too): its component, metadata and retry settings."""
+
+    @property
+    def callee_ffqn(self) -> Ffqn:
+        return self.callee.metadata.ffqn
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProblem:
+    imported: FunctionMetadata
+    candidates: tuple[str, ...]
+    """Closest FFQNs by name (ext functions included)."""
+    mismatch: ExportedFunction | None = None
+    """Set when the FFQN exists but its types differ."""
+
+    def describe(self) -> str:
+        head = f"import {self.imported.ffqn} : {self.imported.to_wit_signature()}"
+        if self.mismatch is not None:
+            return (
+                f"{head}: type mismatch, component {self.mismatch.component.name!r} has "
+                f"{self.mismatch.metadata.ffqn} : {self.mismatch.metadata.to_wit_signature()}"
+            )
+        hint = f"; closest: {', '.join(self.candidates)}" if self.candidates else "; no similar function"
+        return f"{head}: no component exports it{hint}"
+
+
+class UnresolvedImport(ObeliskError):
+    """Imports of a component that no configured component satisfies; lists every one of them."""
+
+    def __init__(self, component_name: str, problems: Sequence[ImportProblem]) -> None:
+        count = f"{len(problems)} unresolved import{'s' if len(problems) != 1 else ''}"
+        lines = [f"component {component_name!r} has {count}:"]
+        lines += [f"  - {problem.describe()}" for problem in problems]
+        super().__init__("\n".join(lines))
+        self.component_name = component_name
+        self.problems = list(problems)
 
 
 class ComponentRegistry:
     def __init__(self, components: Iterable[ComponentEntry]) -> None:
         self._components: dict[str, ComponentEntry] = {}
         self._exports: dict[Ffqn, ExportedFunction] = {}
+        self._functions: dict[Ffqn, ExportedFunction] = {}
+        """Exports and ext functions."""
         for component in components:
             if component.name in self._components:
                 raise RegistryError(f"component name {component.name!r} is configured twice")
             self._components[component.name] = component
             for metadata in component.exports:
-                previous = self._exports.get(metadata.ffqn)
-                if previous is not None:
-                    raise RegistryError(
-                        f"function {metadata.ffqn} is exported by both {previous.component.name!r} "
-                        f"and {component.name!r}"
-                    )
-                self._exports[metadata.ffqn] = ExportedFunction(component, metadata)
+                entry = ExportedFunction(component, metadata)
+                self._add(entry)
+                self._exports[metadata.ffqn] = entry
+                if component.kind in _EXTENDED_KINDS and metadata.extension is None:
+                    for ext in extension_functions(metadata):
+                        self._add(ExportedFunction(component, ext, original=metadata))
+
+    def _add(self, entry: ExportedFunction) -> None:
+        ffqn = entry.metadata.ffqn
+        previous = self._functions.get(ffqn)
+        if previous is not None:
+            what = "exported" if previous.original is None and entry.original is None else "offered"
+            raise RegistryError(
+                f"function {ffqn} is {what} by both {previous.component.name!r} and {entry.component.name!r}"
+            )
+        self._functions[ffqn] = entry
 
     @property
     def components(self) -> list[ComponentEntry]:
@@ -91,18 +195,76 @@ class ComponentRegistry:
     def exported_functions(self) -> list[ExportedFunction]:
         return list(self._exports.values())
 
-    def find_export(self, ffqn: Ffqn | str) -> ExportedFunction:
-        """Raises ``FunctionNotFound`` naming the closest exported functions."""
+    def functions(self) -> list[ExportedFunction]:
+        """Exports and their ext functions (each ext function right after the export it belongs to)."""
+        return list(self._functions.values())
+
+    def find_function(self, ffqn: Ffqn | str) -> ExportedFunction:
+        """An export or an ext function; raises ``FunctionNotFound`` naming the closest ones."""
         parsed: Ffqn | None
         try:
             parsed = Ffqn.parse(ffqn) if isinstance(ffqn, str) else ffqn
         except ObeliskError:
             parsed = None
-        found = self._exports.get(parsed) if parsed is not None else None
+        found = self._functions.get(parsed) if parsed is not None else None
         if found is None:
-            raise FunctionNotFound(ffqn, self.closest(str(ffqn)))
+            raise FunctionNotFound(ffqn, self.closest(str(ffqn), include_extensions=True))
         return found
 
-    def closest(self, text: str, limit: int = 3) -> list[str]:
-        names = [str(ffqn) for ffqn in self._exports]
+    def find_export(self, ffqn: Ffqn | str) -> ExportedFunction:
+        """A function that can be submitted: an export, or an ext ``-schedule`` (then ``original`` tells which
+        export it schedules and ``target_ffqn`` is the FFQN to create). ``-submit``/``-await-next`` raise
+        ``NotSubmittable``; unknown names raise ``FunctionNotFound`` naming the closest exported functions."""
+        parsed: Ffqn | None
+        try:
+            parsed = Ffqn.parse(ffqn) if isinstance(ffqn, str) else ffqn
+        except ObeliskError:
+            parsed = None
+        found = self._functions.get(parsed) if parsed is not None else None
+        if found is None:
+            raise FunctionNotFound(ffqn, self.closest(str(ffqn)))
+        if found.original is not None and not found.metadata.submittable:
+            raise NotSubmittable(found.metadata.ffqn, found.original.ffqn)
+        return found
+
+    def closest(self, text: str, limit: int = 3, *, include_extensions: bool = False) -> list[str]:
+        names = [str(ffqn) for ffqn in (self._functions if include_extensions else self._exports)]
         return difflib.get_close_matches(text, names, n=limit, cutoff=0.5)
+
+    def resolve_imports(self, component_name: str, imports: Sequence[FunctionMetadata]) -> list[ResolvedImport]:
+        """Match every import that is not WASI or a host package to an export or ext function.
+
+        Raises ``UnresolvedImport`` listing every import of the component that has no match by exact FFQN or
+        whose types differ (parameter names are ignored), with the closest candidates.
+        """
+        resolved: list[ResolvedImport] = []
+        problems: list[ImportProblem] = []
+        for imported in imports:
+            ifc = imported.ffqn.ifc
+            if ifc.namespace == "wasi" or is_host_interface(ifc):
+                continue
+            found = self._functions.get(imported.ffqn)
+            if found is not None and found.metadata.signature_matches(imported):
+                callee = found if found.original is None else self._exports[found.original.ffqn]
+                resolved.append(ResolvedImport(imported, ImportKind.of(found.metadata.extension), callee))
+                continue
+            candidates = self._import_candidates(imported)
+            problems.append(ImportProblem(imported, tuple(candidates), mismatch=found))
+        if problems:
+            raise UnresolvedImport(component_name, problems)
+        return resolved
+
+    def _import_candidates(self, imported: FunctionMetadata) -> list[str]:
+        text = str(imported.ffqn)
+        names = [str(ffqn) for ffqn in self._functions if str(ffqn) != text]
+        close = difflib.get_close_matches(text, names, n=3, cutoff=0.5)
+        same_interface = [n for n in names if n.startswith(imported.ffqn.ifc_fqn + ".") and n not in close]
+        return (close + same_interface)[:3]
+
+    def resolve_all_imports(self) -> dict[str, list[ResolvedImport]]:
+        """``resolve_imports`` for every workflow and webhook; the first component with problems raises."""
+        return {
+            c.name: self.resolve_imports(c.name, c.imports)
+            for c in self._components.values()
+            if c.kind is not ComponentType.ACTIVITY_WASM
+        }
