@@ -7,18 +7,32 @@ whichever face it came through, and an unknown function is reported with the sam
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
-from obelisk.concepts.events import Created, Finished, PendingState
+from obelisk.concepts.events import (
+    Created,
+    ExecutionEvent,
+    Finished,
+    FinishedState,
+    JoinSetResponseEvent,
+    PendingState,
+)
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import FinishedResult
 from obelisk.registry import ComponentRegistry
-from obelisk.storage.interface import ExecutionAlreadyExists, ExecutionLog, Storage
+from obelisk.storage.interface import (
+    ExecutionAlreadyExists,
+    ExecutionLog,
+    ExecutionQuery,
+    ExecutionSummary,
+    Storage,
+)
 
 
 class SubmitConflict(ObeliskError):
@@ -83,3 +97,36 @@ class ExecutionService:
                 if isinstance(last, Finished):
                     return last.result
                 await self._storage.wait_for_change(execution_id, len(log.events) + len(log.responses), timeout=1.0)
+
+    async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
+        return await self._storage.list_executions(query)
+
+    async def list_events(
+        self, execution_id: ExecutionId, version_from: int = 0, length: int = 100
+    ) -> list[ExecutionEvent]:
+        await self._storage.get_pending_state(execution_id)  # ExecutionNotFound for an unknown id
+        return await self._storage.list_events(execution_id, version_from, length)
+
+    async def list_responses(
+        self, execution_id: ExecutionId, cursor_from: int = 0, length: int = 100, including_cursor: bool = False
+    ) -> list[JoinSetResponseEvent]:
+        await self._storage.get_pending_state(execution_id)
+        return await self._storage.list_responses(execution_id, cursor_from, length, including_cursor)
+
+    async def follow_status(self, execution_id: ExecutionId, poll_seconds: float = 5.0) -> AsyncIterator[PendingState]:
+        """Yield the pending state now and after every change, until it is finished.
+
+        Changes are pushed by storage notifications as they are committed; ``poll_seconds`` only bounds how long
+        a change made by another process (sharing the database) can go unseen.
+        """
+        previous: PendingState | None = None
+        while True:
+            log = await self._storage.get(execution_id)
+            if log.pending_state != previous:
+                previous = log.pending_state
+                yield previous
+            if isinstance(previous, FinishedState):
+                return
+            await self._storage.wait_for_change(
+                execution_id, len(log.events) + len(log.responses), timeout=poll_seconds
+            )
