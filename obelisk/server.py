@@ -23,6 +23,7 @@ from obelisk.config import ActivityConfig, ObeliskConfig, resolve_env_vars
 from obelisk.executor.executor import Executor, ExecutorConfig
 from obelisk.executor.timers import TimersWatcher
 from obelisk.registry import ComponentEntry, ComponentRegistry, RetrySettings
+from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import Storage
 from obelisk.storage.sqlite import SqliteStorage
@@ -137,6 +138,7 @@ class Server:
         self.executor_id = executor_id
         self.clock = clock
         self.executions = ExecutionService(storage, registry, clock)
+        self.components = ComponentService(registry)
 
     @classmethod
     async def start(

@@ -1,0 +1,56 @@
+"""Components and their functions, for every face (gRPC ``FunctionRepository``, the web UI, the CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.wit_types import FunctionMetadata
+from obelisk.registry import ComponentEntry, ComponentRegistry
+from obelisk.wit.extensions import extensions_of
+from obelisk.wit.printer import component_wit_with_extensions
+
+
+class ComponentNotFound(ObeliskError):
+    def __init__(self, component_id: str, known: list[str]) -> None:
+        super().__init__(f"component {component_id} not found; known: {', '.join(known) or 'none'}")
+        self.component_id = component_id
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentView:
+    entry: ComponentEntry
+    exports: tuple[FunctionMetadata, ...]
+    """The exported functions, followed by their ``-obelisk-ext`` functions when asked for."""
+    imports: tuple[FunctionMetadata, ...]
+
+
+class ComponentService:
+    def __init__(self, registry: ComponentRegistry) -> None:
+        self._registry = registry
+        self._wit_cache: dict[str, str] = {}
+
+    def list_components(self, *, extensions: bool = False) -> list[ComponentView]:
+        views = []
+        for entry in self._registry.components:
+            exports = entry.exports
+            if extensions and entry.kind.value != "webhook_endpoint":
+                exports = exports + tuple(extensions_of(entry.exports))
+            views.append(ComponentView(entry, exports, entry.imports))
+        return views
+
+    def component(self, component_id: str) -> ComponentEntry:
+        entry = self._registry.component_by_id(component_id)
+        if entry is None:
+            raise ComponentNotFound(component_id, [str(c.component_id) for c in self._registry.components])
+        return entry
+
+    async def get_wit(self, component_id: str) -> str:
+        """The component's WIT with the synthesized extension packages (printed once, then cached)."""
+        entry = self.component(component_id)
+        cached = self._wit_cache.get(component_id)
+        if cached is None:
+            cached = await asyncio.to_thread(component_wit_with_extensions, entry.path)
+            self._wit_cache[component_id] = cached
+        return cached
