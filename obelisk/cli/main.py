@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from obelisk.cli.generate_commands import generate_app
 from obelisk.cli.server_commands import generate_config, run_server, verify_config
 
 app = typer.Typer(
@@ -21,6 +22,11 @@ app = typer.Typer(
 )
 server_app = typer.Typer(help="Run and check the server.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
+app.add_typer(generate_app, name="generate")
+client_app = typer.Typer(help="Talk to a server, or inspect components offline.", no_args_is_help=True)
+app.add_typer(client_app, name="client")
+component_app = typer.Typer(help="Components and their functions.", no_args_is_help=True)
+client_app.add_typer(component_app, name="component")
 
 ConfigOption = Annotated[
     Path | None,
@@ -51,6 +57,21 @@ def server_generate_config(
 ) -> None:
     """Write a commented sample config (refuses to overwrite an existing file)."""
     raise typer.Exit(generate_config(path))
+
+
+@component_app.command("inspect")
+def component_inspect(
+    path: Annotated[Path, typer.Argument(help="A component file (.wasm).")],
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: imports too; -vv: WASI.")] = 0,
+    extensions: Annotated[
+        bool, typer.Option("--extensions", "-e", help="Also list the -obelisk-ext functions of each export.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print a component's exported functions with their WIT signatures (offline, no server needed)."""
+    from obelisk.cli.inspect_commands import inspect_component_file
+
+    raise typer.Exit(inspect_component_file(path, verbose=verbose, extensions=extensions, as_json=as_json))
 
 
 def main() -> None:
