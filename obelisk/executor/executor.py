@@ -142,7 +142,7 @@ class Executor:
         loop = asyncio.get_running_loop()
         deadline = locked.lock_expires_at
         future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
-        remaining = max(0.0, (deadline - self._clock.now_us()) / 1_000_000)
+        remaining = max(0.0, (deadline - self._clock.now_us()) / 1_000_000) + self._worker.deadline_grace_seconds
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout=remaining)
         except TimeoutError:

@@ -7,6 +7,7 @@ notices it first; the loser's write is refused by the version check).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -59,16 +60,19 @@ def finish_ops(
 
 
 def ops_for_outcome(ctx: RunContext, outcome: WorkerOutcome, now: int) -> list[WriteOp]:
+    version = getattr(outcome, "version", None)
+    if version is not None and version != ctx.version:
+        ctx = dataclasses.replace(ctx, version=version)
     match outcome:
-        case Succeeded(FallibleError(value)) if ctx.retry_on_err:
+        case Succeeded(FallibleError(value), _) if ctx.retry_on_err:
             backoff = ctx.policy.backoff_us(ctx.temporary_event_count)
             if backoff is not None:
                 detail = json.dumps(value.json)
                 return _append(ctx, TemporarilyFailed(now + backoff, "activity returned an error", detail))
             return finish_ops(ctx.execution_id, ctx.version, ctx.parent, FallibleError(value))
-        case Succeeded(result):
+        case Succeeded(result, _):
             return finish_ops(ctx.execution_id, ctx.version, ctx.parent, result)
-        case FailedTemporarily(reason, detail):
+        case FailedTemporarily(reason, detail, _):
             backoff = ctx.policy.backoff_us(ctx.temporary_event_count)
             if backoff is not None:
                 return _append(ctx, TemporarilyFailed(now + backoff, reason, detail))
@@ -76,11 +80,11 @@ def ops_for_outcome(ctx: RunContext, outcome: WorkerOutcome, now: int) -> list[W
             return finish_ops(ctx.execution_id, ctx.version, ctx.parent, failure)
         case TimedOut():
             return ops_for_expired_lock(ctx, now)
-        case FailedPermanently(result):
+        case FailedPermanently(result, _):
             return finish_ops(ctx.execution_id, ctx.version, ctx.parent, result)
         case Interrupted():
             return []
-        case Released(reason):
+        case Released(reason, _):
             return _append(ctx, Unlocked(now, reason))
     raise AssertionError(outcome)
 

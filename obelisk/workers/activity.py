@@ -76,6 +76,10 @@ class ActivityWorker:
     def retry_on_err(self) -> bool:
         return self._settings.retry_on_err
 
+    @property
+    def deadline_grace_seconds(self) -> float:
+        return 0.0
+
     def run(self, locked: LockedExecution, deadline_us: int) -> WorkerOutcome:
         export = self._exports.get(locked.ffqn)
         if export is None:

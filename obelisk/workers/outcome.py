@@ -1,7 +1,9 @@
 """What one run of a worker (an activity attempt, a workflow run) came to.
 
 Workers only report; the executor turns an outcome into events (``obelisk.executor.outcomes``), because the
-retry budget and the parent to notify are the executor's business.
+retry budget and the parent to notify are the executor's business. A workflow run appends events of its own while
+it runs, so its outcome carries ``version``: where the executor must append; ``None`` means the version the
+execution was locked at (activities never append during a run).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ class Succeeded:
     """The function returned. A ``FallibleError`` may still be retried when the component retries on ``err``."""
 
     result: Ok | FallibleError
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +27,14 @@ class FailedTemporarily:
 
     reason: str
     detail: str | None = None
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TimedOut:
     """The attempt ran past its lock expiry."""
+
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,7 @@ class FailedPermanently:
     """Never retried: bad params, nondeterminism, a child's execution error in a direct call, ..."""
 
     result: FinishedResult
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,7 @@ class Released:
     give the lock back without consuming a retry."""
 
     reason: str
+    version: int | None = None
 
 
 WorkerOutcome = Succeeded | FailedTemporarily | TimedOut | FailedPermanently | Interrupted | Released

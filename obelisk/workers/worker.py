@@ -21,6 +21,13 @@ class Worker(Protocol):
         """Whether a ``result::err`` return is retried like a trap (activities: configurable; workflows: no)."""
         ...
 
+    @property
+    def deadline_grace_seconds(self) -> float:
+        """How long past the deadline the executor waits before it records a timeout itself and abandons the
+        thread. Activities: none (a guest blocked in WASI cannot be stopped otherwise). Workflows: a little, as
+        they watch their own deadline and report a more precise outcome (an interrupt, at the right version)."""
+        ...
+
     def run(self, locked: LockedExecution, deadline_us: int) -> WorkerOutcome:
         """Run one attempt in the calling (worker) thread; must not outlive ``deadline_us`` by much."""
         ...

@@ -1,0 +1,245 @@
+"""One run of a workflow: the replay machine, the writes it asks for, waiting for responses, and what the guest
+sees of time, randomness and its own output.
+
+A ``WorkflowRun`` lives in one executor thread for the duration of one guest call. It is the Store's data, so the
+host functions (``host.py``) find it from their ``StoreContext``. It reaches storage through a ``StorageBridge``,
+which runs coroutines on the server's event loop and waits for them from this thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from obelisk.concepts.clock import Clock
+from obelisk.concepts.events import (
+    Created,
+    JoinSetResponseEvent,
+    ParentRef,
+    resolve_schedule,
+)
+from obelisk.concepts.ids import ExecutionId, JoinSetId
+from obelisk.registry import ComponentRegistry
+from obelisk.storage.interface import AppendEvents, CreateExecution, Storage, WriteOp
+from obelisk.workers.workflow.replay import ReplayMachine
+from obelisk.workers.workflow.replay_types import AwaitResult, Blocked, PendingWrites, Ready
+
+log = logging.getLogger(__name__)
+guest_log = logging.getLogger("obelisk.guest")
+
+T = TypeVar("T")
+
+INTERRUPT_MARGIN_US = 20_000
+"""A run that waits in place stops waiting this long before its lock expires, so it interrupts cleanly itself
+instead of being timed out by the executor."""
+MAX_RESPONSES_PER_READ = 1_000
+
+
+class BlockingStrategy(StrEnum):
+    AWAIT = "await"
+    INTERRUPT = "interrupt"
+
+
+class InterruptRun(Exception):
+    """Unwinds the guest: the run stops here and the execution is replayed once its awaited response arrives.
+
+    Raised from a host function; everything the run did is already written (the blocking ``JoinNext`` included).
+    """
+
+
+class StorageBridge:
+    """Lets a worker thread use the (asyncio) storage of the server's event loop."""
+
+    def __init__(self, storage: Storage, loop: asyncio.AbstractEventLoop) -> None:
+        self.storage = storage
+        self._loop = loop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    component_id: str
+    strategy: BlockingStrategy
+    batch_limit: int
+
+
+class WorkflowRun:
+    """The state of one run; also the ``DeterministicSource`` of its WASI."""
+
+    def __init__(
+        self,
+        *,
+        execution_id: ExecutionId,
+        created: Created,
+        machine: ReplayMachine,
+        version: int,
+        known_responses: list[JoinSetResponseEvent],
+        deadline_us: int,
+        settings: RunSettings,
+        bridge: StorageBridge,
+        registry: ComponentRegistry,
+        clock: Clock,
+    ) -> None:
+        self.execution_id = execution_id
+        self.created = created
+        self.machine = machine
+        self.version = version
+        """The version of the next append: everything before it is written."""
+        self.deadline_us = deadline_us
+        self.settings = settings
+        self._bridge = bridge
+        self._registry = registry
+        self._clock = clock
+        self._known_responses = len(known_responses)
+        self._last_cursor = known_responses[-1].cursor if known_responses else -1
+        self._rng = random.Random(execution_id.seed())
+        self._join_sets: list[JoinSetId] = []
+        self._partial_lines: dict[str, bytes] = {}
+
+    # ------------------------------------------------------------------------------------------ deterministic WASI
+    def clock_ns(self) -> int:
+        return self.machine.clock_us * 1_000
+
+    def random_bytes(self, length: int) -> bytes:
+        return self._rng.randbytes(length)
+
+    def random_u64(self) -> int:
+        return self._rng.getrandbits(64)
+
+    def write_output(self, stream: str, data: bytes) -> None:
+        """Guest stdout/stderr, logged line by line with the execution id; suppressed while the run replays
+        recorded history so that every line is logged once (DESIGN §10)."""
+        if self.machine.is_replaying:
+            return
+        buffered = self._partial_lines.get(stream, b"") + data
+        *lines, rest = buffered.split(b"\n")
+        self._partial_lines[stream] = rest
+        for line in lines:
+            guest_log.info("[%s %s] %s", self.execution_id, stream, line.decode("utf-8", "replace"))
+
+    def guest_log(self, level: int, message: str) -> None:
+        if not self.machine.is_replaying:
+            guest_log.log(level, "[%s] %s", self.execution_id, message, extra={"execution_id": self.execution_id})
+
+    # ------------------------------------------------------------------------------------------ join-set handles
+    def join_set_handle(self, join_set_id: JoinSetId) -> int:
+        """The resource ``rep`` handed to the guest for a join set (an index into this run's table)."""
+        self._join_sets.append(join_set_id)
+        return len(self._join_sets) - 1
+
+    def join_set_of(self, rep: int) -> JoinSetId:
+        return self._join_sets[rep]
+
+    # ------------------------------------------------------------------------------------------ timing
+    def now_us(self) -> int:
+        return self._clock.now_us()
+
+    def run_expires_at(self) -> int:
+        """Recorded in a new ``JoinNext``: until when this run may keep waiting in place for the response."""
+        if self.settings.strategy is BlockingStrategy.INTERRUPT:
+            return self.now_us()
+        return self.deadline_us
+
+    # ------------------------------------------------------------------------------------------ writing
+    def flush_if_needed(self) -> None:
+        if self.machine.must_flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what the machine collected, in one transaction with the executions it creates."""
+        if not self.machine.has_pending:
+            return
+        pending = self.machine.take_pending()
+        self._bridge.run(self._bridge.storage.write(self._ops(pending), self.now_us()))
+        self.version = pending.version + len(pending.events)
+
+    def _ops(self, pending: PendingWrites) -> list[WriteOp]:
+        now = self.now_us()
+        ops: list[WriteOp] = []
+        if pending.events:
+            ops.append(AppendEvents(self.execution_id, pending.version, pending.events))
+        for child in pending.children:
+            ops.append(
+                CreateExecution(
+                    child.child_id,
+                    self._created(
+                        child.ffqn, child.params, now, parent=ParentRef(self.execution_id, child.join_set_id)
+                    ),
+                )
+            )
+        for scheduled in pending.scheduled:
+            created = self._created(scheduled.ffqn, scheduled.params, resolve_schedule(scheduled.schedule_at, now))
+            ops.append(CreateExecution(scheduled.execution_id, _with_scheduled_by(created, self.execution_id)))
+        return ops
+
+    def _created(self, ffqn: Any, params: list[Any], scheduled_at: int, parent: ParentRef | None = None) -> Created:
+        callee = self._registry.find_export(ffqn)
+        retry = callee.component.retry
+        return Created(
+            ffqn=callee.metadata.ffqn,
+            params=params,
+            scheduled_at=scheduled_at,
+            component_id=str(callee.component.component_id),
+            max_retries=retry.max_retries,
+            retry_exp_backoff_us=retry.retry_exp_backoff_us,
+            parent=parent,
+        )
+
+    # ------------------------------------------------------------------------------------------ waiting
+    def wait(self, result: AwaitResult, *, delay_expires_at: int | None = None) -> Ready:
+        """Turn a ``Blocked`` await into its response: flush, then wait in place (``await``) while the lock
+        allows, else interrupt the run. A sleep longer than the lock interrupts at once (DESIGN §10)."""
+        if isinstance(result, Ready):
+            self.flush_if_needed()
+            return result
+        self.flush()
+        if self.settings.strategy is BlockingStrategy.INTERRUPT:
+            raise InterruptRun(f"interrupted to wait for {result.join_set_id}")
+        if delay_expires_at is not None and delay_expires_at > self.deadline_us - INTERRUPT_MARGIN_US:
+            raise InterruptRun(f"sleeping until {delay_expires_at}, past this run's lock")
+        while True:
+            remaining_us = self.deadline_us - INTERRUPT_MARGIN_US - self.now_us()
+            if remaining_us <= 0:
+                raise InterruptRun(f"lock expires while waiting for {result.join_set_id}")
+            for response in self._bridge.run(self._next_responses(remaining_us / 1_000_000)):
+                self.machine.feed_response(response)
+            resumed = self.machine.resume()
+            if isinstance(resumed, Ready):
+                return resumed
+
+    async def _next_responses(self, timeout: float) -> list[JoinSetResponseEvent]:
+        """Wait until storage reports a change of this execution, then read the responses not seen yet."""
+        storage = self._bridge.storage
+        await storage.wait_for_change(self.execution_id, self.version + self._known_responses, timeout)
+        if self._last_cursor < 0:
+            responses = await storage.list_responses(self.execution_id, 0, MAX_RESPONSES_PER_READ, True)
+        else:
+            responses = await storage.list_responses(
+                self.execution_id, self._last_cursor, MAX_RESPONSES_PER_READ, False
+            )
+        if responses:
+            self._last_cursor = responses[-1].cursor
+            self._known_responses += len(responses)
+        return responses
+
+
+def _with_scheduled_by(created: Created, scheduled_by: ExecutionId) -> Created:
+    return Created(
+        ffqn=created.ffqn,
+        params=created.params,
+        scheduled_at=created.scheduled_at,
+        component_id=created.component_id,
+        max_retries=created.max_retries,
+        retry_exp_backoff_us=created.retry_exp_backoff_us,
+        scheduled_by=scheduled_by,
+    )
+
+
+__all__ = ["Blocked", "BlockingStrategy", "InterruptRun", "RunSettings", "StorageBridge", "WorkflowRun"]

@@ -1,0 +1,180 @@
+"""Runs one run of a workflow: a fresh instance replays the recorded history, then goes on from where it was.
+
+Runs in an executor thread. Everything the run records on its way (join sets, child requests, join-nexts) is
+written by the run itself as it goes; the outcome tells the executor how the run ended and at which version to
+append the final event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wasmtime.component import Component, ExportIndex
+
+from obelisk.concepts.clock import Clock
+from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.json_values import check_params
+from obelisk.concepts.results import ExecutionFailure, NondeterminismDetected, ReturnValue, classify_return
+from obelisk.concepts.wit_types import FunctionMetadata
+from obelisk.registry import ComponentRegistry, ResolvedImport
+from obelisk.storage.interface import LockedExecution, Storage, StorageError
+from obelisk.wasm.engine import WasmEngine
+from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
+from obelisk.wasm.introspect import ComponentInterfaces
+from obelisk.wasm.values import from_wasm, to_wasm
+from obelisk.wasm.workflow_wasi import new_workflow_store
+from obelisk.workers.outcome import (
+    FailedPermanently,
+    FailedTemporarily,
+    Interrupted,
+    Succeeded,
+    TimedOut,
+    WorkerOutcome,
+)
+from obelisk.workers.workflow.child_results import ChildExecutionError
+from obelisk.workers.workflow.host import build_workflow_linker
+from obelisk.workers.workflow.replay import ReplayMachine
+from obelisk.workers.workflow.replay_types import NondeterminismError, WorkflowError
+from obelisk.workers.workflow.run import InterruptRun, RunSettings, StorageBridge, WorkflowRun
+
+log = logging.getLogger(__name__)
+
+DEADLINE_GRACE_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSettings:
+    run: RunSettings
+    retry_on_trap: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Export:
+    metadata: FunctionMetadata
+    index: ExportIndex
+
+
+class WorkflowWorker:
+    def __init__(
+        self,
+        *,
+        engine: WasmEngine,
+        component: Component,
+        interfaces: ComponentInterfaces,
+        resolved_imports: Sequence[ResolvedImport],
+        settings: WorkflowSettings,
+        storage: Storage,
+        loop: asyncio.AbstractEventLoop,
+        registry: ComponentRegistry,
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._component = component
+        self._settings = settings
+        self._bridge = StorageBridge(storage, loop)
+        self._registry = registry
+        self._clock = clock
+        self._linker = build_workflow_linker(engine, interfaces, resolved_imports)
+        self._exports: dict[Ffqn, _Export] = {}
+        for metadata in interfaces.exports:
+            ifc_index = component.get_export_index(metadata.ffqn.ifc_fqn)
+            fn_index = component.get_export_index(metadata.ffqn.function_name, ifc_index) if ifc_index else None
+            if fn_index is None:
+                raise ObeliskError(f"{settings.run.component_id}: export {metadata.ffqn} not found in the binary")
+            self._exports[metadata.ffqn] = _Export(metadata, fn_index)
+
+    @property
+    def ffqns(self) -> Sequence[Ffqn]:
+        return list(self._exports)
+
+    @property
+    def retry_on_err(self) -> bool:
+        return False
+
+    @property
+    def deadline_grace_seconds(self) -> float:
+        return DEADLINE_GRACE_SECONDS
+
+    def run(self, locked: LockedExecution, deadline_us: int) -> WorkerOutcome:
+        export = self._exports.get(locked.ffqn)
+        if export is None:
+            return FailedPermanently(ExecutionFailure(f"function {locked.ffqn} is not exported by this component"))
+        metadata = export.metadata
+        try:
+            params = check_params(locked.created.params, metadata)
+            args = [to_wasm(value, param.type) for value, param in zip(params, metadata.params, strict=True)]
+        except ObeliskError as error:
+            return FailedPermanently(ExecutionFailure(f"error parsing parameters: {error}"))
+        machine = ReplayMachine(
+            execution_id=locked.execution_id,
+            scheduled_at=locked.created.scheduled_at,
+            history=locked.history,
+            responses=locked.responses,
+            next_version=locked.version,
+            batch_limit=self._settings.run.batch_limit,
+        )
+        run = WorkflowRun(
+            execution_id=locked.execution_id,
+            created=locked.created,
+            machine=machine,
+            version=locked.version,
+            known_responses=locked.responses,
+            deadline_us=deadline_us,
+            settings=self._settings.run,
+            bridge=self._bridge,
+            registry=self._registry,
+            clock=self._clock,
+        )
+        try:
+            value = self._call(run, export, args)
+            return self._finish(run, metadata, value)
+        except InterruptRun as interrupt:
+            log.debug("%s: %s", locked.execution_id, interrupt)
+            return Interrupted()
+        except NondeterminismError as error:
+            log.warning("%s: nondeterminism detected: %s", locked.execution_id, error)
+            return FailedPermanently(NondeterminismDetected(str(error)), version=run.version)
+        except ChildExecutionError as error:
+            return FailedPermanently(error.as_failure(), version=run.version)
+        except WorkflowError as error:
+            return FailedPermanently(ExecutionFailure(f"workflow error: {error}"), version=run.version)
+        except GuestInterrupted:
+            return TimedOut(version=run.version)
+        except GuestTrap as trap:
+            reason = f"trap: {trap.reason}"
+            if self._settings.retry_on_trap:
+                return FailedTemporarily(reason, trap.backtrace, version=run.version)
+            return FailedPermanently(
+                ExecutionFailure(f"uncategorized error - {reason}", trap.backtrace), version=run.version
+            )
+        except GuestInstantiationError as error:
+            return FailedTemporarily("instantiation error", str(error), version=run.version)
+        except StorageError as error:
+            # Someone else moved the execution on (a version mismatch): this run's view is stale.
+            log.info("%s: run abandoned: %s", locked.execution_id, error)
+            return Interrupted()
+
+    def _call(self, run: WorkflowRun, export: _Export, args: list[Any]) -> Any:
+        store = new_workflow_store(
+            self._engine, run, deadline_seconds=max(0.0, (run.deadline_us - self._clock.now_us()) / 1_000_000)
+        )
+        instance = instantiate_guest(self._linker, store, self._component, what=self._settings.run.component_id)
+        func = instance.get_func(store, export.index)
+        raw = call_guest(func, store, *args)
+        return None if export.metadata.result is None else from_wasm(raw, export.metadata.result)
+
+    def _finish(self, run: WorkflowRun, metadata: FunctionMetadata, value: Any) -> WorkerOutcome:
+        """Check the replay consumed all history, await join sets still open (closing), flush, report."""
+        machine = run.machine
+        machine.check_finished_replay()
+        while (join_set_id := machine.next_join_set_to_close()) is not None:
+            run.wait(machine.await_next(join_set_id, run_expires_at=run.run_expires_at(), closing=True))
+        machine.check_finished_replay(after_closing=True)
+        run.flush()
+        result = classify_return(None if metadata.result is None else ReturnValue(value))
+        return Succeeded(result, version=run.version)
