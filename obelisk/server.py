@@ -15,14 +15,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from obelisk.api.server import ApiServer
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.ids import ExecutorId
-from obelisk.config import ActivityConfig, ObeliskConfig, resolve_env_vars
+from obelisk.concepts.events import UNLIMITED_RETRIES
+from obelisk.config import (
+    ActivityConfig,
+    ComponentConfig,
+    ExecConfig,
+    ObeliskConfig,
+    WebhookEndpointConfig,
+    WorkflowConfig,
+    resolve_env_vars,
+)
 from obelisk.executor.executor import Executor, ExecutorConfig
 from obelisk.executor.timers import TimersWatcher
-from obelisk.registry import ComponentEntry, ComponentRegistry, RetrySettings
+from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import Storage
@@ -30,12 +40,16 @@ from obelisk.storage.sqlite import SqliteStorage
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.introspect import inspect_component
+from obelisk.wasm.introspect import ComponentInterfaces, inspect_component
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
+from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
+from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
 
 log = logging.getLogger(__name__)
 
 ACTIVITY_INFLIGHT_PER_CPU = 2
+WORKFLOW_INFLIGHT_PER_CPU = 4
+UNLIMITED_INFLIGHT = 1_000_000
 
 
 class StartupError(ObeliskError):
@@ -48,51 +62,80 @@ class PreparedComponents:
 
     registry: ComponentRegistry
     loaded: dict[str, LoadedComponent]
+    interfaces: dict[str, ComponentInterfaces]
+    resolved_imports: dict[str, list[ResolvedImport]]
+    """Per workflow and webhook: how each of its imports is served."""
+
+
+def _retry_settings(component: ComponentConfig) -> RetrySettings:
+    """What executions of this component inherit in their ``Created`` event (reference §6.3)."""
+    if isinstance(component, ActivityConfig):
+        return RetrySettings(component.max_retries, to_micros(component.retry_exp_backoff))
+    if isinstance(component, WorkflowConfig):
+        return RetrySettings(UNLIMITED_RETRIES, to_micros(component.retry_exp_backoff))
+    return RetrySettings(0, 0)
+
+
+_KINDS: dict[type, ComponentType] = {
+    ActivityConfig: ComponentType.ACTIVITY_WASM,
+    WorkflowConfig: ComponentType.WORKFLOW,
+    WebhookEndpointConfig: ComponentType.WEBHOOK_ENDPOINT,
+}
 
 
 def prepare_components(
     config: ObeliskConfig, engine: WasmEngine, env: Mapping[str, str], *, ignore_missing_env_vars: bool = False
 ) -> PreparedComponents:
-    """Compile (or load from the codegen cache), introspect and register every configured component.
+    """Compile (or load from the codegen cache), introspect, register and link-check every configured component.
 
     Runs the checks of ``server verify``: every file exists and is a component, env vars resolve, no function is
-    exported twice. Blocking (it compiles); call it in a thread.
+    exported twice, every import of a workflow or webhook is satisfied. Blocking (it compiles); call it in a thread.
     """
     cache_dir = config.codegen_cache.directory if config.codegen_cache.enabled else None
     loader = ComponentLoader(engine, cache_dir)
-    activities = list(config.activity_wasm)
-    paths = [_location(activity) for activity in activities]
-    loaded_list = loader.load_many(paths)
+    components: list[ComponentConfig] = [*config.activity_wasm, *config.workflow, *config.webhook_endpoint]
+    loaded_list = loader.load_many([_location(component) for component in components])
     entries: list[ComponentEntry] = []
     loaded: dict[str, LoadedComponent] = {}
-    for activity, component in zip(activities, loaded_list, strict=True):
-        resolve_env_vars(activity.env_vars, env, activity.name, ignore_missing=ignore_missing_env_vars)
-        interfaces = inspect_component(engine.engine, component.component)
-        component_id = ComponentId.of(ComponentType.ACTIVITY_WASM, activity.name, component.digest)
+    interfaces_by_name: dict[str, ComponentInterfaces] = {}
+    for component, compiled in zip(components, loaded_list, strict=True):
+        env_vars = getattr(component, "env_vars", None)
+        if env_vars:
+            resolve_env_vars(env_vars, env, component.name, ignore_missing=ignore_missing_env_vars)
+        interfaces = inspect_component(engine.engine, compiled.component)
+        kind = _KINDS[type(component)]
+        component_id = ComponentId.of(kind, component.name, compiled.digest)
         entries.append(
             ComponentEntry(
                 component_id=component_id,
-                name=activity.name,
-                kind=ComponentType.ACTIVITY_WASM,
-                digest=component.digest,
-                path=component.path,
+                name=component.name,
+                kind=kind,
+                digest=compiled.digest,
+                path=compiled.path,
                 exports=tuple(interfaces.exports),
                 imports=tuple(interfaces.imports),
-                retry=RetrySettings(activity.max_retries, to_micros(activity.retry_exp_backoff)),
-                config=activity,
+                retry=_retry_settings(component),
+                config=component,
             )
         )
-        loaded[activity.name] = component
+        loaded[component.name] = compiled
+        interfaces_by_name[component.name] = interfaces
         log.info(
             "%s: %s in %.3f s",
             component_id,
-            "loaded from the codegen cache" if component.compiled_from_cache else "compiled",
-            component.seconds,
+            "loaded from the codegen cache" if compiled.compiled_from_cache else "compiled",
+            compiled.seconds,
         )
-    return PreparedComponents(ComponentRegistry(entries), loaded)
+    registry = ComponentRegistry(entries)
+    resolved = {
+        entry.name: registry.resolve_imports(entry.name, entry.imports)
+        for entry in entries
+        if entry.kind is not ComponentType.ACTIVITY_WASM
+    }
+    return PreparedComponents(registry, loaded, interfaces_by_name, resolved)
 
 
-def _location(component: ActivityConfig) -> Path:
+def _location(component: ComponentConfig) -> Path:
     if component.location.path is None:
         raise StartupError(f"component {component.name!r}: location.path is required")
     return component.location.path
@@ -139,6 +182,15 @@ class Server:
         self.clock = clock
         self.executions = ExecutionService(storage, registry, clock)
         self.components = ComponentService(registry)
+        self.api: ApiServer | None = None
+        """The gRPC API, listening on ``api.listening_addr`` once ``start`` returns."""
+
+    @property
+    def api_port(self) -> int:
+        """The port the gRPC API is bound to (useful with ``api.listening_addr = "127.0.0.1:0"``)."""
+        if self.api is None:
+            raise RuntimeError("the gRPC API is not started")
+        return self.api.port
 
     @classmethod
     async def start(
@@ -167,6 +219,10 @@ class Server:
                 _activity_executor(entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, env)
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
+            ] + [
+                _workflow_executor(entry, prepared, engine, storage, executor_id, clock)
+                for entry in prepared.registry.components
+                if entry.kind is ComponentType.WORKFLOW
             ]
         except BaseException:
             if storage is not None:
@@ -188,12 +244,20 @@ class Server:
         for executor in executors:
             executor.start()
         timers.start()
+        try:
+            host, port = config.api.host_port
+            server.api = await ApiServer.start(host, port, executions=server.executions, components=server.components)
+        except BaseException:
+            await server.stop()
+            raise
         log.info("server started in %.3f s with %d components", time.perf_counter() - started, len(executors))
         return server
 
     async def stop(self) -> None:
         """Stop taking work and close the database. In-flight attempts are not waited for: their locks are
         released by this server's next start (or expire), so they are retried, never lost or doubled."""
+        if self.api is not None:
+            await self.api.stop()
         await self.timers.stop()
         for executor in self.executors:
             await executor.stop()
@@ -230,17 +294,10 @@ def _activity_executor(
         ),
         clock=clock,
     )
-    inflight = activity.exec.resolve_max_inflight_instances(ACTIVITY_INFLIGHT_PER_CPU)
     return Executor(
         storage=storage,
         worker=worker,
-        config=ExecutorConfig(
-            component_id=str(entry.component_id),
-            batch_size=activity.exec.batch_size,
-            lock_expiry_us=to_micros(activity.exec.lock_expiry),
-            tick_sleep_seconds=activity.exec.tick_sleep / timedelta(seconds=1),
-            max_inflight_instances=inflight if inflight is not None else 1_000_000,
-        ),
+        config=_executor_config(entry, activity.exec, ACTIVITY_INFLIGHT_PER_CPU),
         executor_id=executor_id,
         clock=clock,
     )
@@ -250,3 +307,50 @@ def _ensure_dirs(config: ObeliskConfig) -> None:
     config.sqlite.file.parent.mkdir(parents=True, exist_ok=True)
     if config.codegen_cache.enabled:
         config.codegen_cache.directory.mkdir(parents=True, exist_ok=True)
+
+
+def _workflow_executor(
+    entry: ComponentEntry,
+    prepared: PreparedComponents,
+    engine: WasmEngine,
+    storage: Storage,
+    executor_id: ExecutorId,
+    clock: Clock,
+) -> Executor:
+    workflow: WorkflowConfig = entry.config
+    worker = WorkflowWorker(
+        engine=engine,
+        component=prepared.loaded[entry.name].component,
+        interfaces=prepared.interfaces[entry.name],
+        resolved_imports=prepared.resolved_imports[entry.name],
+        settings=WorkflowSettings(
+            run=RunSettings(
+                component_id=str(entry.component_id),
+                strategy=BlockingStrategy(workflow.join_next_blocking_strategy),
+                batch_limit=max(1, workflow.non_blocking_event_batching),
+            ),
+            retry_on_trap=workflow.retry_on_trap,
+        ),
+        storage=storage,
+        loop=asyncio.get_running_loop(),
+        registry=prepared.registry,
+        clock=clock,
+    )
+    return Executor(
+        storage=storage,
+        worker=worker,
+        config=_executor_config(entry, workflow.exec, WORKFLOW_INFLIGHT_PER_CPU),
+        executor_id=executor_id,
+        clock=clock,
+    )
+
+
+def _executor_config(entry: ComponentEntry, exec_config: ExecConfig, per_cpu: int) -> ExecutorConfig:
+    inflight = exec_config.resolve_max_inflight_instances(per_cpu)
+    return ExecutorConfig(
+        component_id=str(entry.component_id),
+        batch_size=exec_config.batch_size,
+        lock_expiry_us=to_micros(exec_config.lock_expiry),
+        tick_sleep_seconds=exec_config.tick_sleep / timedelta(seconds=1),
+        max_inflight_instances=inflight if inflight is not None else UNLIMITED_INFLIGHT,
+    )

@@ -1,0 +1,163 @@
+"""``ExecutionRepository``: submitting, observing and listing executions over gRPC, via ``ExecutionService``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import grpc
+
+from obelisk.api import convert
+from obelisk.api.errors import InvalidRequest, streaming, unary
+from obelisk.api.generated import obelisk_pb2 as pb
+from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
+from obelisk.concepts.events import Finished, FinishedState
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId
+from obelisk.service.executions import ExecutionService
+from obelisk.storage.interface import ExecutionLog, ExecutionQuery, ExecutionSummary, ListDirection
+
+DEFAULT_PAGE = 20
+MAX_PAGE = 1000
+DEFAULT_EVENTS_PAGE = 100
+
+_LOWEST_ID = ExecutionId("")
+_HIGHEST_ID = ExecutionId("\U0010ffff")
+"""Tie-breakers for a cursor given only as a time: every execution id sorts between these two."""
+
+
+def _execution_id(message: pb.ExecutionId, field: str) -> ExecutionId:
+    if not message.id:
+        raise InvalidRequest(f"{field} is required")
+    return ExecutionId.parse(message.id)
+
+
+def _page_length(requested: int, default: int) -> int:
+    return min(requested or default, MAX_PAGE)
+
+
+def _summary_of(log: ExecutionLog) -> ExecutionSummary:
+    created = log.created
+    return ExecutionSummary(
+        execution_id=log.execution_id,
+        ffqn=created.ffqn,
+        pending_state=log.pending_state,
+        created_at=log.events[0].created_at,
+        scheduled_at=created.scheduled_at,
+        component_id=created.component_id,
+    )
+
+
+def _finished_status(log: ExecutionLog) -> pb.FinishedStatus | None:
+    last = log.events[-1]
+    if not isinstance(last.event, Finished):
+        return None
+    return pb.FinishedStatus(
+        created_at=convert.timestamp(log.events[0].created_at),
+        scheduled_at=convert.timestamp(log.created.scheduled_at),
+        finished_at=convert.timestamp(last.created_at),
+        result_detail=convert.result_detail(last.event.result),
+    )
+
+
+class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
+    def __init__(self, executions: ExecutionService) -> None:
+        self._executions = executions
+
+    @unary
+    async def GenerateExecutionId(
+        self, request: pb.GenerateExecutionIdRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GenerateExecutionIdResponse:
+        return pb.GenerateExecutionIdResponse(execution_id=pb.ExecutionId(id=ExecutionId.generate()))
+
+    @unary
+    async def Submit(self, request: pb.SubmitRequest, context: grpc.aio.ServicerContext) -> pb.SubmitResponse:
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        if not request.HasField("function_name"):
+            raise InvalidRequest("function_name is required")
+        ffqn = convert.ffqn_text(request.function_name)
+        try:
+            params = json.loads(request.params.value or b"[]")
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InvalidRequest(f"params of {ffqn}: not valid JSON: {error}") from None
+        submitted = await self._executions.submit(execution_id, ffqn, params)
+        return pb.SubmitResponse(execution_id=pb.ExecutionId(id=submitted.execution_id))
+
+    @streaming
+    async def GetStatus(
+        self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.GetStatusResponse]:
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        log = await self._executions.get(execution_id)
+        yield pb.GetStatusResponse(summary=convert.execution_summary(_summary_of(log)))
+        state = log.pending_state
+        if request.follow and not isinstance(state, FinishedState):
+            async for changed in self._executions.follow_status(execution_id):
+                if changed == state:
+                    continue
+                state = changed
+                yield pb.GetStatusResponse(current_status=convert.execution_status(state))
+        if request.send_finished_status and isinstance(state, FinishedState):
+            if request.follow:
+                log = await self._executions.get(execution_id)
+            finished = _finished_status(log)
+            if finished is not None:
+                yield pb.GetStatusResponse(finished_status=finished)
+
+    @unary
+    async def ListExecutions(
+        self, request: pb.ListExecutionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListExecutionsResponse:
+        query = await self._query(request)
+        summaries = await self._executions.list_executions(query)
+        if query.direction is ListDirection.NEWER:
+            summaries.reverse()  # storage pages forward in time; the API always answers newest first
+        return pb.ListExecutionsResponse(executions=[convert.execution_summary(s) for s in summaries])
+
+    async def _query(self, request: pb.ListExecutionsRequest) -> ExecutionQuery:
+        ffqn = Ffqn.parse(convert.ffqn_text(request.function_name)) if request.HasField("function_name") else None
+        which = request.WhichOneof("pagination")
+        page = request.newer_than if which == "newer_than" else request.older_than
+        direction = ListDirection.NEWER if which == "newer_than" else ListDirection.OLDER
+        cursor: tuple[int, ExecutionId] | None = None
+        including = page.including_cursor
+        match page.cursor.WhichOneof("cursor"):
+            case "execution_id":
+                cursor_id = _execution_id(page.cursor.execution_id, "cursor.execution_id")
+                log = await self._executions.get(cursor_id)
+                cursor = (log.events[0].created_at, cursor_id)
+            case "created_at":
+                # Only a time: pick the id bound that includes or excludes every execution created then.
+                newer = direction is ListDirection.NEWER
+                tie = _LOWEST_ID if newer == including else _HIGHEST_ID
+                cursor = (convert.micros_of(page.cursor.created_at), tie)
+        return ExecutionQuery(
+            ffqn=ffqn,
+            cursor=cursor,
+            direction=direction,
+            including_cursor=including,
+            length=_page_length(page.length, DEFAULT_PAGE),
+        )
+
+    @unary
+    async def ListExecutionEvents(
+        self, request: pb.ListExecutionEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListExecutionEventsResponse:
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        events = await self._executions.list_events(
+            execution_id, request.version_from, _page_length(request.length, DEFAULT_EVENTS_PAGE)
+        )
+        return pb.ListExecutionEventsResponse(events=[convert.execution_event(e) for e in events])
+
+    @unary
+    async def ListResponses(
+        self, request: pb.ListResponsesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListResponsesResponse:
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        responses = await self._executions.list_responses(
+            execution_id,
+            request.cursor_from,
+            _page_length(request.length, DEFAULT_EVENTS_PAGE),
+            request.including_cursor,
+        )
+        return pb.ListResponsesResponse(responses=[convert.response_with_cursor(r) for r in responses])
