@@ -20,11 +20,14 @@ from obelisk.concepts.events import (
     FinishedState,
     JoinSetResponseEvent,
     PendingState,
+    resolve_schedule,
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import FinishedResult
+from obelisk.concepts.wit_time import schedule_at_from_json
+from obelisk.concepts.wit_types import FunctionExtension
 from obelisk.registry import ComponentRegistry
 from obelisk.storage.interface import (
     ExecutionAlreadyExists,
@@ -61,11 +64,16 @@ class ExecutionService:
         exported = self._registry.find_export(ffqn)
         checked = check_params(params, exported.metadata)
         now = self._clock.now_us()
+        scheduled_at = now
+        if exported.extension is FunctionExtension.SCHEDULE:
+            # ``fn-schedule(schedule-at, params...)`` creates an execution of ``fn`` at the requested time.
+            scheduled_at = resolve_schedule(schedule_at_from_json(checked[0]), now)
+            checked = checked[1:]
         retry = exported.component.retry
         created = Created(
-            ffqn=exported.metadata.ffqn,
+            ffqn=exported.target_ffqn,
             params=checked,
-            scheduled_at=now,
+            scheduled_at=scheduled_at,
             component_id=str(exported.component.component_id),
             max_retries=retry.max_retries,
             retry_exp_backoff_us=retry.retry_exp_backoff_us,
