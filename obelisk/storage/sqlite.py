@@ -78,6 +78,7 @@ class SqliteStorage(Storage):
         self._wakeup = asyncio.Event()
         self._closed = False
         self._flushing = False
+        self._last_group_size = 0
         self._stats = StorageStats(extra={"groups": 0, "rolled_back_jobs": 0, "duplicate_responses": 0})
         self._seen_generation: dict[str, int] = {}
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever(), name=f"sqlite-flush {path}")
@@ -148,35 +149,52 @@ class SqliteStorage(Storage):
     async def _submit(self, body: Callable[[sqlite3.Connection, Effects], T], operations: int) -> T:
         if self._closed:
             raise StorageClosed(self._path)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Job(body, future, operations))
-        self._wakeup.set()
-        return await future
+        job = _Job(body, asyncio.get_running_loop().create_future(), operations)
+        if self._flushing or self._queue or self._last_group_size > 1:
+            # Busy, or callers of a shared commit are about to come back: join the flusher's next group.
+            self._queue.append(job)
+            self._wakeup.set()
+            result: T = await job.future
+            return result
+        # Nothing in flight: commit this job alone, right here, saving the two loop hand-offs through the flusher
+        # task (~50 us). Whatever is queued meanwhile forms the flusher's next group. If this caller is cancelled
+        # while the transaction runs, its outcome (and its notifications) are lost to it, as with any cancellation.
+        self._flushing = True
+        try:
+            await self._flush([job])
+        finally:
+            self._flushing = False
+            if self._queue:
+                self._wakeup.set()
+        return job.future.result()  # type: ignore[no-any-return]
 
     async def _flush_forever(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            self._flushing = True
-            try:
-                while self._queue:
+            while self._queue and not self._flushing:
+                self._flushing = True
+                try:
                     jobs = self._queue[:MAX_GROUP_SIZE]
                     del self._queue[:MAX_GROUP_SIZE]
                     await self._flush(jobs)
-            finally:
-                self._flushing = False
+                finally:
+                    self._flushing = False
 
     async def _flush(self, jobs: list[_Job]) -> None:
+        self._last_group_size = len(jobs)
         try:
             outcomes, committed = await _in_thread(self._db, lambda conn: _run_group(conn, jobs))
-        except BaseException as exc:  # the whole transaction failed (COMMIT, disk full, ...) or we were cancelled
-            failure = _as_storage_error(exc) if isinstance(exc, Exception) else StorageClosed(self._path)
+        except Exception as exc:  # the whole transaction failed (COMMIT, disk full, ...)
+            failure = _as_storage_error(exc)
             for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(failure)
-            if not isinstance(exc, Exception):
-                raise
             return
+        except BaseException:  # cancelled: the outcome is unknown to us
+            for job in jobs:
+                job.future.cancel()
+            raise
         stats = self._stats
         stats.extra["groups"] += 1
         if committed:

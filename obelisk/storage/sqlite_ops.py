@@ -4,7 +4,9 @@ They run on aiosqlite's worker thread, inside a transaction (and a savepoint per
 ``sqlite.py`` opened, so each of them is all-or-nothing without managing transactions itself. Keeping a whole
 operation in one synchronous function costs one thread hop per transaction instead of one per statement.
 
-SQL texts are module constants so that ``sqlite3``'s statement cache (keyed by text) keeps them prepared.
+SQL texts are module constants so that ``sqlite3``'s statement cache (keyed by text) keeps them prepared. The hot
+queries name their partial index (``INDEXED BY``): without ``ANALYZE`` statistics the planner may prefer a broader
+index and scan a whole execution's log on every ``JoinNext``.
 
 The pending-state machine follows the reference §5: ``Created`` makes ``PendingAt(scheduled_at)``; ``Locked``
 needs a due ``PendingAt`` or the same executor and run extending; temporary failures, timeouts and ``Unlocked``
@@ -120,11 +122,33 @@ _SELECT_ROW = (
     " executor_id, run_id, temporary_event_count, result_kind, finished_at"
     " FROM execution_state WHERE execution_id = ?"
 )
-_UPDATE_ROW = (
-    "UPDATE execution_state SET next_version = ?, response_count = ?, state = ?, pending_expires_finished = ?,"
-    " join_set_id = ?, join_set_closing = ?, executor_id = ?, run_id = ?, temporary_event_count = ?,"
-    " result_kind = ?, finished_at = ? WHERE execution_id = ?"
+_MUTABLE_COLUMNS = (
+    "next_version",
+    "response_count",
+    "state",
+    "pending_expires_finished",
+    "join_set_id",
+    "join_set_closing",
+    "executor_id",
+    "run_id",
+    "temporary_event_count",
+    "result_kind",
+    "finished_at",
 )
+_update_texts: dict[tuple[str, ...], str] = {}
+
+
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """``UPDATE`` of only the changed columns: SQLite rewrites every index that covers a column in the SET list,
+    whether its value changed or not, and each rewritten index page is one more WAL frame to commit. The few
+    column sets that occur are cached so their texts stay in the statement cache."""
+    sql = _update_texts.get(columns)
+    if sql is None:
+        sql = f"UPDATE execution_state SET {', '.join(c + ' = ?' for c in columns)} WHERE execution_id = ?"
+        _update_texts[columns] = sql
+    return sql
+
+
 _INSERT_STATE = (
     "INSERT INTO execution_state (execution_id, next_version, ffqn, state, pending_expires_finished, created_at,"
     " scheduled_at, max_retries, retry_exp_backoff_us, parent_execution_id, parent_join_set_id, component_id)"
@@ -135,7 +159,8 @@ _INSERT_EVENT = (
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _COUNT_JOIN_NEXT = (
-    "SELECT count(*) FROM execution_log WHERE execution_id = ? AND join_set_id = ? AND event_type = 'JoinNext'"
+    "SELECT count(*) FROM execution_log INDEXED BY execution_log_join_next"
+    " WHERE execution_id = ? AND join_set_id = ? AND event_type = 'JoinNext'"
 )
 _NTH_RESPONSE_TIME = (
     "SELECT created_at FROM join_set_response WHERE execution_id = ? AND join_set_id = ? ORDER BY id LIMIT 1 OFFSET ?"
@@ -148,7 +173,7 @@ _INSERT_DELAY = "INSERT INTO delay (execution_id, join_set_id, delay_id, expires
 _DELETE_DELAY = "DELETE FROM delay WHERE execution_id = ? AND join_set_id = ? AND delay_id = ?"
 _DELETE_DELAYS_OF = "DELETE FROM delay WHERE execution_id = ?"
 _SELECT_DUE = (
-    "SELECT pending_expires_finished, execution_id FROM execution_state"
+    "SELECT pending_expires_finished, execution_id FROM execution_state INDEXED BY execution_state_pending"
     " WHERE state = 'PendingAt' AND ffqn = ? AND pending_expires_finished <= ?"
     " ORDER BY pending_expires_finished LIMIT ?"
 )
@@ -175,7 +200,8 @@ _SELECT_LOCKED_BY = (
 )
 _SELECT_EXPIRED_LOCKS = (
     "SELECT execution_id, next_version, run_id, executor_id, pending_expires_finished, temporary_event_count,"
-    " max_retries, retry_exp_backoff_us, parent_execution_id, parent_join_set_id, ffqn FROM execution_state"
+    " max_retries, retry_exp_backoff_us, parent_execution_id, parent_join_set_id, ffqn"
+    " FROM execution_state INDEXED BY execution_state_locked"
     " WHERE state = 'Locked' AND pending_expires_finished <= ? ORDER BY pending_expires_finished"
 )
 _SELECT_DUE_DELAYS = (
@@ -205,27 +231,34 @@ class _Row:
     temporary_event_count: int
     result_kind: str | None
     finished_at: int | None
+    loaded: tuple[Any, ...] = ()
+    """The column values as read, so that ``store`` writes only what changed."""
     wake_when_due: bool = False
     """Set when the row became ``PendingAt`` through a retry/unlock: worth a timed executor wake-up."""
 
-    def store(self, conn: sqlite3.Connection) -> None:
-        conn.execute(
-            _UPDATE_ROW,
-            (
-                self.next_version,
-                self.response_count,
-                self.state,
-                self.pending_expires_finished,
-                self.join_set_id,
-                self.join_set_closing,
-                self.executor_id,
-                self.run_id,
-                self.temporary_event_count,
-                self.result_kind,
-                self.finished_at,
-                self.execution_id,
-            ),
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.next_version,
+            self.response_count,
+            self.state,
+            self.pending_expires_finished,
+            self.join_set_id,
+            self.join_set_closing,
+            self.executor_id,
+            self.run_id,
+            self.temporary_event_count,
+            self.result_kind,
+            self.finished_at,
         )
+
+    def store(self, conn: sqlite3.Connection) -> None:
+        current = self.values()
+        changed = [i for i, (a, b) in enumerate(zip(current, self.loaded, strict=True)) if a != b]
+        if not changed:
+            return
+        sql = _update_sql(tuple(_MUTABLE_COLUMNS[i] for i in changed))
+        conn.execute(sql, (*(current[i] for i in changed), self.execution_id))
+        self.loaded = current
 
     def pending_at(self, at: int, *, keep_owner: bool = False) -> None:
         self.state = PENDING_AT
@@ -251,7 +284,9 @@ def _load_row(conn: sqlite3.Connection, execution_id: ExecutionId) -> _Row:
     found = conn.execute(_SELECT_ROW, (execution_id,)).fetchone()
     if found is None:
         raise ExecutionNotFound(execution_id)
-    return _Row(execution_id, *found)
+    row = _Row(execution_id, *found)
+    row.loaded = tuple(found[:2]) + tuple(found[3:])  # all but ffqn, in _MUTABLE_COLUMNS order
+    return row
 
 
 def pending_state_of(

@@ -162,3 +162,26 @@ async def test_listing_100k_uses_indexes(tmp_path: Path) -> None:
         listed = time.perf_counter() - started
         print(f"100k executions inserted in {inserted:.2f}s; three listings took {listed * 1000:.1f} ms")
         assert listed < 0.5
+
+
+async def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
+    """Locking, timers and JoinNext must not scan: each runs on every step of every execution."""
+    from obelisk.storage import sqlite_ops
+
+    path = tmp_path / "db.sqlite"
+    async with opened(path):
+        pass
+    checks = {
+        sqlite_ops._SELECT_DUE: ("f", 1, 2),
+        sqlite_ops._SELECT_EXPIRED_LOCKS: (1,),
+        sqlite_ops._SELECT_DUE_DELAYS: (1,),
+        sqlite_ops._COUNT_JOIN_NEXT: ("e", "js"),
+        sqlite_ops._NTH_RESPONSE_TIME: ("e", "js", 1),
+    }
+    conn = sqlite3.connect(path)
+    try:
+        for sql, params in checks.items():
+            plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert plan.startswith("SEARCH") and "INDEX" in plan and "TEMP B-TREE" not in plan, (sql, plan)
+    finally:
+        conn.close()

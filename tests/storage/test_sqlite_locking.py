@@ -209,3 +209,18 @@ async def test_throughput_smoke(tmp_path: Path, writers: int) -> None:
         assert storage.stats.commits - commits_before < writers * 10
         for eid in ids:
             assert (await storage.get(eid)).next_version == 11
+
+
+async def test_short_retry_backoff_wakes_executor_when_due(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        now = time.time_ns() // 1000
+        eid = new_id()
+        await storage.create(eid, created(scheduled_at=now), now)
+        (locked,) = await storage.lock_pending(
+            ffqns=[ACTIVITY], batch_size=1, now=now, executor_id=EXECUTOR, component_id="c", lock_expires_at=now + SEC
+        )
+        await storage.append(eid, locked.version, [TemporarilyFailed(now + 100_000, "retry me")], now)
+        started = time.perf_counter()
+        await storage.wait_for_pending([ACTIVITY], timeout=3.0)
+        waited = time.perf_counter() - started
+        assert 0.05 <= waited < 1.0, waited
