@@ -1,10 +1,12 @@
 """The SQLite storage backend (one file, WAL, durable commits by default).
 
 One aiosqlite connection owns the database; its single worker thread runs every statement. Each public method is
-one synchronous function from ``sqlite_ops`` executed there in a single hop. Writes go through a **group commit**:
-a ``write`` queues its job; one flusher task takes everything queued while the previous transaction was in flight
-and applies it in one transaction, each job in its own SAVEPOINT, so one caller's ``VersionMismatch`` rolls back
-only its own ops and fails only its own call while the others share one fsync.
+one synchronous function from ``sqlite_ops`` (writes) or ``sqlite_reads``, executed there in a single hop.
+
+Writes go through a **group commit**: a ``write`` queues its job; one flusher task takes everything queued while
+the previous transaction was in flight and applies it in one transaction, each job in its own SAVEPOINT, so one
+caller's ``VersionMismatch`` rolls back only its own ops and fails only its own call while the others share one
+fsync. A write that finds nothing in flight commits at once in its own coroutine.
 
 Notifications (``notifications.py``) fire only after the commit succeeded.
 """
@@ -25,7 +27,7 @@ from obelisk.concepts.clock import MICROS_PER_SECOND, Clock, SystemClock
 from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, PendingState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId, ExecutorId
-from obelisk.storage import sqlite_ops, sqlite_schema
+from obelisk.storage import sqlite_ops, sqlite_reads, sqlite_schema
 from obelisk.storage.interface import (
     ExecutionLog,
     ExecutionQuery,
@@ -235,25 +237,25 @@ class SqliteStorage(Storage):
             raise _as_storage_error(exc) from exc
 
     async def get(self, execution_id: ExecutionId) -> ExecutionLog:
-        return await self._read(lambda conn: sqlite_ops.get_log(conn, execution_id))
+        return await self._read(lambda conn: sqlite_reads.get_log(conn, execution_id))
 
     async def get_pending_state(self, execution_id: ExecutionId) -> PendingState:
-        return await self._read(lambda conn: sqlite_ops.get_pending_state(conn, execution_id))
+        return await self._read(lambda conn: sqlite_reads.get_pending_state(conn, execution_id))
 
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:
-        return await self._read(lambda conn: sqlite_ops.get_expired_timers(conn, now))
+        return await self._read(lambda conn: sqlite_reads.get_expired_timers(conn, now))
 
     async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
-        return await self._read(lambda conn: sqlite_ops.list_executions(conn, query))
+        return await self._read(lambda conn: sqlite_reads.list_executions(conn, query))
 
     async def list_events(self, execution_id: ExecutionId, version_from: int, length: int) -> list[ExecutionEvent]:
-        return await self._read(lambda conn: sqlite_ops.list_events(conn, execution_id, version_from, length))
+        return await self._read(lambda conn: sqlite_reads.list_events(conn, execution_id, version_from, length))
 
     async def list_responses(
         self, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool
     ) -> list[JoinSetResponseEvent]:
         return await self._read(
-            lambda conn: sqlite_ops.list_responses(conn, execution_id, cursor_from, length, including_cursor)
+            lambda conn: sqlite_reads.list_responses(conn, execution_id, cursor_from, length, including_cursor)
         )
 
     # ------------------------------------------------------------------------------------------ waiting
@@ -274,7 +276,7 @@ class SqliteStorage(Storage):
         notifier = self._notifier
         future = notifier.register_change(execution_id)
         try:
-            current = await self._read(lambda conn: sqlite_ops.change_count(conn, execution_id))
+            current = await self._read(lambda conn: sqlite_reads.change_count(conn, execution_id))
             if current == known_version:
                 await asyncio.wait((future,), timeout=timeout)
         finally:

@@ -49,7 +49,6 @@ from obelisk.concepts.events import (
     JoinSetResponseEvent,
     Locked,
     LockedState,
-    ParentRef,
     PendingAt,
     PendingState,
     TemporarilyFailed,
@@ -62,7 +61,7 @@ from obelisk.concepts.events import (
     response_to_json,
 )
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import ResultKind
 from obelisk.storage.interface import (
     AlreadyFinished,
@@ -70,14 +69,8 @@ from obelisk.storage.interface import (
     CreateExecution,
     DeliverResponse,
     ExecutionAlreadyExists,
-    ExecutionLog,
     ExecutionNotFound,
-    ExecutionQuery,
-    ExecutionSummary,
-    ExpiredDelay,
-    ExpiredLock,
     IllegalStateTransition,
-    ListDirection,
     LockedExecution,
     VersionMismatch,
     WriteOp,
@@ -182,42 +175,19 @@ _SELECT_HISTORY = (
     "SELECT version, created_at, json FROM execution_log WHERE execution_id = ?"
     f" AND event_type IN ({', '.join(repr(n) for n in _HISTORY_TYPE_NAMES)}) ORDER BY version"
 )
-_SELECT_EVENTS = (
-    "SELECT version, created_at, json FROM execution_log WHERE execution_id = ? AND version >= ?"
-    " ORDER BY version LIMIT ?"
-)
-_SELECT_RESPONSES = (
+SELECT_RESPONSES = (
     "SELECT id, created_at, join_set_id, json FROM join_set_response WHERE execution_id = ? AND id > ?"
-    " ORDER BY id LIMIT ?"
-)
-_SELECT_RESPONSES_INCL = (
-    "SELECT id, created_at, join_set_id, json FROM join_set_response WHERE execution_id = ? AND id >= ?"
     " ORDER BY id LIMIT ?"
 )
 _SELECT_LOCKED_BY = (
     "SELECT execution_id, next_version FROM execution_state WHERE executor_id = ?"
     " AND (state = 'Locked' OR (state = 'PendingAt' AND pending_expires_finished > ?))"
 )
-_SELECT_EXPIRED_LOCKS = (
-    "SELECT execution_id, next_version, run_id, executor_id, pending_expires_finished, temporary_event_count,"
-    " max_retries, retry_exp_backoff_us, parent_execution_id, parent_join_set_id, ffqn"
-    " FROM execution_state INDEXED BY execution_state_locked"
-    " WHERE state = 'Locked' AND pending_expires_finished <= ? ORDER BY pending_expires_finished"
-)
-_SELECT_DUE_DELAYS = (
-    "SELECT execution_id, join_set_id, delay_id, expires_at FROM delay WHERE expires_at <= ? ORDER BY expires_at"
-)
-_SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = ?"
-_EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = ?"
-_SUMMARY_COLUMNS = (
-    "execution_id, ffqn, state, pending_expires_finished, join_set_id, join_set_closing, executor_id, run_id,"
-    " result_kind, finished_at, created_at, scheduled_at, component_id, parent_execution_id"
-)
 
 
 # ---------------------------------------------------------------------------------------------- the state row
 @dataclass(slots=True)
-class _Row:
+class Row:
     execution_id: ExecutionId
     next_version: int
     response_count: int
@@ -280,11 +250,11 @@ class _Row:
             effects.pending_later[self.ffqn] = min(at, effects.pending_later.get(self.ffqn, at))
 
 
-def _load_row(conn: sqlite3.Connection, execution_id: ExecutionId) -> _Row:
+def load_row(conn: sqlite3.Connection, execution_id: ExecutionId) -> Row:
     found = conn.execute(_SELECT_ROW, (execution_id,)).fetchone()
     if found is None:
         raise ExecutionNotFound(execution_id)
-    row = _Row(execution_id, *found)
+    row = Row(execution_id, *found)
     row.loaded = tuple(found[:2]) + tuple(found[3:])  # all but ffqn, in _MUTABLE_COLUMNS order
     return row
 
@@ -362,8 +332,8 @@ def append_events(
     events: Sequence[Event],
     now: int,
     effects: Effects,
-) -> _Row:
-    row = _load_row(conn, execution_id)
+) -> Row:
+    row = load_row(conn, execution_id)
     if row.state == FINISHED:
         raise AlreadyFinished(execution_id)
     if version != row.next_version:
@@ -383,7 +353,7 @@ def append_events(
     return row
 
 
-def _transition(conn: sqlite3.Connection, row: _Row, event: Event, now: int) -> None:
+def _transition(conn: sqlite3.Connection, row: Row, event: Event, now: int) -> None:
     """Move ``row`` by one event (before the event itself is inserted at ``row.next_version``)."""
     match event:
         case Locked(_, executor_id, run_id, lock_expires_at):
@@ -446,7 +416,7 @@ def _transition(conn: sqlite3.Connection, row: _Row, event: Event, now: int) -> 
 
 
 def deliver_response(conn: sqlite3.Connection, op: DeliverResponse, now: int, effects: Effects) -> None:
-    row = _load_row(conn, op.execution_id)
+    row = load_row(conn, op.execution_id)
     response = op.response
     child_id = response.child_execution_id if isinstance(response, ChildExecutionFinished) else None
     delay_id = response.delay_id if isinstance(response, DelayFinished) else None
@@ -488,7 +458,7 @@ def lock_pending(
     for _, raw_id in candidates[:batch_size]:
         execution_id = ExecutionId(raw_id)
         run_id = RunId.generate()
-        row = _load_row(conn, execution_id)
+        row = load_row(conn, execution_id)
         version = row.next_version
         row = append_events(
             conn, execution_id, version, [Locked(component_id, executor_id, run_id, lock_expires_at)], now, effects
@@ -496,8 +466,8 @@ def lock_pending(
         (created_json,) = conn.execute(_SELECT_CREATED, (execution_id,)).fetchone()
         created = event_from_json(json.loads(created_json))
         assert isinstance(created, Created)
-        history = [_execution_event(r) for r in conn.execute(_SELECT_HISTORY, (execution_id,))]
-        responses = [_response_event(r) for r in conn.execute(_SELECT_RESPONSES, (execution_id, -1, -1))]
+        history = [execution_event(r) for r in conn.execute(_SELECT_HISTORY, (execution_id,))]
+        responses = [response_event(r) for r in conn.execute(SELECT_RESPONSES, (execution_id, -1, -1))]
         locked.append(
             LockedExecution(
                 execution_id=execution_id,
@@ -526,156 +496,12 @@ def unlock_executor(
     return released
 
 
-# ---------------------------------------------------------------------------------------------- reads
-def _execution_event(found: tuple[int, int, str]) -> ExecutionEvent:
+# ---------------------------------------------------------------------------------------------- decoding
+def execution_event(found: tuple[int, int, str]) -> ExecutionEvent:
     version, created_at, text = found
     return ExecutionEvent(version, created_at, event_from_json(json.loads(text)))
 
 
-def _response_event(found: tuple[int, int, str, str]) -> JoinSetResponseEvent:
+def response_event(found: tuple[int, int, str, str]) -> JoinSetResponseEvent:
     cursor, created_at, join_set_id, text = found
     return JoinSetResponseEvent(cursor, created_at, JoinSetId(join_set_id), response_from_json(json.loads(text)))
-
-
-def get_log(conn: sqlite3.Connection, execution_id: ExecutionId) -> ExecutionLog:
-    row = _load_row(conn, execution_id)
-    events = [_execution_event(r) for r in conn.execute(_SELECT_EVENTS, (execution_id, 0, -1))]
-    responses = [_response_event(r) for r in conn.execute(_SELECT_RESPONSES, (execution_id, -1, -1))]
-    return ExecutionLog(execution_id, events, responses, _row_state(row))
-
-
-def _row_state(row: _Row) -> PendingState:
-    return pending_state_of(
-        row.state,
-        row.pending_expires_finished,
-        row.join_set_id,
-        row.join_set_closing,
-        row.executor_id,
-        row.run_id,
-        row.result_kind,
-        row.finished_at,
-    )
-
-
-def get_pending_state(conn: sqlite3.Connection, execution_id: ExecutionId) -> PendingState:
-    return _row_state(_load_row(conn, execution_id))
-
-
-def change_count(conn: sqlite3.Connection, execution_id: ExecutionId) -> int:
-    found = conn.execute(_SELECT_COUNT, (execution_id,)).fetchone()
-    if found is None:
-        raise ExecutionNotFound(execution_id)
-    return int(found[0])
-
-
-def get_expired_timers(conn: sqlite3.Connection, now: int) -> list[ExpiredLock | ExpiredDelay]:
-    """Expired locks and due delays. ``BlockedByJoinSet`` rows are never returned: they wait for a response."""
-    timers: list[ExpiredLock | ExpiredDelay] = []
-    for found in conn.execute(_SELECT_EXPIRED_LOCKS, (now,)):
-        (eid, version, run_id, executor_id, expires, temporaries, max_retries, backoff, parent_id, parent_js, ffqn) = (
-            found
-        )
-        parent = None if parent_id is None else ParentRef(ExecutionId(parent_id), JoinSetId(parent_js))
-        timers.append(
-            ExpiredLock(
-                execution_id=ExecutionId(eid),
-                version=version,
-                run_id=RunId(run_id),
-                executor_id=ExecutorId(executor_id),
-                lock_expires_at=expires,
-                temporary_event_count=temporaries,
-                max_retries=max_retries,
-                retry_exp_backoff_us=backoff,
-                parent=parent,
-                ffqn=Ffqn.parse(ffqn),
-            )
-        )
-    for eid, join_set_id, delay_id, expires_at in conn.execute(_SELECT_DUE_DELAYS, (now,)):
-        timers.append(ExpiredDelay(ExecutionId(eid), JoinSetId(join_set_id), DelayId(delay_id), expires_at))
-    return timers
-
-
-def list_events(
-    conn: sqlite3.Connection, execution_id: ExecutionId, version_from: int, length: int
-) -> list[ExecutionEvent]:
-    events = [_execution_event(r) for r in conn.execute(_SELECT_EVENTS, (execution_id, version_from, length))]
-    if not events and conn.execute(_EXISTS, (execution_id,)).fetchone() is None:
-        raise ExecutionNotFound(execution_id)
-    return events
-
-
-def list_responses(
-    conn: sqlite3.Connection, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool
-) -> list[JoinSetResponseEvent]:
-    sql = _SELECT_RESPONSES_INCL if including_cursor else _SELECT_RESPONSES
-    responses = [_response_event(r) for r in conn.execute(sql, (execution_id, cursor_from, length))]
-    if not responses and conn.execute(_EXISTS, (execution_id,)).fetchone() is None:
-        raise ExecutionNotFound(execution_id)
-    return responses
-
-
-def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
-    """The listing query; separate so that tests can ``EXPLAIN QUERY PLAN`` exactly what runs."""
-    where: list[str] = []
-    params: list[Any] = []
-    if query.ffqn is not None:
-        where.append("ffqn = ?")
-        params.append(str(query.ffqn))
-    if query.state is not None:
-        if query.state not in STATES:
-            raise ValueError(f"ExecutionQuery.state: expected one of {', '.join(STATES)} or None, got {query.state!r}")
-        where.append("state = ?")
-        params.append(query.state)
-    if query.result_kind is not None:
-        where.append("result_kind = ?")
-        params.append(query.result_kind.value)
-    if query.top_level_only:
-        where.append("parent_execution_id IS NULL")
-    newer = query.direction is ListDirection.NEWER
-    if query.cursor is not None:
-        operator = (">" if newer else "<") + ("=" if query.including_cursor else "")
-        where.append(f"(created_at, execution_id) {operator} (?, ?)")
-        params.extend(query.cursor)
-    order = "ASC" if newer else "DESC"
-    sql = f"SELECT {_SUMMARY_COLUMNS} FROM execution_state"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY created_at {order}, execution_id {order} LIMIT ?"
-    params.append(query.length)
-    return sql, params
-
-
-def list_executions(conn: sqlite3.Connection, query: ExecutionQuery) -> list[ExecutionSummary]:
-    sql, params = list_executions_sql(query)
-    summaries = []
-    for found in conn.execute(sql, params):
-        (
-            eid,
-            ffqn,
-            state,
-            pef,
-            js,
-            closing,
-            executor,
-            run,
-            kind,
-            finished_at,
-            created_at,
-            scheduled_at,
-            cid,
-            parent,
-        ) = found
-        summaries.append(
-            ExecutionSummary(
-                execution_id=ExecutionId(eid),
-                ffqn=Ffqn.parse(ffqn),
-                pending_state=pending_state_of(state, pef, js, closing, executor, run, kind, finished_at),
-                created_at=created_at,
-                scheduled_at=scheduled_at,
-                component_id=cid,
-                parent_execution_id=None if parent is None else ExecutionId(parent),
-            )
-        )
-    if query.direction is ListDirection.NEWER:
-        summaries.reverse()
-    return summaries

@@ -224,3 +224,37 @@ async def test_short_retry_backoff_wakes_executor_when_due(tmp_path: Path) -> No
         await storage.wait_for_pending([ACTIVITY], timeout=3.0)
         waited = time.perf_counter() - started
         assert 0.05 <= waited < 1.0, waited
+
+
+async def test_unlock_executor_releases_an_awaiting_run_after_its_response(tmp_path: Path) -> None:
+    """An await-strategy run owns ``PendingAt(deadline)`` after its response arrived; a restart releases it now."""
+    async with opened(tmp_path / "db.sqlite") as storage:
+        mine = ExecutorId.generate()
+        wf = new_id()
+        await storage.create(wf, created(WORKFLOW), T0)
+        (locked,) = await storage.lock_pending(
+            ffqns=[WORKFLOW], batch_size=1, now=T0, executor_id=mine, component_id="wf", lock_expires_at=T0 + SEC
+        )
+        js = JoinSetId.generate()
+        await storage.append(wf, locked.version, [JoinSetCreated(js), JoinNext(js, T0 + SEC)], T0)
+        assert await storage.unlock_executor(mine, T0 + 1, "restart") == []  # blocked: waits for its response
+        await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(wf.child(0), Ok(None)))], T0 + 2)
+        assert await storage.get_pending_state(wf) == PendingAt(T0 + SEC)
+        assert await storage.unlock_executor(mine, T0 + 3, "restart") == [wf]
+        assert await storage.get_pending_state(wf) == PendingAt(T0 + 3)
+
+
+async def test_calls_from_another_thread(tmp_path: Path) -> None:
+    """Wasm worker threads reach the storage through run_coroutine_threadsafe on its loop."""
+    async with opened(tmp_path / "db.sqlite") as storage:
+        loop = asyncio.get_running_loop()
+        eid = new_id()
+
+        def in_thread() -> int:
+            asyncio.run_coroutine_threadsafe(storage.create(eid, created(), T0), loop).result(5)
+            return asyncio.run_coroutine_threadsafe(
+                storage.append(eid, 1, [JoinSetCreated(JoinSetId.generate())], T0), loop
+            ).result(5)
+
+        assert await asyncio.to_thread(in_thread) == 2
+        assert (await storage.get(eid)).next_version == 2
