@@ -110,8 +110,8 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
     ) -> pb.ListExecutionsResponse:
         query = await self._query(request)
         summaries = await self._executions.list_executions(query)
-        if query.direction is ListDirection.NEWER:
-            summaries.reverse()  # storage pages forward in time; the API always answers newest first
+        # The API answers newest first whichever way it pages (sorting a page is cheap and backend-independent).
+        summaries.sort(key=lambda s: (s.created_at, s.execution_id), reverse=True)
         return pb.ListExecutionsResponse(executions=[convert.execution_summary(s) for s in summaries])
 
     async def _query(self, request: pb.ListExecutionsRequest) -> ExecutionQuery:
