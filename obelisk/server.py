@@ -19,8 +19,8 @@ from obelisk.api.server import ApiServer
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
-from obelisk.concepts.ids import ExecutorId
 from obelisk.concepts.events import UNLIMITED_RETRIES
+from obelisk.concepts.ids import ExecutorId
 from obelisk.config import (
     ActivityConfig,
     ComponentConfig,
