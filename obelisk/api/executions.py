@@ -11,6 +11,7 @@ from obelisk.api import convert
 from obelisk.api.errors import InvalidRequest, streaming, unary
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
+from obelisk.concepts.errors import ParseError
 from obelisk.concepts.events import Finished, FinishedState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
@@ -29,7 +30,10 @@ _HIGHEST_ID = ExecutionId("\U0010ffff")
 def _execution_id(message: pb.ExecutionId, field: str) -> ExecutionId:
     if not message.id:
         raise InvalidRequest(f"{field} is required")
-    return ExecutionId.parse(message.id)
+    try:
+        return ExecutionId.parse(message.id)
+    except ParseError as error:
+        raise InvalidRequest(f"{field} {message.id!r} is not an execution id: {error}") from None
 
 
 def _page_length(requested: int, default: int) -> int:

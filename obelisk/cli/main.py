@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from obelisk.cli.client_commands import register_client_commands
 from obelisk.cli.generate_commands import generate_app
 from obelisk.cli.server_commands import generate_config, run_server, verify_config
 
@@ -27,6 +28,7 @@ client_app = typer.Typer(help="Talk to a server, or inspect components offline."
 app.add_typer(client_app, name="client")
 component_app = typer.Typer(help="Components and their functions.", no_args_is_help=True)
 client_app.add_typer(component_app, name="component")
+register_client_commands(client_app, component_app)
 
 ConfigOption = Annotated[
     Path | None,

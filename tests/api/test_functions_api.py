@@ -19,8 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def fibo_component(response: pb.ListComponentsResponse) -> pb.Component:
-    (component,) = [c for c in response.components if c.name == "fibo_wat"]
-    return component
+    found: list[pb.Component] = [c for c in response.components if c.name == "fibo_wat"]
+    assert len(found) == 1
+    return found[0]
 
 
 def ffqns(component: pb.Component) -> dict[str, pb.FunctionDetail]:

@@ -1,0 +1,137 @@
+"""A small synchronous gRPC client of the API, for the CLI (and scripts).
+
+It imports only grpc and the generated messages, never the engine, so ``obelisk client ...`` starts fast.
+Every failure becomes an ``ApiError`` with a one-line message (connection refused, unknown function, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+
+from obelisk.api.generated import obelisk_pb2 as pb
+from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
+from obelisk.concepts.errors import ObeliskError
+
+DEFAULT_API_URL = "http://127.0.0.1:5005"
+UNARY_TIMEOUT_SECONDS = 60.0
+EVENTS_PAGE = 500
+
+
+class ApiError(ObeliskError):
+    """A call failed: the server could not be reached or answered with an error status."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def channel_target(url: str) -> tuple[str, bool]:
+    """``http://host:port`` -> (``host:port``, secure=False); ``https://`` is secure; a bare ``host:port`` too."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https", "grpc", "grpcs") or not parts.hostname:
+        raise ApiError(f"--api-url {url!r}: expected a URL such as {DEFAULT_API_URL}")
+    secure = parts.scheme in ("https", "grpcs")
+    try:
+        port = parts.port or (443 if secure else 80)
+    except ValueError:
+        raise ApiError(f"--api-url {url!r}: the port is not a number") from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{port}", secure
+
+
+def function_name(ffqn: str) -> pb.FunctionName:
+    interface, dot, function = ffqn.rpartition(".")
+    if not dot or not interface or not function:
+        raise ApiError(f"{ffqn!r} is not a function name; expected namespace:package/interface.function")
+    return pb.FunctionName(interface_name=interface, function_name=function)
+
+
+def ffqn_of(name: pb.FunctionName) -> str:
+    return f"{name.interface_name}.{name.function_name}"
+
+
+class ApiClient:
+    def __init__(self, url: str = DEFAULT_API_URL) -> None:
+        self.url = url
+        target, secure = channel_target(url)
+        options = [("grpc.primary_user_agent", "obelisk-cli")]
+        if secure:
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        self._executions = pb_grpc.ExecutionRepositoryStub(self._channel)
+        self._functions = pb_grpc.FunctionRepositoryStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _error(self, error: grpc.RpcError) -> ApiError:
+        code: grpc.StatusCode | None = error.code() if hasattr(error, "code") else None
+        details = (error.details() if hasattr(error, "details") else None) or str(code)
+        details = " ".join(str(details).split())
+        if code is grpc.StatusCode.UNAVAILABLE:
+            return ApiError(f"cannot reach the server at {self.url}: {details}", code)
+        return ApiError(details, code)
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=UNARY_TIMEOUT_SECONDS, compression=grpc.Compression.Gzip)
+        except grpc.RpcError as error:
+            raise self._error(error) from None
+
+    # ------------------------------------------------------------------------------------------ executions
+    def generate_execution_id(self) -> str:
+        response = self._call(self._executions.GenerateExecutionId, pb.GenerateExecutionIdRequest())
+        return str(response.execution_id.id)
+
+    def submit(self, execution_id: str, ffqn: str, params: list[Any]) -> str:
+        request = pb.SubmitRequest(execution_id=pb.ExecutionId(id=execution_id), function_name=function_name(ffqn))
+        request.params.type_url = f"urn:obelisk:json:params:{ffqn}"
+        request.params.value = json.dumps(params).encode()
+        response = self._call(self._executions.Submit, request)
+        return str(response.execution_id.id)
+
+    def get_status(self, execution_id: str, *, follow: bool) -> Iterator[pb.GetStatusResponse]:
+        request = pb.GetStatusRequest(
+            execution_id=pb.ExecutionId(id=execution_id), follow=follow, send_finished_status=True
+        )
+        stream = self._executions.GetStatus(request, compression=grpc.Compression.Gzip)
+        try:
+            yield from stream
+        except grpc.RpcError as error:
+            raise self._error(error) from None
+        finally:
+            stream.cancel()
+
+    def list_executions(self, ffqn: str | None, limit: int) -> list[pb.ExecutionSummary]:
+        request = pb.ListExecutionsRequest(older_than=pb.ListExecutionsRequest.OlderThan(length=limit))
+        if ffqn is not None:
+            request.function_name.CopyFrom(function_name(ffqn))
+        return list(self._call(self._executions.ListExecutions, request).executions)
+
+    def list_events(self, execution_id: str) -> list[pb.ExecutionEvent]:
+        events: list[pb.ExecutionEvent] = []
+        while True:
+            request = pb.ListExecutionEventsRequest(
+                execution_id=pb.ExecutionId(id=execution_id), version_from=len(events), length=EVENTS_PAGE
+            )
+            page = list(self._call(self._executions.ListExecutionEvents, request).events)
+            events += page
+            if len(page) < EVENTS_PAGE:
+                return events
+
+    # ------------------------------------------------------------------------------------------ components
+    def list_components(self, *, extensions: bool) -> list[pb.Component]:
+        request = pb.ListComponentsRequest(extensions=extensions)
+        return list(self._call(self._functions.ListComponents, request).components)

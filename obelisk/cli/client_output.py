@@ -1,0 +1,281 @@
+"""How ``obelisk client`` shows API messages: human lines as in the reference §4, or JSON lines (DESIGN §10).
+
+Works on the protobuf messages only (no engine imports), so the client stays fast to start.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from obelisk.api.client import ffqn_of
+from obelisk.api.generated import obelisk_pb2 as pb
+
+
+def rfc3339(ts: Any) -> str:
+    micros = int(ts.seconds) * 1_000_000 + int(ts.nanos) // 1000
+    moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def micros(ts: Any) -> int:
+    return int(ts.seconds) * 1_000_000 + int(ts.nanos) // 1000
+
+
+def human_duration(us: int) -> str:
+    """Like the original's Rust ``Duration`` debug form: ``850µs``, ``12.345ms``, ``1.5s``."""
+    if us < 1000:
+        return f"{us}µs"
+    if us < 1_000_000:
+        return f"{us / 1000:.3f}".rstrip("0").rstrip(".") + "ms"
+    return f"{us / 1_000_000:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _any_json(message: Any) -> Any:
+    return json.loads(message.value) if message.value else None
+
+
+# ---------------------------------------------------------------------------------------------- status
+def status_word(status: pb.ExecutionStatus) -> str | None:
+    """The one-word state of the original CLI; None for ``Finished`` (the result is shown instead)."""
+    match status.WhichOneof("status"):
+        case "locked":
+            return "Locked"
+        case "pending_at":
+            return "Pending"
+        case "blocked_by_join_set":
+            return "BlockedByJoinSetClosing" if status.blocked_by_join_set.closing else "BlockedByJoinSet"
+    return None
+
+
+def status_json(status: pb.ExecutionStatus) -> dict[str, Any]:
+    match status.WhichOneof("status"):
+        case "locked":
+            return {
+                "state": "Locked",
+                "run_id": status.locked.run_id.id,
+                "lock_expires_at": rfc3339(status.locked.lock_expires_at),
+            }
+        case "pending_at":
+            return {"state": "PendingAt", "scheduled_at": rfc3339(status.pending_at.scheduled_at)}
+        case "blocked_by_join_set":
+            blocked = status.blocked_by_join_set
+            return {
+                "state": "BlockedByJoinSet",
+                "join_set_id": blocked.join_set_id.id,
+                "lock_expires_at": rfc3339(blocked.lock_expires_at),
+                "closing": blocked.closing,
+            }
+        case "finished":
+            return {
+                "state": "Finished",
+                "finished_at": rfc3339(status.finished.finished_at),
+                "result_kind": pb.ResultKind.Name(status.finished.result_kind),
+            }
+    return {"state": None}
+
+
+def status_text(status: pb.ExecutionStatus) -> str:
+    word = status_word(status)
+    if word is not None:
+        return word
+    return "Finished: " + str(pb.ResultKind.Name(status.finished.result_kind))
+
+
+# ---------------------------------------------------------------------------------------------- results
+def result_json(detail: pb.ResultDetail) -> dict[str, Any]:
+    """``{"ok": v}`` | ``{"err": v}`` | ``{"execution_failure": {...}}`` | ``{"timeout": null}`` | ..."""
+    match detail.WhichOneof("value"):
+        case "ok":
+            return {"ok": _any_json(detail.ok.return_value) if detail.ok.HasField("return_value") else None}
+        case "fallible_error":
+            value = _any_json(detail.fallible_error.return_value)
+            return {"err": value["err"] if isinstance(value, dict) and set(value) == {"err"} else value}
+        case "timeout":
+            return {"timeout": None}
+        case "nondeterminism_detected":
+            return {"nondeterminism": {"reason": detail.nondeterminism_detected.reason}}
+        case "execution_failure":
+            failure = detail.execution_failure
+            return {
+                "execution_failure": {
+                    "reason": failure.reason,
+                    "detail": failure.detail if failure.HasField("detail") else None,
+                }
+            }
+    return {"unknown": None}
+
+
+def result_text(detail: pb.ResultDetail) -> str:
+    match detail.WhichOneof("value"):
+        case "ok":
+            if not detail.ok.HasField("return_value"):
+                return "OK: (no return value)"
+            return f"OK: {dumps(_any_json(detail.ok.return_value))}"
+        case "fallible_error":
+            return f"Err: {dumps(result_json(detail)['err'])}"
+        case "timeout":
+            return "Timeout"
+        case "nondeterminism_detected":
+            return f"Nondeterminism detected: {detail.nondeterminism_detected.reason}"
+        case "execution_failure":
+            failure = detail.execution_failure
+            text = f"Execution failure: {failure.reason}"
+            if failure.HasField("detail"):
+                text += f"\ndetail: {failure.detail}"
+            return text
+    return "unknown result"
+
+
+def finished_text(finished: pb.FinishedStatus) -> str:
+    took = human_duration(micros(finished.finished_at) - micros(finished.created_at))
+    return f"Execution finished: {result_text(finished.result_detail)}\n\nExecution took {took}."
+
+
+# ---------------------------------------------------------------------------------------------- listings
+def summary_json(summary: pb.ExecutionSummary) -> dict[str, Any]:
+    return {
+        "execution_id": summary.execution_id.id,
+        "ffqn": ffqn_of(summary.function_name),
+        "created_at": rfc3339(summary.created_at),
+        "scheduled_at": rfc3339(summary.scheduled_at),
+        "status": status_json(summary.current_status),
+    }
+
+
+def summary_line(summary: pb.ExecutionSummary) -> str:
+    return "\t".join(
+        (
+            summary.execution_id.id,
+            ffqn_of(summary.function_name),
+            status_text(summary.current_status),
+            rfc3339(summary.created_at),
+        )
+    )
+
+
+def event_json(event: pb.ExecutionEvent) -> dict[str, Any]:
+    kind = event.WhichOneof("event")
+    head: dict[str, Any] = {"version": event.version, "created_at": rfc3339(event.created_at)}
+    match kind:
+        case "created":
+            created = event.created
+            return head | {
+                "type": "Created",
+                "ffqn": ffqn_of(created.function_name),
+                "params": _any_json(created.params),
+                "scheduled_at": rfc3339(created.scheduled_at),
+                "component_id": created.component_id.id,
+                "scheduled_by": created.scheduled_by.id if created.HasField("scheduled_by") else None,
+            }
+        case "locked":
+            return head | {
+                "type": "Locked",
+                "component_id": event.locked.component_id.id,
+                "run_id": event.locked.run_id,
+                "lock_expires_at": rfc3339(event.locked.lock_expires_at),
+            }
+        case "unlocked":
+            return head | {
+                "type": "Unlocked",
+                "reason": event.unlocked.reason,
+                "backoff_expires_at": rfc3339(event.unlocked.backoff_expires_at),
+            }
+        case "failed":
+            return head | {
+                "type": "TemporarilyFailed",
+                "reason": event.failed.reason,
+                "detail": event.failed.detail if event.failed.HasField("detail") else None,
+                "backoff_expires_at": rfc3339(event.failed.backoff_expires_at),
+            }
+        case "timed_out":
+            return head | {
+                "type": "TemporarilyTimedOut",
+                "backoff_expires_at": rfc3339(event.timed_out.backoff_expires_at),
+            }
+        case "finished":
+            return head | {"type": "Finished", "result": result_json(event.finished.result_detail)}
+        case "history_variant":
+            return head | _history_json(event.history_variant)
+    return head | {"type": kind}
+
+
+def _history_json(history: pb.ExecutionEvent.HistoryEvent) -> dict[str, Any]:
+    match history.WhichOneof("event"):
+        case "join_set_created":
+            return {"type": "JoinSetCreated", "join_set_id": history.join_set_created.join_set_id.id}
+        case "join_set_request":
+            request = history.join_set_request
+            body: dict[str, Any] = {"type": "JoinSetRequest", "join_set_id": request.join_set_id.id}
+            if request.WhichOneof("join_set_request") == "delay_request":
+                body["delay_id"] = request.delay_request.delay_id.id
+                body["expires_at"] = rfc3339(request.delay_request.expires_at)
+            else:
+                body["child_execution_id"] = request.child_execution_request.child_execution_id.id
+            return body
+        case "join_next":
+            return {
+                "type": "JoinNext",
+                "join_set_id": history.join_next.join_set_id.id,
+                "closing": history.join_next.closing,
+            }
+        case "schedule":
+            return {"type": "Schedule", "execution_id": history.schedule.execution_id.id}
+        case "persist":
+            return {"type": "Persist", "data": _any_json(history.persist.data)}
+    return {"type": "HistoryEvent"}
+
+
+def event_line(event: pb.ExecutionEvent) -> str:
+    body = event_json(event)
+    version, created_at, kind = body.pop("version"), body.pop("created_at"), body.pop("type")
+    if kind == "Finished":
+        detail = result_text(event.finished.result_detail).replace("\n", " ")
+    else:
+        detail = " ".join(f"{k}={dumps(v) if not isinstance(v, str) else v}" for k, v in body.items() if v is not None)
+    return f"{version}\t{created_at}\t{kind}" + (f"\t{detail}" if detail else "")
+
+
+# ---------------------------------------------------------------------------------------------- components
+def signature(function: pb.FunctionDetail) -> str:
+    params = ", ".join(f"{p.name}: {p.type.wit_type}" for p in function.params)
+    result = f" -> {function.return_type.wit_type}" if function.HasField("return_type") else ""
+    return f"func({params}){result}"
+
+
+def function_json(function: pb.FunctionDetail) -> dict[str, Any]:
+    return {
+        "ffqn": ffqn_of(function.function_name),
+        "signature": signature(function),
+        "submittable": function.submittable,
+        "extension": pb.FunctionExtension.Name(function.extension).lower().replace("_", "-")
+        if function.HasField("extension")
+        else None,
+    }
+
+
+def component_json(component: pb.Component, *, imports: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": component.name,
+        "component_id": component.component_id.id,
+        "type": pb.ComponentType.Name(component.type).lower(),
+        "digest": component.digest,
+        "exports": [function_json(f) for f in component.exports],
+    }
+    if imports:
+        document["imports"] = [function_json(f) for f in component.imports]
+    return document
+
+
+def component_lines(component: pb.Component, *, imports: bool) -> list[str]:
+    lines = [f"{component.name}\t{component.component_id.id}", "Exports:"]
+    lines += [f"\t{ffqn_of(f.function_name)} : {signature(f)}" for f in component.exports]
+    if imports:
+        lines.append("Imports:")
+        lines += [f"\t{ffqn_of(f.function_name)} : {signature(f)}" for f in component.imports]
+    return lines
