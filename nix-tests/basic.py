@@ -17,7 +17,15 @@ with subtest("the rendered config passes the server's own checks"):
 
 with subtest("client component list shows the declared components"):
     listing = machine.succeed("obelisk client component list")
-    for name in ("fibo_activity", "http_get_activity", "sleep_activity", "fibo_workflow", "sleep_workflow"):
+    names = (
+        "fibo_activity",
+        "http_get_activity",
+        "sleep_activity",
+        "fibo_workflow",
+        "http_get_workflow",
+        "sleep_workflow",
+    )
+    for name in names:
         assert name in listing, f"{name} missing from `obelisk client component list`:\n{listing}"
     assert "testing:fibo-workflow/workflow.fiboa" in listing, listing
 

@@ -9,7 +9,10 @@
 let
   # The web UI is being written alongside this test. It is expected once obelisk/webui/ holds more than its
   # package marker; until then basic.py reports the web UI check as skipped instead of failing.
-  webUiShipped = builtins.attrNames (builtins.readDir ../obelisk/webui) != [ "__init__.py" ];
+  webUiShipped =
+    builtins.filter (name: name != "__pycache__") (builtins.attrNames (builtins.readDir ../obelisk/webui)) != [
+      "__init__.py"
+    ];
 in
 {
   imports = [ module ];
@@ -45,6 +48,10 @@ in
       fibo_workflow = {
         package = components;
         exec.maxInflightInstances = 8;
+      };
+      http_get_workflow = {
+        package = components;
+        file = "http_workflow.wasm";
       };
       sleep_workflow = {
         package = components;

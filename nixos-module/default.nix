@@ -234,7 +234,12 @@ let
 
   location =
     component:
-    if component.wasm != null then "${component.wasm}" else "${component.package}/${component.file}";
+    if component.wasm != null then
+      "${component.wasm}"
+    else if component.package != null then
+      "${component.package}/${component.file}"
+    else
+      throw "services.obelisk: component \"${component.name}\" has neither `wasm` nor `package` set.";
 
   renderComponent =
     typed: component:
@@ -579,6 +584,4 @@ in
       };
     };
   };
-
-  meta.maintainers = [ ];
 }
