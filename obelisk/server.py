@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from obelisk.api.server import ApiServer
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
@@ -30,6 +31,7 @@ from obelisk.config import (
     WorkflowConfig,
     resolve_env_vars,
 )
+from obelisk.config.values import parse_socket_addr
 from obelisk.executor.executor import Executor, ExecutorConfig
 from obelisk.executor.timers import TimersWatcher
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
@@ -44,6 +46,9 @@ from obelisk.wasm.introspect import ComponentInterfaces, inspect_component
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
 from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
+
+if TYPE_CHECKING:
+    from obelisk.webui.app import WebUiServer
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +189,8 @@ class Server:
         self.components = ComponentService(registry)
         self.api: ApiServer | None = None
         """The gRPC API, listening on ``api.listening_addr`` once ``start`` returns."""
+        self.webui: WebUiServer | None = None
+        """The web UI, when ``webui.listening_addr`` is set."""
 
     @property
     def api_port(self) -> int:
@@ -191,6 +198,13 @@ class Server:
         if self.api is None:
             raise RuntimeError("the gRPC API is not started")
         return self.api.port
+
+    @property
+    def webui_port(self) -> int:
+        """The port the web UI is bound to (useful with ``webui.listening_addr = "127.0.0.1:0"``)."""
+        if self.webui is None:
+            raise RuntimeError("the web UI is not started: webui.listening_addr is not set")
+        return self.webui.port
 
     @classmethod
     async def start(
@@ -247,6 +261,8 @@ class Server:
         try:
             host, port = config.api.host_port
             server.api = await ApiServer.start(host, port, executions=server.executions, components=server.components)
+            if config.webui_listening_addr is not None:
+                server.webui = await _start_webui(server, config.webui_listening_addr)
         except BaseException:
             await server.stop()
             raise
@@ -256,6 +272,8 @@ class Server:
     async def stop(self) -> None:
         """Stop taking work and close the database. In-flight attempts are not waited for: their locks are
         released by this server's next start (or expire), so they are retried, never lost or doubled."""
+        if self.webui is not None:
+            await self.webui.stop()
         if self.api is not None:
             await self.api.stop()
         await self.timers.stop()
@@ -269,6 +287,14 @@ class Server:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
+    # Imported here: aiohttp and jinja2 cost ~0.4 s, which a server without a UI should not pay at start-up.
+    from obelisk.webui import start_webui  # noqa: PLC0415
+
+    host, port = parse_socket_addr(listening_addr)
+    return await start_webui(server.executions, server.components, server.clock, host, port)
 
 
 def _activity_executor(

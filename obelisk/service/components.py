@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from obelisk.concepts.component_id import ComponentType
 from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.wit_types import FunctionMetadata
-from obelisk.registry import ComponentEntry, ComponentRegistry
+from obelisk.registry import ComponentEntry, ComponentRegistry, FunctionNotFound
 from obelisk.wit.extensions import extensions_of
 from obelisk.wit.printer import component_wit_with_extensions
 
@@ -45,6 +47,24 @@ class ComponentService:
         if entry is None:
             raise ComponentNotFound(component_id, [str(c.component_id) for c in self._registry.components])
         return entry
+
+    def submittable_function(self, ffqn: Ffqn | str) -> FunctionMetadata:
+        """A function a person can start by hand: an export of an activity or a workflow.
+
+        Raises ``FunctionNotFound`` (with candidates) for anything else, ext functions included: those only make
+        sense inside a workflow (``-schedule`` is reachable through the API).
+        """
+        exported = self._registry.find_export(ffqn)
+        if exported.original is not None or exported.component.kind is ComponentType.WEBHOOK_ENDPOINT:
+            raise FunctionNotFound(ffqn, [str(exported.target_ffqn)] if exported.original is not None else [])
+        return exported.metadata
+
+    def function_metadata(self, ffqn: Ffqn | str) -> FunctionMetadata | None:
+        """The signature of an export or ext function, or None when no configured component offers it (any more)."""
+        try:
+            return self._registry.find_function(ffqn).metadata
+        except FunctionNotFound:
+            return None
 
     async def get_wit(self, component_id: str) -> str:
         """The component's WIT with the synthesized extension packages (printed once, then cached)."""

@@ -1,0 +1,356 @@
+"""An execution's log turned into what its page shows: a timeline in words, join sets, attempts, children.
+
+Pure functions of an ``ExecutionLog`` (and, for the tree, of logs already fetched), so that the wording of every
+event kind is tested without a server. HTML is built only through ``markupsafe``: every value from the log
+(params, reasons, ids) is escaped, only our own tags are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+from obelisk.concepts.events import (
+    ChildExecutionFinished,
+    ChildExecutionRequest,
+    Created,
+    DelayFinished,
+    DelayRequest,
+    Event,
+    ExecutionEvent,
+    Finished,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    JoinSetResponseEvent,
+    Locked,
+    Schedule,
+    ScheduleAtTime,
+    ScheduleIn,
+    ScheduleNow,
+    TemporarilyFailed,
+    TemporarilyTimedOut,
+    Unlocked,
+)
+from obelisk.concepts.ids import ExecutionId, JoinSetId
+from obelisk.concepts.results import FinishedResult
+from obelisk.storage.interface import ExecutionLog
+from obelisk.webui.formatting import (
+    Badge,
+    badge,
+    duration_text,
+    params_text,
+    rfc3339,
+    short_result,
+    utc_text,
+)
+
+ExecutionUrl = Callable[[str], str]
+
+
+def time_tag(micros: int) -> Markup:
+    return Markup('<time datetime="{}">{}</time>').format(rfc3339(micros), utc_text(micros))
+
+
+def _link(url: str, text: str) -> Markup:
+    return Markup('<a href="{}">{}</a>').format(url, text)
+
+
+def _code(text: str) -> Markup:
+    return Markup("<code>{}</code>").format(text)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    version: str
+    """The event's version, or ``r<n>`` for a join-set response (which has no version of its own)."""
+    at: int
+    since_created: int
+    kind: str
+    """Short name shown as the row's label, also its CSS hook."""
+    css: str
+    text: Markup
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    label: Markup
+    response: Markup | None
+
+
+@dataclass(frozen=True, slots=True)
+class JoinSetView:
+    join_set_id: JoinSetId
+    created_at: int
+    requests: list[RequestView]
+    awaited: int
+    """How many ``JoinNext`` the workflow issued on it."""
+    closing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    number: int
+    started_at: int
+    ended_at: int | None
+    outcome: str
+    css: str
+    run_id: str
+
+
+@dataclass(slots=True)
+class ChildNode:
+    execution_id: ExecutionId
+    ffqn: str
+    badge: Badge
+    result: str | None
+    children: list[ChildNode] = field(default_factory=list)
+
+
+def child_ids(log: ExecutionLog) -> list[ExecutionId]:
+    """Children in request order (direct calls are children in one-off join sets, so they are here too)."""
+    return [
+        e.event.request.child_execution_id
+        for e in log.events
+        if isinstance(e.event, JoinSetRequest) and isinstance(e.event.request, ChildExecutionRequest)
+    ]
+
+
+def scheduled_ids(log: ExecutionLog) -> list[ExecutionId]:
+    return [e.event.execution_id for e in log.events if isinstance(e.event, Schedule)]
+
+
+def child_node(log: ExecutionLog, now_us: int) -> ChildNode:
+    last = log.events[-1].event
+    return ChildNode(
+        execution_id=log.execution_id,
+        ffqn=str(log.created.ffqn),
+        badge=badge(log.pending_state, now_us),
+        result=short_result(last.result) if isinstance(last, Finished) else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- timeline
+
+
+def timeline(log: ExecutionLog, url_of: ExecutionUrl) -> list[TimelineRow]:
+    """Every event in version order; each ``JoinNext`` row says which response it was answered with."""
+    start = log.events[0].created_at
+    answers = _answers(log)
+    rows = []
+    for event in log.events:
+        kind, css, text = _describe(event, url_of)
+        answer = answers.get(event.version)
+        if answer is not None:
+            text = text + Markup(" → ") + _response_text(answer, url_of, start)
+        rows.append(TimelineRow(str(event.version), event.created_at, event.created_at - start, kind, css, text))
+    return rows
+
+
+def _answers(log: ExecutionLog) -> dict[int, JoinSetResponseEvent]:
+    """The n-th ``JoinNext`` of a join set consumes the n-th response of that join set, in arrival order."""
+    by_join_set: dict[JoinSetId, list[JoinSetResponseEvent]] = {}
+    for response in log.responses:
+        by_join_set.setdefault(response.join_set_id, []).append(response)
+    consumed: dict[JoinSetId, int] = {}
+    answers: dict[int, JoinSetResponseEvent] = {}
+    for event in log.events:
+        if isinstance(event.event, JoinNext):
+            join_set_id = event.event.join_set_id
+            index = consumed.get(join_set_id, 0)
+            consumed[join_set_id] = index + 1
+            available = by_join_set.get(join_set_id, [])
+            if index < len(available):
+                answers[event.version] = available[index]
+    return answers
+
+
+def _response_text(response: JoinSetResponseEvent, url_of: ExecutionUrl, start: int, *, named: bool = True) -> Markup:
+    """What a response says; ``named=False`` leaves out whose it is (shown next to its request already)."""
+    after = duration_text(response.created_at - start)
+    match response.response:
+        case ChildExecutionFinished(child_id, result):
+            if not named:
+                return Markup("{} (at +{})").format(short_result(result), after)
+            return Markup("child {} {} (at +{})").format(_link(url_of(child_id), child_id), short_result(result), after)
+        case DelayFinished(delay_id):
+            if not named:
+                return Markup("expired (at +{})").format(after)
+            return Markup("delay {} expired (at +{})").format(_code(delay_id), after)
+    raise AssertionError(response)
+
+
+def _describe(event: ExecutionEvent, url_of: ExecutionUrl) -> tuple[str, str, Markup]:
+    e: Event = event.event
+    match e:
+        case Created():
+            return "created", "created", _created_text(e, url_of)
+        case Locked():
+            return (
+                "locked",
+                "locked",
+                Markup("run {} started by executor {} with {}; lock expires {}").format(
+                    _code(e.run_id), _code(e.executor_id), _code(e.component_id), time_tag(e.lock_expires_at)
+                ),
+            )
+        case Unlocked():
+            return (
+                "unlocked",
+                "unlocked",
+                Markup("lock given back: {}; runs again from {}").format(e.reason, time_tag(e.backoff_expires_at)),
+            )
+        case TemporarilyFailed():
+            detail = Markup("") if not e.detail else Markup(' <span class="detail">{}</span>').format(e.detail)
+            return (
+                "attempt failed",
+                "failed",
+                Markup("{}{}; retry at {}").format(e.reason, detail, time_tag(e.backoff_expires_at)),
+            )
+        case TemporarilyTimedOut():
+            return (
+                "attempt timed out",
+                "failed",
+                Markup("the attempt ran past its lock; retry at {}").format(time_tag(e.backoff_expires_at)),
+            )
+        case Finished():
+            return "finished", f"finished-{e.result.kind.value}", Markup("{}").format(_finished_words(e.result))
+        case JoinSetCreated():
+            return "join set", "history", Markup("opened join set {}").format(_code(e.join_set_id))
+        case JoinSetRequest(join_set_id, ChildExecutionRequest(child_id)):
+            return (
+                "child",
+                "history",
+                Markup("started child {} in join set {}").format(_link(url_of(child_id), child_id), _code(join_set_id)),
+            )
+        case JoinSetRequest(join_set_id, DelayRequest(delay_id, expires_at)):
+            return (
+                "delay",
+                "history",
+                Markup("requested delay {} until {} in join set {}").format(
+                    _code(delay_id), time_tag(expires_at), _code(join_set_id)
+                ),
+            )
+        case JoinNext():
+            what = "closing: awaiting what is left in" if e.closing else "awaiting the next response in"
+            return "join next", "history", Markup("{} join set {}").format(what, _code(e.join_set_id))
+        case Schedule(execution_id, schedule_at):
+            return (
+                "schedule",
+                "history",
+                Markup("scheduled {} to run {}").format(
+                    _link(url_of(execution_id), execution_id), _schedule_words(schedule_at)
+                ),
+            )
+    raise AssertionError(e)
+
+
+def _created_text(e: Created, url_of: ExecutionUrl) -> Markup:
+    text = Markup("{}({}) for {}").format(_code(str(e.ffqn)), params_text(e.params), time_tag(e.scheduled_at))
+    if e.parent is not None:
+        text += Markup(", child of {} in join set {}").format(
+            _link(url_of(e.parent.execution_id), e.parent.execution_id), _code(e.parent.join_set_id)
+        )
+    if e.scheduled_by is not None:
+        text += Markup(", scheduled by {}").format(_link(url_of(e.scheduled_by), e.scheduled_by))
+    return text
+
+
+def _schedule_words(schedule_at: ScheduleNow | ScheduleAtTime | ScheduleIn) -> Markup:
+    match schedule_at:
+        case ScheduleNow():
+            return Markup("now")
+        case ScheduleAtTime(at_us):
+            return Markup("at {}").format(time_tag(at_us))
+        case ScheduleIn(delay_us):
+            return Markup("in {}").format(duration_text(delay_us))
+    raise AssertionError(schedule_at)
+
+
+def _finished_words(result: FinishedResult) -> str:
+    return short_result(result)
+
+
+# ---------------------------------------------------------------------------------------------- join sets
+
+
+def join_sets(log: ExecutionLog, url_of: ExecutionUrl) -> list[JoinSetView]:
+    start = log.events[0].created_at
+    order: list[JoinSetId] = []
+    created_at: dict[JoinSetId, int] = {}
+    requests: dict[JoinSetId, list[ChildExecutionRequest | DelayRequest]] = {}
+    awaited: dict[JoinSetId, int] = {}
+    closing: set[JoinSetId] = set()
+    for event in log.events:
+        e = event.event
+        if isinstance(e, JoinSetCreated):
+            order.append(e.join_set_id)
+            created_at[e.join_set_id] = event.created_at
+            requests.setdefault(e.join_set_id, [])
+        elif isinstance(e, JoinSetRequest):
+            requests.setdefault(e.join_set_id, []).append(e.request)
+        elif isinstance(e, JoinNext):
+            awaited[e.join_set_id] = awaited.get(e.join_set_id, 0) + 1
+            if e.closing:
+                closing.add(e.join_set_id)
+    child_responses: dict[ExecutionId, JoinSetResponseEvent] = {}
+    delay_responses: dict[str, JoinSetResponseEvent] = {}
+    for response in log.responses:
+        if isinstance(response.response, ChildExecutionFinished):
+            child_responses[response.response.child_execution_id] = response
+        else:
+            delay_responses[response.response.delay_id] = response
+    views = []
+    for join_set_id in order:
+        rows = []
+        for request in requests.get(join_set_id, []):
+            if isinstance(request, ChildExecutionRequest):
+                label = Markup("child {}").format(_link(url_of(request.child_execution_id), request.child_execution_id))
+                answered = child_responses.get(request.child_execution_id)
+            else:
+                label = Markup("delay {} until {}").format(_code(request.delay_id), time_tag(request.expires_at))
+                answered = delay_responses.get(request.delay_id)
+            rows.append(
+                RequestView(label, None if answered is None else _response_text(answered, url_of, start, named=False))
+            )
+        views.append(
+            JoinSetView(join_set_id, created_at[join_set_id], rows, awaited.get(join_set_id, 0), join_set_id in closing)
+        )
+    return views
+
+
+# ---------------------------------------------------------------------------------------------- attempts
+
+
+def attempts(log: ExecutionLog) -> list[Attempt]:
+    """One row per run: when it started, how it ended. For activities this is the retry history."""
+    found: list[Attempt] = []
+    current: Locked | None = None
+    started_at = 0
+    for event in log.events:
+        e = event.event
+        if isinstance(e, Locked):
+            if current is not None:  # a lock taken over without an ending event (cannot normally happen)
+                found.append(
+                    Attempt(len(found) + 1, started_at, event.created_at, "superseded", "neutral", current.run_id)
+                )
+            current, started_at = e, event.created_at
+            continue
+        if current is None:
+            continue
+        outcome: tuple[str, str] | None = None
+        if isinstance(e, TemporarilyFailed):
+            outcome = (f"failed: {e.reason}", "fail")
+        elif isinstance(e, TemporarilyTimedOut):
+            outcome = ("timed out", "fail")
+        elif isinstance(e, Unlocked):
+            outcome = (f"unlocked: {e.reason}", "neutral")
+        elif isinstance(e, Finished):
+            outcome = (short_result(e.result), "ok" if e.result.kind.value == "Ok" else "fail")
+        if outcome is not None:
+            found.append(Attempt(len(found) + 1, started_at, event.created_at, outcome[0], outcome[1], current.run_id))
+            current = None
+    if current is not None:
+        found.append(Attempt(len(found) + 1, started_at, None, "running", "running", current.run_id))
+    return found

@@ -1,0 +1,264 @@
+"""The executions list (filters, cursor paging both ways) and one execution's page with its live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from obelisk.concepts.errors import ParseError
+from obelisk.concepts.events import Finished, FinishedState
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId
+from obelisk.registry import FunctionNotFound
+from obelisk.storage.interface import ExecutionLog, ExecutionNotFound, ExecutionQuery, ExecutionSummary, ListDirection
+from obelisk.webui import execution_view as view
+from obelisk.webui.context import UI, UiContext, component_url, execution_url, submit_url
+from obelisk.webui.cursors import decode_cursor, encode_cursor
+from obelisk.webui.errors import UiError
+from obelisk.webui.formatting import STATE_FILTERS, Badge, badge, json_text, result_view
+
+PAGE_LENGTH = 20
+MAX_PAGE_LENGTH = 200
+MAX_TREE_NODES = 200
+
+
+# ---------------------------------------------------------------------------------------------- list
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    summary: ExecutionSummary
+    badge: Badge
+    finished_at: int | None
+    duration: int
+    """Finished: from creation to the end; otherwise: so far."""
+
+
+def _filters(request: web.Request) -> tuple[Ffqn | None, str | None, int]:
+    raw_ffqn = request.query.get("ffqn", "").strip()
+    ffqn: Ffqn | None = None
+    if raw_ffqn:
+        try:
+            ffqn = Ffqn.parse(raw_ffqn)
+        except ParseError as e:
+            raise UiError(400, "Malformed function filter", str(e)) from None
+    state = request.query.get("state", "").strip() or None
+    if state is not None and state not in STATE_FILTERS:
+        raise UiError(400, "Unknown state filter", f"state must be one of {', '.join(STATE_FILTERS)}, not {state!r}")
+    raw_length = request.query.get("length", "").strip()
+    length = PAGE_LENGTH
+    if raw_length:
+        if not raw_length.isdigit() or not 1 <= int(raw_length) <= MAX_PAGE_LENGTH:
+            raise UiError(400, "Bad page length", f"length must be a number from 1 to {MAX_PAGE_LENGTH}")
+        length = int(raw_length)
+    return ffqn, state, length
+
+
+async def executions_page(request: web.Request) -> web.Response:
+    context = request.app[UI]
+    ffqn, state, length = _filters(request)
+    older, newer = request.query.get("older"), request.query.get("newer")
+    if older is not None and newer is not None:
+        raise UiError(400, "Conflicting cursors", "Give either older= or newer=, not both.")
+    cursor_text = newer if newer is not None else older
+    cursor = decode_cursor(cursor_text) if cursor_text is not None else None
+    direction = ListDirection.NEWER if newer is not None else ListDirection.OLDER
+    page = await context.executions.list_executions(
+        ExecutionQuery(ffqn=ffqn, state=state, cursor=cursor, direction=direction, length=length + 1)
+    )
+    more = len(page) > length
+    if more:
+        page = page[1:] if direction is ListDirection.NEWER else page[:-1]
+    has_newer = more if direction is ListDirection.NEWER else cursor is not None
+    has_older = more if direction is ListDirection.OLDER else cursor is not None
+    base: dict[str, str] = {}
+    if ffqn is not None:
+        base["ffqn"] = str(ffqn)
+    if state is not None:
+        base["state"] = state
+    if length != PAGE_LENGTH:
+        base["length"] = str(length)
+
+    def page_url(**extra: str) -> str:
+        query = urlencode({**base, **extra})
+        return "/execution/list" + ("?" + query if query else "")
+
+    now = context.clock.now_us()
+    rows = [_list_row(s, now) for s in page]
+    newer_url = older_url = None
+    if rows and has_newer:
+        newer_url = page_url(newer=encode_cursor(rows[0].summary.created_at, rows[0].summary.execution_id))
+    if rows and has_older:
+        older_url = page_url(older=encode_cursor(rows[-1].summary.created_at, rows[-1].summary.execution_id))
+    functions = sorted(
+        {
+            str(f.ffqn)
+            for v in context.components.list_components()
+            for f in v.exports
+            if f.submittable and f.extension is None
+        }
+    )
+    if ffqn is not None and str(ffqn) not in functions:
+        functions.append(str(ffqn))
+    values: dict[str, Any] = {
+        "rows": rows,
+        "ffqn": "" if ffqn is None else str(ffqn),
+        "state": state or "",
+        "states": STATE_FILTERS,
+        "functions": functions,
+        "filtered": bool(base.get("ffqn") or base.get("state")),
+        "paged": cursor is not None,
+        "newer_url": newer_url,
+        "older_url": older_url,
+        "first_url": page_url(),
+        "nav": "executions",
+    }
+    return aiohttp_jinja2.render_template("executions.html", request, values)
+
+
+def _list_row(summary: ExecutionSummary, now: int) -> ListRow:
+    state = summary.pending_state
+    finished_at = state.finished_at if isinstance(state, FinishedState) else None
+    end = finished_at if finished_at is not None else now
+    return ListRow(summary, badge(state, now), finished_at, max(0, end - summary.created_at))
+
+
+# ---------------------------------------------------------------------------------------------- detail
+
+
+def _execution_id(request: web.Request) -> ExecutionId:
+    raw = request.match_info["execution_id"]
+    try:
+        return ExecutionId.parse(raw)
+    except ParseError:
+        raise UiError(
+            404,
+            "Execution not found",
+            f"{raw!r} is not an execution id: ids look like E_01J… (children: E_01J….1).",
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ParamView:
+    name: str
+    wit_type: str
+    json: str
+
+
+async def _child_tree(context: UiContext, log: ExecutionLog, now: int) -> tuple[list[view.ChildNode], bool]:
+    """Children and their children, breadth first, at most ``MAX_TREE_NODES`` of them (then ``truncated``)."""
+    roots: list[view.ChildNode] = []
+    queue: deque[tuple[ExecutionId, list[view.ChildNode]]] = deque((c, roots) for c in view.child_ids(log))
+    count = 0
+    while queue:
+        if count >= MAX_TREE_NODES:
+            return roots, True
+        child_id, siblings = queue.popleft()
+        try:
+            child_log = await context.executions.get(child_id)
+        except ExecutionNotFound:
+            continue  # requested in the same transaction as its creation, so only a foreign database lacks it
+        node = view.child_node(child_log, now)
+        siblings.append(node)
+        count += 1
+        queue.extend((grandchild, node.children) for grandchild in view.child_ids(child_log))
+    return roots, False
+
+
+async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]:
+    now = context.clock.now_us()
+    created = log.created
+    metadata = context.components.function_metadata(created.ffqn)
+    if metadata is not None and len(metadata.params) == len(created.params):
+        params = [
+            ParamView(p.name, p.type.to_wit(), json_text(v, pretty=True))
+            for p, v in zip(metadata.params, created.params, strict=True)
+        ]
+    else:
+        params = [ParamView(f"#{i}", "", json_text(v, pretty=True)) for i, v in enumerate(created.params)]
+    last = log.events[-1].event
+    result = result_view(last.result) if isinstance(last, Finished) else None
+    state = log.pending_state
+    finished_at = state.finished_at if isinstance(state, FinishedState) else None
+    children, truncated = await _child_tree(context, log, now)
+    try:
+        submit = submit_url(str(context.components.submittable_function(created.ffqn).ffqn))
+    except FunctionNotFound:
+        submit = None
+    component = context.components.function_metadata(created.ffqn) is not None
+    parent = created.parent.execution_id if created.parent is not None else log.execution_id.parent_id
+    return {
+        "log": log,
+        "created": created,
+        "badge": badge(state, now),
+        "state": state,
+        "state_kind": type(state).__name__,
+        "finished": isinstance(state, FinishedState),
+        "finished_at": finished_at,
+        "duration": (finished_at if finished_at is not None else now) - created.scheduled_at,
+        "params": params,
+        "signature": None if metadata is None else metadata.to_wit_signature(),
+        "result": result,
+        "timeline": view.timeline(log, execution_url),
+        "join_sets": view.join_sets(log, execution_url),
+        "attempts": view.attempts(log),
+        "children": children,
+        "children_truncated": truncated,
+        "scheduled": view.scheduled_ids(log),
+        "parent": parent,
+        "submit_url": submit,
+        "component_url": component_url(created.component_id) if component else None,
+        "filter_url": "/execution/list?" + urlencode({"ffqn": str(created.ffqn)}),
+        "time_tag": view.time_tag,
+    }
+
+
+async def execution_page(request: web.Request) -> web.Response:
+    context = request.app[UI]
+    execution_id = _execution_id(request)
+    log = await context.executions.get(execution_id)
+    values = await detail_values(context, log)
+    values["nav"] = "executions"
+    values["stream_url"] = None if values["finished"] else execution_url(execution_id) + "/live"
+    return aiohttp_jinja2.render_template("execution.html", request, values)
+
+
+async def execution_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the live part of the page, re-rendered after every status change until finished."""
+    context = request.app[UI]
+    execution_id = _execution_id(request)
+    await context.executions.pending_state(execution_id)  # a 404 page before the stream starts
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    task = asyncio.current_task()
+    assert task is not None
+    context.streams.add(task)
+    try:
+        async for state in context.executions.follow_status(execution_id):
+            log = await context.executions.get(execution_id)
+            html = aiohttp_jinja2.render_string("_live.html", request, await detail_values(context, log))
+            await response.write(_sse("update", html))
+            if isinstance(state, FinishedState):
+                await response.write(_sse("done", ""))
+                break
+    except ConnectionResetError:
+        return response  # the browser went away
+    finally:
+        context.streams.discard(task)
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
+
+
+def _sse(event: str, data: str) -> bytes:
+    lines = data.splitlines() or [""]
+    return (f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n").encode()

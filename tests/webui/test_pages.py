@@ -1,0 +1,293 @@
+"""Every page of the web UI through aiohttp's test client, against a real server on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.results import Ok, ReturnValue
+from obelisk.server import Server
+from obelisk.storage.interface import ExecutionQuery
+
+Client = TestClient[web.Request, web.Application]
+FIBO = "testing:fibo/fibo.fibo"
+
+
+def _text_of(page: str, css_class: str) -> list[str]:
+    """Unescaped text of every element whose class attribute starts with ``css_class`` (good enough for tests)."""
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", m))
+        for m in re.findall(rf'class="{css_class}[^"]*"[^>]*>(.*?)</', page, re.S)
+    ]
+
+
+async def _submit(server: Server, ffqn: str, params: list[object]) -> ExecutionId:
+    execution_id = ExecutionId.generate()
+    await server.executions.submit(execution_id, ffqn, params)
+    await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10)
+    return execution_id
+
+
+# ---------------------------------------------------------------------------------------------- executions list
+
+
+async def test_empty_list_invites_a_first_submission(client: Client) -> None:
+    response = await client.get("/")
+    assert response.status == 200
+    page = await response.text()
+    assert 'No executions yet — <a href="/components">submit one</a>' in page
+    assert "<table" not in page
+
+
+async def test_list_pages_both_ways_and_filters(client: Client, server: Server) -> None:
+    fibo_ids = [await _submit(server, FIBO, [i % 10]) for i in range(23)]
+    echo_id = await _submit(server, "testing:types/types.echo", ["hi"])
+    first = await (await client.get("/")).text()
+    ids = re.findall(r'class="mono id" href="/execution/([^"]+)"', first)
+    assert ids == [echo_id, *reversed(fibo_ids[-19:])]  # newest first, 20 per page
+    assert "← Newer</span>" in first  # nothing newer than the first page: disabled
+    older_url = html.unescape(re.search(r'href="([^"]+)" rel="next"', first)[1])  # type: ignore[index]
+    older = await (await client.get(older_url)).text()
+    assert re.findall(r'class="mono id" href="/execution/([^"]+)"', older) == list(reversed(fibo_ids[:4]))
+    assert "Older →</span>" in older
+    newer_url = html.unescape(re.search(r'href="([^"]+)" rel="prev"', older)[1])  # type: ignore[index]
+    newer = await (await client.get(newer_url)).text()
+    assert re.findall(r'class="mono id" href="/execution/([^"]+)"', newer) == ids
+
+    only_echo = await (await client.get("/execution/list", params={"ffqn": "testing:types/types.echo"})).text()
+    assert re.findall(r'class="mono id" href="/execution/([^"]+)"', only_echo) == [echo_id]
+    assert '<option value="testing:types/types.echo" selected>' in only_echo
+    pending = await (await client.get("/execution/list", params={"state": "PendingAt"})).text()
+    assert "No executions here" in pending
+    finished = await (await client.get("/execution/list", params={"state": "Finished", "length": "100"})).text()
+    assert len(re.findall(r'class="mono id"', finished)) == 24
+    assert _text_of(finished, "badge badge-ok")[:1] == ["finished"]
+
+
+@pytest.mark.parametrize(
+    ("query", "title"),
+    [
+        ({"older": "garbage"}, "Malformed cursor"),
+        ({"newer": "12-E_notanid"}, "Malformed cursor"),
+        ({"older": "-E_01J0000000000000000000000Z"}, "Malformed cursor"),
+        ({"older": "1-E_01J0000000000000000000000Z", "newer": "1-E_01J0000000000000000000000Z"}, "Conflicting cursors"),
+        ({"state": "Sleeping"}, "Unknown state filter"),
+        ({"ffqn": "no-dot"}, "Malformed function filter"),
+        ({"length": "0"}, "Bad page length"),
+        ({"length": "x"}, "Bad page length"),
+    ],
+)
+async def test_bad_list_parameters_are_400_pages(client: Client, query: dict[str, str], title: str) -> None:
+    response = await client.get("/execution/list", params=query)
+    assert response.status == 400
+    page = await response.text()
+    assert f"<h1>{title}</h1>" in page
+    assert "Traceback" not in page
+
+
+async def test_a_valid_cursor_for_an_unknown_execution_is_just_a_position(client: Client) -> None:
+    response = await client.get("/execution/list", params={"older": "1-E_01J0000000000000000000000Z"})
+    assert response.status == 200
+    assert "No executions here" in await response.text()
+
+
+# ---------------------------------------------------------------------------------------------- components
+
+
+async def test_components_page_shows_kind_digest_and_submit_links(client: Client, server: Server) -> None:
+    page = await (await client.get("/components")).text()
+    for entry in server.registry.components:
+        assert f'id="{entry.name}"' in page
+        assert str(entry.digest) in page
+        assert str(entry.component_id) in page
+    assert '<a class="fn-name" href="/execution/submit/testing:fibo/fibo.fibo"' in page
+    assert page.count('class="kind kind-activity"') == len(server.registry.components)
+
+
+async def test_component_page_highlights_wit_and_links_only_submittable_functions(
+    client: Client, server: Server
+) -> None:
+    fibo = server.registry.component("fibo")
+    response = await client.get(f"/component/{fibo.component_id}")
+    assert response.status == 200
+    page = await response.text()
+    assert '<span class="w-kw">package</span>' in page
+    assert "testing:fibo-obelisk-ext" in page  # the extension package is part of the WIT
+    links = re.findall(r'<a class="fn" href="([^"]+)"', page)
+    assert links == ["/execution/submit/testing:fibo/fibo.fibo"]
+    assert '<span class="w-fn">fibo-submit</span>' in page
+
+
+async def test_unknown_component_is_a_helpful_404(client: Client) -> None:
+    response = await client.get("/component/activity_wasm:nope:0123456789abcdef")
+    assert response.status == 404
+    page = await response.text()
+    assert "<h1>Component not found</h1>" in page
+    assert 'href="/components"' in page
+
+
+# ---------------------------------------------------------------------------------------------- submit
+
+
+async def test_submit_form_labels_inputs_with_wit_types_and_prefills_examples(client: Client) -> None:
+    page = await (await client.get("/execution/submit/testing:types/types.make-point")).text()
+    labels = _text_of(page, "param-name")
+    assert labels == ["x", "y"]
+    assert _text_of(page, "ty") == ["s32", "s32"]
+    record = await (await client.get("/execution/submit/testing:types/types.add-point")).text()
+    textarea = re.search(r'<textarea id="p0"[^>]*>(.*?)</textarea>', record, re.S)
+    assert textarea is not None
+    assert html.unescape(textarea[1]) == '{\n  "x": 0,\n  "y": 0\n}'
+
+
+async def test_submitting_the_form_redirects_to_the_execution_with_its_result(client: Client, server: Server) -> None:
+    response = await client.post("/execution/submit/testing:fibo/fibo.fibo", data={"p0": "10"}, allow_redirects=False)
+    assert response.status == 303
+    location = response.headers["Location"]
+    execution_id = ExecutionId.parse(location.removeprefix("/execution/"))
+    assert await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10) == Ok(ReturnValue(55))
+    page = await (await client.get(location)).text()
+    assert _text_of(page, "json") == ["55", "10"]  # the result, then the parameter
+    assert _text_of(page, "ev-kind") == ["created", "locked", "finished"]
+    assert "data-stream" not in page  # finished: no live stream to open
+    assert _text_of(page, "badge badge-ok") == ["finished"]
+
+
+@pytest.mark.parametrize(
+    ("ffqn", "form", "field", "message"),
+    [
+        (FIBO, {"p0": "{"}, "p0", "not valid JSON: Expecting property name enclosed in double quotes at column 2"),
+        (FIBO, {"p0": "   "}, "p0", "a JSON value of type u8 is required"),
+        (FIBO, {}, "p0", "a JSON value of type u8 is required"),
+        (FIBO, {"p0": "300"}, "p0", "expected u8, got 300 (out of range 0..255)"),
+        ("testing:types/types.make-point", {"p0": "1", "p1": '"a"'}, "p1", 'expected s32, got "a"'),
+        (
+            "testing:types/types.add-point",
+            {"p0": '{"x": 1, "y": true}'},
+            "p0",
+            "p.y: expected s32, got true (a bool is not an integer)",
+        ),
+    ],
+)
+async def test_bad_form_input_is_shown_next_to_its_field(
+    client: Client, server: Server, ffqn: str, form: dict[str, str], field: str, message: str
+) -> None:
+    response = await client.post(f"/execution/submit/{ffqn}", data=form, allow_redirects=False)
+    assert response.status == 400
+    page = await response.text()
+    assert re.findall(r'<p class="field-error" id="(p\d)-error">', page) == [field]
+    assert _text_of(page, "field-error") == [message]
+    if form.get(field, "").strip():
+        textarea = re.search(rf'<textarea id="{field}"[^>]*>(.*?)</textarea>', page, re.S)
+        assert textarea is not None and html.unescape(textarea[1]) == form[field]  # the input is kept
+    assert await server.executions.list_executions(ExecutionQuery()) == []
+
+
+@pytest.mark.parametrize(
+    "ffqn",
+    [
+        "testing:fibo/fibo.fibbo",
+        "testing:fibo-obelisk-ext/fibo.fibo-submit",
+        "testing:fibo-obelisk-ext/fibo.fibo-schedule",
+    ],
+)
+async def test_unknown_or_unsubmittable_functions_are_404(client: Client, ffqn: str) -> None:
+    for response in (
+        await client.get(f"/execution/submit/{ffqn}"),
+        await client.post(f"/execution/submit/{ffqn}", data={"p0": "1"}),
+    ):
+        assert response.status == 404
+        page = await response.text()
+        assert "<h1>Function not found</h1>" in page
+        assert "testing:fibo/fibo.fibo" in page  # the closest candidate
+
+
+# ---------------------------------------------------------------------------------------------- execution page
+
+
+@pytest.mark.parametrize(
+    "path", ["/execution/E_01J0000000000000000000000Z", "/execution/E_01J0000000000000000000000Z.3"]
+)
+async def test_unknown_execution_is_a_helpful_404(client: Client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status == 404
+    page = await response.text()
+    assert "<h1>Execution not found</h1>" in page
+    assert "There is no execution E_01J0000000000000000000000Z" in page
+
+
+async def test_malformed_execution_id_and_unknown_paths_are_404(client: Client) -> None:
+    response = await client.get("/execution/not-an-id")
+    assert response.status == 404
+    assert "is not an execution id" in await response.text()
+    response = await client.get("/execution/not-an-id/live")
+    assert response.status == 404
+    response = await client.get("/no/such/page")
+    assert response.status == 404
+    assert "Nothing lives at /no/such/page." in await response.text()
+    response = await client.delete("/components")
+    assert response.status == 405
+    assert "<h1>Method not allowed</h1>" in await response.text()
+
+
+async def test_markup_in_params_and_results_is_escaped_everywhere(client: Client, server: Server) -> None:
+    markup = '<script>alert("x")</script><b>bold</b>'
+    execution_id = await _submit(server, "testing:types/types.echo", [markup])
+    pages = [
+        await (await client.get(f"/execution/{execution_id}")).text(),
+        await (await client.get("/")).text(),
+        await (await client.post("/execution/submit/testing:fibo/fibo.fibo", data={"p0": markup})).text(),
+        await (await client.post("/execution/submit/testing:fibo/fibo.fibo", data={"p0": f'"{markup}"'})).text(),
+        await (await client.get("/execution/list", params={"older": markup})).text(),
+        await (await client.get(f"/execution/{markup}")).text(),
+    ]
+    for page in pages:
+        assert "<script>alert" not in page
+        assert "<b>bold" not in page
+    detail = pages[0]
+    assert detail.count("&lt;script&gt;") >= 3  # the parameter, the result and the Created event
+    assert _text_of(detail, "json")[:1] == [json.dumps(markup)]
+
+
+async def test_retry_history_lists_every_attempt(client: Client, server: Server) -> None:
+    execution_id = await _submit(server, "testing:trap/trap.trap", [])
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    outcomes = _text_of(page, "outcome outcome-")
+    assert len(outcomes) == 2
+    assert all(o.startswith("failed") for o in outcomes)
+    assert _text_of(page, "ev-kind") == ["created", "locked", "attempt failed", "locked", "finished"]
+    assert "<h2>Attempts" in page
+    assert _text_of(page, "badge badge-fail") == ["failed"]
+
+
+async def test_live_stream_pushes_every_status_change_until_finished(client: Client, server: Server) -> None:
+    execution_id = ExecutionId.generate()
+    await server.executions.submit(execution_id, "testing:spin/spin.spin", [10**12])  # runs until its lock expires
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    assert f'data-stream="/execution/{execution_id}/live"' in page
+    response = await client.get(f"/execution/{execution_id}/live")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    body = await asyncio.wait_for(response.text(), 15)
+    events = re.findall(r"^event: (\w+)$", body, re.M)
+    assert events[-2:] == ["update", "done"]
+    assert len(events) >= 3  # at least one running state before the end
+    last_update = body.rsplit("event: update", 1)[1]
+    assert "timed out on every attempt" in last_update
+    assert "badge badge-running" in body
+
+
+async def test_a_broken_database_gives_a_500_page_without_a_traceback(client: Client, server: Server) -> None:
+    await server.storage.close()
+    response = await client.get("/")
+    assert response.status == 500
+    page = await response.text()
+    assert "<h1>Something went wrong</h1>" in page
+    assert "Traceback" not in page and 'File "' not in page
