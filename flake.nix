@@ -22,6 +22,8 @@
         fileset = lib.fileset.unions [
           ./pyproject.toml
           ./README.md
+          ./obelisk.toml
+          ./wit
           ./obelisk
           ./tests
           ./components

