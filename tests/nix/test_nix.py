@@ -71,8 +71,8 @@ def nixpkgs_lib() -> Path:
     configured = os.environ.get("NIXPKGS_LIB")
     if not configured:
         pytest.skip(
-            "NIXPKGS_LIB is not set, so the NixOS module was not evaluated: point it at a checkout of "
-            "github:nix-community/nixpkgs.lib (or nixpkgs) to run this check"
+            "NIXPKGS_LIB is not set, so the NixOS module, nix/package.nix and the flake outputs were not evaluated "
+            "with a real nixpkgs lib: point it at a checkout of github:nix-community/nixpkgs.lib (or nixpkgs)"
         )
     root = Path(configured)
     for candidate in (root / "lib", root):
