@@ -1,0 +1,25 @@
+"""Workflow exporting `testing:sleep-workflow/workflow`: durable sleeps, blocking activities, rescheduling."""
+
+from wit_world import exports
+from wit_world.imports import host_activities
+from wit_world.imports import testing_sleep_obelisk_ext_sleep as sleep_ext
+from wit_world.imports import testing_sleep_sleep as sleep_activity
+from wit_world.imports import time
+from wit_world.imports import testing_sleep_workflow_obelisk_ext_workflow as workflow_ext
+from wit_world.imports.execution import ExecutionId
+
+
+class Workflow(exports.Workflow):
+    def sleep_host_activity(self, duration: time.Duration) -> None:
+        host_activities.sleep(duration)
+
+    def sleep_activity(self, duration: time.Duration) -> None:
+        sleep_activity.sleep(duration)
+
+    def sleep_activity_submit(self, duration: time.Duration) -> ExecutionId:
+        join_set = host_activities.new_join_set()
+        return sleep_ext.sleep_submit(join_set, duration)
+
+    def reschedule(self, duration: time.Duration, iterations: int) -> None:
+        if iterations > 0:
+            workflow_ext.reschedule_schedule(time.ScheduleAt_In(duration), duration, iterations - 1)
