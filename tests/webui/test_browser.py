@@ -83,9 +83,9 @@ async def browser(chromium: Path) -> AsyncIterator[object]:
             await launched.close()
 
 
-async def _shoot(page: object, name: str) -> None:
+async def _shoot(page: object, name: str, *, full_page: bool = True) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)  # type: ignore[attr-defined]
 
 
 async def test_submit_fibo_through_the_form_and_see_55_without_reloading(server: Server, browser: object) -> None:
@@ -116,9 +116,12 @@ async def test_a_running_workflow_finishes_on_the_open_page(server: Server, brow
     await page.goto(base + "/execution/submit/testing:fibo-workflow/workflow.fiboa")
     await page.fill("#p0", "10")
     await page.fill("#p1", "40")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(re.compile(r".*/execution/E_[0-9A-Z]{26}$"))
+    async with page.expect_navigation(url=re.compile(r".*/execution/E_[0-9A-Z]{26}$")) as navigation:
+        await page.click("button[type=submit]")
+    landed = await (await navigation.value).text()
+    assert 'data-stream="/execution/' in landed, "the workflow finished before its page was served: nothing was live"
     await page.evaluate("window.__sameDocument = true")
+    await _shoot(page, "execution-running")
     await page.locator(".result-Ok pre.json").wait_for(timeout=60_000)
     assert (await page.locator(".result pre.json").inner_text()).strip() == "55"
     assert await page.evaluate("window.__sameDocument === true"), "the page was reloaded"
@@ -142,7 +145,7 @@ async def test_the_timeline_of_fiboa_10_5_shows_5_child_executions(server: Serve
     assert await page.locator(".tree > li").count() == 5
     await _shoot(page, "execution-fiboa")
     await page.set_viewport_size(PHONE)
-    await _shoot(page, "execution-fiboa-phone")
+    await _shoot(page, "execution-fiboa-phone", full_page=False)
 
     await page.locator(f'.tree a[href="/execution/{execution_id}.0"]').click()
     await page.locator(".result-Ok").wait_for()
@@ -154,7 +157,7 @@ async def test_the_timeline_of_fiboa_10_5_shows_5_child_executions(server: Serve
     assert await page.locator("table.list tbody tr").count() == 6
     await _shoot(page, "executions")
     await page.set_viewport_size(PHONE)
-    await _shoot(page, "executions-phone")
+    await _shoot(page, "executions-phone", full_page=False)
     await page.set_viewport_size(LAPTOP)
 
     workflow_component = next(c for c in server.registry.components if c.name == "fibo_workflow")
