@@ -48,6 +48,7 @@ from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
 
 if TYPE_CHECKING:
+    from obelisk.webhooks.http_server import WebhookHttpServer
     from obelisk.webui.app import WebUiServer
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ class Server:
         """The gRPC API, listening on ``api.listening_addr`` once ``start`` returns."""
         self.webui: WebUiServer | None = None
         """The web UI, when ``webui.listening_addr`` is set."""
+        self.http_servers: list[WebhookHttpServer] = []
+        """One per ``[[http_server]]``, serving the webhook endpoints mounted on it."""
 
     @property
     def api_port(self) -> int:
@@ -205,6 +208,13 @@ class Server:
         if self.webui is None:
             raise RuntimeError("the web UI is not started: webui.listening_addr is not set")
         return self.webui.port
+
+    def http_server_port(self, name: str) -> int:
+        """The port the ``[[http_server]]`` named ``name`` is bound to (e.g. with ``listening_addr = "...:0"``)."""
+        for http_server in self.http_servers:
+            if http_server.config.name == name and http_server.port is not None:
+                return http_server.port
+        raise RuntimeError(f"http_server {name!r} is not started")
 
     @classmethod
     async def start(
@@ -263,6 +273,8 @@ class Server:
             server.api = await ApiServer.start(host, port, executions=server.executions, components=server.components)
             if config.webui_listening_addr is not None:
                 server.webui = await _start_webui(server, config.webui_listening_addr)
+            if config.http_server:
+                server.http_servers = await _start_http_servers(server, prepared, env)
         except BaseException:
             await server.stop()
             raise
@@ -272,6 +284,8 @@ class Server:
     async def stop(self) -> None:
         """Stop taking work and close the database. In-flight attempts are not waited for: their locks are
         released by this server's next start (or expire), so they are retried, never lost or doubled."""
+        for http_server in self.http_servers:
+            await http_server.stop()
         if self.webui is not None:
             await self.webui.stop()
         if self.api is not None:
@@ -295,6 +309,26 @@ async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
 
     host, port = parse_socket_addr(listening_addr)
     return await start_webui(server.executions, server.components, server.clock, host, port)
+
+
+async def _start_http_servers(
+    server: Server, prepared: PreparedComponents, env: Mapping[str, str]
+) -> list[WebhookHttpServer]:
+    # Imported here for the same reason as the web UI: a server without webhooks need not load aiohttp.
+    from obelisk.webhooks.setup import start_http_servers  # noqa: PLC0415
+
+    return await start_http_servers(
+        server.config,
+        registry=prepared.registry,
+        loaded=prepared.loaded,
+        interfaces=prepared.interfaces,
+        resolved_imports=prepared.resolved_imports,
+        engine=server.engine,
+        storage=server.storage,
+        executions=server.executions,
+        clock=server.clock,
+        env=env,
+    )
 
 
 def _activity_executor(

@@ -1,0 +1,139 @@
+"""Outgoing HTTP requests made by guests through the Python ``wasi:http/outgoing-handler``, with an allowlist.
+
+wasmtime-py's built-in wasi:http cannot tell the host where a request goes, so an allowlist needs the request in
+Python: the host reads the authority and method, refuses with ``HTTP-request-denied`` when they are not allowed,
+and otherwise performs the request on a thread of its own (``http.client``), resolving the guest's
+``future-incoming-response`` when the whole response has arrived.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from obelisk.wasm.wasi_http.io import InputStream
+from obelisk.wasm.wasi_http.objects import (
+    ErrorCode,
+    Fields,
+    FutureIncomingResponse,
+    IncomingBody,
+    IncomingResponse,
+    OutgoingRequest,
+    RequestOptions,
+)
+
+HostCheck = Callable[[str, int | None, str], bool]
+"""``(host, port or None, METHOD) -> allowed``: ``ActivityConfig.is_host_allowed`` has this shape."""
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+_BODY_WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundPolicy:
+    """What a component may reach. ``allows`` of ``None`` allows everything."""
+
+    allows: HostCheck | None = None
+
+    def permits(self, host: str, port: int | None, method: str) -> bool:
+        return self.allows is None or self.allows(host, port, method)
+
+
+def split_authority(authority: str) -> tuple[str, int | None]:
+    """``host[:port]`` (``[v6]:port`` too) into host and port; userinfo is dropped."""
+    authority = authority.rpartition("@")[2]
+    if authority.startswith("["):
+        end = authority.find("]")
+        host, rest = authority[1:end], authority[end + 1 :]
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    host, sep, port = authority.rpartition(":")
+    if sep and port.isdigit():
+        return host, int(port)
+    return authority, None
+
+
+def start_request(
+    policy: OutboundPolicy, request: OutgoingRequest, options: RequestOptions | None
+) -> FutureIncomingResponse | ErrorCode:
+    """Check the request against the policy, then send it on a daemon thread. An immediate refusal or a malformed
+    request is returned as the ``error-code``; transport failures arrive through the future."""
+    if not request.authority:
+        return ErrorCode("HTTP-request-URI-invalid")
+    scheme = (request.scheme or "https").lower()
+    if scheme not in ("http", "https"):
+        return ErrorCode("HTTP-protocol-error")
+    host, port = split_authority(request.authority)
+    if not policy.permits(host, port, request.method):
+        return ErrorCode("HTTP-request-denied")
+    future = FutureIncomingResponse()
+    thread = threading.Thread(
+        target=_perform,
+        args=(future, request, options, scheme, host, port),
+        name=f"wasi-http-{host}",
+        daemon=True,
+    )
+    thread.start()
+    return future
+
+
+def _timeout(options: RequestOptions | None) -> float:
+    if options is None:
+        return DEFAULT_TIMEOUT_SECONDS
+    values = [v for v in (options.connect_timeout_ns, options.first_byte_timeout_ns) if v is not None]
+    return max(values) / 1e9 if values else DEFAULT_TIMEOUT_SECONDS
+
+
+def _perform(
+    future: FutureIncomingResponse,
+    request: OutgoingRequest,
+    options: RequestOptions | None,
+    scheme: str,
+    host: str,
+    port: int | None,
+) -> None:
+    body = b""
+    if request.body is not None:
+        sink = request.body.sink
+        if not sink.done.wait(_BODY_WAIT_SECONDS):
+            future.resolve(error=ErrorCode("HTTP-request-body-size", None))
+            return
+        if sink.error is not None:
+            future.resolve(error=ErrorCode("internal-error", sink.error))
+            return
+        body = sink.data()
+    timeout = _timeout(options)
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.putrequest(request.method, request.path_with_query or "/", skip_accept_encoding=True)
+        for name, value in request.headers.entries:
+            connection.putheader(name, value)
+        if body or request.method in ("POST", "PUT", "PATCH"):
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body or None)
+        response = connection.getresponse()
+        data = response.read()
+        headers = Fields([(name.lower(), value.encode("latin-1")) for name, value in response.getheaders()])
+        headers.immutable = True
+        future.resolve(IncomingResponse(response.status, headers, IncomingBody(InputStream(data))))
+    except ConnectionRefusedError:
+        future.resolve(error=ErrorCode("connection-refused"))
+    except socket.gaierror as error:
+        future.resolve(error=ErrorCode("DNS-error", (str(error), None)))
+    except TimeoutError:
+        future.resolve(error=ErrorCode("connection-timeout"))
+    except ssl.SSLError as error:
+        future.resolve(
+            error=ErrorCode("TLS-protocol-error" if "CERTIFICATE" not in str(error) else "TLS-certificate-error")
+        )
+    except (OSError, http.client.HTTPException) as error:
+        future.resolve(error=ErrorCode("internal-error", f"{type(error).__name__}: {error}"))
+    finally:
+        connection.close()

@@ -1,0 +1,137 @@
+"""The execution record of a webhook request and the executions it starts (reference §6.7, DESIGN §10).
+
+A webhook's record is created lazily, on its first call of an imported function: ffqn
+``wasi:http/incoming-handler.handle``, params ``[method, path]``, no retries. Direct calls add a join set and a
+child request to it and create the child ``E_W.N`` in the same write (DESIGN §5); ``-schedule`` adds a
+``Schedule`` event and creates a new top-level execution scheduled by the webhook. The record is finished when the
+response ends, so no webhook execution lingers as pending. Calls are not replayed: a webhook is not durable.
+
+Everything here is a coroutine on the server's loop; the webhook's thread reaches it through
+``asyncio.run_coroutine_threadsafe``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from obelisk.concepts.clock import Clock
+from obelisk.concepts.events import (
+    ChildExecutionRequest,
+    Created,
+    Event,
+    Finished,
+    JoinSetCreated,
+    JoinSetRequest,
+    ParentRef,
+    Schedule,
+    ScheduleAt,
+    resolve_schedule,
+)
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId, JoinSetId
+from obelisk.concepts.results import FinishedResult
+from obelisk.registry import ExportedFunction
+from obelisk.service.executions import ExecutionService
+from obelisk.storage.interface import AppendEvents, CreateExecution, Storage, WriteOp
+
+WEBHOOK_FFQN = Ffqn.parse("wasi:http/incoming-handler.handle")
+
+
+@dataclass
+class WebhookRecord:
+    """What one request knows about its own execution record (one guest thread, so calls are serial)."""
+
+    execution_id: ExecutionId
+    component_id: str
+    method: str
+    path: str
+    created: bool = False
+    next_version: int = 0
+    children: int = 0
+    scheduled: list[ExecutionId] = field(default_factory=list)
+
+
+class WebhookExecutions:
+    def __init__(self, storage: Storage, executions: ExecutionService, clock: Clock) -> None:
+        self._storage = storage
+        self._executions = executions
+        self._clock = clock
+
+    def _ensure_created(self, record: WebhookRecord, ops: list[WriteOp]) -> None:
+        if record.created:
+            return
+        created = Created(
+            ffqn=WEBHOOK_FFQN,
+            params=[record.method, record.path],
+            scheduled_at=self._clock.now_us(),
+            component_id=record.component_id,
+            max_retries=0,
+            retry_exp_backoff_us=0,
+        )
+        ops.append(CreateExecution(record.execution_id, created))
+        record.next_version = 1
+
+    async def _write(self, record: WebhookRecord, ops: list[WriteOp], appended: int, now: int) -> None:
+        await self._storage.write(ops, now)
+        record.created = True
+        record.next_version += appended
+
+    async def call(self, record: WebhookRecord, callee: ExportedFunction, params: list[Any]) -> FinishedResult:
+        """A direct call: create the child under a fresh join set and wait for its result (no timeout)."""
+        now = self._clock.now_us()
+        ops: list[WriteOp] = []
+        self._ensure_created(record, ops)
+        record.children += 1
+        child_id = record.execution_id.child(record.children)
+        join_set_id = JoinSetId.generate()
+        events: list[Event] = [
+            JoinSetCreated(join_set_id),
+            JoinSetRequest(join_set_id, ChildExecutionRequest(child_id)),
+        ]
+        ops.append(AppendEvents(record.execution_id, record.next_version, events))
+        retry = callee.component.retry
+        child = Created(
+            ffqn=callee.metadata.ffqn,
+            params=params,
+            scheduled_at=now,
+            component_id=str(callee.component.component_id),
+            max_retries=retry.max_retries,
+            retry_exp_backoff_us=retry.retry_exp_backoff_us,
+            parent=ParentRef(record.execution_id, join_set_id),
+        )
+        ops.append(CreateExecution(child_id, child))
+        await self._write(record, ops, len(events), now)
+        return await self._executions.wait_for_result(child_id)
+
+    async def schedule(
+        self, record: WebhookRecord, callee: ExportedFunction, schedule_at: ScheduleAt, params: list[Any]
+    ) -> ExecutionId:
+        """``-schedule``: a new top-level execution of ``callee`` at the requested time."""
+        now = self._clock.now_us()
+        ops: list[WriteOp] = []
+        self._ensure_created(record, ops)
+        new_id = ExecutionId.generate()
+        ops.append(AppendEvents(record.execution_id, record.next_version, [Schedule(new_id, schedule_at)]))
+        retry = callee.component.retry
+        created = Created(
+            ffqn=callee.metadata.ffqn,
+            params=params,
+            scheduled_at=resolve_schedule(schedule_at, now),
+            component_id=str(callee.component.component_id),
+            max_retries=retry.max_retries,
+            retry_exp_backoff_us=retry.retry_exp_backoff_us,
+            scheduled_by=record.execution_id,
+        )
+        ops.append(CreateExecution(new_id, created))
+        await self._write(record, ops, 1, now)
+        record.scheduled.append(new_id)
+        return new_id
+
+    async def finish(self, record: WebhookRecord, result: FinishedResult) -> None:
+        """Finish the record if one was created (a webhook that called nothing has none)."""
+        if not record.created:
+            return
+        now = self._clock.now_us()
+        await self._storage.write([AppendEvents(record.execution_id, record.next_version, [Finished(result)])], now)
+        record.next_version += 1

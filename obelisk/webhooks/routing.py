@@ -1,0 +1,90 @@
+"""Route matching with the syntax of the reference §3/§6.7: ``"/path"``, ``"/p/*"``, ``"/x/:param"``, ``""``.
+
+Like the original (route-recognizer), each method has its own routes plus a fallback of routes without methods;
+among matching routes the most specific wins (more literal segments, then more parameters, then no wildcard).
+``""`` means ``/*``; ``"/p/*"`` also matches ``"/p/"``. The query string never takes part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    segments: tuple[str, ...]
+    wildcard: str | None
+    """``None``: no trailing ``*``; otherwise the wildcard's name (``""`` for an anonymous ``*``)."""
+
+    @classmethod
+    def parse(cls, route: str) -> _Pattern:
+        if route in ("", "/*"):
+            return cls((), "")
+        parts = route.strip("/").split("/") if route.strip("/") else []
+        wildcard = None
+        if parts and parts[-1].startswith("*"):
+            wildcard = parts.pop()[1:]
+        return cls(tuple(parts), wildcard)
+
+    def match(self, parts: list[str]) -> tuple[tuple[int, int, int], dict[str, str]] | None:
+        if self.wildcard is None and len(parts) != len(self.segments):
+            return None
+        if self.wildcard is not None and len(parts) < len(self.segments):
+            return None
+        params: dict[str, str] = {}
+        literal = 0
+        for segment, part in zip(self.segments, parts, strict=False):
+            if segment.startswith(":"):
+                if not part:
+                    return None
+                params[segment[1:]] = part
+            elif segment != part:
+                return None
+            else:
+                literal += 1
+        if self.wildcard is not None:
+            rest = parts[len(self.segments) :]
+            if not rest and self.segments:
+                return None  # "/p/*" matches "/p/" (an empty last part) but not "/p"
+            if self.wildcard:
+                params[self.wildcard] = "/".join(rest)
+        score = (literal, len(params), 0 if self.wildcard is None else -1)
+        return score, params
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch(Generic[T]):
+    target: T
+    params: dict[str, str]
+
+
+class Router(Generic[T]):
+    def __init__(self) -> None:
+        self._by_method: dict[str, list[tuple[_Pattern, T]]] = {}
+        self._fallback: list[tuple[_Pattern, T]] = []
+
+    def add(self, route: str, target: T, methods: Sequence[str] | None = None) -> None:
+        pattern = _Pattern.parse(route)
+        if methods:
+            for method in methods:
+                self._by_method.setdefault(method.upper(), []).append((pattern, target))
+        else:
+            self._fallback.append((pattern, target))
+
+    def match(self, method: str, path: str) -> RouteMatch[T] | None:
+        path = path.split("?", 1)[0]
+        stripped = path[1:] if path.startswith("/") else path
+        parts = stripped.split("/") if stripped else []
+        for candidates in (self._by_method.get(method.upper(), []), self._fallback):
+            best: tuple[tuple[int, int, int], dict[str, str], T] | None = None
+            for pattern, target in candidates:
+                found = pattern.match(parts)
+                if found is not None and (best is None or found[0] > best[0]):
+                    best = (found[0], found[1], target)
+            if best is not None:
+                return RouteMatch(best[2], best[1])
+        return None

@@ -1,0 +1,357 @@
+"""Runs one webhook request: a fresh Store and Instance, ``wasi:http/incoming-handler.handle``, the response.
+
+Runs on a thread of the webhook's HTTP server. The request and the response cross into the guest through the
+Python ``wasi:http`` layer (``obelisk.wasm.wasi_http``); the response head and body chunks are handed to a
+``ResponseTarget`` as the guest produces them, so a streaming guest streams to its client. Imported functions
+of other components are served as in the reference §6.7: direct calls become child executions the thread waits
+for, ``-schedule`` creates a top-level execution, ``-submit``/``-await-next`` are refused (they need a durable
+caller, which a webhook is not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import wasmtime
+from wasmtime.component import Component, Linker, ResourceType
+
+from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.results import ExecutionFailure, FallibleError, FinishedResult, Ok
+from obelisk.concepts.wit_time import schedule_at_from_json
+from obelisk.registry import ImportKind, ResolvedImport
+from obelisk.wasm.activity_wasi import LineForwarder, OutputForwarding
+from obelisk.wasm.engine import WasmEngine
+from obelisk.wasm.host_calls import (
+    GuestError,
+    GuestInstantiationError,
+    call_guest,
+    host_function,
+    instantiate_guest,
+    store_data,
+)
+from obelisk.wasm.introspect import ComponentInterfaces
+from obelisk.wasm.values import from_wasm, to_wasm
+from obelisk.wasm.wasi_http.io import InputStream
+from obelisk.wasm.wasi_http.linking import HTTP_TYPES, PythonWasi, define_python_wasi
+from obelisk.wasm.wasi_http.objects import (
+    BodySink,
+    Fields,
+    IncomingBody,
+    IncomingRequest,
+    OutgoingResponse,
+    ResponseOutparam,
+)
+from obelisk.wasm.wasi_http.state import WasiHttpState
+from obelisk.webhooks.executions import WebhookExecutions, WebhookRecord
+
+log = logging.getLogger(__name__)
+guest_logger = logging.getLogger("obelisk.guest")
+
+INCOMING_HANDLER = "wasi:http/incoming-handler"
+LOG_INTERFACE = "obelisk:log/log"
+EXECUTION_TYPES = "obelisk:types/execution"
+_JOIN_SET_TYPE_ID = 0x0B_E1_1D_00
+_LOG_LEVELS = {
+    "trace": 5,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+T = TypeVar("T")
+
+
+class WebhookError(ObeliskError):
+    """The webhook component cannot serve requests (it does not export ``wasi:http/incoming-handler``)."""
+
+
+class WebhookCallRefused(ObeliskError):
+    """The guest called an imported function in a way a webhook may not (``-submit``, ``-await-next``)."""
+
+
+class ChildExecutionError(ObeliskError):
+    """A direct call's child finished with an execution error; the webhook traps with this reason."""
+
+
+class ResponseTarget(Protocol):
+    """Receives the response as the guest produces it; every method is called from the webhook's thread."""
+
+    def head(self, status: int, headers: list[tuple[str, bytes]]) -> None: ...
+
+    def chunk(self, data: bytes) -> None: ...
+
+    def end(self, error: str | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    method: str
+    path_with_query: str
+    authority: str
+    headers: list[tuple[str, bytes]]
+    body: bytes
+    params: Mapping[str, str] = field(default_factory=dict)
+    """Route parameters, passed to the guest as environment variables."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOutcome:
+    execution_id: ExecutionId
+    error: str | None
+    """Why the guest failed (trap, instantiation, refused call), or ``None``."""
+    instantiation_failed: bool = False
+    recorded: bool = False
+    """Whether the request created an execution record (it called an imported function)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    component_id: str
+    env: Mapping[str, str]
+    forward_stdout: OutputForwarding = OutputForwarding.NONE
+    forward_stderr: OutputForwarding = OutputForwarding.NONE
+
+
+class WebhookCalls:
+    """The bridge from a webhook's thread to the server loop, where executions are created and awaited."""
+
+    def __init__(self, executions: WebhookExecutions, loop: asyncio.AbstractEventLoop) -> None:
+        self.executions = executions
+        self.loop = loop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+
+@dataclass
+class _StoreData:
+    wasi_http: WasiHttpState
+    record: WebhookRecord
+    calls: WebhookCalls | None
+    component_id: str
+
+
+class _ResponseSink(BodySink):
+    def __init__(self, target: ResponseTarget) -> None:
+        super().__init__()
+        self._target = target
+
+    def write(self, data: bytes) -> None:
+        self._target.chunk(data)
+
+    def finish(self) -> None:
+        super().finish()
+        self._target.end(None)
+
+    def abort(self, reason: str) -> None:
+        super().abort(reason)
+        self._target.end(reason)
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        *,
+        engine: WasmEngine,
+        component: Component,
+        interfaces: ComponentInterfaces,
+        resolved_imports: Sequence[ResolvedImport],
+        settings: WebhookSettings,
+        calls: WebhookCalls | None,
+    ) -> None:
+        self._engine = engine
+        self._component = component
+        self._settings = settings
+        self._calls = calls
+        handler = next((i for i in interfaces.exported_interfaces if i.split("@")[0] == INCOMING_HANDLER), None)
+        ifc_index = component.get_export_index(handler) if handler else None
+        fn_index = component.get_export_index("handle", ifc_index) if ifc_index else None
+        if fn_index is None:
+            raise WebhookError(f"{settings.component_id} does not export {INCOMING_HANDLER}.handle")
+        self._handle_index = fn_index
+        self._linker = Linker(engine.engine)
+        self._linker.add_wasip2()
+        self._wasi: PythonWasi = define_python_wasi(self._linker, engine.engine, component)
+        _define_imports(self._linker, interfaces, resolved_imports)
+
+    @property
+    def component_id(self) -> str:
+        return self._settings.component_id
+
+    def handle(self, request: WebhookRequest, target: ResponseTarget) -> WebhookOutcome:
+        """Serve one request; never raises for anything the guest does (the outcome says what went wrong)."""
+        record = WebhookRecord(
+            ExecutionId.generate(), self._settings.component_id, request.method, request.path_with_query
+        )
+        prefix = f"[{self._settings.component_id} {record.execution_id}"
+        state = WasiHttpState(
+            stdout=_forwarder(f"{prefix} stdout] ", self._settings.forward_stdout),
+            stderr=_forwarder(f"{prefix} stderr] ", self._settings.forward_stderr),
+            response_sink=lambda: _ResponseSink(target),
+        )
+        data = _StoreData(state, record, self._calls, self._settings.component_id)
+        store = self._engine.new_store(deadline_seconds=None, data=data)
+        wasi = wasmtime.WasiConfig()
+        wasi.env = [*self._settings.env.items(), *request.params.items()]
+        wasi.argv = []
+        store.set_wasi(wasi)
+        error: str | None = None
+        detail: str | None = None
+        try:
+            instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)
+        except (GuestInstantiationError, GuestError) as failure:
+            log.warning("%s: cannot instantiate: %s", record.execution_id, failure)
+            target.end(str(failure))
+            return WebhookOutcome(record.execution_id, str(failure), instantiation_failed=True)
+        func = instance.get_func(store, self._handle_index)
+        incoming = IncomingRequest(
+            method=request.method,
+            path_with_query=request.path_with_query,
+            scheme="http",
+            authority=request.authority,
+            headers=Fields(list(request.headers), immutable=True),
+            body=IncomingBody(InputStream(request.body)),
+        )
+
+        def deliver(response: OutgoingResponse | str) -> None:
+            if isinstance(response, str):
+                target.end(response)
+            else:
+                target.head(response.status, list(response.headers.entries))
+
+        request_handle = self._wasi.own(state, HTTP_TYPES, "incoming-request", incoming)
+        outparam_handle = self._wasi.own(state, HTTP_TYPES, "response-outparam", ResponseOutparam(deliver))
+        try:
+            call_guest(func, store, request_handle, outparam_handle)
+        except GuestError as failure:
+            error, detail = failure.reason, failure.backtrace
+        except ObeliskError as failure:
+            error = str(failure)
+        except Exception as failure:  # a bug of the host layer must not take the server down either
+            log.exception("%s: host error while serving the request", record.execution_id)
+            error = f"{type(failure).__name__}: {failure}"
+        if error is not None:
+            log.info("%s: webhook failed: %s", record.execution_id, error)
+        target.end(error)
+        if record.created and self._calls is not None:
+            result: FinishedResult = Ok(None) if error is None else ExecutionFailure(error, detail)
+            try:
+                self._calls.run(self._calls.executions.finish(record, result))
+            except ObeliskError:
+                log.exception("%s: cannot finish the webhook's execution record", record.execution_id)
+        return WebhookOutcome(record.execution_id, error, recorded=record.created)
+
+
+def _forwarder(prefix: str, target: OutputForwarding) -> Callable[[bytes], None] | None:
+    return None if target is OutputForwarding.NONE else LineForwarder(prefix, target)
+
+
+# ---- imports ------------------------------------------------------------------------------------------------------
+
+
+def _data(context: Any) -> _StoreData:
+    data: _StoreData = store_data(context)
+    return data
+
+
+def _log(level: int) -> Callable[..., Any]:
+    @host_function
+    def log_message(context: Any, message: str) -> None:
+        data = _data(context)
+        guest_logger.log(level, "[%s %s] %s", data.component_id, data.record.execution_id, message)
+
+    return log_message
+
+
+def _calls_of(data: _StoreData) -> WebhookCalls:
+    if data.calls is None:
+        raise WebhookCallRefused("this webhook runs without an execution service; it cannot call other components")
+    return data.calls
+
+
+def _import_function(resolved: ResolvedImport) -> Callable[..., Any]:
+    metadata = resolved.imported
+    ffqn = metadata.ffqn
+
+    def returning(value: Any) -> Any:
+        return None if metadata.result is None else to_wasm(value, metadata.result)
+
+    if resolved.kind in (ImportKind.SUBMIT, ImportKind.AWAIT_NEXT):
+
+        @host_function
+        def refused(context: Any, *args: Any) -> Any:
+            raise WebhookCallRefused(
+                f"{ffqn}: a webhook cannot use -submit or -await-next (it has no durable join sets); "
+                f"call {resolved.callee_ffqn} directly or use -schedule"
+            )
+
+        return refused
+
+    if resolved.kind is ImportKind.SCHEDULE:
+
+        @host_function
+        def schedule(context: Any, *args: Any) -> Any:
+            data = _data(context)
+            params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
+            calls = _calls_of(data)
+            new_id = calls.run(
+                calls.executions.schedule(data.record, resolved.callee, schedule_at_from_json(params[0]), params[1:])
+            )
+            return returning({"id": str(new_id)})
+
+        return schedule
+
+    @host_function
+    def direct_call(context: Any, *args: Any) -> Any:
+        data = _data(context)
+        params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
+        calls = _calls_of(data)
+        result = calls.run(calls.executions.call(data.record, resolved.callee, params))
+        match result:
+            case Ok(value):
+                return returning(None if value is None else value.json)
+            case FallibleError(value):
+                return returning(value.json)
+        raise ChildExecutionError(f"{ffqn}: child finished with an execution error: {_reason(result)}")
+
+    return direct_call
+
+
+def _reason(result: FinishedResult) -> str:
+    if isinstance(result, ExecutionFailure):
+        return result.reason
+    if result.kind.value == "Timeout":
+        return "permanent timeout"
+    return "nondeterminism detected"
+
+
+def _define_imports(linker: Linker, interfaces: ComponentInterfaces, resolved: Sequence[ResolvedImport]) -> None:
+    by_interface: dict[str, list[ResolvedImport]] = defaultdict(list)
+    for resolved_import in resolved:
+        by_interface[resolved_import.imported.ffqn.ifc_fqn].append(resolved_import)
+    with linker.root() as root:
+        for interface in interfaces.imported_interfaces:
+            if interface.startswith("wasi:"):
+                continue
+            with root.add_instance(interface) as instance:
+                if interface == EXECUTION_TYPES:
+                    instance.add_resource(
+                        "join-set-id", ResourceType.host(_JOIN_SET_TYPE_ID), host_function(lambda ctx, rep: None)
+                    )
+                elif interface == LOG_INTERFACE:
+                    for function in interfaces.imports_of(interface):
+                        level = _LOG_LEVELS.get(function.ffqn.function_name)
+                        if level is not None:
+                            instance.add_func(function.ffqn.function_name, _log(level))
+                else:
+                    for resolved_import in by_interface.get(interface, []):
+                        instance.add_func(
+                            resolved_import.imported.ffqn.function_name, _import_function(resolved_import)
+                        )
