@@ -27,6 +27,9 @@ from wasmtime.component import Component, Linker
 from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import host_function, store_data
+from obelisk.wasm.wasi_http.linking import define_python_wasi
+from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
+from obelisk.wasm.wasi_http.state import WasiHttpState
 
 LOG_INTERFACE = "obelisk:log/log"
 TRACE = 5  # below logging.DEBUG; the guest API has one more level than Python's logging.
@@ -72,6 +75,8 @@ class ActivityStoreData:
 
     component_id: str
     execution_id: str
+    wasi_http: WasiHttpState | None = None
+    """The Python wasi:http state, when the activity has an outbound allowlist."""
 
 
 def component_imports(engine: WasmEngine, component: Component) -> set[str]:
@@ -84,12 +89,22 @@ def imports_interface(imports: set[str], interface: str) -> bool:
     return any(name == interface or name.startswith(f"{interface}@") for name in imports)
 
 
-def build_activity_linker(engine: WasmEngine, component: Component) -> Linker:
+def build_activity_linker(engine: WasmEngine, component: Component, *, allowlist: bool = False) -> Linker:
     """The Linker for every attempt of one activity component: WASI p2 + wasi:http, plus ``obelisk:log/log``
-    only if the component imports it (a host defines no more than the guest asks for)."""
+    only if the component imports it (a host defines no more than the guest asks for).
+
+    Without ``allowlist`` outgoing HTTP is wasmtime's built-in wasi:http, which lets every request out (it offers
+    no hook to inspect one). With it, ``wasi:io`` and ``wasi:http`` are the Python layer of
+    ``obelisk.wasm.wasi_http``, which sees each request's authority and method and refuses the ones the
+    ``OutboundPolicy`` of the attempt's store does not permit with ``HTTP-request-denied``; stores for such a
+    linker must be made with ``new_activity_store(..., outbound=...)``.
+    """
     linker = Linker(engine.engine)
     linker.add_wasip2()
-    linker.add_wasi_http()
+    if allowlist:
+        define_python_wasi(linker, engine.engine, component)
+    else:
+        linker.add_wasi_http()
     imports = component_imports(engine, component)
     if imports_interface(imports, LOG_INTERFACE):
         name = next(n for n in imports if n == LOG_INTERFACE or n.startswith(f"{LOG_INTERFACE}@"))
@@ -108,6 +123,7 @@ def new_activity_store(
     forward_stdout: OutputForwarding | str = OutputForwarding.NONE,
     forward_stderr: OutputForwarding | str = OutputForwarding.NONE,
     deadline_seconds: float | None,
+    outbound: OutboundPolicy | None = None,
 ) -> wasmtime.Store:
     """A fresh Store for one attempt, ready to instantiate: sandboxed WASI, wasi:http, epoch deadline set.
 
@@ -125,14 +141,26 @@ def new_activity_store(
     wasi = wasmtime.WasiConfig()
     wasi.env = [(key, value) for key, value in env.items()]
     wasi.argv = []
-    if stdout_target is not OutputForwarding.NONE:
-        wasi.stdout_custom = LineForwarder(f"[{component_id} {execution_id} stdout] ", stdout_target)
-    if stderr_target is not OutputForwarding.NONE:
-        wasi.stderr_custom = LineForwarder(f"[{component_id} {execution_id} stderr] ", stderr_target)
-    store = engine.new_store(deadline_seconds=deadline_seconds, data=ActivityStoreData(component_id, execution_id))
+    stdout = _forwarder(f"[{component_id} {execution_id} stdout] ", stdout_target)
+    stderr = _forwarder(f"[{component_id} {execution_id} stderr] ", stderr_target)
+    http_state: WasiHttpState | None = None
+    if outbound is not None:
+        # The Python layer shadows wasi:cli/stdout and stderr too, so its streams do the forwarding.
+        http_state = WasiHttpState(outbound=outbound, stdout=stdout, stderr=stderr)
+    else:
+        if stdout is not None:
+            wasi.stdout_custom = stdout
+        if stderr is not None:
+            wasi.stderr_custom = stderr
+    data = ActivityStoreData(component_id, execution_id, http_state)
+    store = engine.new_store(deadline_seconds=deadline_seconds, data=data)
     store.set_wasi(wasi)
     store.set_wasi_http()
     return store
+
+
+def _forwarder(prefix: str, target: OutputForwarding) -> LineForwarder | None:
+    return None if target is OutputForwarding.NONE else LineForwarder(prefix, target)
 
 
 class LineForwarder:
