@@ -43,6 +43,7 @@ from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces, inspect_component
+from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
 from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
@@ -351,6 +352,7 @@ def _activity_executor(
             forward_stdout=OutputForwarding(activity.forward_stdout),
             forward_stderr=OutputForwarding(activity.forward_stderr),
             retry_on_err=activity.retry_on_err,
+            outbound=OutboundPolicy(activity.is_host_allowed) if activity.allowed_hosts is not None else None,
         ),
         clock=clock,
     )

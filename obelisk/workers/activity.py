@@ -25,6 +25,7 @@ from obelisk.wasm.activity_wasi import OutputForwarding, build_activity_linker, 
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
 from obelisk.wasm.values import from_wasm, to_wasm
+from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
 from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Succeeded, TimedOut, WorkerOutcome
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class ActivitySettings:
     forward_stdout: OutputForwarding
     forward_stderr: OutputForwarding
     retry_on_err: bool
+    outbound: OutboundPolicy | None = None
+    """The outgoing-HTTP allowlist (``allowed_hosts``); ``None``: wasmtime's built-in wasi:http, allow-all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,7 @@ class ActivityWorker:
         self._component = component
         self._settings = settings
         self._clock = clock
-        self._linker = build_activity_linker(engine, component)
+        self._linker = build_activity_linker(engine, component, allowlist=settings.outbound is not None)
         self._exports: dict[Ffqn, _Export] = {}
         for metadata in exports:
             ifc_index = component.get_export_index(metadata.ffqn.ifc_fqn)
@@ -97,6 +100,7 @@ class ActivityWorker:
             env=self._settings.env,
             forward_stdout=self._settings.forward_stdout,
             forward_stderr=self._settings.forward_stderr,
+            outbound=self._settings.outbound,
             deadline_seconds=max(0.0, (deadline_us - self._clock.now_us()) / 1_000_000),
         )
         try:
