@@ -38,6 +38,10 @@ from obelisk.storage.interface import (
 )
 
 
+class NotFinished(ObeliskError):
+    pass
+
+
 class SubmitConflict(ObeliskError):
     """The execution id is taken by a different submission (another function or other params)."""
 
@@ -99,12 +103,17 @@ class ExecutionService:
     async def wait_for_result(self, execution_id: ExecutionId, timeout: float | None = None) -> FinishedResult:
         """Wait until the execution finishes and return its result; ``TimeoutError`` after ``timeout`` seconds."""
         async with asyncio.timeout(timeout):
-            while True:
-                log = await self._storage.get(execution_id)
-                last = log.events[-1].event
-                if isinstance(last, Finished):
-                    return last.result
-                await self._storage.wait_for_change(execution_id, len(log.events) + len(log.responses), timeout=1.0)
+            async for _ in self.follow_status(execution_id):
+                pass
+            return await self.result(execution_id)
+
+    async def result(self, execution_id: ExecutionId) -> FinishedResult:
+        """The result of a finished execution (its last event); ``NotFinished`` otherwise."""
+        status = await self._storage.get_status(execution_id)
+        last = await self._storage.list_events(execution_id, status.next_version - 1, 1)
+        if not last or not isinstance(last[0].event, Finished):
+            raise NotFinished(f"execution {execution_id} is not finished: {status.pending_state}")
+        return last[0].event.result
 
     async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
         return await self._storage.list_executions(query)
@@ -125,16 +134,15 @@ class ExecutionService:
         """Yield the pending state now and after every change, until it is finished.
 
         Changes are pushed by storage notifications as they are committed; ``poll_seconds`` only bounds how long
-        a change made by another process (sharing the database) can go unseen.
+        a change made by another process (sharing the database) can go unseen. Each step reads one row, not the
+        log, so following a long workflow stays cheap.
         """
         previous: PendingState | None = None
         while True:
-            log = await self._storage.get(execution_id)
-            if log.pending_state != previous:
-                previous = log.pending_state
+            status = await self._storage.get_status(execution_id)
+            if status.pending_state != previous:
+                previous = status.pending_state
                 yield previous
             if isinstance(previous, FinishedState):
                 return
-            await self._storage.wait_for_change(
-                execution_id, len(log.events) + len(log.responses), timeout=poll_seconds
-            )
+            await self._storage.wait_for_change(execution_id, status.change_count, timeout=poll_seconds)

@@ -140,6 +140,16 @@ class ExecutionLog:
 
 
 @dataclass(frozen=True, slots=True)
+class ExecutionStatus:
+    """The pending state, read together with how many events and responses the execution has: the count is what
+    ``wait_for_change`` takes, so a follower can wait for the next change without reading the whole log."""
+
+    pending_state: PendingState
+    change_count: int
+    next_version: int
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionSummary:
     execution_id: ExecutionId
     ffqn: Ffqn
@@ -239,6 +249,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def get_pending_state(self, execution_id: ExecutionId) -> PendingState: ...
+
+    @abc.abstractmethod
+    async def get_status(self, execution_id: ExecutionId) -> ExecutionStatus: ...
 
     @abc.abstractmethod
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:

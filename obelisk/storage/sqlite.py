@@ -31,6 +31,7 @@ from obelisk.storage import sqlite_ops, sqlite_reads, sqlite_schema
 from obelisk.storage.interface import (
     ExecutionLog,
     ExecutionQuery,
+    ExecutionStatus,
     ExecutionSummary,
     ExpiredDelay,
     ExpiredLock,
@@ -241,6 +242,9 @@ class SqliteStorage(Storage):
 
     async def get_pending_state(self, execution_id: ExecutionId) -> PendingState:
         return await self._read(lambda conn: sqlite_reads.get_pending_state(conn, execution_id))
+
+    async def get_status(self, execution_id: ExecutionId) -> ExecutionStatus:
+        return await self._read(lambda conn: sqlite_reads.get_status(conn, execution_id))
 
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:
         return await self._read(lambda conn: sqlite_reads.get_expired_timers(conn, now))

@@ -16,6 +16,7 @@ from obelisk.storage.interface import (
     ExecutionLog,
     ExecutionNotFound,
     ExecutionQuery,
+    ExecutionStatus,
     ExecutionSummary,
     ExpiredDelay,
     ExpiredLock,
@@ -84,6 +85,11 @@ def _row_state(row: Row) -> PendingState:
 
 def get_pending_state(conn: sqlite3.Connection, execution_id: ExecutionId) -> PendingState:
     return _row_state(load_row(conn, execution_id))
+
+
+def get_status(conn: sqlite3.Connection, execution_id: ExecutionId) -> ExecutionStatus:
+    row = load_row(conn, execution_id)
+    return ExecutionStatus(_row_state(row), row.next_version + row.response_count, row.next_version)
 
 
 def change_count(conn: sqlite3.Connection, execution_id: ExecutionId) -> int:
