@@ -4,12 +4,12 @@ The route parameters arrive as environment variables. They are read through `was
 (componentize-py's `os.environ` was captured when the component was pre-initialised at build time).
 """
 
+from componentize_py_types import Ok
 from wit_world import exports
 from wit_world.imports import environment, log, time
 from wit_world.imports import testing_fibo_workflow_obelisk_ext_workflow as workflow_ext
 from wit_world.imports import testing_fibo_workflow_workflow as workflow
 from wit_world.imports.types import Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam
-from componentize_py_types import Ok
 
 
 def _answer(response_out: ResponseOutparam, status: int, text: str) -> None:

@@ -3,21 +3,19 @@
 Used by the webhook tests (request/response plumbing, streaming, route parameters) and by the benchmark.
 """
 
+from componentize_py_types import Err, Ok
 from wit_world import exports
 from wit_world.imports import environment
+from wit_world.imports.streams import StreamError_Closed
 from wit_world.imports.types import (
     Fields,
     IncomingBody,
     IncomingRequest,
-    Method_Get,
     Method_Other,
-    Method_Post,
     OutgoingBody,
     OutgoingResponse,
     ResponseOutparam,
 )
-from wit_world.imports.streams import StreamError_Closed
-from componentize_py_types import Err, Ok
 
 
 def _method(request: IncomingRequest) -> str:

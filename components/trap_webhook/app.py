@@ -1,8 +1,8 @@
 """A webhook that answers `/ok` with 200 and traps (an uncaught exception) on any other path."""
 
+from componentize_py_types import Ok
 from wit_world import exports
 from wit_world.imports.types import Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam
-from componentize_py_types import Ok
 
 
 class IncomingHandler(exports.IncomingHandler):
