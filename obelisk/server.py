@@ -45,6 +45,7 @@ from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces, inspect_component
 from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
+from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
 from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
 
@@ -244,8 +245,10 @@ class Server:
                 _activity_executor(entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, env)
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
-            ] + [
-                _workflow_executor(entry, prepared, engine, storage, executor_id, clock)
+            ]
+            inline = _inline_activities(executors)
+            executors += [
+                _workflow_executor(entry, prepared, engine, storage, executor_id, clock, inline)
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.WORKFLOW
             ]
@@ -371,6 +374,15 @@ def _ensure_dirs(config: ObeliskConfig) -> None:
         config.codegen_cache.directory.mkdir(parents=True, exist_ok=True)
 
 
+def _inline_activities(activity_executors: list[Executor]) -> InlineActivities:
+    """Every activity function, for workflows that call it directly (see ``obelisk.workers.workflow.inline``)."""
+    return {
+        ffqn: InlineActivity(executor.worker, executor.config.component_id, executor.config.lock_expiry_us)
+        for executor in activity_executors
+        for ffqn in executor.worker.ffqns
+    }
+
+
 def _workflow_executor(
     entry: ComponentEntry,
     prepared: PreparedComponents,
@@ -378,6 +390,7 @@ def _workflow_executor(
     storage: Storage,
     executor_id: ExecutorId,
     clock: Clock,
+    inline: InlineActivities,
 ) -> Executor:
     workflow: WorkflowConfig = entry.config
     worker = WorkflowWorker(
@@ -397,6 +410,8 @@ def _workflow_executor(
         loop=asyncio.get_running_loop(),
         registry=prepared.registry,
         clock=clock,
+        executor_id=executor_id,
+        inline_activities=inline,
     )
     return Executor(
         storage=storage,

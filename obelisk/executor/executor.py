@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.ids import ExecutorId
-from obelisk.executor.outcomes import RunContext, ops_for_outcome
-from obelisk.executor.retry import RetryPolicy
+from obelisk.concepts.retry import RetryPolicy
 from obelisk.executor.threads import ElasticThreadPool
 from obelisk.storage.interface import LockedExecution, Storage, StorageError
 from obelisk.workers.outcome import FailedTemporarily, TimedOut, WorkerOutcome
+from obelisk.workers.outcome_events import RunContext, ops_for_outcome
 from obelisk.workers.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,10 @@ class Executor:
     @property
     def config(self) -> ExecutorConfig:
         return self._config
+
+    @property
+    def worker(self) -> Worker:
+        return self._worker
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"executor {self._config.component_id}")

@@ -13,9 +13,9 @@ import logging
 
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.events import DelayFinished
-from obelisk.executor.outcomes import RunContext, ops_for_expired_lock
-from obelisk.executor.retry import RetryPolicy
+from obelisk.concepts.retry import RetryPolicy
 from obelisk.storage.interface import DeliverResponse, ExpiredDelay, ExpiredLock, Storage, StorageError
+from obelisk.workers.outcome_events import RunContext, ops_for_expired_lock
 
 log = logging.getLogger(__name__)
 

@@ -89,6 +89,9 @@ class DeliverResponse:
     execution_id: ExecutionId
     join_set_id: JoinSetId
     response: ChildExecutionFinished | DelayFinished
+    created_at: int | None = None
+    """When the response came to be, if not at this write: a workflow that ran a child inline consumed the result
+    before the write, and its replays must see the same time on the workflow clock."""
 
 
 WriteOp = CreateExecution | AppendEvents | DeliverResponse

@@ -422,7 +422,14 @@ def deliver_response(conn: sqlite3.Connection, op: DeliverResponse, now: int, ef
     delay_id = response.delay_id if isinstance(response, DelayFinished) else None
     cursor = conn.execute(
         _INSERT_RESPONSE,
-        (op.execution_id, op.join_set_id, now, dumps(response_to_json(response)), child_id, delay_id),
+        (
+            op.execution_id,
+            op.join_set_id,
+            now if op.created_at is None else op.created_at,
+            dumps(response_to_json(response)),
+            child_id,
+            delay_id,
+        ),
     )
     if cursor.rowcount == 0:
         effects.duplicate_responses += 1

@@ -1,6 +1,6 @@
 """What one run of a worker (an activity attempt, a workflow run) came to.
 
-Workers only report; the executor turns an outcome into events (``obelisk.executor.outcomes``), because the
+Workers only report; the executor turns an outcome into events (``obelisk.workers.outcome_events``), because the
 retry budget and the parent to notify are the executor's business. A workflow run appends events of its own while
 it runs, so its outcome carries ``version``: where the executor must append; ``None`` means the version the
 execution was locked at (activities never append during a run).

@@ -10,8 +10,8 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ids import ExecutionId, JoinSetId
 from obelisk.concepts.results import ExecutionFailure, FallibleError, Ok, ReturnValue, Timeout
-from obelisk.executor.outcomes import RunContext, ops_for_expired_lock, ops_for_outcome
-from obelisk.executor.retry import RetryPolicy
+from obelisk.workers.outcome_events import RunContext, ops_for_expired_lock, ops_for_outcome
+from obelisk.concepts.retry import RetryPolicy
 from obelisk.storage.interface import AppendEvents, DeliverResponse
 from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Interrupted, Released, Succeeded, TimedOut
 

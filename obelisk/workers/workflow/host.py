@@ -106,9 +106,7 @@ def _direct_call(resolved: ResolvedImport) -> HostFunction:
 
     @host_function
     def call(context: Any, *args: Any) -> Any:
-        run = _run(context)
-        result = run.machine.call(callee, _params_json(metadata, args), run_expires_at=run.run_expires_at())
-        ready = run.wait(result)
+        ready = _run(context).call(callee, _params_json(metadata, args))
         return _returning(metadata, direct_call_value(ready.response))
 
     return call

@@ -176,6 +176,10 @@ class ReplayMachine:
         pending = self._pending
         return bool(pending.events or pending.children or pending.scheduled)
 
+    def pending_children(self) -> list[ChildCreation]:
+        """The child executions the next flush will create (the last is the newest request)."""
+        return list(self._pending.children)
+
     def take_pending(self) -> PendingWrites:
         """Hand over what must be written and start a new batch at the following version."""
         pending = self._pending

@@ -17,15 +17,31 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from obelisk.concepts.clock import Clock
+from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
+    ChildExecutionFinished,
     Created,
     JoinSetResponseEvent,
+    Locked,
     ParentRef,
     resolve_schedule,
 )
-from obelisk.concepts.ids import ExecutionId, JoinSetId
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.concepts.results import FallibleError
+from obelisk.concepts.retry import RetryPolicy
 from obelisk.registry import ComponentRegistry
-from obelisk.storage.interface import AppendEvents, CreateExecution, Storage, WriteOp
+from obelisk.storage.interface import (
+    AppendEvents,
+    CreateExecution,
+    DeliverResponse,
+    LockedExecution,
+    Storage,
+    WriteOp,
+)
+from obelisk.workers.outcome import Succeeded
+from obelisk.workers.outcome_events import RunContext, finish_ops, ops_for_outcome
+from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
 from obelisk.workers.workflow.replay import ReplayMachine
 from obelisk.workers.workflow.replay_types import AwaitResult, Blocked, PendingWrites, Ready
 
@@ -86,6 +102,8 @@ class WorkflowRun:
         bridge: StorageBridge,
         registry: ComponentRegistry,
         clock: Clock,
+        executor_id: ExecutorId,
+        inline_activities: InlineActivities,
     ) -> None:
         self.execution_id = execution_id
         self.created = created
@@ -102,6 +120,12 @@ class WorkflowRun:
         self._rng = random.Random(execution_id.seed())
         self._join_sets: list[JoinSetId] = []
         self._partial_lines: dict[str, bytes] = {}
+        self._executor_id = executor_id
+        self._inline = inline_activities
+        self._deferred: list[WriteOp] = []
+        """The last inline child's ``Finished`` and this execution's response: written with the next write."""
+        self._inline_responses: set[tuple[JoinSetId, ExecutionId]] = set()
+        self._synthetic_cursor = 0
 
     # ------------------------------------------------------------------------------------------ deterministic WASI
     def clock_ns(self) -> int:
@@ -153,12 +177,21 @@ class WorkflowRun:
             self.flush()
 
     def flush(self) -> None:
-        """Write what the machine collected, in one transaction with the executions it creates."""
-        if not self.machine.has_pending:
+        """Write what the machine collected (and an inline child's pending result), in one transaction with the
+        executions it creates."""
+        if not self.machine.has_pending and not self._deferred:
             return
         pending = self.machine.take_pending()
-        self._bridge.run(self._bridge.storage.write(self._ops(pending), self.now_us()))
+        self._write([*self._take_deferred(), *self._ops(pending)])
         self.version = pending.version + len(pending.events)
+
+    def _write(self, ops: list[WriteOp]) -> None:
+        self._bridge.run(self._bridge.storage.write(ops, self.now_us()))
+
+    def _take_deferred(self) -> list[WriteOp]:
+        deferred, self._deferred = self._deferred, []
+        self._known_responses += sum(isinstance(op, DeliverResponse) for op in deferred)
+        return deferred
 
     def _ops(self, pending: PendingWrites) -> list[WriteOp]:
         now = self.now_us()
@@ -191,6 +224,82 @@ class WorkflowRun:
             retry_exp_backoff_us=retry.retry_exp_backoff_us,
             parent=parent,
         )
+
+    # ------------------------------------------------------------------------------------------ direct calls
+    def call(self, callee: Ffqn, params: list[Any]) -> Ready:
+        """A direct call of a child: replayed, run inline (an activity, see ``inline.py``), or waited for."""
+        result = self.machine.call(callee, params, run_expires_at=self.run_expires_at())
+        if isinstance(result, Blocked):
+            inline = self._inline_target(callee, result.join_set_id)
+            if inline is not None:
+                return self._call_inline(inline, result.join_set_id)
+        return self.wait(result)
+
+    def _inline_target(self, callee: Ffqn, join_set_id: JoinSetId) -> InlineActivity | None:
+        """The activity to run in this thread, if the call is new and the attempt fits in this run's lock.
+
+        Not under ``interrupt``: there the parent is due again as soon as its response exists, so it must not
+        go on running meanwhile.
+        """
+        if self.settings.strategy is BlockingStrategy.INTERRUPT:
+            return None
+        inline = self._inline.get(callee)
+        if inline is None or self.now_us() + inline.lock_expiry_us > self.deadline_us - INTERRUPT_MARGIN_US:
+            return None
+        children = self.machine.pending_children()
+        if not children or children[-1].join_set_id != join_set_id:
+            return None  # replayed: the child exists already
+        return inline
+
+    def _call_inline(self, inline: InlineActivity, join_set_id: JoinSetId) -> Ready:
+        pending = self.machine.take_pending()
+        child = pending.children[-1]
+        now = self.now_us()
+        lock_expires_at = now + inline.lock_expiry_us
+        run_id = RunId.generate()
+        ops = [*self._take_deferred(), *self._ops(pending)]
+        ops.append(
+            AppendEvents(child.child_id, 1, [Locked(inline.component_id, self._executor_id, run_id, lock_expires_at)])
+        )
+        self._write(ops)
+        self.version = pending.version + len(pending.events)
+        created = next(
+            op.created for op in ops if isinstance(op, CreateExecution) and op.execution_id == child.child_id
+        )
+        locked = LockedExecution(child.child_id, run_id, 2, created, lock_expires_at, 0, [], [])
+        outcome = inline.worker.run(locked, lock_expires_at)
+        parent = ParentRef(self.execution_id, join_set_id)
+        if isinstance(outcome, Succeeded) and not (
+            isinstance(outcome.result, FallibleError) and inline.worker.retry_on_err and created.max_retries > 0
+        ):
+            finished_at = self.now_us()
+            self._deferred = finish_ops(child.child_id, 2, parent, outcome.result, finished_at)
+            self._synthetic_cursor -= 1
+            self._inline_responses.add((join_set_id, child.child_id))
+            response = ChildExecutionFinished(child.child_id, outcome.result)
+            self.machine.feed_response(JoinSetResponseEvent(self._synthetic_cursor, finished_at, join_set_id, response))
+            resumed = self.machine.resume()
+            assert isinstance(resumed, Ready)
+            return resumed
+        # Not a plain result: record it now; the activity's executor takes over (retries), and this run waits.
+        ctx = RunContext(
+            execution_id=child.child_id,
+            version=2,
+            parent=parent,
+            policy=RetryPolicy(created.max_retries, created.retry_exp_backoff_us),
+            temporary_event_count=0,
+            retry_on_err=inline.worker.retry_on_err,
+        )
+        self._write(ops_for_outcome(ctx, outcome, self.now_us()))
+        return self.wait(Blocked(join_set_id))
+
+    def flush_deferred(self) -> None:
+        """Best effort before a run ends abnormally: an inline child's result is not worth losing."""
+        if self._deferred:
+            try:
+                self._write(self._take_deferred())
+            except ObeliskError as error:
+                log.info("%s: inline child result not recorded: %s", self.execution_id, error)
 
     # ------------------------------------------------------------------------------------------ waiting
     def wait(self, result: AwaitResult, *, delay_expires_at: int | None = None) -> Ready:
@@ -226,8 +335,15 @@ class WorkflowRun:
             )
         if responses:
             self._last_cursor = responses[-1].cursor
-            self._known_responses += len(responses)
-        return responses
+            self._known_responses += sum(not self._delivered_inline(r) for r in responses)
+        return [r for r in responses if not self._delivered_inline(r)]
+
+    def _delivered_inline(self, response: JoinSetResponseEvent) -> bool:
+        child = response.response
+        return (
+            isinstance(child, ChildExecutionFinished)
+            and (response.join_set_id, child.child_execution_id) in self._inline_responses
+        )
 
 
 def _with_scheduled_by(created: Created, scheduled_by: ExecutionId) -> Created:

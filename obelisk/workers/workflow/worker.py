@@ -18,6 +18,7 @@ from wasmtime.component import Component, ExportIndex
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutorId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import ExecutionFailure, NondeterminismDetected, ReturnValue, classify_return
 from obelisk.concepts.wit_types import FunctionMetadata
@@ -38,6 +39,7 @@ from obelisk.workers.outcome import (
 )
 from obelisk.workers.workflow.child_results import ChildExecutionError
 from obelisk.workers.workflow.host import build_workflow_linker
+from obelisk.workers.workflow.inline import InlineActivities
 from obelisk.workers.workflow.replay import ReplayMachine
 from obelisk.workers.workflow.replay_types import NondeterminismError, WorkflowError
 from obelisk.workers.workflow.run import InterruptRun, RunSettings, StorageBridge, WorkflowRun
@@ -72,8 +74,12 @@ class WorkflowWorker:
         loop: asyncio.AbstractEventLoop,
         registry: ComponentRegistry,
         clock: Clock,
+        executor_id: ExecutorId,
+        inline_activities: InlineActivities,
     ) -> None:
         self._engine = engine
+        self._executor_id = executor_id
+        self._inline_activities = inline_activities
         self._component = component
         self._settings = settings
         self._bridge = StorageBridge(storage, loop)
@@ -129,10 +135,11 @@ class WorkflowWorker:
             bridge=self._bridge,
             registry=self._registry,
             clock=self._clock,
+            executor_id=self._executor_id,
+            inline_activities=self._inline_activities,
         )
         try:
-            value = self._call(run, export, args)
-            return self._finish(run, metadata, value)
+            return self._run_to_outcome(run, export, args)
         except InterruptRun as interrupt:
             log.debug("%s: %s", locked.execution_id, interrupt)
             return Interrupted()
@@ -158,6 +165,14 @@ class WorkflowWorker:
             # Someone else moved the execution on (a version mismatch): this run's view is stale.
             log.info("%s: run abandoned: %s", locked.execution_id, error)
             return Interrupted()
+
+    def _run_to_outcome(self, run: WorkflowRun, export: _Export, args: list[Any]) -> WorkerOutcome:
+        try:
+            value = self._call(run, export, args)
+            return self._finish(run, export.metadata, value)
+        except BaseException:
+            run.flush_deferred()
+            raise
 
     def _call(self, run: WorkflowRun, export: _Export, args: list[Any]) -> Any:
         store = new_workflow_store(

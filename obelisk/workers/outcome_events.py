@@ -1,4 +1,5 @@
-"""Turns a worker's outcome, or an expired lock, into the events to append.
+"""Turns a worker's outcome, or an expired lock, into the events to append (used by executors, the timers
+watcher, and a workflow running a child activity inline).
 
 One function per source of truth: ``ops_for_outcome`` after a run, ``ops_for_expired_lock`` when a lock ran out
 (the executor's own deadline and the timers watcher both use it, so a timeout is recorded the same way whoever
@@ -22,7 +23,7 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, FallibleError, FinishedResult, Timeout
-from obelisk.executor.retry import RetryPolicy
+from obelisk.concepts.retry import RetryPolicy
 from obelisk.storage.interface import AppendEvents, DeliverResponse, WriteOp
 from obelisk.workers.outcome import (
     FailedPermanently,
@@ -48,14 +49,17 @@ class RunContext:
 
 
 def finish_ops(
-    execution_id: ExecutionId, version: int, parent: ParentRef | None, result: FinishedResult
+    execution_id: ExecutionId,
+    version: int,
+    parent: ParentRef | None,
+    result: FinishedResult,
+    response_created_at: int | None = None,
 ) -> list[WriteOp]:
     """``Finished`` and, for a child, the parent's response, in one batch (DESIGN §5)."""
     ops: list[WriteOp] = [AppendEvents(execution_id, version, [Finished(result)])]
     if parent is not None:
-        ops.append(
-            DeliverResponse(parent.execution_id, parent.join_set_id, ChildExecutionFinished(execution_id, result))
-        )
+        response = ChildExecutionFinished(execution_id, result)
+        ops.append(DeliverResponse(parent.execution_id, parent.join_set_id, response, response_created_at))
     return ops
 
 
