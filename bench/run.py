@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Run the benchmark workloads of DESIGN §9 against a real ``obelisk server run`` subprocess and print a table.
+
+Usage: .venv/bin/python bench/run.py [--only W1,W2,W3,W4,SLEEP-RSS] [--runs N]
+
+Each workload starts its own servers on free 127.0.0.1 ports with fresh SQLite files; the shared compile caches
+under build/bench-cache/ are warmed first, outside any timing. Every figure is the median of ``--runs`` runs with
+the min-max, next to the peers measured on this machine and the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import sleep_rss, w1_serial, w2_throughput, w3_cold_start, w4_kill_restart
+from bench.harness import BenchError, Row, WorkloadResult, machine, warm_caches
+
+WORKLOADS: dict[str, Callable[[int], Awaitable[WorkloadResult]]] = {
+    "W1": w1_serial.run,
+    "W2": w2_throughput.run,
+    "W3": w3_cold_start.run,
+    "W4": w4_kill_restart.run,
+    "SLEEP-RSS": sleep_rss.run,
+}
+
+
+def table(rows: list[Row]) -> str:
+    header = ("workload", "metric", "unit", "ours: median (min-max)", "peers", "target")
+    lines = [header] + [
+        (row.workload, row.metric, row.unit, row.spread(), row.peers_text(), row.verdict()) for row in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
+    ]
+    rendered.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(rendered)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated: " + ",".join(WORKLOADS))
+    parser.add_argument("--runs", type=int, default=3, help="runs per workload (default 3)")
+    args = parser.parse_args()
+    chosen = [name.strip().upper() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+
+    print(f"machine: {machine().describe()}", flush=True)
+    started = time.perf_counter()
+    try:
+        print(f"warming the compile caches: {await warm_caches():.1f} s", flush=True)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    rows: list[Row] = []
+    notes: list[str] = []
+    failed = False
+    for name in chosen:
+        workload_started = time.perf_counter()
+        print(f"running {name} ({args.runs} runs) ...", flush=True)
+        try:
+            result = await WORKLOADS[name](args.runs)
+        except BenchError as error:
+            failed = True
+            notes.append(f"{name}: FAILED: {error}")
+            print(f"{name} FAILED: {error}", file=sys.stderr, flush=True)
+            continue
+        rows += result.rows
+        notes += result.notes
+        print(f"  {name} done in {time.perf_counter() - workload_started:.1f} s", flush=True)
+    print()
+    print(table(rows))
+    print()
+    for note in notes:
+        print(note)
+    print(f"\nmachine load average at the end: {' '.join(f'{v:.2f}' for v in machine().load_average)}")
+    print(f"suite took {time.perf_counter() - started:.1f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
