@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -420,6 +421,60 @@ def sqlite_rows(path: Path, query: str, params: Sequence[Any] = ()) -> list[tupl
         connection.close()
 
 
-def iter_chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+@dataclass(frozen=True)
+class StepBreakdown:
+    """Where one serial step's time goes, from the event timestamps a workflow and its children left in the DB."""
+
+    dispatch_ms: float
+    """Child ``Created`` → child ``Locked`` (an activity worker picks it up)."""
+    run_ms: float
+    """Child ``Locked`` → child ``Finished`` (instantiate, call, record the result)."""
+    resume_ms: float
+    """Child ``Finished`` → the next child's ``Created`` (the workflow continues and records its next call)."""
+    commits_per_step: float
+    """Distinct event timestamps per step: every transaction stamps its events with one ``now``."""
+
+    def describe(self) -> str:
+        return (
+            f"created→locked {self.dispatch_ms:.2f} ms, locked→finished {self.run_ms:.2f} ms, "
+            f"finished→next created {self.resume_ms:.2f} ms, ~{self.commits_per_step:.1f} transactions/step"
+        )
+
+
+def step_breakdown(database: Path, parent_id: str) -> StepBreakdown | None:
+    """Medians over the children of ``parent_id``; None when the database does not have the expected shape.
+
+    Reads the engine's tables directly (schema of obelisk/storage/migrations), so it is a diagnostic only.
+    """
+    import sqlite3
+
+    try:
+        rows = sqlite_rows(
+            database,
+            "SELECT l.execution_id, l.event_type, l.created_at, s.created_at FROM execution_log AS l "
+            "JOIN execution_state AS s ON s.execution_id = l.execution_id WHERE s.parent_execution_id = ?",
+            (parent_id,),
+        )
+        parent = sqlite_rows(database, "SELECT created_at FROM execution_log WHERE execution_id = ?", (parent_id,))
+        responses = sqlite_rows(
+            database, "SELECT created_at FROM join_set_response WHERE execution_id = ?", (parent_id,)
+        )
+    except sqlite3.Error:
+        return None
+    children: dict[str, dict[str, int]] = collections.defaultdict(dict)
+    for child, kind, at, created in rows:
+        children[child].setdefault("Created", created)
+        children[child].setdefault(kind, at)  # the first Locked, the first Finished
+    ordered = sorted(children.values(), key=lambda events: events["Created"])
+    if len(ordered) < 2 or any(not {"Locked", "Finished"} <= events.keys() for events in ordered):
+        return None
+    dispatch = [events["Locked"] - events["Created"] for events in ordered]
+    run = [events["Finished"] - events["Locked"] for events in ordered]
+    resume = [later["Created"] - earlier["Finished"] for earlier, later in itertools.pairwise(ordered)]
+    stamps = {row[2] for row in rows} | {row[0] for row in parent} | {row[0] for row in responses}
+    return StepBreakdown(
+        statistics.median(dispatch) / 1000,
+        statistics.median(run) / 1000,
+        statistics.median(resume) / 1000,
+        len(stamps) / len(ordered),
+    )
