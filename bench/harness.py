@@ -89,6 +89,30 @@ def machine() -> Machine:
     )
 
 
+def engine_revision() -> str:
+    """The commit the figures belong to, and whether engine files had uncommitted changes (work in progress)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "log", "-1", "--format=%h %s", "--", "obelisk"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "obelisk"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    changed = [line[3:] for line in dirty if line.strip()]
+    suffix = f" + uncommitted changes in {', '.join(changed)}" if changed else ""
+    return f"{head[:70]}{suffix}"
+
+
 # ---------------------------------------------------------------------------------------------- statistics
 @dataclass
 class Row:
@@ -144,11 +168,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+REPOSITORY_EXEC_SETTINGS = True
+"""Give the components the exec settings of the repository's obelisk.toml (the quick-start configuration:
+``fibo_workflow`` ``exec.lock_expiry = 2 s``, ``sleep_activity`` 10 s); False leaves every exec key at its default
+(``bench/run.py --engine-defaults``)."""
+
+
 def write_config(directory: Path, api_port: int) -> Path:
     """The benchmark config: the example components by absolute path, a fresh SQLite file, the shared caches.
 
-    Everything else is left at its default (durable ``synchronous = FULL``, default exec settings, no web UI).
+    SQLite and everything else stay at their defaults (durable ``synchronous = FULL``, no web UI); the component
+    settings are those of the repository's obelisk.toml unless ``REPOSITORY_EXEC_SETTINGS`` is False.
     """
+    workflow_exec = "exec.lock_expiry = {secs = 2}" if REPOSITORY_EXEC_SETTINGS else ""
+    sleep_exec = "exec.lock_expiry = {secs = 10}" if REPOSITORY_EXEC_SETTINGS else ""
     path = directory / "obelisk.toml"
     path.write_text(
         f"""
@@ -169,10 +202,12 @@ max_retries = 0
 [[activity_wasm]]
 name = "sleep_activity"
 location.path = "{COMPONENTS / "sleep_activity.wasm"}"
+{sleep_exec}
 
 [[workflow]]
 name = "fibo_workflow"
 location.path = "{COMPONENTS / "fibo_workflow.wasm"}"
+{workflow_exec}
 
 [[workflow]]
 name = "sleep_workflow"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the benchmark workloads of DESIGN §9 against a real ``obelisk server run`` subprocess and print a table.
 
-Usage: .venv/bin/python bench/run.py [--only W1,W2,W3,W4,SLEEP-RSS] [--runs N]
+Usage: .venv/bin/python bench/run.py [--only W1,W2,W3,W4,SLEEP-RSS] [--runs N] [--engine-defaults]
 
 Each workload starts its own servers on free 127.0.0.1 ports with fresh SQLite files; the shared compile caches
 under build/bench-cache/ are warmed first, outside any timing. Every figure is the median of ``--runs`` runs with
@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import sleep_rss, w1_serial, w2_throughput, w3_cold_start, w4_kill_restart
-from bench.harness import BenchError, Row, WorkloadResult, machine, warm_caches
+from bench import harness, sleep_rss, w1_serial, w2_throughput, w3_cold_start, w4_kill_restart
+from bench.harness import BenchError, Row, WorkloadResult, engine_revision, machine, warm_caches
 
 WORKLOADS: dict[str, Callable[[int], Awaitable[WorkloadResult]]] = {
     "W1": w1_serial.run,
@@ -48,6 +48,11 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated: " + ",".join(WORKLOADS))
     parser.add_argument("--runs", type=int, default=3, help="runs per workload (default 3)")
+    parser.add_argument(
+        "--engine-defaults",
+        action="store_true",
+        help="leave every component exec setting at its default instead of the repository obelisk.toml's",
+    )
     args = parser.parse_args()
     chosen = [name.strip().upper() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in WORKLOADS]
@@ -56,7 +61,11 @@ async def main() -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
+    harness.REPOSITORY_EXEC_SETTINGS = not args.engine_defaults
     print(f"machine: {machine().describe()}", flush=True)
+    print(f"engine: {engine_revision()}", flush=True)
+    settings = "engine defaults" if args.engine_defaults else "as in the repository obelisk.toml"
+    print(f"component exec settings: {settings}; sqlite: defaults (synchronous = FULL)", flush=True)
     started = time.perf_counter()
     try:
         print(f"warming the compile caches: {await warm_caches():.1f} s", flush=True)
