@@ -9,6 +9,7 @@ which runs coroutines on the server's event loop and waits for them from this th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import random
 from collections.abc import Coroutine
@@ -76,7 +77,11 @@ class StorageBridge:
         self._loop = loop
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        return self.start(coroutine).result()
+
+    def start(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coroutine`` on the loop and return at once; ``.result()`` waits for it."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,19 +187,19 @@ class WorkflowRun:
         if not self.machine.has_pending and not self._deferred:
             return
         pending = self.machine.take_pending()
-        self._write([*self._take_deferred(), *self._ops(pending)])
+        now = self.now_us()
+        self._write([*self._take_deferred(), *self._ops(pending, now)], now)
         self.version = pending.version + len(pending.events)
 
-    def _write(self, ops: list[WriteOp]) -> None:
-        self._bridge.run(self._bridge.storage.write(ops, self.now_us()))
+    def _write(self, ops: list[WriteOp], now: int | None = None) -> None:
+        self._bridge.run(self._bridge.storage.write(ops, self.now_us() if now is None else now))
 
     def _take_deferred(self) -> list[WriteOp]:
         deferred, self._deferred = self._deferred, []
         self._known_responses += sum(isinstance(op, DeliverResponse) for op in deferred)
         return deferred
 
-    def _ops(self, pending: PendingWrites) -> list[WriteOp]:
-        now = self.now_us()
+    def _ops(self, pending: PendingWrites, now: int) -> list[WriteOp]:
         ops: list[WriteOp] = []
         if pending.events:
             ops.append(AppendEvents(self.execution_id, pending.version, pending.events))
@@ -257,17 +262,22 @@ class WorkflowRun:
         now = self.now_us()
         lock_expires_at = now + inline.lock_expiry_us
         run_id = RunId.generate()
-        ops = [*self._take_deferred(), *self._ops(pending)]
+        ops = [*self._take_deferred(), *self._ops(pending, now)]
         ops.append(
             AppendEvents(child.child_id, 1, [Locked(inline.component_id, self._executor_id, run_id, lock_expires_at)])
         )
-        self._write(ops)
+        # The commit and the attempt overlap (both release the GIL): running the activity before its creation is
+        # durable is at-least-once, which activities are written for; its result is only used once both are done.
+        write = self._bridge.start(self._bridge.storage.write(ops, now))
         self.version = pending.version + len(pending.events)
         created = next(
             op.created for op in ops if isinstance(op, CreateExecution) and op.execution_id == child.child_id
         )
         locked = LockedExecution(child.child_id, run_id, 2, created, lock_expires_at, 0, [], [])
-        outcome = inline.worker.run(locked, lock_expires_at)
+        try:
+            outcome = inline.worker.run(locked, lock_expires_at)
+        finally:
+            write.result()
         parent = ParentRef(self.execution_id, join_set_id)
         if isinstance(outcome, Succeeded) and not (
             isinstance(outcome.result, FallibleError) and inline.worker.retry_on_err and created.max_retries > 0
