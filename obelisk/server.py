@@ -403,6 +403,7 @@ def _workflow_executor(
                 component_id=str(entry.component_id),
                 strategy=BlockingStrategy(workflow.join_next_blocking_strategy),
                 batch_limit=max(1, workflow.non_blocking_event_batching),
+                lock_expiry_us=to_micros(workflow.exec.lock_expiry),
             ),
             retry_on_trap=workflow.retry_on_trap,
         ),

@@ -21,7 +21,7 @@ from obelisk.executor.threads import ElasticThreadPool
 from obelisk.storage.interface import LockedExecution, Storage, StorageError
 from obelisk.workers.outcome import FailedTemporarily, TimedOut, WorkerOutcome
 from obelisk.workers.outcome_events import RunContext, ops_for_outcome
-from obelisk.workers.worker import Worker
+from obelisk.workers.worker import AttemptDeadline, Worker
 
 log = logging.getLogger(__name__)
 
@@ -144,20 +144,26 @@ class Executor:
 
     async def _attempt(self, locked: LockedExecution) -> WorkerOutcome:
         loop = asyncio.get_running_loop()
-        deadline = locked.lock_expires_at
+        deadline = AttemptDeadline(locked.lock_expires_at)
         future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
-        remaining = max(0.0, (deadline - self._clock.now_us()) / 1_000_000) + self._worker.deadline_grace_seconds
+        grace = self._worker.deadline_grace_seconds
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout=remaining)
-        except TimeoutError:
-            self.abandoned_threads += 1
-            log.warning(
-                "%s: attempt passed its deadline; recording a timeout and abandoning its thread (%d abandoned)",
-                locked.execution_id,
-                self.abandoned_threads,
-            )
-            future.add_done_callback(lambda _: log.info("%s: abandoned attempt returned", locked.execution_id))
-            return TimedOut()
+            while True:
+                remaining = max(0.0, (deadline.us - self._clock.now_us()) / 1_000_000) + grace
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), timeout=remaining)
+                except TimeoutError:
+                    if deadline.us + int(grace * 1_000_000) > self._clock.now_us():
+                        continue  # the run extended its lock meanwhile
+                    break
         except Exception as error:
             log.exception("%s: worker crashed", locked.execution_id)
             return FailedTemporarily(f"worker error: {type(error).__name__}", str(error))
+        self.abandoned_threads += 1
+        log.warning(
+            "%s: attempt passed its deadline; recording a timeout and abandoning its thread (%d abandoned)",
+            locked.execution_id,
+            self.abandoned_threads,
+        )
+        future.add_done_callback(lambda _: log.info("%s: abandoned attempt returned", locked.execution_id))
+        return TimedOut()

@@ -358,7 +358,9 @@ def _transition(conn: sqlite3.Connection, row: Row, event: Event, now: int) -> N
     match event:
         case Locked(_, executor_id, run_id, lock_expires_at):
             due = row.state == PENDING_AT and row.pending_expires_finished <= now
-            extending = row.state == LOCKED and row.executor_id == executor_id and row.run_id == run_id
+            # The run holding the execution may extend its lock: while it runs (Locked), or after the response it
+            # waited for in place arrived (PendingAt with the owner kept, see ``deliver_response``).
+            extending = row.state in (LOCKED, PENDING_AT) and row.executor_id == executor_id and row.run_id == run_id
             if not (due or extending):
                 raise IllegalStateTransition(
                     f"cannot lock execution {row.execution_id} for {executor_id}/{run_id}: it is {row.state}"

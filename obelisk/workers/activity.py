@@ -27,6 +27,7 @@ from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, G
 from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
 from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Succeeded, TimedOut, WorkerOutcome
+from obelisk.workers.worker import AttemptDeadline
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class ActivityWorker:
     def deadline_grace_seconds(self) -> float:
         return 0.0
 
-    def run(self, locked: LockedExecution, deadline_us: int) -> WorkerOutcome:
+    def run(self, locked: LockedExecution, deadline: AttemptDeadline) -> WorkerOutcome:
         export = self._exports.get(locked.ffqn)
         if export is None:
             return FailedPermanently(ExecutionFailure(f"function {locked.ffqn} is not exported by this component"))
@@ -101,7 +102,7 @@ class ActivityWorker:
             forward_stdout=self._settings.forward_stdout,
             forward_stderr=self._settings.forward_stderr,
             outbound=self._settings.outbound,
-            deadline_seconds=max(0.0, (deadline_us - self._clock.now_us()) / 1_000_000),
+            deadline_seconds=max(0.0, (deadline.us - self._clock.now_us()) / 1_000_000),
         )
         try:
             instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)

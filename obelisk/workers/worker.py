@@ -10,6 +10,21 @@ from obelisk.storage.interface import LockedExecution
 from obelisk.workers.outcome import WorkerOutcome
 
 
+class AttemptDeadline:
+    """When an attempt's lock expires. A workflow run may extend its lock while it runs (its next write carries
+    the new expiry), and the executor watching the attempt reads the current value here."""
+
+    def __init__(self, us: int) -> None:
+        self._us = us
+
+    @property
+    def us(self) -> int:
+        return self._us
+
+    def extend(self, us: int) -> None:
+        self._us = max(self._us, us)
+
+
 class Worker(Protocol):
     @property
     def ffqns(self) -> Sequence[Ffqn]:
@@ -28,6 +43,6 @@ class Worker(Protocol):
         they watch their own deadline and report a more precise outcome (an interrupt, at the right version)."""
         ...
 
-    def run(self, locked: LockedExecution, deadline_us: int) -> WorkerOutcome:
-        """Run one attempt in the calling (worker) thread; must not outlive ``deadline_us`` by much."""
+    def run(self, locked: LockedExecution, deadline: AttemptDeadline) -> WorkerOutcome:
+        """Run one attempt in the calling (worker) thread; must not outlive ``deadline`` by much."""
         ...

@@ -19,6 +19,7 @@ from obelisk.registry import UnresolvedImport
 from obelisk.server import Server
 from obelisk.storage.interface import LockedExecution
 from obelisk.workers.outcome import Succeeded
+from obelisk.workers.worker import AttemptDeadline
 from obelisk.workers.workflow.worker import WorkflowWorker
 from tests.integration.server_harness import running_server, submit_and_wait, write_config
 from tests.wat_fixtures import build_wat_fixture
@@ -96,7 +97,7 @@ async def test_replays_see_the_same_clock_and_random_values(config_path: Path) -
             responses=log.responses,
         )
         for _ in range(2):
-            outcome = await asyncio.to_thread(worker.run, replay, replay.lock_expires_at)
+            outcome = await asyncio.to_thread(worker.run, replay, AttemptDeadline(replay.lock_expires_at))
             assert outcome == Succeeded(Ok(ReturnValue(result.value.json)), version=len(log.events) - 1)
 
 

@@ -176,6 +176,13 @@ class ReplayMachine:
         pending = self._pending
         return bool(pending.events or pending.children or pending.scheduled)
 
+    def skip_version(self) -> None:
+        """An event that is not part of the history (a lock extension) was appended before the pending events:
+        the next new event comes one version later. Only between batches (nothing pending)."""
+        if self.has_pending:
+            raise ReplayProtocolError("skip_version() with pending events")
+        self._pending.version += 1
+
     def pending_children(self) -> list[ChildCreation]:
         """The child executions the next flush will create (the last is the newest request)."""
         return list(self._pending.children)

@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 import random
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -42,6 +42,7 @@ from obelisk.storage.interface import (
 )
 from obelisk.workers.outcome import Succeeded
 from obelisk.workers.outcome_events import RunContext, finish_ops, ops_for_outcome
+from obelisk.workers.worker import AttemptDeadline
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
 from obelisk.workers.workflow.replay import ReplayMachine
 from obelisk.workers.workflow.replay_types import AwaitResult, Blocked, PendingWrites, Ready
@@ -89,6 +90,7 @@ class RunSettings:
     component_id: str
     strategy: BlockingStrategy
     batch_limit: int
+    lock_expiry_us: int
 
 
 class WorkflowRun:
@@ -102,7 +104,8 @@ class WorkflowRun:
         machine: ReplayMachine,
         version: int,
         known_responses: list[JoinSetResponseEvent],
-        deadline_us: int,
+        run_id: RunId,
+        deadline: AttemptDeadline,
         settings: RunSettings,
         bridge: StorageBridge,
         registry: ComponentRegistry,
@@ -115,8 +118,13 @@ class WorkflowRun:
         self.machine = machine
         self.version = version
         """The version of the next append: everything before it is written."""
-        self.deadline_us = deadline_us
+        self.run_id = run_id
+        self.deadline = deadline
         self.settings = settings
+        self._extension: int | None = None
+        """A lock extension decided but not yet written; the next write carries it (before any ``JoinNext``)."""
+        self.on_extend: Callable[[float], None] | None = None
+        """Set by the worker: gives the guest's store the extended time too (its epoch deadline)."""
         self._bridge = bridge
         self._registry = registry
         self._clock = clock
@@ -170,11 +178,32 @@ class WorkflowRun:
     def now_us(self) -> int:
         return self._clock.now_us()
 
-    def run_expires_at(self) -> int:
-        """Recorded in a new ``JoinNext``: until when this run may keep waiting in place for the response."""
+    @property
+    def deadline_us(self) -> int:
+        return self.deadline.us
+
+    def run_expires_at(self, *, needed_us: int = 0) -> int:
+        """Recorded in a new ``JoinNext``: until when this run may keep waiting in place for the response.
+
+        A run that goes on past half its lock, or needs ``needed_us`` more than is left (an inline child),
+        extends its lock first: a long serial workflow keeps its instance instead of being replayed.
+        """
+        now = self.now_us()
+        self._extend_if_needed(now, needed_us)
         if self.settings.strategy is BlockingStrategy.INTERRUPT:
-            return self.now_us()
+            return now
         return self.deadline_us
+
+    def _extend_if_needed(self, now: int, needed_us: int) -> None:
+        lock_expiry = self.settings.lock_expiry_us
+        remaining = self.deadline_us - now - INTERRUPT_MARGIN_US
+        if remaining >= max(lock_expiry // 2, needed_us):
+            return
+        new_deadline = now + max(lock_expiry, needed_us + 2 * INTERRUPT_MARGIN_US)
+        self._extension = new_deadline
+        self.deadline.extend(new_deadline)
+        if self.on_extend is not None:
+            self.on_extend((new_deadline - now) / 1_000_000)
 
     # ------------------------------------------------------------------------------------------ writing
     def flush_if_needed(self) -> None:
@@ -189,7 +218,7 @@ class WorkflowRun:
         pending = self.machine.take_pending()
         now = self.now_us()
         self._write([*self._take_deferred(), *self._ops(pending, now)], now)
-        self.version = pending.version + len(pending.events)
+        self.version = self.machine.next_version
 
     def _write(self, ops: list[WriteOp], now: int | None = None) -> None:
         self._bridge.run(self._bridge.storage.write(ops, self.now_us() if now is None else now))
@@ -201,8 +230,13 @@ class WorkflowRun:
 
     def _ops(self, pending: PendingWrites, now: int) -> list[WriteOp]:
         ops: list[WriteOp] = []
-        if pending.events:
-            ops.append(AppendEvents(self.execution_id, pending.version, pending.events))
+        events = list(pending.events)
+        if self._extension is not None:
+            events.insert(0, Locked(self.settings.component_id, self._executor_id, self.run_id, self._extension))
+            self._extension = None
+            self.machine.skip_version()
+        if events:
+            ops.append(AppendEvents(self.execution_id, pending.version, events))
         for child in pending.children:
             ops.append(
                 CreateExecution(
@@ -233,7 +267,9 @@ class WorkflowRun:
     # ------------------------------------------------------------------------------------------ direct calls
     def call(self, callee: Ffqn, params: list[Any]) -> Ready:
         """A direct call of a child: replayed, run inline (an activity, see ``inline.py``), or waited for."""
-        result = self.machine.call(callee, params, run_expires_at=self.run_expires_at())
+        inline = self._inline.get(callee)
+        needed = 0 if inline is None else inline.lock_expiry_us
+        result = self.machine.call(callee, params, run_expires_at=self.run_expires_at(needed_us=needed))
         if isinstance(result, Blocked):
             inline = self._inline_target(callee, result.join_set_id)
             if inline is not None:
@@ -250,7 +286,7 @@ class WorkflowRun:
             return None
         inline = self._inline.get(callee)
         if inline is None or self.now_us() + inline.lock_expiry_us > self.deadline_us - INTERRUPT_MARGIN_US:
-            return None
+            return None  # the lock was extended before the request if it could be (``run_expires_at``)
         children = self.machine.pending_children()
         if not children or children[-1].join_set_id != join_set_id:
             return None  # replayed: the child exists already
@@ -269,13 +305,13 @@ class WorkflowRun:
         # The commit and the attempt overlap (both release the GIL): running the activity before its creation is
         # durable is at-least-once, which activities are written for; its result is only used once both are done.
         write = self._bridge.start(self._bridge.storage.write(ops, now))
-        self.version = pending.version + len(pending.events)
+        self.version = self.machine.next_version
         created = next(
             op.created for op in ops if isinstance(op, CreateExecution) and op.execution_id == child.child_id
         )
         locked = LockedExecution(child.child_id, run_id, 2, created, lock_expires_at, 0, [], [])
         try:
-            outcome = inline.worker.run(locked, lock_expires_at)
+            outcome = inline.worker.run(locked, AttemptDeadline(lock_expires_at))
         finally:
             write.result()
         parent = ParentRef(self.execution_id, join_set_id)

@@ -37,6 +37,7 @@ from obelisk.workers.outcome import (
     TimedOut,
     WorkerOutcome,
 )
+from obelisk.workers.worker import AttemptDeadline
 from obelisk.workers.workflow.child_results import ChildExecutionError
 from obelisk.workers.workflow.host import build_workflow_linker
 from obelisk.workers.workflow.inline import InlineActivities
@@ -106,7 +107,7 @@ class WorkflowWorker:
     def deadline_grace_seconds(self) -> float:
         return DEADLINE_GRACE_SECONDS
 
-    def run(self, locked: LockedExecution, deadline_us: int) -> WorkerOutcome:
+    def run(self, locked: LockedExecution, deadline: AttemptDeadline) -> WorkerOutcome:
         export = self._exports.get(locked.ffqn)
         if export is None:
             return FailedPermanently(ExecutionFailure(f"function {locked.ffqn} is not exported by this component"))
@@ -130,7 +131,8 @@ class WorkflowWorker:
             machine=machine,
             version=locked.version,
             known_responses=locked.responses,
-            deadline_us=deadline_us,
+            run_id=locked.run_id,
+            deadline=deadline,
             settings=self._settings.run,
             bridge=self._bridge,
             registry=self._registry,
@@ -178,6 +180,7 @@ class WorkflowWorker:
         store = new_workflow_store(
             self._engine, run, deadline_seconds=max(0.0, (run.deadline_us - self._clock.now_us()) / 1_000_000)
         )
+        run.on_extend = lambda seconds: self._engine.extend_deadline(store, seconds)
         instance = instantiate_guest(self._linker, store, self._component, what=self._settings.run.component_id)
         func = instance.get_func(store, export.index)
         raw = call_guest(func, store, *args)
