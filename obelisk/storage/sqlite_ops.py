@@ -94,15 +94,21 @@ def dumps(value: Any) -> str:
 class Effects:
     """What a committed job changed, for the notifications sent after the commit (never before)."""
 
-    pending_now: set[str] = field(default_factory=set)
-    """FFQNs of executions that became ``PendingAt(t)`` with ``t <= now``."""
+    pending_now_by_execution: dict[ExecutionId, str] = field(default_factory=dict)
+    """Executions (and their FFQNs) left ``PendingAt(t)`` with ``t <= now`` by this job. Keyed by execution so that
+    one created and locked in the same job (a workflow's inline child) wakes no executor."""
     pending_later: dict[str, int] = field(default_factory=dict)
     """FFQN -> earliest future retry/backoff time made pending by this job."""
     changed: set[ExecutionId] = field(default_factory=set)
     duplicate_responses: int = 0
 
+    @property
+    def pending_now(self) -> set[str]:
+        """FFQNs of executions that became ``PendingAt(t)`` with ``t <= now``."""
+        return set(self.pending_now_by_execution.values())
+
     def merge(self, other: Effects) -> None:
-        self.pending_now |= other.pending_now
+        self.pending_now_by_execution.update(other.pending_now_by_execution)
         for ffqn, at in other.pending_later.items():
             self.pending_later[ffqn] = min(at, self.pending_later.get(ffqn, at))
         self.changed |= other.changed
@@ -242,9 +248,10 @@ class Row:
     def note_effects(self, effects: Effects, now: int) -> None:
         effects.changed.add(self.execution_id)
         if self.state != PENDING_AT:
+            effects.pending_now_by_execution.pop(self.execution_id, None)
             return
         if self.pending_expires_finished <= now:
-            effects.pending_now.add(self.ffqn)
+            effects.pending_now_by_execution[self.execution_id] = self.ffqn
         elif self.wake_when_due:
             at = self.pending_expires_finished
             effects.pending_later[self.ffqn] = min(at, effects.pending_later.get(self.ffqn, at))
@@ -320,7 +327,7 @@ def create_execution(
     conn.execute(_INSERT_EVENT, (execution_id, 0, now, "Created", dumps(event_to_json(created)), None))
     effects.changed.add(execution_id)
     if created.scheduled_at <= now:
-        effects.pending_now.add(ffqn)
+        effects.pending_now_by_execution[execution_id] = ffqn
     else:
         effects.pending_later[ffqn] = min(created.scheduled_at, effects.pending_later.get(ffqn, created.scheduled_at))
 
