@@ -38,6 +38,9 @@ from obelisk.storage.interface import (
 )
 
 
+FOLLOW_COALESCE_SECONDS = 0.02
+
+
 class NotFinished(ObeliskError):
     pass
 
@@ -130,12 +133,16 @@ class ExecutionService:
         await self._storage.get_pending_state(execution_id)
         return await self._storage.list_responses(execution_id, cursor_from, length, including_cursor)
 
-    async def follow_status(self, execution_id: ExecutionId, poll_seconds: float = 5.0) -> AsyncIterator[PendingState]:
+    async def follow_status(
+        self, execution_id: ExecutionId, poll_seconds: float = 5.0, coalesce_seconds: float = FOLLOW_COALESCE_SECONDS
+    ) -> AsyncIterator[PendingState]:
         """Yield the pending state now and after every change, until it is finished.
 
         Changes are pushed by storage notifications as they are committed; ``poll_seconds`` only bounds how long
         a change made by another process (sharing the database) can go unseen. Each step reads one row, not the
-        log, so following a long workflow stays cheap.
+        log, so following a long workflow stays cheap; changes closer together than ``coalesce_seconds`` (a
+        serial workflow makes hundreds a second) are reported as the latest of them, so a follower never costs
+        the engine more than a few reads per second of a fast execution.
         """
         previous: PendingState | None = None
         while True:
@@ -146,3 +153,4 @@ class ExecutionService:
             if isinstance(previous, FinishedState):
                 return
             await self._storage.wait_for_change(execution_id, status.change_count, timeout=poll_seconds)
+            await asyncio.sleep(coalesce_seconds)
