@@ -37,7 +37,6 @@ from obelisk.storage.interface import (
     Storage,
 )
 
-
 FOLLOW_COALESCE_SECONDS = 0.02
 
 

@@ -138,6 +138,8 @@ class WorkflowRun:
         self._deferred: list[WriteOp] = []
         """The last inline child's ``Finished`` and this execution's response: written with the next write."""
         self._inline_responses: set[tuple[JoinSetId, ExecutionId]] = set()
+        self._inflight: concurrent.futures.Future[None] | None = None
+        """The commit of the last inline step, still running while the guest goes on (see ``_call_inline``)."""
         self._synthetic_cursor = 0
 
     # ------------------------------------------------------------------------------------------ deterministic WASI
@@ -212,7 +214,8 @@ class WorkflowRun:
 
     def flush(self) -> None:
         """Write what the machine collected (and an inline child's pending result), in one transaction with the
-        executions it creates."""
+        executions it creates. Also waits for a commit still in flight, so that after a flush all is written."""
+        self.await_inflight()
         if not self.machine.has_pending and not self._deferred:
             return
         pending = self.machine.take_pending()
@@ -221,7 +224,14 @@ class WorkflowRun:
         self.version = self.machine.next_version
 
     def _write(self, ops: list[WriteOp], now: int | None = None) -> None:
+        self.await_inflight()
         self._bridge.run(self._bridge.storage.write(ops, self.now_us() if now is None else now))
+
+    def await_inflight(self) -> None:
+        """Wait for the last inline step's commit; raises its ``StorageError`` (the run is then abandoned)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
 
     def _take_deferred(self) -> list[WriteOp]:
         deferred, self._deferred = self._deferred, []
@@ -302,18 +312,17 @@ class WorkflowRun:
         ops.append(
             AppendEvents(child.child_id, 1, [Locked(inline.component_id, self._executor_id, run_id, lock_expires_at)])
         )
-        # The commit and the attempt overlap (both release the GIL): running the activity before its creation is
-        # durable is at-least-once, which activities are written for; its result is only used once both are done.
-        write = self._bridge.start(self._bridge.storage.write(ops, now))
+        # The commit runs while the attempt runs and while the guest goes on to its next step; the next write waits
+        # for it first, so commits stay in order and a failed one ends the run before anything builds on it. A crash
+        # loses at most the steps not yet committed, and their activities (at-least-once by contract) run again.
+        self.await_inflight()
+        self._inflight = self._bridge.start(self._bridge.storage.write(ops, now))
         self.version = self.machine.next_version
         created = next(
             op.created for op in ops if isinstance(op, CreateExecution) and op.execution_id == child.child_id
         )
         locked = LockedExecution(child.child_id, run_id, 2, created, lock_expires_at, 0, [], [])
-        try:
-            outcome = inline.worker.run(locked, AttemptDeadline(lock_expires_at))
-        finally:
-            write.result()
+        outcome = inline.worker.run(locked, AttemptDeadline(lock_expires_at))
         parent = ParentRef(self.execution_id, join_set_id)
         if isinstance(outcome, Succeeded) and not (
             isinstance(outcome.result, FallibleError) and inline.worker.retry_on_err and created.max_retries > 0
@@ -363,6 +372,7 @@ class WorkflowRun:
             remaining_us = self.deadline_us - INTERRUPT_MARGIN_US - self.now_us()
             if remaining_us <= 0:
                 raise InterruptRun(f"lock expires while waiting for {result.join_set_id}")
+            self.await_inflight()
             for response in self._bridge.run(self._next_responses(remaining_us / 1_000_000)):
                 self.machine.feed_response(response)
             resumed = self.machine.resume()
