@@ -82,8 +82,12 @@ def host_function(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except BaseException as exc:
             _slot.exception = exc
-            name = getattr(func, "__qualname__", repr(func))
-            raise wasmtime.WasmtimeError(f"host function {name} raised {type(exc).__name__}") from None
+            kind = type(exc).__name__
+        # Raised outside the ``except`` so that it has no ``__context__``: wasmtime-py keeps the last error in a
+        # module global, and through the context it would keep the parked exception's frames (and with them a
+        # workflow run and its Store) alive.
+        name = getattr(func, "__qualname__", repr(func))
+        raise wasmtime.WasmtimeError(f"host function {name} raised {kind}")
 
     return wrapper
 
@@ -104,6 +108,10 @@ def call_guest(func: Any, store: Any, *args: Any) -> Any:
     try:
         return func(store, *args)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as err:
+        # wasmtime-py raises this error from a frame that holds it in a local: error -> traceback -> frame ->
+        # error is a cycle that would keep every frame below (the run, its Store, ~3 MiB of instance) alive until
+        # the cyclic collector runs. Only the message is used from here on.
+        err.__traceback__ = None
         failure = _explain(err)
     try:
         raise failure
@@ -121,6 +129,7 @@ def instantiate_guest(linker: Any, store: Any, component: Any, *, what: str) -> 
     try:
         return linker.instantiate(store, component)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as err:
+        err.__traceback__ = None  # see call_guest
         parked = take_parked_exception()
         if parked is None and "wasm trap" not in str(err):
             failure: BaseException = GuestInstantiationError(f"cannot instantiate {what}: {str(err).strip()}")

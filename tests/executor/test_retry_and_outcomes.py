@@ -10,10 +10,10 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ids import ExecutionId, JoinSetId
 from obelisk.concepts.results import ExecutionFailure, FallibleError, Ok, ReturnValue, Timeout
-from obelisk.workers.outcome_events import RunContext, ops_for_expired_lock, ops_for_outcome
 from obelisk.concepts.retry import RetryPolicy
 from obelisk.storage.interface import AppendEvents, DeliverResponse
 from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Interrupted, Released, Succeeded, TimedOut
+from obelisk.workers.outcome_events import RunContext, ops_for_expired_lock, ops_for_outcome
 
 EXE = ExecutionId.generate()
 PARENT = ParentRef(ExecutionId.generate(), JoinSetId.generate())

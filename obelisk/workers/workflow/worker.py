@@ -181,10 +181,17 @@ class WorkflowWorker:
             self._engine, run, deadline_seconds=max(0.0, (run.deadline_us - self._clock.now_us()) / 1_000_000)
         )
         run.on_extend = lambda seconds: self._engine.extend_deadline(store, seconds)
-        instance = instantiate_guest(self._linker, store, self._component, what=self._settings.run.component_id)
-        func = instance.get_func(store, export.index)
-        raw = call_guest(func, store, *args)
-        return None if export.metadata.result is None else from_wasm(raw, export.metadata.result)
+        try:
+            instance = instantiate_guest(self._linker, store, self._component, what=self._settings.run.component_id)
+            func = instance.get_func(store, export.index)
+            raw = call_guest(func, store, *args)
+            return None if export.metadata.result is None else from_wasm(raw, export.metadata.result)
+        finally:
+            # Free the instance (~3 MiB for a Python guest) now: frames of wasmtime-py's error handling can keep the
+            # Python Store object in reference cycles that only the cyclic collector would clear, and that
+            # collector does not see native memory (1,000 sleeping workflows once held 3.8 GiB that way).
+            run.on_extend = None
+            store.close()
 
     def _finish(self, run: WorkflowRun, metadata: FunctionMetadata, value: Any) -> WorkerOutcome:
         """Check the replay consumed all history, await join sets still open (closing), flush, report."""
