@@ -43,7 +43,7 @@ from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces, inspect_component
-from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
+from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
 from obelisk.workers.workflow.run import BlockingStrategy, RunSettings

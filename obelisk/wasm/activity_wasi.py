@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import wasmtime
 from wasmtime.component import Component, Linker
@@ -27,9 +27,10 @@ from wasmtime.component import Component, Linker
 from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import host_function, store_data
-from obelisk.wasm.wasi_http.linking import define_python_wasi
-from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
-from obelisk.wasm.wasi_http.state import WasiHttpState
+from obelisk.wasm.wasi_http.policy import OutboundPolicy
+
+if TYPE_CHECKING:  # the Python wasi:http layer is loaded only for activities with an allowlist
+    from obelisk.wasm.wasi_http.state import WasiHttpState
 
 LOG_INTERFACE = "obelisk:log/log"
 TRACE = 5  # below logging.DEBUG; the guest API has one more level than Python's logging.
@@ -102,6 +103,8 @@ def build_activity_linker(engine: WasmEngine, component: Component, *, allowlist
     linker = Linker(engine.engine)
     linker.add_wasip2()
     if allowlist:
+        from obelisk.wasm.wasi_http.linking import define_python_wasi  # noqa: PLC0415 - only with an allowlist
+
         define_python_wasi(linker, engine.engine, component)
     else:
         linker.add_wasi_http()
@@ -146,6 +149,8 @@ def new_activity_store(
     http_state: WasiHttpState | None = None
     if outbound is not None:
         # The Python layer shadows wasi:cli/stdout and stderr too, so its streams do the forwarding.
+        from obelisk.wasm.wasi_http.state import WasiHttpState  # noqa: PLC0415 - only with an allowlist
+
         http_state = WasiHttpState(outbound=outbound, stdout=stdout, stderr=stderr)
     else:
         if stdout is not None:

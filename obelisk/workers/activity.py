@@ -25,7 +25,7 @@ from obelisk.wasm.activity_wasi import OutputForwarding, build_activity_linker, 
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
 from obelisk.wasm.values import from_wasm, to_wasm
-from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
+from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Succeeded, TimedOut, WorkerOutcome
 from obelisk.workers.worker import AttemptDeadline
 

@@ -14,7 +14,7 @@ import wasmtime
 from wasmtime.component import Component, Linker
 
 from obelisk.concepts.component_id import ContentDigest
-from obelisk.wasm.compile_cache import ComponentLoader, ComponentLoadError, digest_of
+from obelisk.wasm.compile_cache import DIGEST_MEMO, ComponentLoader, ComponentLoadError, DigestMemo, digest_of
 from obelisk.wasm.engine import EngineOptions, WasmEngine, wasmtime_version
 
 from .runtime_fixtures import activity_nolog_wasm, activity_wasm, hostcall_wasm
@@ -55,7 +55,8 @@ def test_first_load_compiles_second_loader_uses_the_artifact(tmp_path: Path, cap
     assert second.digest == first.digest
     assert "loaded from codegen cache" in caplog.text and "not recompiled" in caplog.text
     _guest_works(engine, second.component)
-    assert [p.name for p in tmp_path.iterdir()] == [artifact.name], "no temp files left behind"
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == sorted([artifact.name, DIGEST_MEMO]), "no temp files left behind"
 
 
 def test_same_loader_returns_the_loaded_component(tmp_path: Path) -> None:
@@ -169,3 +170,16 @@ def test_a_second_process_does_not_recompile(tmp_path: Path) -> None:
 
     assert run() == [False, False]
     assert run() == [True, True]
+
+
+def test_digests_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    """A restart does not hash unchanged files again; any rewrite of a file is noticed."""
+    memo_file = tmp_path / DIGEST_MEMO
+    wasm = tmp_path / "x.wasm"
+    wasm.write_bytes(b"first version")
+    first = DigestMemo(memo_file).digest(wasm)
+    assert first == ContentDigest.of_bytes(b"first version")
+    assert str(first) in memo_file.read_text()
+    assert DigestMemo(memo_file).digest(wasm) == first  # from the memo: a new loader, same answer
+    wasm.write_bytes(b"second version, longer")
+    assert DigestMemo(memo_file).digest(wasm) == ContentDigest.of_bytes(b"second version, longer")

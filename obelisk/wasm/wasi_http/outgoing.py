@@ -12,8 +12,6 @@ import http.client
 import socket
 import ssl
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from obelisk.wasm.wasi_http.io import InputStream
 from obelisk.wasm.wasi_http.objects import (
@@ -25,22 +23,12 @@ from obelisk.wasm.wasi_http.objects import (
     OutgoingRequest,
     RequestOptions,
 )
+from obelisk.wasm.wasi_http.policy import OutboundPolicy
 
-HostCheck = Callable[[str, int | None, str], bool]
 """``(host, port or None, METHOD) -> allowed``: ``ActivityConfig.is_host_allowed`` has this shape."""
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 _BODY_WAIT_SECONDS = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundPolicy:
-    """What a component may reach. ``allows`` of ``None`` allows everything."""
-
-    allows: HostCheck | None = None
-
-    def permits(self, host: str, port: int | None, method: str) -> bool:
-        return self.allows is None or self.allows(host, port, method)
 
 
 def split_authority(authority: str) -> tuple[str, int | None]:

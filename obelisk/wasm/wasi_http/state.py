@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm.host_calls import store_data
 from obelisk.wasm.wasi_http.objects import BodySink
-from obelisk.wasm.wasi_http.outgoing import OutboundPolicy
+from obelisk.wasm.wasi_http.policy import OutboundPolicy
 
 
 class WasiHttpError(ObeliskError):
