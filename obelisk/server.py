@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -149,6 +150,19 @@ def _location(component: ComponentConfig) -> Path:
     return component.location.path
 
 
+GC_GEN0_THRESHOLD = 50_000
+
+
+def _tune_garbage_collector() -> None:
+    """Move everything loaded at start-up (modules, pydantic and protobuf schemas, components) out of the cyclic
+    collector's reach, and let it run less often: with the defaults a busy server spent about a third of its CPU
+    scanning that unchanging heap. Stores and instances never depend on it: runs close their stores themselves."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def executor_identity(sqlite_file: Path) -> ExecutorId:
     """This server's persistent executor id, kept next to its database (DESIGN §10 "Restart").
 
@@ -282,6 +296,7 @@ class Server:
         except BaseException:
             await server.stop()
             raise
+        _tune_garbage_collector()
         log.info("server started in %.3f s with %d components", time.perf_counter() - started, len(executors))
         return server
 

@@ -21,6 +21,7 @@ from typing import Any
 import wasmtime
 
 from obelisk.concepts.errors import ObeliskError
+from obelisk.wasm import fast_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class WasmEngine:
             raise EngineConfigError(f"tick_seconds must be within [0.0005, 1.0] seconds, got {tick_seconds}")
         self.options = options or EngineOptions()
         self.tick_seconds = tick_seconds
+        fast_bytes.install()
         config = wasmtime.Config()
         config.epoch_interruption = True
         config.wasm_component_model = True
