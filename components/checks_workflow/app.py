@@ -6,9 +6,10 @@ import time
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import host_activities, time as wit_time
+from wit_world.imports import host_activities
 from wit_world.imports import testing_flaky_flaky as flaky
 from wit_world.imports import testing_flaky_obelisk_ext_flaky as flaky_ext
+from wit_world.imports import time as wit_time
 
 
 def _read() -> str:

@@ -1,10 +1,9 @@
 """Workflow exporting `testing:sleep-workflow/workflow`: durable sleeps, blocking activities, rescheduling."""
 
 from wit_world import exports
-from wit_world.imports import host_activities
+from wit_world.imports import host_activities, time
 from wit_world.imports import testing_sleep_obelisk_ext_sleep as sleep_ext
 from wit_world.imports import testing_sleep_sleep as sleep_activity
-from wit_world.imports import time
 from wit_world.imports import testing_sleep_workflow_obelisk_ext_workflow as workflow_ext
 from wit_world.imports.execution import ExecutionId
 
