@@ -22,7 +22,7 @@ from wasmtime.component import Component, Linker, ResourceType
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.ids import ExecutionId
-from obelisk.concepts.results import ExecutionFailure, FallibleError, FinishedResult, Ok
+from obelisk.concepts.results import ExecutionFailure, FinishedResult, Ok
 from obelisk.concepts.wit_time import schedule_at_from_json
 from obelisk.registry import ImportKind, ResolvedImport
 from obelisk.wasm.activity_wasi import LineForwarder, OutputForwarding
@@ -49,6 +49,7 @@ from obelisk.wasm.wasi_http.objects import (
 )
 from obelisk.wasm.wasi_http.state import WasiHttpState
 from obelisk.webhooks.executions import WebhookExecutions, WebhookRecord
+from obelisk.workers.workflow.child_results import direct_call_result
 
 log = logging.getLogger(__name__)
 guest_logger = logging.getLogger("obelisk.guest")
@@ -74,10 +75,6 @@ class WebhookError(ObeliskError):
 
 class WebhookCallRefused(ObeliskError):
     """The guest called an imported function in a way a webhook may not (``-submit``, ``-await-next``)."""
-
-
-class ChildExecutionError(ObeliskError):
-    """A direct call's child finished with an execution error; the webhook traps with this reason."""
 
 
 class ResponseTarget(Protocol):
@@ -314,22 +311,9 @@ def _import_function(resolved: ResolvedImport) -> Callable[..., Any]:
         params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
         calls = _calls_of(data)
         result = calls.run(calls.executions.call(data.record, resolved.callee, params))
-        match result:
-            case Ok(value):
-                return returning(None if value is None else value.json)
-            case FallibleError(value):
-                return returning(value.json)
-        raise ChildExecutionError(f"{ffqn}: child finished with an execution error: {_reason(result)}")
+        return returning(direct_call_result(result))
 
     return direct_call
-
-
-def _reason(result: FinishedResult) -> str:
-    if isinstance(result, ExecutionFailure):
-        return result.reason
-    if result.kind.value == "Timeout":
-        return "permanent timeout"
-    return "nondeterminism detected"
 
 
 def _define_imports(linker: Linker, interfaces: ComponentInterfaces, resolved: Sequence[ResolvedImport]) -> None:

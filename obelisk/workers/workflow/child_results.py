@@ -41,8 +41,12 @@ def _child(response: JoinSetResponseEvent) -> ChildExecutionFinished:
 
 def direct_call_value(response: JoinSetResponseEvent) -> Any:
     """The JSON value a direct call returns; raises ``ChildExecutionError`` for an execution error."""
-    finished = _child(response)
-    match finished.result:
+    return direct_call_result(_child(response).result)
+
+
+def direct_call_result(result: FinishedResult) -> Any:
+    """What a direct call of a child that finished with ``result`` returns (a workflow's or a webhook's)."""
+    match result:
         case Ok(value):
             return None if value is None else value.json
         case FallibleError(value):
@@ -53,7 +57,7 @@ def direct_call_value(response: JoinSetResponseEvent) -> Any:
             raise ChildExecutionError("nondeterminism detected", reason)
         case ExecutionFailure(reason, detail):
             raise ChildExecutionError(reason, detail)
-    raise AssertionError(finished.result)
+    raise AssertionError(result)
 
 
 def execution_error_json(result: FinishedResult) -> Any:
