@@ -19,7 +19,9 @@ from typing import Any
 
 from obelisk.concepts.component_id import ComponentId, ComponentType, ContentDigest
 from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.events import Created, ParentRef
 from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.wit_types import FunctionExtension, FunctionMetadata
 from obelisk.wit.extensions import extension_functions
 from obelisk.wit.support import is_host_interface
@@ -88,6 +90,27 @@ class ExportedFunction:
     def target_ffqn(self) -> Ffqn:
         """The function an execution started through this entry runs: the original for an ext function."""
         return (self.original or self.metadata).ffqn
+
+    def created(
+        self,
+        params: list[Any],
+        scheduled_at: int,
+        *,
+        parent: ParentRef | None = None,
+        scheduled_by: ExecutionId | None = None,
+    ) -> Created:
+        """The ``Created`` event of an execution of this function: the retry settings are the callee's own
+        (reference §6.3), whoever starts it (a client, a workflow, a webhook)."""
+        return Created(
+            ffqn=self.target_ffqn,
+            params=params,
+            scheduled_at=scheduled_at,
+            component_id=str(self.component.component_id),
+            max_retries=self.component.retry.max_retries,
+            retry_exp_backoff_us=self.component.retry.retry_exp_backoff_us,
+            parent=parent,
+            scheduled_by=scheduled_by,
+        )
 
 
 _EXTENDED_KINDS = (ComponentType.ACTIVITY_WASM, ComponentType.WORKFLOW)
@@ -201,12 +224,7 @@ class ComponentRegistry:
 
     def find_function(self, ffqn: Ffqn | str) -> ExportedFunction:
         """An export or an ext function; raises ``FunctionNotFound`` naming the closest ones."""
-        parsed: Ffqn | None
-        try:
-            parsed = Ffqn.parse(ffqn) if isinstance(ffqn, str) else ffqn
-        except ObeliskError:
-            parsed = None
-        found = self._functions.get(parsed) if parsed is not None else None
+        found = self._lookup(ffqn)
         if found is None:
             raise FunctionNotFound(ffqn, self.closest(str(ffqn), include_extensions=True))
         return found
@@ -215,17 +233,20 @@ class ComponentRegistry:
         """A function that can be submitted: an export, or an ext ``-schedule`` (then ``original`` tells which
         export it schedules and ``target_ffqn`` is the FFQN to create). ``-submit``/``-await-next`` raise
         ``NotSubmittable``; unknown names raise ``FunctionNotFound`` naming the closest exported functions."""
-        parsed: Ffqn | None
-        try:
-            parsed = Ffqn.parse(ffqn) if isinstance(ffqn, str) else ffqn
-        except ObeliskError:
-            parsed = None
-        found = self._functions.get(parsed) if parsed is not None else None
+        found = self._lookup(ffqn)
         if found is None:
             raise FunctionNotFound(ffqn, self.closest(str(ffqn)))
         if found.original is not None and not found.metadata.submittable:
             raise NotSubmittable(found.metadata.ffqn, found.original.ffqn)
         return found
+
+    def _lookup(self, ffqn: Ffqn | str) -> ExportedFunction | None:
+        """An export or ext function by FFQN; a malformed name is simply not found (the caller suggests names)."""
+        try:
+            parsed = Ffqn.parse(ffqn) if isinstance(ffqn, str) else ffqn
+        except ObeliskError:
+            return None
+        return self._functions.get(parsed)
 
     def closest(self, text: str, limit: int = 3, *, include_extensions: bool = False) -> list[str]:
         names = [str(ffqn) for ffqn in (self._functions if include_extensions else self._exports)]

@@ -14,7 +14,6 @@ from typing import Any
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
-    Created,
     ExecutionEvent,
     Finished,
     FinishedState,
@@ -75,15 +74,7 @@ class ExecutionService:
             # ``fn-schedule(schedule-at, params...)`` creates an execution of ``fn`` at the requested time.
             scheduled_at = resolve_schedule(schedule_at_from_json(checked[0]), now)
             checked = checked[1:]
-        retry = exported.component.retry
-        created = Created(
-            ffqn=exported.target_ffqn,
-            params=checked,
-            scheduled_at=scheduled_at,
-            component_id=str(exported.component.component_id),
-            max_retries=retry.max_retries,
-            retry_exp_backoff_us=retry.retry_exp_backoff_us,
-        )
+        created = exported.created(checked, scheduled_at)
         try:
             await self._storage.create(execution_id, created, now)
         except ExecutionAlreadyExists:

@@ -90,16 +90,7 @@ class WebhookExecutions:
             JoinSetRequest(join_set_id, ChildExecutionRequest(child_id)),
         ]
         ops.append(AppendEvents(record.execution_id, record.next_version, events))
-        retry = callee.component.retry
-        child = Created(
-            ffqn=callee.metadata.ffqn,
-            params=params,
-            scheduled_at=now,
-            component_id=str(callee.component.component_id),
-            max_retries=retry.max_retries,
-            retry_exp_backoff_us=retry.retry_exp_backoff_us,
-            parent=ParentRef(record.execution_id, join_set_id),
-        )
+        child = callee.created(params, now, parent=ParentRef(record.execution_id, join_set_id))
         ops.append(CreateExecution(child_id, child))
         await self._write(record, ops, len(events), now)
         return await self._executions.wait_for_result(child_id)
@@ -113,16 +104,7 @@ class WebhookExecutions:
         self._ensure_created(record, ops)
         new_id = ExecutionId.generate()
         ops.append(AppendEvents(record.execution_id, record.next_version, [Schedule(new_id, schedule_at)]))
-        retry = callee.component.retry
-        created = Created(
-            ffqn=callee.metadata.ffqn,
-            params=params,
-            scheduled_at=resolve_schedule(schedule_at, now),
-            component_id=str(callee.component.component_id),
-            max_retries=retry.max_retries,
-            retry_exp_backoff_us=retry.retry_exp_backoff_us,
-            scheduled_by=record.execution_id,
-        )
+        created = callee.created(params, resolve_schedule(schedule_at, now), scheduled_by=record.execution_id)
         ops.append(CreateExecution(new_id, created))
         await self._write(record, ops, 1, now)
         record.scheduled.append(new_id)

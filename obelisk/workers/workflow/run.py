@@ -248,31 +248,16 @@ class WorkflowRun:
         if events:
             ops.append(AppendEvents(self.execution_id, pending.version, events))
         for child in pending.children:
-            ops.append(
-                CreateExecution(
-                    child.child_id,
-                    self._created(
-                        child.ffqn, child.params, now, parent=ParentRef(self.execution_id, child.join_set_id)
-                    ),
-                )
-            )
+            parent = ParentRef(self.execution_id, child.join_set_id)
+            created = self._registry.find_export(child.ffqn).created(child.params, now, parent=parent)
+            ops.append(CreateExecution(child.child_id, created))
         for scheduled in pending.scheduled:
-            created = self._created(scheduled.ffqn, scheduled.params, resolve_schedule(scheduled.schedule_at, now))
-            ops.append(CreateExecution(scheduled.execution_id, _with_scheduled_by(created, self.execution_id)))
+            at = resolve_schedule(scheduled.schedule_at, now)
+            created = self._registry.find_export(scheduled.ffqn).created(
+                scheduled.params, at, scheduled_by=self.execution_id
+            )
+            ops.append(CreateExecution(scheduled.execution_id, created))
         return ops
-
-    def _created(self, ffqn: Any, params: list[Any], scheduled_at: int, parent: ParentRef | None = None) -> Created:
-        callee = self._registry.find_export(ffqn)
-        retry = callee.component.retry
-        return Created(
-            ffqn=callee.metadata.ffqn,
-            params=params,
-            scheduled_at=scheduled_at,
-            component_id=str(callee.component.component_id),
-            max_retries=retry.max_retries,
-            retry_exp_backoff_us=retry.retry_exp_backoff_us,
-            parent=parent,
-        )
 
     # ------------------------------------------------------------------------------------------ direct calls
     def call(self, callee: Ffqn, params: list[Any]) -> Ready:
@@ -400,18 +385,6 @@ class WorkflowRun:
             isinstance(child, ChildExecutionFinished)
             and (response.join_set_id, child.child_execution_id) in self._inline_responses
         )
-
-
-def _with_scheduled_by(created: Created, scheduled_by: ExecutionId) -> Created:
-    return Created(
-        ffqn=created.ffqn,
-        params=created.params,
-        scheduled_at=created.scheduled_at,
-        component_id=created.component_id,
-        max_retries=created.max_retries,
-        retry_exp_backoff_us=created.retry_exp_backoff_us,
-        scheduled_by=scheduled_by,
-    )
 
 
 __all__ = ["Blocked", "BlockingStrategy", "InterruptRun", "RunSettings", "StorageBridge", "WorkflowRun"]
