@@ -10,6 +10,7 @@ e.g. ``obelisk:types/execution.join-set-id``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,3 +279,25 @@ class _Converter:
         if isinstance(t, C.BorrowType):
             return WitBorrow(self._resources.find(t.ty))
         raise _UnsupportedType(type(t).__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallableExport:
+    """An exported function and its index in the component, looked up once so each call skips the name lookup."""
+
+    metadata: FunctionMetadata
+    index: C.ExportIndex
+
+
+def callable_exports(
+    component: C.Component, functions: Iterable[FunctionMetadata], what: str
+) -> dict[Ffqn, CallableExport]:
+    """The export index of each of ``functions``; ``what`` (e.g. the component id) names the component in errors."""
+    exports: dict[Ffqn, CallableExport] = {}
+    for metadata in functions:
+        ifc_index = component.get_export_index(metadata.ffqn.ifc_fqn)
+        fn_index = component.get_export_index(metadata.ffqn.function_name, ifc_index) if ifc_index else None
+        if fn_index is None:
+            raise IntrospectionError(f"{what}: export {metadata.ffqn} not found in the binary")
+        exports[metadata.ffqn] = CallableExport(metadata, fn_index)
+    return exports

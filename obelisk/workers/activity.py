@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wasmtime.component import Component, ExportIndex
+from wasmtime.component import Component
 
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
@@ -24,6 +24,7 @@ from obelisk.storage.interface import LockedExecution
 from obelisk.wasm.activity_wasi import OutputForwarding, build_activity_linker, new_activity_store
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
+from obelisk.wasm.introspect import callable_exports
 from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Succeeded, TimedOut, WorkerOutcome
@@ -43,12 +44,6 @@ class ActivitySettings:
     """The outgoing-HTTP allowlist (``allowed_hosts``); ``None``: wasmtime's built-in wasi:http, allow-all."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Export:
-    metadata: FunctionMetadata
-    index: ExportIndex
-
-
 class ActivityWorker:
     def __init__(
         self,
@@ -64,13 +59,7 @@ class ActivityWorker:
         self._settings = settings
         self._clock = clock
         self._linker = build_activity_linker(engine, component, allowlist=settings.outbound is not None)
-        self._exports: dict[Ffqn, _Export] = {}
-        for metadata in exports:
-            ifc_index = component.get_export_index(metadata.ffqn.ifc_fqn)
-            fn_index = component.get_export_index(metadata.ffqn.function_name, ifc_index) if ifc_index else None
-            if fn_index is None:
-                raise ObeliskError(f"{settings.component_id}: export {metadata.ffqn} not found in the binary")
-            self._exports[metadata.ffqn] = _Export(metadata, fn_index)
+        self._exports = callable_exports(component, exports, settings.component_id)
 
     @property
     def ffqns(self) -> Sequence[Ffqn]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wasmtime.component import Component, ExportIndex
+from wasmtime.component import Component
 
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
@@ -26,7 +26,7 @@ from obelisk.registry import ComponentRegistry, ResolvedImport
 from obelisk.storage.interface import LockedExecution, Storage, StorageError
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
-from obelisk.wasm.introspect import ComponentInterfaces
+from obelisk.wasm.introspect import CallableExport, ComponentInterfaces, callable_exports
 from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.workflow_wasi import new_workflow_store
 from obelisk.workers.outcome import (
@@ -56,12 +56,6 @@ class WorkflowSettings:
     retry_on_trap: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Export:
-    metadata: FunctionMetadata
-    index: ExportIndex
-
-
 class WorkflowWorker:
     def __init__(
         self,
@@ -87,13 +81,7 @@ class WorkflowWorker:
         self._registry = registry
         self._clock = clock
         self._linker = build_workflow_linker(engine, interfaces, resolved_imports)
-        self._exports: dict[Ffqn, _Export] = {}
-        for metadata in interfaces.exports:
-            ifc_index = component.get_export_index(metadata.ffqn.ifc_fqn)
-            fn_index = component.get_export_index(metadata.ffqn.function_name, ifc_index) if ifc_index else None
-            if fn_index is None:
-                raise ObeliskError(f"{settings.run.component_id}: export {metadata.ffqn} not found in the binary")
-            self._exports[metadata.ffqn] = _Export(metadata, fn_index)
+        self._exports = callable_exports(component, interfaces.exports, settings.run.component_id)
 
     @property
     def ffqns(self) -> Sequence[Ffqn]:
@@ -168,7 +156,7 @@ class WorkflowWorker:
             log.info("%s: run abandoned: %s", locked.execution_id, error)
             return Interrupted()
 
-    def _run_to_outcome(self, run: WorkflowRun, export: _Export, args: list[Any]) -> WorkerOutcome:
+    def _run_to_outcome(self, run: WorkflowRun, export: CallableExport, args: list[Any]) -> WorkerOutcome:
         try:
             value = self._call(run, export, args)
             return self._finish(run, export.metadata, value)
@@ -176,7 +164,7 @@ class WorkflowWorker:
             run.flush_deferred()
             raise
 
-    def _call(self, run: WorkflowRun, export: _Export, args: list[Any]) -> Any:
+    def _call(self, run: WorkflowRun, export: CallableExport, args: list[Any]) -> Any:
         store = new_workflow_store(
             self._engine, run, deadline_seconds=max(0.0, (run.deadline_us - self._clock.now_us()) / 1_000_000)
         )
