@@ -31,7 +31,7 @@ import grpc
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO))  # so that `python bench/...` works without installing the package
 
 from obelisk.api.generated import obelisk_pb2 as pb  # noqa: E402
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc  # noqa: E402

@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # so that `python bench/...` works without installing the package
 
 from obelisk.config.loading import load_config  # noqa: E402
 from obelisk.server import Server  # noqa: E402

@@ -223,15 +223,15 @@ class _Checker:
 
     def _flags(self, value: object, t: WitFlags, path: str) -> JsonValue:
         items = self._array(value, t, path)
-        seen: set[str] = set()
+        checked: list[str] = []
         for item in items:
             if not isinstance(item, str) or item not in t.names:
                 self._fail(path, t, value, f"unknown flag {short_json(item)}, known: {', '.join(t.names)}")
             assert isinstance(item, str)
-            if item in seen:
+            if item in checked:
                 self._fail(path, t, value, f"flag {item} given twice")
-            seen.add(item)
-        return list(items)  # type: ignore[arg-type]
+            checked.append(item)
+        return checked
 
     def _result(self, value: object, t: WitResult, path: str) -> JsonValue:
         if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("ok", "err"):
