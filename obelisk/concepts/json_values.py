@@ -223,7 +223,7 @@ class _Checker:
 
     def _flags(self, value: object, t: WitFlags, path: str) -> JsonValue:
         items = self._array(value, t, path)
-        checked: list[str] = []
+        checked: list[JsonValue] = []
         for item in items:
             if not isinstance(item, str) or item not in t.names:
                 self._fail(path, t, value, f"unknown flag {short_json(item)}, known: {', '.join(t.names)}")
