@@ -1,5 +1,5 @@
 """``python -m obelisk`` is the ``obelisk`` command."""
 
-from obelisk.cli.main import main
+from obelisk.cli.entry import main
 
 main()

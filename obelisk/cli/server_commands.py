@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -61,6 +62,7 @@ async def _serve(config: object) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     server = await Server.start(config)
+    gc.enable()  # the fast entry (obelisk.cli.entry) ran the start-up without it; the start-up heap is frozen now
     print(f"Server is ready, sqlite file: {config.sqlite.file}", flush=True)
     try:
         await stop.wait()
