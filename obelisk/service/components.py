@@ -11,7 +11,6 @@ from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.registry import ComponentEntry, ComponentRegistry, FunctionNotFound
 from obelisk.wit.extensions import extensions_of
-from obelisk.wit.printer import component_wit_with_extensions
 
 
 class ComponentNotFound(ObeliskError):
@@ -71,6 +70,9 @@ class ComponentService:
         entry = self.component(component_id)
         cached = self._wit_cache.get(component_id)
         if cached is None:
+            # Imported on first use: the WIT printer is not needed to start the server or to run executions.
+            from obelisk.wit.printer import component_wit_with_extensions  # noqa: PLC0415
+
             cached = await asyncio.to_thread(component_wit_with_extensions, entry.path)
             self._wit_cache[component_id] = cached
         return cached

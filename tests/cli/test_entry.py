@@ -129,3 +129,16 @@ def test_server_run_starts_without_typer_or_web_libraries(tmp_path: Path) -> Non
     assert run.returncode == 0, run.stderr
     assert "Server is ready" in run.stdout, run.stdout + run.stderr
     assert "LOADED []" in run.stdout, run.stdout
+
+
+def test_importing_the_server_leaves_out_what_the_first_request_does_not_use() -> None:
+    probe = (
+        "import sys\n"
+        "import obelisk.server\n"
+        "lazy = ('typer', 'click', 'rich', 'aiohttp', 'jinja2', 'obelisk.webui', 'obelisk.webhooks',\n"
+        "        'obelisk.wit.printer', 'obelisk.wasm.wasi_http.outgoing', 'http.client')\n"
+        "print(sorted(name for name in lazy if name in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]", run.stdout
