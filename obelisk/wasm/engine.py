@@ -22,7 +22,7 @@ from typing import Any
 import wasmtime
 
 from obelisk.concepts.errors import ObeliskError
-from obelisk.wasm import fast_bytes
+from obelisk.wasm import fast_bytes, fast_host_calls
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class WasmEngine:
         self.options = options or EngineOptions()
         self.tick_seconds = tick_seconds
         fast_bytes.install()
+        fast_host_calls.install()
         config = wasmtime.Config()
         config.epoch_interruption = True
         config.wasm_component_model = True

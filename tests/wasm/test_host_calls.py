@@ -177,3 +177,25 @@ def test_store_data_routes_a_shared_linker_to_its_store(engine: WasmEngine, comp
 def test_missing_import_names_the_component(engine: WasmEngine, component: Component) -> None:
     with pytest.raises(GuestInstantiationError, match=r"cannot instantiate hostcall fixture: .*test:runtime/host"):
         instantiate(engine, Linker(engine.engine), component)
+
+
+def test_a_host_function_type_is_read_once_not_per_call(
+    engine: WasmEngine, component: Component, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fast_host_calls`` (installed by the engine) converts a host function's type on its first call only."""
+    from wasmtime.component import _types
+
+    original = _types.FuncType._from_ptr
+    conversions: list[object] = []
+
+    def counting(ptr: Any, owner: Any = None) -> Any:
+        conversions.append(ptr)
+        return original(ptr, owner)
+
+    monkeypatch.setattr(_types.FuncType, "_from_ptr", counting)
+    guest = instantiate(engine, make_linker(engine, lambda _ctx, token: token + 1), component)
+    # the guest adds one to what the host returns
+    assert [guest("call-host", token) for token in (1, 2, 3, 40)] == [3, 4, 5, 42]
+    # wasmtime-py's Func.__call__ reads the export's type on each of the 4 guest calls; the host function's type
+    # is read once (it was read on each of its calls before).
+    assert len(conversions) == 4 + 1
