@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import compileall
 import importlib.util
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -50,7 +52,11 @@ class ColdStart:
 
 
 def warm_bytecode_cache() -> int:
-    """Compile the ``obelisk`` package's stale or missing ``.pyc`` files; returns how many there were."""
+    """Compile the ``obelisk`` package's stale or missing ``.pyc`` files; returns how many there were.
+
+    Also primes the cache of compiled ``@dataclass`` methods (``obelisk.cli.dataclass_methods``), which a server
+    writes itself only where bytecode may be written (``PYTHONDONTWRITEBYTECODE`` unset).
+    """
     package = Path(obelisk.__file__).parent
     stale = 0
     for source in package.rglob("*.py"):
@@ -59,6 +65,10 @@ def warm_bytecode_cache() -> int:
             stale += 1
     if not compileall.compile_dir(package, quiet=1):
         raise BenchError(f"compiling the bytecode of {package} failed")
+    prime = "from obelisk.cli.dataclass_methods import prime; prime()"
+    primed = subprocess.run([sys.executable, "-c", prime], capture_output=True, text=True, check=False)
+    if primed.returncode != 0:
+        raise BenchError(f"priming the dataclass method cache failed:\n{primed.stderr}")
     return stale
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from obelisk.concepts.errors import ObeliskError
@@ -34,7 +34,8 @@ def _log_level(config_level: str) -> str:
     return first if first in {"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR"} else "INFO"
 
 
-def run_server(config_path: Path | None) -> int:
+def run_server(config_path: Path | None, *, on_ready: Callable[[], None] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; ``on_ready`` runs once the server is started, before ``Server is ready``."""
     from obelisk.config import load_config
 
     try:
@@ -46,13 +47,13 @@ def run_server(config_path: Path | None) -> int:
     import uvloop
 
     try:
-        uvloop.run(_serve(config))
+        uvloop.run(_serve(config, on_ready))
     except ObeliskError as error:
         return _fail(error)
     return 0
 
 
-async def _serve(config: object) -> None:
+async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
     from obelisk.config import ObeliskConfig
     from obelisk.server import Server
 
@@ -62,7 +63,8 @@ async def _serve(config: object) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     server = await Server.start(config)
-    gc.enable()  # the fast entry (obelisk.cli.entry) ran the start-up without it; the start-up heap is frozen now
+    if on_ready is not None:
+        on_ready()
     print(f"Server is ready, sqlite file: {config.sqlite.file}", flush=True)
     try:
         await stop.wait()
