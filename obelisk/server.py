@@ -43,7 +43,7 @@ from obelisk.storage.sqlite import SqliteStorage
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.introspect import ComponentInterfaces, inspect_component
+from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
@@ -111,7 +111,7 @@ def prepare_components(
         env_vars = getattr(component, "env_vars", None)
         if env_vars:
             resolve_env_vars(env_vars, env, component.name, ignore_missing=ignore_missing_env_vars)
-        interfaces = inspect_component(engine.engine, compiled.component)
+        interfaces = loader.interfaces(compiled)
         kind = _KINDS[type(component)]
         component_id = ComponentId.of(kind, component.name, compiled.digest)
         entries.append(

@@ -5,14 +5,23 @@ Compiling a componentize-py component takes ~5 s and ~300 MB RSS; loading its se
 version, engine-config tag) because wasmtime refuses artifacts made by another version or configuration. The
 directory is a cache: deleting it only costs time, and an artifact that does not load is recompiled and
 replaced, never trusted.
+
+Next to each artifact the loader keeps the component's introspected interfaces (``interfaces``): walking the
+types of a componentize-py component through wasmtime-py costs ~10 ms each, the largest part of a warm start's
+``Server.start``. They are keyed by the component digest and a fingerprint of the code that produces and
+defines them (``introspection_fingerprint``), so a change of that code recomputes them instead of reusing them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import logging
 import os
+import pickle
+import sys
 import tempfile
 import threading
 import time
@@ -25,13 +34,17 @@ from typing import Any
 import wasmtime
 from wasmtime.component import Component
 
+from obelisk.concepts import wit_types
 from obelisk.concepts.component_id import ContentDigest
 from obelisk.concepts.errors import ObeliskError
+from obelisk.wasm import introspect
 from obelisk.wasm.engine import WasmEngine, wasmtime_version
+from obelisk.wasm.introspect import ComponentInterfaces, inspect_component
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT_SUFFIX = ".cwasm"
+INTERFACES_SUFFIX = ".interfaces.pickle"
 
 
 class ComponentLoadError(ObeliskError):
@@ -81,7 +94,31 @@ class ComponentLoader:
         name = f"{digest.hex}-wasmtime{self._version}-{self.engine.config_tag}{ARTIFACT_SUFFIX}"
         return self.cache_dir / name
 
+    def interfaces_path(self, digest: ContentDigest) -> Path | None:
+        """Where the introspected interfaces of ``digest`` are kept, or None when caching is disabled."""
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / f"{digest.hex}-{introspection_fingerprint()}{INTERFACES_SUFFIX}"
+
     # ---- synchronous API (call from worker threads) -------------------------------------------------------
+
+    def interfaces(self, loaded: LoadedComponent) -> ComponentInterfaces:
+        """``inspect_component`` of a loaded component, through the codegen cache when there is one.
+
+        A cached result that does not load is recomputed and replaced, like an artifact.
+        """
+        path = self.interfaces_path(loaded.digest)
+        if path is not None:
+            cached = _read_interfaces(path)
+            if cached is not None:
+                return cached
+        interfaces = inspect_component(self.engine.engine, loaded.component)
+        if path is not None:
+            try:
+                _write_atomically(path, pickle.dumps(interfaces, protocol=pickle.HIGHEST_PROTOCOL))
+            except OSError as err:
+                logger.warning("cannot write the interfaces of %s to %s: %s", loaded.path, path, err)
+        return interfaces
 
     def load(self, path: Path) -> LoadedComponent:
         """Digest, then load from memory, the codegen cache, or by compiling (and caching) the file."""
@@ -177,6 +214,33 @@ class ComponentLoader:
         except (OSError, wasmtime.WasmtimeError) as err:
             # A cache that cannot be written only costs the next start-up time; it must not stop this one.
             logger.warning("cannot write codegen cache artifact %s for %s: %s", artifact, path, err)
+
+
+@functools.cache
+def introspection_fingerprint() -> str:
+    """Digest of what a cached ``ComponentInterfaces`` depends on besides the component: the introspection
+    module, the ``obelisk.concepts`` modules whose classes it pickles, wasmtime-py and the Python version."""
+    sources = [Path(introspect.__file__), *sorted(Path(wit_types.__file__).parent.glob("*.py"))]
+    digest = hashlib.sha256(f"{wasmtime_version()};{sys.version_info[:2]}".encode())
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _read_interfaces(path: Path) -> ComponentInterfaces | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        logger.warning("cannot read cached interfaces %s (%s); introspecting again", path, err)
+        return None
+    try:
+        loaded = pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError) as err:
+        logger.warning("cached interfaces %s do not load (%s); introspecting again", path, _first_line(err))
+        return None
+    return loaded if isinstance(loaded, ComponentInterfaces) else None
 
 
 DIGEST_MEMO = "digests.json"
