@@ -149,9 +149,10 @@ def _update_sql(columns: tuple[str, ...]) -> str:
 
 
 _INSERT_STATE = (
-    "INSERT INTO execution_state (execution_id, next_version, ffqn, state, pending_expires_finished, created_at,"
-    " scheduled_at, max_retries, retry_exp_backoff_us, parent_execution_id, parent_join_set_id, component_id)"
-    " VALUES (?, 1, ?, 'PendingAt', ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO execution_state (execution_id, ffqn, created_at, scheduled_at, max_retries, retry_exp_backoff_us,"
+    " parent_execution_id, parent_join_set_id, component_id, next_version, response_count, state,"
+    " pending_expires_finished, join_set_id, join_set_closing, executor_id, run_id, temporary_event_count,"
+    " result_kind, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_EVENT = (
     "INSERT INTO execution_log (execution_id, version, created_at, event_type, json, join_set_id)"
@@ -207,8 +208,10 @@ class Row:
     temporary_event_count: int
     result_kind: str | None
     finished_at: int | None
-    loaded: tuple[Any, ...] = ()
-    """The column values as read, so that ``store`` writes only what changed."""
+    loaded: tuple[Any, ...] | None = ()
+    """The column values as read, so that ``store`` writes only what changed; ``None``: created by this job and
+    not inserted yet (``insert`` holds its other columns)."""
+    insert: tuple[Any, ...] = ()
     wake_when_due: bool = False
     """Set when the row became ``PendingAt`` through a retry/unlock: worth a timed executor wake-up."""
 
@@ -229,6 +232,10 @@ class Row:
 
     def store(self, conn: sqlite3.Connection) -> None:
         current = self.values()
+        if self.loaded is None:
+            conn.execute(_INSERT_STATE, (*self.insert, *current))
+            self.loaded = current
+            return
         changed = [i for i, (a, b) in enumerate(zip(current, self.loaded, strict=True)) if a != b]
         if not changed:
             return
@@ -255,6 +262,32 @@ class Row:
         elif self.wake_when_due:
             at = self.pending_expires_finished
             effects.pending_later[self.ffqn] = min(at, effects.pending_later.get(self.ffqn, at))
+
+
+class StateRows:
+    """The ``execution_state`` rows one write job touches: each read at most once and written once, at the end.
+
+    A serial workflow step touches its parent twice (the child's response, then the parent's next events) and
+    creates a child it locks at once; reading and writing each row once per job instead of once per operation
+    saves statements, and a child inserted already ``Locked`` never rewrites the indexes of a ``PendingAt`` row.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._rows: dict[ExecutionId, Row] = {}
+
+    def get(self, execution_id: ExecutionId) -> Row:
+        row = self._rows.get(execution_id)
+        if row is None:
+            row = self._rows[execution_id] = load_row(self.conn, execution_id)
+        return row
+
+    def add(self, row: Row) -> None:
+        self._rows[row.execution_id] = row
+
+    def store(self) -> None:
+        for row in self._rows.values():
+            row.store(self.conn)
 
 
 def load_row(conn: sqlite3.Connection, execution_id: ExecutionId) -> Row:
@@ -290,41 +323,42 @@ def pending_state_of(
 
 # ---------------------------------------------------------------------------------------------- writes
 def apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp], now: int, effects: Effects) -> None:
+    rows = StateRows(conn)
     for op in ops:
         if isinstance(op, AppendEvents):
-            append_events(conn, op.execution_id, op.version, op.events, now, effects)
+            append_events(rows, op.execution_id, op.version, op.events, now, effects)
         elif isinstance(op, CreateExecution):
-            create_execution(conn, op.execution_id, op.created, now, effects)
+            create_execution(rows, op.execution_id, op.created, now, effects)
         elif isinstance(op, DeliverResponse):
-            deliver_response(conn, op, now, effects)
+            deliver_response(rows, op, now, effects)
         else:
             raise TypeError(f"not a write operation: {op!r}")
+    rows.store()
 
 
-def create_execution(
-    conn: sqlite3.Connection, execution_id: ExecutionId, created: Created, now: int, effects: Effects
-) -> None:
+def create_execution(rows: StateRows, execution_id: ExecutionId, created: Created, now: int, effects: Effects) -> None:
     parent = created.parent
     ffqn = str(created.ffqn)
     try:
-        conn.execute(
-            _INSERT_STATE,
-            (
-                execution_id,
-                ffqn,
-                created.scheduled_at,
-                now,
-                created.scheduled_at,
-                created.max_retries,
-                created.retry_exp_backoff_us,
-                None if parent is None else parent.execution_id,
-                None if parent is None else parent.join_set_id,
-                created.component_id,
-            ),
-        )
+        # The log's primary key (execution_id, 0) is what refuses a second creation; the state row follows at the
+        # end of the job (``StateRows.store``), already in the state the rest of the job leaves it in.
+        rows.conn.execute(_INSERT_EVENT, (execution_id, 0, now, "Created", dumps(event_to_json(created)), None))
     except sqlite3.IntegrityError:
         raise ExecutionAlreadyExists(execution_id) from None
-    conn.execute(_INSERT_EVENT, (execution_id, 0, now, "Created", dumps(event_to_json(created)), None))
+    row = Row(execution_id, 1, 0, ffqn, PENDING_AT, created.scheduled_at, None, None, None, None, 0, None, None)
+    row.loaded = None
+    row.insert = (
+        execution_id,
+        ffqn,
+        now,
+        created.scheduled_at,
+        created.max_retries,
+        created.retry_exp_backoff_us,
+        None if parent is None else parent.execution_id,
+        None if parent is None else parent.join_set_id,
+        created.component_id,
+    )
+    rows.add(row)
     effects.changed.add(execution_id)
     if created.scheduled_at <= now:
         effects.pending_now_by_execution[execution_id] = ffqn
@@ -333,14 +367,16 @@ def create_execution(
 
 
 def append_events(
-    conn: sqlite3.Connection,
+    rows: StateRows,
     execution_id: ExecutionId,
     version: int,
     events: Sequence[Event],
     now: int,
     effects: Effects,
 ) -> Row:
-    row = load_row(conn, execution_id)
+    """Append ``events`` at ``version``; the state row is written when the job's ``rows`` are stored."""
+    conn = rows.conn
+    row = rows.get(execution_id)
     if row.state == FINISHED:
         raise AlreadyFinished(execution_id)
     if version != row.next_version:
@@ -355,7 +391,6 @@ def append_events(
             (execution_id, row.next_version, now, event_kind(event), dumps(event_to_json(event)), join_set_id),
         )
         row.next_version += 1
-    row.store(conn)
     row.note_effects(effects, now)
     return row
 
@@ -424,8 +459,9 @@ def _transition(conn: sqlite3.Connection, row: Row, event: Event, now: int) -> N
             pass  # JoinSetCreated, child requests and Schedule only extend the history
 
 
-def deliver_response(conn: sqlite3.Connection, op: DeliverResponse, now: int, effects: Effects) -> None:
-    row = load_row(conn, op.execution_id)
+def deliver_response(rows: StateRows, op: DeliverResponse, now: int, effects: Effects) -> None:
+    conn = rows.conn
+    row = rows.get(op.execution_id)
     response = op.response
     child_id = response.child_execution_id if isinstance(response, ChildExecutionFinished) else None
     delay_id = response.delay_id if isinstance(response, DelayFinished) else None
@@ -450,7 +486,6 @@ def deliver_response(conn: sqlite3.Connection, op: DeliverResponse, now: int, ef
         row.pending_at(row.pending_expires_finished, keep_owner=True)
     if delay_id is not None:
         conn.execute(_DELETE_DELAY, (op.execution_id, op.join_set_id, delay_id))
-    row.store(conn)
     row.note_effects(effects, now)
 
 
@@ -471,13 +506,13 @@ def lock_pending(
         candidates.extend(conn.execute(_SELECT_DUE, (str(ffqn), now, batch_size)).fetchall())
     candidates.sort()
     locked: list[LockedExecution] = []
+    rows = StateRows(conn)
     for _, raw_id in candidates[:batch_size]:
         execution_id = ExecutionId(raw_id)
         run_id = RunId.generate()
-        row = load_row(conn, execution_id)
-        version = row.next_version
+        version = rows.get(execution_id).next_version
         row = append_events(
-            conn, execution_id, version, [Locked(component_id, executor_id, run_id, lock_expires_at)], now, effects
+            rows, execution_id, version, [Locked(component_id, executor_id, run_id, lock_expires_at)], now, effects
         )
         (created_json,) = conn.execute(_SELECT_CREATED, (execution_id,)).fetchone()
         created = event_from_json(json.loads(created_json))
@@ -496,6 +531,7 @@ def lock_pending(
                 responses=responses,
             )
         )
+    rows.store()
     return locked
 
 
@@ -505,10 +541,12 @@ def unlock_executor(
     """Release what ``executor_id`` holds: its locks, and await-strategy runs that own a not-yet-due ``PendingAt``."""
     owned = conn.execute(_SELECT_LOCKED_BY, (executor_id, now)).fetchall()
     released: list[ExecutionId] = []
+    rows = StateRows(conn)
     for raw_id, version in owned:
         execution_id = ExecutionId(raw_id)
-        append_events(conn, execution_id, version, [Unlocked(now, reason)], now, effects)
+        append_events(rows, execution_id, version, [Unlocked(now, reason)], now, effects)
         released.append(execution_id)
+    rows.store()
     return released
 
 

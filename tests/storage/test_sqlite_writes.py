@@ -261,3 +261,35 @@ async def test_persistence_and_migrations_across_reopen(tmp_path: Path) -> None:
         conn.close()
     with pytest.raises(SchemaTooNew, match="newer Obelisk"):
         await SqliteStorage.open(path)
+
+
+async def test_created_and_locked_in_one_write_inserts_the_final_row(tmp_path: Path) -> None:
+    """A workflow's inline child is created and locked in one write: its state row is inserted once, already
+    locked, with the creation's columns; creating it again is refused and changes nothing."""
+    async with opened(tmp_path / "db.sqlite") as storage:
+        parent, child = new_id(), new_id(1)
+        await storage.create(parent, created(WORKFLOW), T0)
+        run = RunId.generate()
+        await storage.append(parent, 1, [Locked("workflow:w:0", EXECUTOR, run, T0 + 10 * SEC)], T0)
+        child_run = RunId.generate()
+        await storage.write(
+            [
+                CreateExecution(child, created(parent=ParentRef(parent, JoinSetId("JoinSet_a")))),
+                AppendEvents(child, 1, [Locked("activity_wasm:fibo:0", EXECUTOR, child_run, T0 + 2 * SEC)]),
+            ],
+            T0 + 1,
+        )
+        status = await storage.get_status(child)
+        assert status.pending_state == LockedState(EXECUTOR, child_run, T0 + 2 * SEC)
+        assert status.next_version == 2
+        with sqlite3.connect(storage.path) as conn:
+            columns = conn.execute(
+                "SELECT created_at, scheduled_at, max_retries, parent_execution_id, parent_join_set_id, component_id"
+                " FROM execution_state WHERE execution_id = ?",
+                (child,),
+            ).fetchone()
+        assert columns == (T0 + 1, T0, 5, parent, "JoinSet_a", "activity_wasm:fibo:0123456789abcdef")
+
+        with pytest.raises(ExecutionAlreadyExists):
+            await storage.write([CreateExecution(child, created())], T0 + 2)
+        assert (await storage.get_status(child)).next_version == 2
