@@ -229,10 +229,15 @@ class SqliteStorage(Storage):
         notifier.notify_changed(effects.changed)
 
     # ------------------------------------------------------------------------------------------ reads
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], *, single_statement: bool = False) -> T:
+        """Run ``fn`` on the database thread in one read transaction. A ``single_statement`` read runs without
+        BEGIN/COMMIT: one SELECT is its own consistent snapshot, and followers make several such reads per
+        execution (two statements saved each)."""
         if self._closed:
             raise StorageClosed(self._path)
         try:
+            if single_statement:
+                return await _in_thread(self._db, fn)
             return await _in_thread(self._db, lambda conn: _read_snapshot(conn, fn))
         except sqlite3.Error as exc:
             raise _as_storage_error(exc) from exc
@@ -241,10 +246,10 @@ class SqliteStorage(Storage):
         return await self._read(lambda conn: sqlite_reads.get_log(conn, execution_id))
 
     async def get_pending_state(self, execution_id: ExecutionId) -> PendingState:
-        return await self._read(lambda conn: sqlite_reads.get_pending_state(conn, execution_id))
+        return await self._read(lambda conn: sqlite_reads.get_pending_state(conn, execution_id), single_statement=True)
 
     async def get_status(self, execution_id: ExecutionId) -> ExecutionStatus:
-        return await self._read(lambda conn: sqlite_reads.get_status(conn, execution_id))
+        return await self._read(lambda conn: sqlite_reads.get_status(conn, execution_id), single_statement=True)
 
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:
         return await self._read(lambda conn: sqlite_reads.get_expired_timers(conn, now))
@@ -280,7 +285,9 @@ class SqliteStorage(Storage):
         notifier = self._notifier
         future = notifier.register_change(execution_id)
         try:
-            current = await self._read(lambda conn: sqlite_reads.change_count(conn, execution_id))
+            current = await self._read(
+                lambda conn: sqlite_reads.change_count(conn, execution_id), single_statement=True
+            )
             if current == known_version:
                 await asyncio.wait((future,), timeout=timeout)
         finally:
