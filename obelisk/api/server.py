@@ -2,15 +2,19 @@
 
 gRPC-web and zstd are not offered (grpcio has neither; DESIGN §10). Reflection lets ``grpcurl`` work without
 the ``.proto`` file; health answers ``SERVING`` for the whole server and each repository once they are added.
+
+Health and reflection are built on their first call (``StandardServices``): their modules cost ~10 ms of
+imports at every start, and the first request of a freshly started server is never one of theirs.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from obelisk.api.executions import ExecutionRepository
 from obelisk.api.functions import FunctionRepository
@@ -23,6 +27,8 @@ from obelisk.service.executions import ExecutionService
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
+HEALTH_SERVICE = "grpc.health.v1.Health"
+REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 
 
 class ApiBindError(ObeliskError):
@@ -30,11 +36,11 @@ class ApiBindError(ObeliskError):
 
 
 class ApiServer:
-    def __init__(self, server: grpc.aio.Server, port: int, health_servicer: health.aio.HealthServicer) -> None:
+    def __init__(self, server: grpc.aio.Server, port: int, standard: StandardServices) -> None:
         self._server = server
         self.port = port
         """The bound port (the configured one, or the one the OS chose for port 0)."""
-        self._health = health_servicer
+        self._standard = standard
 
     @classmethod
     async def start(
@@ -43,9 +49,8 @@ class ApiServer:
         server = grpc.aio.server(compression=grpc.Compression.Gzip)
         pb_grpc.add_ExecutionRepositoryServicer_to_server(ExecutionRepository(executions), server)
         pb_grpc.add_FunctionRepositoryServicer_to_server(FunctionRepository(components), server)
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        standard = StandardServices(SERVICE_NAMES)
+        server.add_generic_rpc_handlers((standard,))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             bound = server.add_insecure_port(address)
@@ -54,12 +59,97 @@ class ApiServer:
         if bound == 0:
             raise ApiBindError(f"api.listening_addr {address}: cannot listen (address in use?)")
         await server.start()
-        for name in ("", *SERVICE_NAMES):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("gRPC API listening on %s:%d", host, bound)
-        return cls(server, bound, health_servicer)
+        return cls(server, bound, standard)
 
     async def stop(self, grace: float = 1.0) -> None:
         """Refuse new calls and end open streams (followers of an execution) after ``grace`` seconds."""
-        await self._health.enter_graceful_shutdown()
+        await self._standard.enter_graceful_shutdown()
         await self._server.stop(grace)
+
+
+class StandardServices(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc has no type hints
+    """gRPC health and reflection, imported and built when one of their methods is first called.
+
+    The handlers are the ones the libraries register themselves (their ``add_..._to_server`` functions are given
+    a stand-in for the server). Health reports ``SERVING`` for the whole server and each repository, set just
+    before its first call is served, and ``NOT_SERVING`` for everything once the server is stopping.
+    """
+
+    def __init__(self, service_names: tuple[str, ...]) -> None:
+        self._service_names = service_names
+        self._handlers: list[Any] | None = None
+        self._health: Any = None
+        self._health_prepared = False
+        self._stopping = False
+
+    def service(self, handler_call_details: Any) -> Any:
+        method: str = handler_call_details.method
+        if not method.startswith((f"/{HEALTH_SERVICE}/", f"/{REFLECTION_SERVICE}/")):
+            return None
+        if self._handlers is None:
+            self._handlers = self._build()
+        for handler in self._handlers:
+            found = handler.service(handler_call_details)
+            if found is not None:
+                return found
+        return None
+
+    async def enter_graceful_shutdown(self) -> None:
+        self._stopping = True
+        if self._health is not None and self._health_prepared:
+            await self._health.enter_graceful_shutdown()
+
+    def _build(self) -> list[Any]:
+        from grpc_health.v1 import health, health_pb2_grpc  # noqa: PLC0415
+        from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc  # noqa: PLC0415
+
+        collector = _HandlerCollector()
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(_AfterPreparing(self._health, self._prepare_health), collector)
+        names = (*self._service_names, HEALTH_SERVICE, REFLECTION_SERVICE)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.aio.ReflectionServicer(names), collector)
+        return collector.handlers
+
+    async def _prepare_health(self) -> None:
+        if self._health_prepared:
+            return
+        from grpc_health.v1 import health_pb2  # noqa: PLC0415
+
+        for name in ("", *self._service_names):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._health_prepared = True
+        if self._stopping:
+            await self._health.enter_graceful_shutdown()
+
+
+class _HandlerCollector:
+    """Stands in for the server while a standard service registers itself, and keeps its generic handlers."""
+
+    def __init__(self) -> None:
+        self.handlers: list[Any] = []
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        self.handlers.extend(handlers)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: Any) -> None:
+        """The generic handlers collected above serve the same methods."""
+
+
+class _AfterPreparing:
+    """The servicer's coroutine methods, each run after ``prepare`` (the health statuses are set first)."""
+
+    def __init__(self, servicer: Any, prepare: Callable[[], Awaitable[None]]) -> None:
+        self._servicer = servicer
+        self._prepare = prepare
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._servicer, name)
+        if not inspect.iscoroutinefunction(method):
+            return method
+
+        async def after_preparing(request: Any, context: Any) -> Any:
+            await self._prepare()
+            return await method(request, context)
+
+        return after_preparing
