@@ -128,19 +128,24 @@ class ExecutionService:
     ) -> AsyncIterator[PendingState]:
         """Yield the pending state now and after every change, until it is finished.
 
-        Changes are pushed by storage notifications as they are committed; ``poll_seconds`` only bounds how long
-        a change made by another process (sharing the database) can go unseen. Each step reads one row, not the
-        log, so following a long workflow stays cheap; changes closer together than ``coalesce_seconds`` (a
-        serial workflow makes hundreds a second) are reported as the latest of them, so a follower never costs
-        the engine more than a few reads per second of a fast execution.
+        Changes are pushed with their new status by the storage as they are committed (``watch_status``), so a
+        follower reads the database once, not once per change; ``poll_seconds`` only bounds how long a change made
+        by another process (sharing the database) can go unseen. Changes closer together than
+        ``coalesce_seconds`` (a serial workflow makes hundreds a second) are reported as the latest of them.
         """
         previous: PendingState | None = None
-        while True:
+        with self._storage.watch_status(execution_id) as watch:  # opened before the read: no change is missed
             status = await self._storage.get_status(execution_id)
-            if status.pending_state != previous:
-                previous = status.pending_state
-                yield previous
-            if isinstance(previous, FinishedState):
-                return
-            await self._storage.wait_for_change(execution_id, status.change_count, timeout=poll_seconds)
-            await asyncio.sleep(coalesce_seconds)
+            while True:
+                if status.pending_state != previous:
+                    previous = status.pending_state
+                    yield previous
+                if isinstance(previous, FinishedState):
+                    return
+                if await watch.wait(poll_seconds):
+                    await asyncio.sleep(coalesce_seconds)  # changes close together collapse into the latest
+                    pushed = watch.take()
+                    assert pushed is not None
+                    status = pushed
+                else:  # nothing pushed: a change by another process sharing the database is only seen by reading
+                    status = await self._storage.get_status(execution_id)

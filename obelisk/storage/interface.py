@@ -9,6 +9,7 @@ backend implements this same class.
 from __future__ import annotations
 
 import abc
+import contextlib
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from obelisk.concepts.events import (
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import ResultKind
+from obelisk.storage.notifications import StatusWatch
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -267,6 +269,14 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def wait_for_pending(self, ffqns: Sequence[Ffqn], timeout: float) -> None:
         """Return when an execution of ``ffqns`` may have become pending, or after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    def watch_status(
+        self, execution_id: ExecutionId
+    ) -> contextlib.AbstractContextManager[StatusWatch[ExecutionStatus]]:
+        """While open, every change of the execution committed by this process is pushed to the watch with the
+        execution's new status. Open it before reading the status, so that no change falls in between; changes
+        made by other processes sharing the database are not seen (poll for those)."""
 
     @abc.abstractmethod
     async def wait_for_change(self, execution_id: ExecutionId, known_version: int, timeout: float) -> None:

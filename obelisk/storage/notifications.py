@@ -13,13 +13,52 @@ generation moved since. A wake-up may be spurious (one extra empty ``lock_pendin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+K = TypeVar("K", bound=str)
+
+
+class StatusWatch(Generic[T]):
+    """Receives every committed change of one execution as it is announced, keeping only the latest status.
+
+    A follower registers its watch *before* reading the status once; from then on each change arrives here with
+    the execution's new status, so following costs no read per change (a read per change per follower was most of
+    the database traffic of many short workflows followed at once).
+    """
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        self._latest: T | None = None
+        self._changed = asyncio.Event()
+
+    def push(self, status: T) -> None:
+        self._latest = status
+        self._changed.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Whether a change arrived (now or within ``timeout`` seconds)."""
+        if not self._changed.is_set():
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    def take(self) -> T | None:
+        """The latest status pushed since the last ``take`` (``None`` if none), and forget it."""
+        latest, self._latest = self._latest, None
+        self._changed.clear()
+        return latest
 
 
 class Notifier:
     def __init__(self) -> None:
         self._pending_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._change_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._watches: dict[str, set[StatusWatch[Any]]] = {}
         self._generations: dict[str, int] = {}
         self._timers: set[asyncio.TimerHandle] = set()
 
@@ -74,13 +113,33 @@ class Notifier:
             if not waiters:
                 del self._change_waiters[execution_id]
 
-    def notify_changed(self, execution_ids: Iterable[str]) -> None:
-        if not self._change_waiters:
-            return
-        for execution_id in execution_ids:
-            for future in self._change_waiters.pop(execution_id, ()):
-                if not future.done():
-                    future.set_result(None)
+    def watch(self, execution_id: str) -> StatusWatch[Any]:
+        watch: StatusWatch[Any] = StatusWatch(execution_id)
+        self._watches.setdefault(execution_id, set()).add(watch)
+        return watch
+
+    def unwatch(self, watch: StatusWatch[Any]) -> None:
+        watches = self._watches.get(watch.execution_id)
+        if watches is not None:
+            watches.discard(watch)
+            if not watches:
+                del self._watches[watch.execution_id]
+
+    def notify_changed(self, changed: Mapping[K, R], status_of: Callable[[R], object]) -> None:
+        """Wake the waiters of each changed execution and push its new status (``status_of`` its entry in
+        ``changed``, computed only for watched executions) to its watches."""
+        if self._change_waiters:
+            for execution_id in changed:
+                for future in self._change_waiters.pop(execution_id, ()):
+                    if not future.done():
+                        future.set_result(None)
+        if self._watches:
+            for execution_id, entry in changed.items():
+                watches = self._watches.get(execution_id)
+                if watches:
+                    status = status_of(entry)
+                    for watch in watches:
+                        watch.push(status)
 
     def close(self) -> None:
         for handle in self._timers:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +41,7 @@ from obelisk.storage.interface import (
     StorageStats,
     WriteOp,
 )
-from obelisk.storage.notifications import Notifier
+from obelisk.storage.notifications import Notifier, StatusWatch
 from obelisk.storage.sqlite_ops import Effects
 
 T = TypeVar("T")
@@ -226,7 +226,7 @@ class SqliteStorage(Storage):
             for ffqn, at in effects.pending_later.items():
                 if at - now <= TIMED_WAKE_HORIZON_US:
                     notifier.notify_pending_at(ffqn, (at - now) / MICROS_PER_SECOND)
-        notifier.notify_changed(effects.changed)
+        notifier.notify_changed(effects.changed, sqlite_reads.status_of_row)
 
     # ------------------------------------------------------------------------------------------ reads
     async def _read(self, fn: Callable[[sqlite3.Connection], T], *, single_statement: bool = False) -> T:
@@ -280,6 +280,14 @@ class SqliteStorage(Storage):
             notifier.unregister_pending(keys, future)
             for key in keys:
                 self._seen_generation[key] = notifier.generation(key)
+
+    @contextlib.contextmanager
+    def watch_status(self, execution_id: ExecutionId) -> Iterator[StatusWatch[ExecutionStatus]]:
+        watch: StatusWatch[ExecutionStatus] = self._notifier.watch(execution_id)
+        try:
+            yield watch
+        finally:
+            self._notifier.unwatch(watch)
 
     async def wait_for_change(self, execution_id: ExecutionId, known_version: int, timeout: float) -> None:
         notifier = self._notifier

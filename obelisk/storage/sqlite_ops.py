@@ -99,7 +99,9 @@ class Effects:
     one created and locked in the same job (a workflow's inline child) wakes no executor."""
     pending_later: dict[str, int] = field(default_factory=dict)
     """FFQN -> earliest future retry/backoff time made pending by this job."""
-    changed: set[ExecutionId] = field(default_factory=set)
+    changed: dict[ExecutionId, Row] = field(default_factory=dict)
+    """Every execution the job changed, with its state row as the job leaves it (followers get their new status
+    from it without a read)."""
     duplicate_responses: int = 0
 
     @property
@@ -111,7 +113,7 @@ class Effects:
         self.pending_now_by_execution.update(other.pending_now_by_execution)
         for ffqn, at in other.pending_later.items():
             self.pending_later[ffqn] = min(at, self.pending_later.get(ffqn, at))
-        self.changed |= other.changed
+        self.changed.update(other.changed)
         self.duplicate_responses += other.duplicate_responses
 
 
@@ -253,7 +255,7 @@ class Row:
             self.run_id = None
 
     def note_effects(self, effects: Effects, now: int) -> None:
-        effects.changed.add(self.execution_id)
+        effects.changed[self.execution_id] = self
         if self.state != PENDING_AT:
             effects.pending_now_by_execution.pop(self.execution_id, None)
             return
@@ -359,7 +361,7 @@ def create_execution(rows: StateRows, execution_id: ExecutionId, created: Create
         created.component_id,
     )
     rows.add(row)
-    effects.changed.add(execution_id)
+    effects.changed[execution_id] = row
     if created.scheduled_at <= now:
         effects.pending_now_by_execution[execution_id] = ffqn
     else:

@@ -88,7 +88,10 @@ def get_pending_state(conn: sqlite3.Connection, execution_id: ExecutionId) -> Pe
 
 
 def get_status(conn: sqlite3.Connection, execution_id: ExecutionId) -> ExecutionStatus:
-    row = load_row(conn, execution_id)
+    return status_of_row(load_row(conn, execution_id))
+
+
+def status_of_row(row: Row) -> ExecutionStatus:
     return ExecutionStatus(_row_state(row), row.next_version + row.response_count, row.next_version)
 
 

@@ -192,6 +192,26 @@ async def test_wait_for_change_sees_appends_and_responses(tmp_path: Path) -> Non
         assert time.perf_counter() - started >= 0.04
 
 
+async def test_a_status_watch_receives_each_committed_status_without_reading(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        wf, other = new_id(), new_id(1)
+        await storage.create(wf, created(WORKFLOW), T0)
+        await storage.create(other, created(WORKFLOW), T0)
+        with storage.watch_status(wf) as watch:
+            assert not await watch.wait(0.02)  # nothing committed since it opened
+            js = JoinSetId.generate()
+            await storage.append(wf, 1, [JoinSetCreated(js)], T0)
+            await storage.append(other, 1, [JoinSetCreated(js)], T0)  # another execution: not pushed here
+            await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(wf.child(0), Ok(None)))], T0)
+            assert await watch.wait(0.5)
+            pushed = watch.take()
+            assert pushed == await storage.get_status(wf)  # the latest of the two changes, as a read would see it
+            assert pushed is not None and pushed.change_count == 3
+            assert watch.take() is None and not await watch.wait(0.02)
+        await storage.append(wf, 2, [JoinSetCreated(JoinSetId.generate())], T0)
+        assert watch.take() is None  # closed: no longer receives
+
+
 @pytest.mark.parametrize("writers", [20])
 async def test_throughput_smoke(tmp_path: Path, writers: int) -> None:
     """Many concurrent writers share commits (the numbers are measured in bench/, not asserted here)."""
