@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,34 @@ WORKLOADS: dict[str, Callable[[int], Awaitable[WorkloadResult]]] = {
     "W4": w4_kill_restart.run,
     "SLEEP-RSS": sleep_rss.run,
 }
+
+
+async def machine_floor() -> dict[str, float] | None:
+    """``bench/floor.py`` in a process of its own: one fresh fibo_activity attempt on this machine, right now."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.floor",
+        cwd=harness.REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        print(f"floor probe failed: {err.decode(errors='replace').strip()[-500:]}", file=sys.stderr)
+        return None
+    floor: dict[str, float] = json.loads(out)
+    return floor
+
+
+def describe_floor(when: str, floor: dict[str, float] | None) -> str:
+    if floor is None:
+        return f"floor probe {when}: unavailable"
+    return (
+        f"floor probe {when}: one fresh fibo_activity attempt {floor['step_ms']:.2f} ms"
+        f" (min {floor['step_min_ms']:.2f}; instantiate {floor['instantiate_ms']:.2f},"
+        f" fibo(10) {floor['call_ms']:.2f}, free {floor['free_ms']:.2f})"
+    )
 
 
 def table(rows: list[Row]) -> str:
@@ -72,6 +101,8 @@ async def main() -> int:
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    floor_before = await machine_floor()
+    print(describe_floor("before", floor_before), flush=True)
     rows: list[Row] = []
     notes: list[str] = []
     failed = False
@@ -88,11 +119,22 @@ async def main() -> int:
         rows += result.rows
         notes += result.notes
         print(f"  {name} done in {time.perf_counter() - workload_started:.1f} s", flush=True)
+    floor_after = await machine_floor()
     print()
     print(table(rows))
     print()
     for note in notes:
         print(note)
+    print(describe_floor("before", floor_before))
+    print(describe_floor("after", floor_after))
+    floors = [f["step_ms"] for f in (floor_before, floor_after) if f is not None]
+    for row in rows:
+        if row.metric == "per serial step" and floors and row.values:
+            floor_ms = sum(floors) / len(floors)
+            print(
+                f"{row.workload} per serial step / floor: {row.median / floor_ms:.2f}"
+                f" ({row.median:.2f} ms vs {floor_ms:.2f} ms; a step cannot cost less than one fresh attempt)"
+            )
     print(f"\nmachine load average at the end: {' '.join(f'{v:.2f}' for v in machine().load_average)}")
     print(f"suite took {time.perf_counter() - started:.1f} s")
     return 1 if failed else 0
