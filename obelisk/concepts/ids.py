@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import time
 from typing import ClassVar, Self
 
@@ -19,6 +20,8 @@ from obelisk.concepts.errors import ParseError
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_INDEX = {c: i for i, c in enumerate(_CROCKFORD)}
 ULID_LENGTH = 26
+_ULID_SHAPE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE)
+"""A valid ULID: 26 Crockford digits, the first at most 7 (128 bits). Checked on every id the API receives."""
 
 
 def encode_ulid(timestamp_ms: int, randomness: int) -> str:
@@ -70,7 +73,9 @@ class PrefixedId(str):
         prefix, sep, ulid = text.partition("_")
         if not sep or prefix != cls.PREFIX:
             raise ParseError(f"invalid {cls.__name__} {text!r}: expected {cls.PREFIX}_<ULID>")
-        decode_ulid(ulid)
+        if _ULID_SHAPE.fullmatch(ulid) is None:
+            decode_ulid(ulid)  # raises the error that says what is wrong
+            raise ParseError(f"invalid ULID {ulid!r}")
         return cls(text)
 
 

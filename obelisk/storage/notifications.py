@@ -21,6 +21,32 @@ R = TypeVar("R")
 K = TypeVar("K", bound=str)
 
 
+async def wait_done(future: asyncio.Future[Any], timeout: float) -> bool:
+    """Wait until ``future`` is done or ``timeout`` seconds passed; whether it is done. Never cancels it.
+
+    ``asyncio.wait`` and ``asyncio.wait_for`` would do, at the price of a task, a set and several callbacks per
+    call; waiting is what every follower, executor and waiting run does after each step, so it is done here with
+    one timer and one callback.
+    """
+    if future.done():
+        return True
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(timeout, wake)
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+    return future.done()
+
+
 class StatusWatch(Generic[T]):
     """Receives every committed change of one execution as it is announced, keeping only the latest status.
 
@@ -32,25 +58,22 @@ class StatusWatch(Generic[T]):
     def __init__(self, execution_id: str) -> None:
         self.execution_id = execution_id
         self._latest: T | None = None
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def push(self, status: T) -> None:
         self._latest = status
-        self._changed.set()
+        if not self._changed.done():
+            self._changed.set_result(None)
 
     async def wait(self, timeout: float) -> bool:
         """Whether a change arrived (now or within ``timeout`` seconds)."""
-        if not self._changed.is_set():
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
-            except TimeoutError:
-                return False
-        return True
+        return await wait_done(self._changed, timeout)
 
     def take(self) -> T | None:
         """The latest status pushed since the last ``take`` (``None`` if none), and forget it."""
         latest, self._latest = self._latest, None
-        self._changed.clear()
+        if self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
         return latest
 
 

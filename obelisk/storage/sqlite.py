@@ -41,7 +41,7 @@ from obelisk.storage.interface import (
     StorageStats,
     WriteOp,
 )
-from obelisk.storage.notifications import Notifier, StatusWatch
+from obelisk.storage.notifications import Notifier, StatusWatch, wait_done
 from obelisk.storage.sqlite_ops import Effects
 
 T = TypeVar("T")
@@ -275,7 +275,7 @@ class SqliteStorage(Storage):
         try:
             missed = any(notifier.generation(k) != self._seen_generation.get(k, 0) for k in keys)
             if not missed:
-                await asyncio.wait((future,), timeout=timeout)
+                await wait_done(future, timeout)
         finally:
             notifier.unregister_pending(keys, future)
             for key in keys:
@@ -297,7 +297,7 @@ class SqliteStorage(Storage):
                 lambda conn: sqlite_reads.change_count(conn, execution_id), single_statement=True
             )
             if current == known_version:
-                await asyncio.wait((future,), timeout=timeout)
+                await wait_done(future, timeout)
         finally:
             notifier.unregister_change(execution_id, future)
 
