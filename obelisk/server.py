@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import logging
 import os
 import time
@@ -18,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from obelisk.api.server import ApiServer
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
@@ -51,7 +51,6 @@ from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
 
 if TYPE_CHECKING:
-    from obelisk.api.server import ApiServer
     from obelisk.webhooks.http_server import WebhookHttpServer
     from obelisk.webui.app import WebUiServer
 
@@ -287,13 +286,8 @@ class Server:
             executor.start()
         timers.start()
         try:
-            # The API (grpc, protobuf, the generated code: ~0.1 s of imports) is imported only now, on a thread, so
-            # that work recovered after a restart already runs meanwhile instead of waiting for it.
-            api_module = await asyncio.to_thread(importlib.import_module, "obelisk.api.server")
             host, port = config.api.host_port
-            server.api = await api_module.ApiServer.start(
-                host, port, executions=server.executions, components=server.components
-            )
+            server.api = await ApiServer.start(host, port, executions=server.executions, components=server.components)
             if config.webui_listening_addr is not None:
                 server.webui = await _start_webui(server, config.webui_listening_addr)
             if config.http_server:
