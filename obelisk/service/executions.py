@@ -144,8 +144,7 @@ class ExecutionService:
                     return
                 if await watch.wait(poll_seconds):
                     await asyncio.sleep(coalesce_seconds)  # changes close together collapse into the latest
-                    pushed = watch.take()
-                    assert pushed is not None
-                    status = pushed
-                else:  # nothing pushed: a change by another process sharing the database is only seen by reading
-                    status = await self._storage.get_status(execution_id)
+                pushed = watch.take()
+                # Nothing pushed (a timeout: a change by another process sharing the database is only seen by
+                # reading; or the storage closed, and the read says so).
+                status = pushed if pushed is not None else await self._storage.get_status(execution_id)

@@ -59,6 +59,7 @@ class StatusWatch(Generic[T]):
         self.execution_id = execution_id
         self._latest: T | None = None
         self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closed = False
 
     def push(self, status: T) -> None:
         self._latest = status
@@ -70,17 +71,23 @@ class StatusWatch(Generic[T]):
         return await wait_done(self._changed, timeout)
 
     def take(self) -> T | None:
-        """The latest status pushed since the last ``take`` (``None`` if none), and forget it."""
+        """The latest status pushed since the last ``take`` (``None`` if none, or woken by ``close``), and forget
+        it."""
         latest, self._latest = self._latest, None
-        if self._changed.done():
+        if self._changed.done() and not self._closed:
             self._changed = asyncio.get_running_loop().create_future()
         return latest
+
+    def close(self) -> None:
+        """The storage closes: every wait returns at once from now on (the waiter's next read then fails)."""
+        self._closed = True
+        if not self._changed.done():
+            self._changed.set_result(None)
 
 
 class Notifier:
     def __init__(self) -> None:
         self._pending_waiters: dict[str, set[asyncio.Future[None]]] = {}
-        self._change_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._watches: dict[str, set[StatusWatch[Any]]] = {}
         self._generations: dict[str, int] = {}
         self._timers: set[asyncio.TimerHandle] = set()
@@ -124,18 +131,6 @@ class Notifier:
         self._timers.add(handle)
 
     # ------------------------------------------------------------------------------------------ changes
-    def register_change(self, execution_id: str) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._change_waiters.setdefault(execution_id, set()).add(future)
-        return future
-
-    def unregister_change(self, execution_id: str, future: asyncio.Future[None]) -> None:
-        waiters = self._change_waiters.get(execution_id)
-        if waiters is not None:
-            waiters.discard(future)
-            if not waiters:
-                del self._change_waiters[execution_id]
-
     def watch(self, execution_id: str) -> StatusWatch[Any]:
         watch: StatusWatch[Any] = StatusWatch(execution_id)
         self._watches.setdefault(execution_id, set()).add(watch)
@@ -149,13 +144,8 @@ class Notifier:
                 del self._watches[watch.execution_id]
 
     def notify_changed(self, changed: Mapping[K, R], status_of: Callable[[R], object]) -> None:
-        """Wake the waiters of each changed execution and push its new status (``status_of`` its entry in
-        ``changed``, computed only for watched executions) to its watches."""
-        if self._change_waiters:
-            for execution_id in changed:
-                for future in self._change_waiters.pop(execution_id, ()):
-                    if not future.done():
-                        future.set_result(None)
+        """Push the new status of each changed execution (``status_of`` its entry in ``changed``, computed only
+        for watched executions) to its watches."""
         if self._watches:
             for execution_id, entry in changed.items():
                 watches = self._watches.get(execution_id)
@@ -168,9 +158,12 @@ class Notifier:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-        for waiters in (*self._pending_waiters.values(), *self._change_waiters.values()):
+        for waiters in self._pending_waiters.values():
             for future in waiters:
                 if not future.done():
                     future.set_result(None)
+        for watches in self._watches.values():
+            for watch in watches:
+                watch.close()
         self._pending_waiters.clear()
-        self._change_waiters.clear()
+        self._watches.clear()

@@ -290,16 +290,12 @@ class SqliteStorage(Storage):
             self._notifier.unwatch(watch)
 
     async def wait_for_change(self, execution_id: ExecutionId, known_version: int, timeout: float) -> None:
-        notifier = self._notifier
-        future = notifier.register_change(execution_id)
-        try:
+        with self.watch_status(execution_id) as watch:  # opened before the read: no change is missed
             current = await self._read(
                 lambda conn: sqlite_reads.change_count(conn, execution_id), single_statement=True
             )
             if current == known_version:
-                await wait_done(future, timeout)
-        finally:
-            notifier.unregister_change(execution_id, future)
+                await watch.wait(timeout)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     async def close(self) -> None:

@@ -212,6 +212,18 @@ async def test_a_status_watch_receives_each_committed_status_without_reading(tmp
         assert watch.take() is None  # closed: no longer receives
 
 
+async def test_closing_the_storage_wakes_its_watches(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "db.sqlite")
+    wf = new_id()
+    await storage.create(wf, created(WORKFLOW), T0)
+    with storage.watch_status(wf) as watch:
+        waiting = asyncio.create_task(watch.wait(30.0))
+        await asyncio.sleep(0.01)
+        await storage.close()
+        assert await asyncio.wait_for(waiting, 0.5)  # at once, not after its 30 s
+        assert watch.take() is None and await watch.wait(30.0)
+
+
 @pytest.mark.parametrize("writers", [20])
 async def test_throughput_smoke(tmp_path: Path, writers: int) -> None:
     """Many concurrent writers share commits (the numbers are measured in bench/, not asserted here)."""
