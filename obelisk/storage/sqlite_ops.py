@@ -347,18 +347,32 @@ def create_execution(rows: StateRows, execution_id: ExecutionId, created: Create
         rows.conn.execute(_INSERT_EVENT, (execution_id, 0, now, "Created", dumps(event_to_json(created)), None))
     except sqlite3.IntegrityError:
         raise ExecutionAlreadyExists(execution_id) from None
-    row = Row(execution_id, 1, 0, ffqn, PENDING_AT, created.scheduled_at, None, None, None, None, 0, None, None)
-    row.loaded = None
-    row.insert = (
-        execution_id,
-        ffqn,
-        now,
-        created.scheduled_at,
-        created.max_retries,
-        created.retry_exp_backoff_us,
-        None if parent is None else parent.execution_id,
-        None if parent is None else parent.join_set_id,
-        created.component_id,
+    row = Row(
+        execution_id=execution_id,
+        next_version=1,
+        response_count=0,
+        ffqn=ffqn,
+        state=PENDING_AT,
+        pending_expires_finished=created.scheduled_at,
+        join_set_id=None,
+        join_set_closing=None,
+        executor_id=None,
+        run_id=None,
+        temporary_event_count=0,
+        result_kind=None,
+        finished_at=None,
+        loaded=None,
+        insert=(
+            execution_id,
+            ffqn,
+            now,
+            created.scheduled_at,
+            created.max_retries,
+            created.retry_exp_backoff_us,
+            None if parent is None else parent.execution_id,
+            None if parent is None else parent.join_set_id,
+            created.component_id,
+        ),
     )
     rows.add(row)
     effects.changed[execution_id] = row
