@@ -34,11 +34,12 @@ from obelisk.config import (
 )
 from obelisk.config.values import parse_socket_addr
 from obelisk.executor.executor import Executor, ExecutorConfig
+from obelisk.executor.identity import DatabaseClaim, claim_database
 from obelisk.executor.timers import TimersWatcher
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
-from obelisk.storage.interface import Storage
+from obelisk.storage.interface import Storage, StorageError
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
@@ -46,6 +47,7 @@ from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
+from obelisk.workers.outcome_events import ops_for_held_locks
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
 from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
@@ -162,21 +164,6 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
-def executor_identity(sqlite_file: Path) -> ExecutorId:
-    """This server's persistent executor id, kept next to its database (DESIGN §10 "Restart").
-
-    Locks held under it at start-up belong to this server's previous, dead process and can be released at once.
-    """
-    path = sqlite_file.with_name(sqlite_file.name + ".executor-id")
-    if path.exists():
-        return ExecutorId.parse(path.read_text().strip())
-    executor_id = ExecutorId.generate()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(executor_id + "\n")
-    tmp.replace(path)
-    return executor_id
-
-
 class Server:
     def __init__(
         self,
@@ -187,6 +174,7 @@ class Server:
         registry: ComponentRegistry,
         executors: list[Executor],
         timers: TimersWatcher,
+        claim: DatabaseClaim,
         executor_id: ExecutorId,
         clock: Clock,
         loaded: dict[str, LoadedComponent],
@@ -199,6 +187,8 @@ class Server:
         self.registry = registry
         self.executors = executors
         self.timers = timers
+        self.claim = claim
+        """This process's lock on the database: no other server uses it, or this server's executor id, meanwhile."""
         self.executor_id = executor_id
         self.clock = clock
         self.executions = ExecutionService(storage, registry, clock)
@@ -243,6 +233,7 @@ class Server:
         env = os.environ if env is None else env
         started = time.perf_counter()
         _ensure_dirs(config)
+        claim = claim_database(config.sqlite.file)
         engine = WasmEngine()
         engine.start()
         storage: Storage | None = None
@@ -250,10 +241,8 @@ class Server:
             prepared_task = asyncio.create_task(asyncio.to_thread(prepare_components, config, engine, env))
             storage = await SqliteStorage.open(config.sqlite.file, synchronous=config.sqlite.synchronous, clock=clock)
             prepared = await prepared_task
-            executor_id = executor_identity(config.sqlite.file)
-            released = await storage.unlock_executor(executor_id, clock.now_us(), "server restarted")
-            if released:
-                log.info("released %d executions locked by this server's previous process", len(released))
+            executor_id = claim.executor_id()
+            await _release_held_locks(storage, executor_id, clock, after_crash=True)
             executors = [
                 _activity_executor(entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, env)
                 for entry in prepared.registry.components
@@ -269,6 +258,7 @@ class Server:
             if storage is not None:
                 await storage.close()
             engine.stop()
+            claim.release()
             raise
         timers = TimersWatcher(storage, clock)
         server = cls(
@@ -278,6 +268,7 @@ class Server:
             registry=prepared.registry,
             executors=executors,
             timers=timers,
+            claim=claim,
             executor_id=executor_id,
             clock=clock,
             loaded=prepared.loaded,
@@ -311,14 +302,34 @@ class Server:
         await self.timers.stop()
         for executor in self.executors:
             await executor.stop()
+        try:
+            await _release_held_locks(self.storage, self.executor_id, self.clock, after_crash=False)
+        except StorageError as error:
+            log.warning("locks not released at stop (the next start releases them): %s", error)
         await self.storage.close()
         self.engine.stop()
+        self.claim.release()
 
     async def __aenter__(self) -> Server:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def _release_held_locks(storage: Storage, executor_id: ExecutorId, clock: Clock, *, after_crash: bool) -> None:
+    """Give back what this server's executor id holds: at a clean stop, its runs in flight (abandoned; their late
+    writes are refused by the version check); at start, what its previous process held when it died. Either way
+    the executions are due again at once, with no retry consumed."""
+    now = clock.now_us()
+    held = await storage.held_locks(executor_id, now)
+    if not held:
+        return
+    await storage.write(ops_for_held_locks(held, now, after_crash=after_crash), now)
+    if after_crash:
+        log.info("released %d executions held by this server's previous process", len(held))
+    else:
+        log.info("released %d executions in flight at stop", len(held))
 
 
 async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:

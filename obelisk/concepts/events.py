@@ -103,6 +103,9 @@ class Unlocked:
 
     backoff_expires_at: int
     reason: str
+    after_crash: bool = False
+    """Released by the start of a server whose previous process died while it ran this execution: such releases
+    in a row are counted, so that an execution that kills the server every time stops being retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,8 @@ def event_to_json(event: Event) -> dict[str, Any]:
             }
         case Unlocked():
             body = {"backoff_expires_at": event.backoff_expires_at, "reason": event.reason}
+            if event.after_crash:
+                body["after_crash"] = True
         case TemporarilyFailed():
             body = {
                 "backoff_expires_at": event.backoff_expires_at,
@@ -251,7 +256,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
                 data["lock_expires_at"],
             )
         case "Unlocked":
-            return Unlocked(data["backoff_expires_at"], data["reason"])
+            return Unlocked(data["backoff_expires_at"], data["reason"], bool(data.get("after_crash", False)))
         case "TemporarilyFailed":
             return TemporarilyFailed(data["backoff_expires_at"], data["reason"], data["detail"])
         case "TemporarilyTimedOut":

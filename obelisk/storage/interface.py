@@ -182,6 +182,20 @@ class ExpiredLock:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldLock:
+    """An execution an executor holds: a run or attempt in progress (``running``), or a workflow run that waits in
+    place for a response (``BlockedByJoinSet``, or ``PendingAt`` once it arrived, with the run still the owner)."""
+
+    execution_id: ExecutionId
+    version: int
+    running: bool
+    parent: ParentRef | None
+    crashes_in_a_row: int
+    """``Unlocked`` events marked ``after_crash`` since the execution's last event that was neither such an
+    ``Unlocked`` nor a ``Locked``: how many times in a row a server died while running it without any progress."""
+
+
+@dataclass(frozen=True, slots=True)
 class ExpiredDelay:
     execution_id: ExecutionId
     join_set_id: JoinSetId
@@ -263,8 +277,9 @@ class Storage(abc.ABC):
         """Locks (and join-set waits) whose expiry is ``<= now``, and delays that are due."""
 
     @abc.abstractmethod
-    async def unlock_executor(self, executor_id: ExecutorId, now: int, reason: str) -> list[ExecutionId]:
-        """Append ``Unlocked`` (pending now, no retry consumed) to every execution locked by ``executor_id``."""
+    async def held_locks(self, executor_id: ExecutorId, now: int) -> list[HeldLock]:
+        """Every execution ``executor_id`` holds at ``now``, in any state: its locks, and the runs that wait in
+        place until a lock expiry still ahead (a server releases them all when it stops and when it starts)."""
 
     @abc.abstractmethod
     async def wait_for_pending(self, ffqns: Sequence[Ffqn], timeout: float) -> None:

@@ -35,6 +35,7 @@ from obelisk.storage.interface import (
     ExecutionSummary,
     ExpiredDelay,
     ExpiredLock,
+    HeldLock,
     LockedExecution,
     Storage,
     StorageError,
@@ -142,12 +143,8 @@ class SqliteStorage(Storage):
         self._stats.operations += len(locked)
         return locked
 
-    async def unlock_executor(self, executor_id: ExecutorId, now: int, reason: str) -> list[ExecutionId]:
-        released: list[ExecutionId] = await self._submit(
-            lambda conn, effects: sqlite_ops.unlock_executor(conn, executor_id, now, reason, effects), 0
-        )
-        self._stats.operations += len(released)
-        return released
+    async def held_locks(self, executor_id: ExecutorId, now: int) -> list[HeldLock]:
+        return await self._read(lambda conn: sqlite_reads.held_locks(conn, executor_id, now))
 
     async def _submit(self, body: Callable[[sqlite3.Connection, Effects], T], operations: int) -> T:
         if self._closed:

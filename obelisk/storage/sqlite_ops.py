@@ -188,10 +188,6 @@ SELECT_RESPONSES = (
     "SELECT id, created_at, join_set_id, json FROM join_set_response WHERE execution_id = ? AND id > ?"
     " ORDER BY id LIMIT ?"
 )
-_SELECT_LOCKED_BY = (
-    "SELECT execution_id, next_version FROM execution_state WHERE executor_id = ?"
-    " AND (state = 'Locked' OR (state = 'PendingAt' AND pending_expires_finished > ?))"
-)
 
 
 # ---------------------------------------------------------------------------------------------- the state row
@@ -557,21 +553,6 @@ def lock_pending(
         )
     rows.store()
     return locked
-
-
-def unlock_executor(
-    conn: sqlite3.Connection, executor_id: ExecutorId, now: int, reason: str, effects: Effects
-) -> list[ExecutionId]:
-    """Release what ``executor_id`` holds: its locks, and await-strategy runs that own a not-yet-due ``PendingAt``."""
-    owned = conn.execute(_SELECT_LOCKED_BY, (executor_id, now)).fetchall()
-    released: list[ExecutionId] = []
-    rows = StateRows(conn)
-    for raw_id, version in owned:
-        execution_id = ExecutionId(raw_id)
-        append_events(rows, execution_id, version, [Unlocked(now, reason)], now, effects)
-        released.append(execution_id)
-    rows.store()
-    return released
 
 
 # ---------------------------------------------------------------------------------------------- decoding

@@ -3,13 +3,15 @@ watcher, and a workflow running a child activity inline).
 
 One function per source of truth: ``ops_for_outcome`` after a run, ``ops_for_expired_lock`` when a lock ran out
 (the executor's own deadline and the timers watcher both use it, so a timeout is recorded the same way whoever
-notices it first; the loser's write is refused by the version check).
+notices it first; the loser's write is refused by the version check), ``ops_for_held_locks`` when a server
+gives back what it holds as it stops or, after a crash, as it starts again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from obelisk.concepts.events import (
@@ -24,7 +26,7 @@ from obelisk.concepts.events import (
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, FallibleError, FinishedResult, Timeout
 from obelisk.concepts.retry import RetryPolicy
-from obelisk.storage.interface import AppendEvents, DeliverResponse, WriteOp
+from obelisk.storage.interface import AppendEvents, DeliverResponse, HeldLock, WriteOp
 from obelisk.workers.outcome import (
     FailedPermanently,
     FailedTemporarily,
@@ -98,6 +100,35 @@ def ops_for_expired_lock(ctx: RunContext, now: int) -> list[WriteOp]:
     if backoff is not None:
         return _append(ctx, TemporarilyTimedOut(now + backoff))
     return finish_ops(ctx.execution_id, ctx.version, ctx.parent, Timeout())
+
+
+MAX_CRASHES_IN_A_ROW = 5
+"""A server start that finds an execution still running under its previous process releases it (``Unlocked``
+marked ``after_crash``); the release that would be this many in a row without progress ends it instead. An
+attempt that kills the server (a miscompiled artifact, a runtime bug, memory exhaustion) would otherwise take
+it down on every start for ever. Five leaves room for unrelated crashes or kills while an execution happens to
+run; see docs/decisions.md."""
+
+
+def ops_for_held_locks(held: Sequence[HeldLock], now: int, *, after_crash: bool) -> list[WriteOp]:
+    """Give back what a server held: on a clean stop (``after_crash=False``) and at the next start after its
+    process died (``after_crash=True``; only executions that were running count a crash: a run waiting in place
+    for a response did not cause it). Nothing is charged to a retry budget either way."""
+    reason = "server restarted" if after_crash else "server stopped"
+    ops: list[WriteOp] = []
+    for lock in held:
+        crashed = after_crash and lock.running
+        if crashed and lock.crashes_in_a_row + 1 >= MAX_CRASHES_IN_A_ROW:
+            failure = ExecutionFailure(
+                f"the server died {lock.crashes_in_a_row + 1} times in a row while running this execution;"
+                " it is not retried again",
+                "each start of the server found it still running under the previous process, with no progress"
+                " recorded in between (the attempt may crash the server: check the server's log and exit status)",
+            )
+            ops += finish_ops(lock.execution_id, lock.version, lock.parent, failure)
+        else:
+            ops.append(AppendEvents(lock.execution_id, lock.version, [Unlocked(now, reason, after_crash=crashed)]))
+    return ops
 
 
 def _append(ctx: RunContext, event: Event) -> list[WriteOp]:

@@ -134,7 +134,7 @@ async def test_kill_9_while_an_activity_is_locked_then_restart_runs_it_exactly_o
         assert site.hang_once_requests == 2
         assert event_kinds(log.events) == ["Created", "Locked", "Unlocked", "Locked", "Finished"]
         unlocked = log.events[2].event
-        assert isinstance(unlocked, Unlocked) and unlocked.reason == "server restarted"
+        assert isinstance(unlocked, Unlocked) and unlocked.reason == "server restarted" and unlocked.after_crash
         first, second = log.events[1].event, log.events[3].event
         assert isinstance(first, Locked) and isinstance(second, Locked) and first.run_id != second.run_id
         assert server.terminate() == 0

@@ -1,4 +1,5 @@
-"""Locking due executions, releasing an executor's locks, group commit and in-process notifications."""
+"""Locking due executions, releasing what an executor holds (at stop, and after a crash), group commit and
+in-process notifications."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from obelisk.concepts.events import (
+    BlockedByJoinSet,
     ChildExecutionFinished,
     ChildExecutionRequest,
     Event,
     Finished,
+    FinishedState,
     JoinNext,
     JoinSetCreated,
     JoinSetRequest,
@@ -26,9 +29,10 @@ from obelisk.concepts.events import (
     Unlocked,
 )
 from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
-from obelisk.concepts.results import Ok
+from obelisk.concepts.results import Ok, ResultKind
 from obelisk.storage.interface import AppendEvents, CreateExecution, DeliverResponse, VersionMismatch
 from obelisk.storage.sqlite import SqliteStorage
+from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW, ops_for_held_locks
 
 from .helpers import ACTIVITY, EXECUTOR, SEC, T0, WORKFLOW, created, new_id, opened
 
@@ -110,18 +114,25 @@ async def test_concurrent_lock_pending_never_locks_twice(tmp_path: Path) -> None
         assert len(set(flat)) == len(flat)
 
 
-async def test_unlock_executor_releases_only_its_locks(tmp_path: Path) -> None:
+async def _release(storage: SqliteStorage, executor: ExecutorId, now: int, *, after_crash: bool) -> list[ExecutionId]:
+    held = await storage.held_locks(executor, now)
+    await storage.write(ops_for_held_locks(held, now, after_crash=after_crash), now)
+    return [lock.execution_id for lock in held]
+
+
+async def test_held_locks_are_only_the_executors_own(tmp_path: Path) -> None:
     async with opened(tmp_path / "db.sqlite") as storage:
         mine, theirs = ExecutorId.generate(), ExecutorId.generate()
         ids = [new_id(i) for i in range(3)]
         await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
         my_locks = await _lock_batch(storage, 2, executor=mine)
         their_locks = await _lock_batch(storage, 2, executor=theirs)
-        released = await storage.unlock_executor(mine, T0 + 5, "restart")
+        released = await _release(storage, mine, T0 + 5, after_crash=True)
         assert sorted(released) == sorted(my_locks)
         for eid in my_locks:
             assert await storage.get_pending_state(eid) == PendingAt(T0 + 5)
-            assert (await storage.get(eid)).events[-1].event == Unlocked(T0 + 5, "restart")
+            event = (await storage.get(eid)).events[-1].event
+            assert isinstance(event, Unlocked) and event.after_crash and event.backoff_expires_at == T0 + 5
         for eid in their_locks:
             assert isinstance(await storage.get_pending_state(eid), LockedState)
 
@@ -258,22 +269,94 @@ async def test_short_retry_backoff_wakes_executor_when_due(tmp_path: Path) -> No
         assert 0.05 <= waited < 1.0, waited
 
 
-async def test_unlock_executor_releases_an_awaiting_run_after_its_response(tmp_path: Path) -> None:
+async def _await_in_place(storage: SqliteStorage, executor: ExecutorId, *, until: int) -> tuple[ExecutionId, JoinSetId]:
+    """A workflow whose await-strategy run waits in place for a response until ``until``."""
+    wf = new_id()
+    await storage.create(wf, created(WORKFLOW), T0)
+    (locked,) = await storage.lock_pending(
+        ffqns=[WORKFLOW], batch_size=1, now=T0, executor_id=executor, component_id="wf", lock_expires_at=until
+    )
+    js = JoinSetId.generate()
+    await storage.append(wf, locked.version, [JoinSetCreated(js), JoinNext(js, until)], T0)
+    return wf, js
+
+
+async def test_a_restart_releases_a_run_waiting_in_place_for_its_response(tmp_path: Path) -> None:
+    """A run of the previous process that waited for a child (``BlockedByJoinSet`` until its lock's end) would
+    otherwise hold the workflow until then, although that process is gone."""
+    async with opened(tmp_path / "db.sqlite") as storage:
+        mine = ExecutorId.generate()
+        wf, _ = await _await_in_place(storage, mine, until=T0 + 10 * SEC)
+        assert isinstance(await storage.get_pending_state(wf), BlockedByJoinSet)
+        (held,) = await storage.held_locks(mine, T0 + 1)
+        assert held.execution_id == wf and not held.running and held.crashes_in_a_row == 0
+        assert await _release(storage, mine, T0 + 1, after_crash=True) == [wf]
+        assert await storage.get_pending_state(wf) == PendingAt(T0 + 1)
+        event = (await storage.get(wf)).events[-1].event
+        assert isinstance(event, Unlocked) and not event.after_crash  # waiting did not crash the server
+
+
+async def test_a_restart_releases_an_awaiting_run_after_its_response(tmp_path: Path) -> None:
     """An await-strategy run owns ``PendingAt(deadline)`` after its response arrived; a restart releases it now."""
+    async with opened(tmp_path / "db.sqlite") as storage:
+        mine = ExecutorId.generate()
+        wf, js = await _await_in_place(storage, mine, until=T0 + SEC)
+        await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(wf.child(0), Ok(None)))], T0 + 2)
+        assert await storage.get_pending_state(wf) == PendingAt(T0 + SEC)
+        assert await _release(storage, mine, T0 + 3, after_crash=True) == [wf]
+        assert await storage.get_pending_state(wf) == PendingAt(T0 + 3)
+
+
+async def test_an_interrupted_run_is_nobodys_after_it_blocked(tmp_path: Path) -> None:
+    """An interrupt-strategy run blocks with an expiry of now: the execution waits for its response in the
+    database only, and a restart has nothing to release."""
+    async with opened(tmp_path / "db.sqlite") as storage:
+        mine = ExecutorId.generate()
+        await _await_in_place(storage, mine, until=T0)
+        assert await storage.held_locks(mine, T0 + 1) == []
+
+
+async def test_crashes_in_a_row_end_an_execution_that_keeps_killing_the_server(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as storage:
+        mine = ExecutorId.generate()
+        parent, js = await _await_in_place(storage, mine, until=T0)
+        child = parent.child(0)
+        await storage.create(child, created(parent=ParentRef(parent, js)), T0)
+        now = T0
+        for crashes in range(MAX_CRASHES_IN_A_ROW - 1):
+            now += SEC
+            (locked,) = await _lock_batch(storage, 1, executor=mine, now=now)
+            assert locked == child
+            (held,) = await storage.held_locks(mine, now)
+            assert held.running and held.crashes_in_a_row == crashes
+            await _release(storage, mine, now, after_crash=True)
+            assert await storage.get_pending_state(child) == PendingAt(now)
+        now += SEC
+        await _lock_batch(storage, 1, executor=mine, now=now)
+        await _release(storage, mine, now, after_crash=True)
+        log = await storage.get(child)
+        assert isinstance(log.pending_state, FinishedState)
+        assert log.pending_state.result_kind is ResultKind.EXECUTION_FAILURE
+        (response,) = (await storage.get(parent)).responses
+        assert isinstance(response.response, ChildExecutionFinished)
+        assert "died 5 times in a row" in str(response.response.result)
+
+
+async def test_progress_or_a_clean_stop_between_crashes_restarts_the_count(tmp_path: Path) -> None:
     async with opened(tmp_path / "db.sqlite") as storage:
         mine = ExecutorId.generate()
         wf = new_id()
         await storage.create(wf, created(WORKFLOW), T0)
-        (locked,) = await storage.lock_pending(
-            ffqns=[WORKFLOW], batch_size=1, now=T0, executor_id=mine, component_id="wf", lock_expires_at=T0 + SEC
-        )
-        js = JoinSetId.generate()
-        await storage.append(wf, locked.version, [JoinSetCreated(js), JoinNext(js, T0 + SEC)], T0)
-        assert await storage.unlock_executor(mine, T0 + 1, "restart") == []  # blocked: waits for its response
-        await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(wf.child(0), Ok(None)))], T0 + 2)
-        assert await storage.get_pending_state(wf) == PendingAt(T0 + SEC)
-        assert await storage.unlock_executor(mine, T0 + 3, "restart") == [wf]
-        assert await storage.get_pending_state(wf) == PendingAt(T0 + 3)
+        now = T0
+        for round_ in range(2 * MAX_CRASHES_IN_A_ROW):
+            now += SEC
+            (locked,) = await storage.lock_pending(
+                ffqns=[WORKFLOW], batch_size=1, now=now, executor_id=mine, component_id="wf", lock_expires_at=now + SEC
+            )
+            if round_ % 3 == 2:
+                await storage.append(wf, locked.version, [JoinSetCreated(JoinSetId.generate())], now)
+            await _release(storage, mine, now, after_crash=round_ % 4 != 3)
+        assert await storage.get_pending_state(wf) == PendingAt(now)
 
 
 async def test_calls_from_another_thread(tmp_path: Path) -> None:

@@ -1,0 +1,184 @@
+"""Faults around a server's life: a second server on the same database, `kill -9` while a workflow waits for its
+child, and an execution that is running every time the server dies.
+
+Each test drives real `obelisk server run` processes and reads the database beside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from obelisk.concepts.clock import SystemClock
+from obelisk.concepts.component_id import ComponentId, ComponentType, ContentDigest
+from obelisk.concepts.events import Created, Finished, FinishedState, Locked, Unlocked
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.results import ExecutionFailure, Ok
+from obelisk.storage.interface import ExecutionLog, ExecutionQuery
+from obelisk.storage.sqlite import SqliteStorage
+from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW
+from tests.integration.server_harness import finished, write_config
+from tests.integration.server_process import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+SLEEP = Ffqn.parse("testing:sleep/sleep.sleep")
+SLEEP_ACTIVITY_IN_WORKFLOW = Ffqn.parse("testing:sleep-workflow/workflow.sleep-activity")
+
+
+def _components(built: Path) -> str:
+    return f"""
+[[activity_wasm]]
+name = "sleep_activity"
+location.path = "{built / "sleep_activity.wasm"}"
+exec.lock_expiry = {{secs = 60}}
+exec.tick_sleep = {{millis = 50}}
+
+[[workflow]]
+name = "sleep_workflow"
+location.path = "{built / "sleep_workflow.wasm"}"
+exec.lock_expiry = {{secs = 90}}
+exec.tick_sleep = {{millis = 50}}
+"""
+
+
+async def _submit(storage: SqliteStorage, built: Path, ffqn: Ffqn, params: list[object]) -> ExecutionId:
+    """Create an execution the way Submit does, straight in the database the server polls."""
+    now = SystemClock().now_us()
+    workflow = ffqn == SLEEP_ACTIVITY_IN_WORKFLOW
+    name = "sleep_workflow" if workflow else "sleep_activity"
+    kind = ComponentType.WORKFLOW if workflow else ComponentType.ACTIVITY_WASM
+    component = ComponentId.of(kind, name, ContentDigest.of_file(built / f"{name}.wasm"))
+    execution_id = ExecutionId.generate()
+    max_retries = 2**32 - 1 if workflow else 0
+    await storage.create(execution_id, Created(ffqn, params, now, str(component), max_retries, 100_000), now)
+    return execution_id
+
+
+async def _wait_for(storage: SqliteStorage, execution_id: ExecutionId, done: object, timeout: float) -> ExecutionLog:
+    """Poll the execution until ``done(log)`` holds; fail with its events otherwise."""
+    assert callable(done)
+    deadline = time.monotonic() + timeout
+    while True:
+        log = await storage.get(execution_id)
+        if done(log):
+            return log
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{execution_id}: condition not met in {timeout} s: {[e.event for e in log.events]}")
+        await asyncio.sleep(0.05)
+
+
+async def _only_child(storage: SqliteStorage, parent: ExecutionId, timeout: float) -> ExecutionId:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = [s for s in await storage.list_executions(ExecutionQuery()) if s.parent_execution_id == parent]
+        if children:
+            (child,) = children
+            return child.execution_id
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{parent} created no child in {timeout} s")
+
+
+def _locks(log: ExecutionLog) -> int:
+    return sum(isinstance(e.event, Locked) for e in log.events)
+
+
+async def test_a_second_server_on_the_same_database_refuses_to_start_and_takes_nothing(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    path = write_config(tmp_path, codegen_cache, _components(built_components))
+    first = ServerProcess(path).start()
+    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
+    try:
+        assert first.process is not None
+        running = await _submit(storage, built_components, SLEEP, [{"seconds": 3}])
+        await _wait_for(storage, running, lambda log: _locks(log) == 1, 20)
+
+        second = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "obelisk", "server", "run", "-c", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            check=False,
+        )
+        output = second.stdout + second.stderr
+        assert second.returncode != 0
+        assert f"in use by another Obelisk server (PID {first.process.pid})" in output
+        assert "Traceback" not in output
+        assert len(output.strip().splitlines()) == 1, output
+
+        # The first server's work was not touched: its attempt finishes once, with no release in between.
+        log = await _wait_for(storage, running, lambda log: isinstance(log.pending_state, FinishedState), 20)
+        assert finished(log.events) == Ok(None)
+        assert _locks(log) == 1
+        assert not any(isinstance(e.event, Unlocked) for e in log.events)
+        assert first.terminate() == 0
+    finally:
+        first.kill()
+        await storage.close()
+
+
+async def test_kill_9_while_a_workflow_waits_for_its_child_resumes_it_at_once(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    """The workflow's run waits in place for its child with a 90 s lock; the restarted server must release that
+    lock at once, not leave the workflow standing until it expires."""
+    path = write_config(tmp_path, codegen_cache, _components(built_components))
+    server = ServerProcess(path).start()
+    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
+    try:
+        workflow = await _submit(storage, built_components, SLEEP_ACTIVITY_IN_WORKFLOW, [{"milliseconds": 1500}])
+        child = await _only_child(storage, workflow, 20)
+        await _wait_for(storage, child, lambda log: _locks(log) == 1, 20)
+        server.kill()
+        restarted_at = SystemClock().now_us()
+        server.start()
+        log = await _wait_for(storage, workflow, lambda log: _locks(log) == 2, 5)
+        relocked_at = next(e.created_at for e in reversed(log.events) if isinstance(e.event, Locked))
+        assert relocked_at - restarted_at < 2_000_000, "the workflow stood still after the restart"
+        log = await _wait_for(storage, workflow, lambda log: isinstance(log.pending_state, FinishedState), 10)
+        assert finished(log.events) == Ok(None)
+        child_log = await storage.get(child)
+        assert sum(isinstance(e.event, Finished) for e in child_log.events) == 1
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+        await storage.close()
+
+
+async def test_an_execution_running_at_every_crash_is_ended_but_a_clean_stop_is_not_a_crash(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    path = write_config(tmp_path, codegen_cache, _components(built_components))
+    server = ServerProcess(path).start()
+    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
+    try:
+        stuck = await _submit(storage, built_components, SLEEP, [{"seconds": 600}])
+        await _wait_for(storage, stuck, lambda log: _locks(log) == 1, 20)
+        assert server.terminate() == 0  # a clean stop releases it, not counted as a crash
+        log = await storage.get(stuck)
+        last = log.events[-1].event
+        assert isinstance(last, Unlocked) and not last.after_crash
+        server.start()
+        for crash in range(1, MAX_CRASHES_IN_A_ROW + 1):
+            await _wait_for(storage, stuck, lambda log, n=crash: _locks(log) == n + 1, 20)
+            server.kill()
+            server.start()
+        log = await _wait_for(storage, stuck, lambda log: isinstance(log.pending_state, FinishedState), 10)
+        result = finished(log.events)
+        assert isinstance(result, ExecutionFailure)
+        assert f"died {MAX_CRASHES_IN_A_ROW} times in a row" in result.reason
+        crashes = [e.event for e in log.events if isinstance(e.event, Unlocked) and e.event.after_crash]
+        assert len(crashes) == MAX_CRASHES_IN_A_ROW - 1
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+        await storage.close()
