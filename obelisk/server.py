@@ -35,6 +35,7 @@ from obelisk.config import (
 from obelisk.config.values import parse_socket_addr
 from obelisk.executor.executor import Executor, ExecutorConfig
 from obelisk.executor.identity import DatabaseClaim, claim_database
+from obelisk.executor.live_runs import LiveRuns
 from obelisk.executor.timers import TimersWatcher
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
 from obelisk.service.components import ComponentService
@@ -242,15 +243,18 @@ class Server:
             storage = await SqliteStorage.open(config.sqlite.file, synchronous=config.sqlite.synchronous, clock=clock)
             prepared = await prepared_task
             executor_id = claim.executor_id()
+            live_runs = LiveRuns()
             await _release_held_locks(storage, executor_id, clock, after_crash=True)
             executors = [
-                _activity_executor(entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, env)
+                _activity_executor(
+                    entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, live_runs, env
+                )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
             ]
             inline = _inline_activities(executors)
             executors += [
-                _workflow_executor(entry, prepared, engine, storage, executor_id, clock, inline)
+                _workflow_executor(entry, prepared, engine, storage, executor_id, clock, live_runs, inline)
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.WORKFLOW
             ]
@@ -260,7 +264,7 @@ class Server:
             engine.stop()
             claim.release()
             raise
-        timers = TimersWatcher(storage, clock)
+        timers = TimersWatcher(storage, clock, live_runs)
         server = cls(
             config=config,
             engine=engine,
@@ -367,6 +371,7 @@ def _activity_executor(
     storage: Storage,
     executor_id: ExecutorId,
     clock: Clock,
+    live_runs: LiveRuns,
     env: Mapping[str, str],
 ) -> Executor:
     activity: ActivityConfig = entry.config
@@ -390,6 +395,7 @@ def _activity_executor(
         config=_executor_config(entry, activity.exec, ACTIVITY_INFLIGHT_PER_CPU),
         executor_id=executor_id,
         clock=clock,
+        live_runs=live_runs,
     )
 
 
@@ -415,6 +421,7 @@ def _workflow_executor(
     storage: Storage,
     executor_id: ExecutorId,
     clock: Clock,
+    live_runs: LiveRuns,
     inline: InlineActivities,
 ) -> Executor:
     workflow: WorkflowConfig = entry.config
@@ -445,6 +452,7 @@ def _workflow_executor(
         config=_executor_config(entry, workflow.exec, WORKFLOW_INFLIGHT_PER_CPU),
         executor_id=executor_id,
         clock=clock,
+        live_runs=live_runs,
     )
 
 

@@ -44,3 +44,11 @@ class Workflow(exports.Workflow):
         print("before the sleep")
         host_activities.sleep(wit_time.Duration_Milliseconds(sleep_millis))
         print("after the sleep")
+
+    def forbidden_sleep(self, millis: int) -> None:
+        time.sleep(millis / 1000)
+
+    def endless_loop(self) -> int:
+        count = 0
+        while True:
+            count += 1

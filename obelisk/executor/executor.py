@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.ids import ExecutorId
 from obelisk.concepts.retry import RetryPolicy
+from obelisk.executor.fault_backoff import FaultBackoff
+from obelisk.executor.live_runs import LiveRuns
 from obelisk.executor.threads import ElasticThreadPool
-from obelisk.storage.interface import LockedExecution, Storage, StorageError
-from obelisk.workers.outcome import FailedTemporarily, TimedOut, WorkerOutcome
-from obelisk.workers.outcome_events import RunContext, ops_for_outcome
+from obelisk.storage.interface import LockedExecution, Storage, StorageError, StorageFault, WriteOp
+from obelisk.workers.outcome import FailedTemporarily, Released, TimedOut, WorkerOutcome, outcome_version
+from obelisk.workers.outcome_events import RunContext, ops_for_outcome, ops_for_released_children
 from obelisk.workers.worker import AttemptDeadline, Worker
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,10 @@ class Executor:
         config: ExecutorConfig,
         executor_id: ExecutorId,
         clock: Clock,
+        live_runs: LiveRuns,
     ) -> None:
         self._storage = storage
+        self._live_runs = live_runs
         self._worker = worker
         self._config = config
         self._executor_id = executor_id
@@ -79,13 +83,18 @@ class Executor:
         self._threads.close()
 
     async def _loop(self) -> None:
+        backoff = FaultBackoff()
+        what = f"executor {self._config.component_id}"
         while True:
             try:
                 await self.tick()
+                backoff.succeeded(what)
             except asyncio.CancelledError:
                 raise
+            except StorageFault as fault:
+                await asyncio.sleep(backoff.failed(what, fault))
             except Exception:
-                log.exception("executor %s: tick failed", self._config.component_id)
+                log.exception("%s: tick failed", what)
                 await asyncio.sleep(self._config.tick_sleep_seconds)
 
     async def tick(self) -> int:
@@ -122,6 +131,7 @@ class Executor:
         return acquired
 
     async def _run(self, locked: LockedExecution) -> None:
+        self._live_runs.add(locked.execution_id)
         try:
             outcome = await self._attempt(locked)
             ctx = RunContext(
@@ -131,16 +141,43 @@ class Executor:
                 policy=RetryPolicy(locked.created.max_retries, locked.created.retry_exp_backoff_us),
                 temporary_event_count=locked.temporary_event_count,
                 retry_on_err=self._worker.retry_on_err,
+                # A run that wrote events made progress: its own timeout is the first of a new series.
+                timeouts_in_a_row=locked.timeouts_in_a_row if outcome_version(outcome) in (None, locked.version) else 0,
+                max_timeouts_in_a_row=self._worker.max_timeouts_in_a_row,
             )
-            ops = ops_for_outcome(ctx, outcome, self._clock.now_us())
-            if ops:
-                try:
-                    await self._storage.write(ops, self._clock.now_us())
-                except StorageError as error:
-                    # Someone else (the timers watcher, a restart) recorded this run's end first.
-                    log.info("%s: outcome %s not recorded: %s", locked.execution_id, type(outcome).__name__, error)
+            now = self._clock.now_us()
+            children = outcome.inline_children if isinstance(outcome, Released) else ()
+            for child_id, _ in children:
+                self._live_runs.add(child_id)
+            try:
+                if isinstance(outcome, Released):
+                    for child_ops in ops_for_released_children(outcome, now):
+                        await self._record(child_ops, f"{locked.execution_id}: release of an inline child")
+                ops = ops_for_outcome(ctx, outcome, now)
+                if ops:
+                    await self._record(ops, f"{locked.execution_id}: outcome {type(outcome).__name__}")
+            finally:
+                for child_id, _ in children:
+                    self._live_runs.discard(child_id)
         finally:
+            self._live_runs.discard(locked.execution_id)
             self._permits.release()
+
+    async def _record(self, ops: list[WriteOp], what: str) -> None:
+        """Write ``ops``; through a storage fault, keep them and try again after a pause until the database takes
+        them: a result must not be lost, nor a fault charged to the execution as a timeout."""
+        backoff = FaultBackoff()
+        while True:
+            try:
+                await self._storage.write(ops, self._clock.now_us())
+                backoff.succeeded(what)
+                return
+            except StorageFault as fault:
+                await asyncio.sleep(backoff.failed(what, fault))
+            except StorageError as error:
+                # Someone else (the timers watcher, a restart) recorded this run's end first.
+                log.info("%s: not recorded: %s", what, error)
+                return
 
     async def _attempt(self, locked: LockedExecution) -> WorkerOutcome:
         loop = asyncio.get_running_loop()

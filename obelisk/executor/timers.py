@@ -14,7 +14,9 @@ import logging
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.events import DelayFinished
 from obelisk.concepts.retry import RetryPolicy
-from obelisk.storage.interface import DeliverResponse, ExpiredDelay, ExpiredLock, Storage, StorageError
+from obelisk.executor.fault_backoff import FaultBackoff
+from obelisk.executor.live_runs import LiveRuns
+from obelisk.storage.interface import DeliverResponse, ExpiredDelay, ExpiredLock, Storage, StorageError, StorageFault
 from obelisk.workers.outcome_events import RunContext, ops_for_expired_lock
 
 log = logging.getLogger(__name__)
@@ -23,9 +25,10 @@ LOCK_LEEWAY_US = 100_000
 
 
 class TimersWatcher:
-    def __init__(self, storage: Storage, clock: Clock, tick_seconds: float = 0.1) -> None:
+    def __init__(self, storage: Storage, clock: Clock, live_runs: LiveRuns, tick_seconds: float = 0.1) -> None:
         self._storage = storage
         self._clock = clock
+        self._live_runs = live_runs
         self._tick_seconds = tick_seconds
         self._task: asyncio.Task[None] | None = None
 
@@ -39,14 +42,19 @@ class TimersWatcher:
                 await self._task
 
     async def _loop(self) -> None:
+        backoff = FaultBackoff()
         while True:
+            pause = self._tick_seconds
             try:
                 await self.tick()
+                backoff.succeeded("timers watcher")
             except asyncio.CancelledError:
                 raise
+            except StorageFault as fault:
+                pause = max(pause, backoff.failed("timers watcher", fault))
             except Exception:
                 log.exception("timers watcher tick failed")
-            await asyncio.sleep(self._tick_seconds)
+            await asyncio.sleep(pause)
 
     async def tick(self) -> int:
         """Handle everything due now; returns how many timers fired."""
@@ -58,11 +66,13 @@ class TimersWatcher:
                     await self._storage.write(
                         [DeliverResponse(timer.execution_id, timer.join_set_id, DelayFinished(timer.delay_id))], now
                     )
-                elif timer.lock_expires_at + LOCK_LEEWAY_US <= now:
+                elif timer.lock_expires_at + LOCK_LEEWAY_US <= now and timer.execution_id not in self._live_runs:
                     await self._expire_lock(timer, now)
                 else:
-                    continue
+                    continue  # not yet, or its executor records the run's end itself
                 fired += 1
+            except StorageFault:
+                raise  # the whole tick pauses: the next timers would fail the same way
             except StorageError as error:
                 log.debug("timer of %s already handled: %s", timer.execution_id, error)
         return fired
@@ -76,5 +86,5 @@ class TimersWatcher:
             temporary_event_count=lock.temporary_event_count,
             retry_on_err=False,
         )
-        log.info("%s: lock of run %s expired", lock.execution_id, lock.run_id)
         await self._storage.write(ops_for_expired_lock(ctx, now), now)
+        log.info("%s: lock of run %s expired", lock.execution_id, lock.run_id)

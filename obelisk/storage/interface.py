@@ -36,6 +36,12 @@ class StorageError(ObeliskError):
     pass
 
 
+class StorageFault(StorageError):
+    """The database could not do what was asked for a reason of its own (disk full, read-only, locked, an I/O
+    error), not because of what was asked: nothing was written, and the same write may succeed later. Callers
+    keep what they meant to write and retry it after a pause, and never charge the fault to an execution."""
+
+
 class ExecutionNotFound(StorageError):
     def __init__(self, execution_id: ExecutionId) -> None:
         super().__init__(f"execution {execution_id} not found")
@@ -116,6 +122,8 @@ class LockedExecution:
     """The history events (join sets, requests, join-nexts, schedules) in version order, for replay."""
     responses: list[JoinSetResponseEvent]
     """All join-set responses of this execution in arrival order."""
+    timeouts_in_a_row: int = 0
+    """Runs that timed out since the execution last recorded progress (see ``obelisk.concepts.failed_runs``)."""
 
     @property
     def ffqn(self) -> Ffqn:

@@ -39,6 +39,7 @@ from obelisk.storage.interface import (
     LockedExecution,
     Storage,
     StorageError,
+    StorageFault,
     StorageStats,
     WriteOp,
 )
@@ -332,7 +333,12 @@ def _read_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], 
 
 
 def _run_group(conn: sqlite3.Connection, jobs: list[_Job]) -> tuple[list[_Outcome], bool]:
-    """Apply ``jobs`` in one transaction, each in a savepoint; returns the outcomes and whether it committed."""
+    """Apply ``jobs`` in one transaction, each in a savepoint; returns the outcomes and whether it committed.
+
+    Some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, ...) make SQLite roll the whole transaction back by
+    itself: then the jobs before lost their writes too, and the ones after would run outside any transaction,
+    each statement committed on its own. So such an error ends the group at once and fails every job of it.
+    """
     outcomes: list[_Outcome] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -341,6 +347,7 @@ def _run_group(conn: sqlite3.Connection, jobs: list[_Job]) -> tuple[list[_Outcom
             try:
                 value = jobs[0].body(conn, effects)
             except Exception as exc:
+                _raise_if_rolled_back(conn, exc)
                 conn.execute("ROLLBACK")
                 return [_Outcome(False, exc, None)], False
             conn.execute("COMMIT")
@@ -352,6 +359,7 @@ def _run_group(conn: sqlite3.Connection, jobs: list[_Job]) -> tuple[list[_Outcom
             try:
                 value = job.body(conn, effects)
             except Exception as exc:
+                _raise_if_rolled_back(conn, exc)
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 outcomes.append(_Outcome(False, exc, None))
@@ -367,9 +375,23 @@ def _run_group(conn: sqlite3.Connection, jobs: list[_Job]) -> tuple[list[_Outcom
         raise
 
 
+def _raise_if_rolled_back(conn: sqlite3.Connection, exc: Exception) -> None:
+    """Re-raise ``exc`` for the whole group if SQLite already rolled the transaction back because of it."""
+    if not conn.in_transaction:
+        raise exc
+
+
+_FAULT_CODES = frozenset(
+    getattr(sqlite3, name)
+    for name in ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN")
+)
+
+
 def _as_storage_error(exc: BaseException) -> BaseException:
     if isinstance(exc, sqlite3.Error):
-        error = StorageError(f"SQLite error: {exc}")
+        primary_code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        kind = StorageFault if primary_code in _FAULT_CODES else StorageError
+        error = kind(f"SQLite error: {exc}")
         error.__cause__ = exc
         return error
     return exc

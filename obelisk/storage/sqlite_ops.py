@@ -10,9 +10,11 @@ index and scan a whole execution's log on every ``JoinNext``.
 
 The pending-state machine follows the reference §5: ``Created`` makes ``PendingAt(scheduled_at)``; ``Locked``
 needs a due ``PendingAt`` or the same executor and run extending; temporary failures, timeouts and ``Unlocked``
-make ``PendingAt(backoff)``; ``JoinNext`` makes ``PendingAt(max(run_expires_at, response time))`` when its
-response is there, else ``BlockedByJoinSet``; a response to a join set the execution is blocked on makes
-``PendingAt(lock_expires_at)``. Decisions of this project on top:
+make ``PendingAt(backoff)`` (``Unlocked`` of a ``BlockedByJoinSet`` only drops the waiting run: the execution
+stays blocked, due as soon as its response arrives); ``JoinNext`` makes
+``PendingAt(max(run_expires_at, response time))`` when its response is there, else ``BlockedByJoinSet``; a
+response to a join set the execution is blocked on makes ``PendingAt(lock_expires_at)``. Decisions of this project
+on top:
 
 - ``Finished`` bumps ``next_version`` like any event (so it equals the number of events) and deletes the
   execution's pending delays: nobody can consume them any more.
@@ -60,6 +62,7 @@ from obelisk.concepts.events import (
     response_from_json,
     response_to_json,
 )
+from obelisk.concepts.failed_runs import NO_FAILED_RUNS, FailedRunsInARow, count_failed_runs
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import ResultKind
@@ -179,6 +182,9 @@ _SELECT_DUE = (
     " WHERE state = 'PendingAt' AND ffqn = ? AND pending_expires_finished <= ?"
     " ORDER BY pending_expires_finished LIMIT ?"
 )
+_SELECT_LOG_TAIL = "SELECT json FROM execution_log WHERE execution_id = ? AND version >= ? ORDER BY version DESC"
+FAILED_RUNS_LOOK_BACK = 64
+"""How many of an execution's newest events ``failed_runs_in_a_row`` reads (each failed run adds two or three)."""
 _SELECT_CREATED = "SELECT json FROM execution_log WHERE execution_id = ? AND version = 0"
 _SELECT_HISTORY = (
     "SELECT version, created_at, json FROM execution_log WHERE execution_id = ?"
@@ -427,6 +433,13 @@ def _transition(conn: sqlite3.Connection, row: Row, event: Event, now: int) -> N
             row.join_set_id = None
             row.join_set_closing = None
             row.wake_when_due = False
+        case Unlocked(backoff_expires_at, _) if row.state == BLOCKED:
+            # A run that waited in place for a response is gone (its server stopped or died): the execution goes
+            # on waiting for that response in the database only, and is due as soon as it arrives, not when the
+            # gone run's lock would have expired. Made due now, its replay would only block on the same response.
+            row.pending_expires_finished = backoff_expires_at
+            row.executor_id = None
+            row.run_id = None
         case Unlocked(backoff_expires_at, _):
             row.pending_at(backoff_expires_at)
             row.wake_when_due = True
@@ -538,6 +551,7 @@ def lock_pending(
         created = event_from_json(json.loads(created_json))
         assert isinstance(created, Created)
         history = [] if fresh else [execution_event(r) for r in conn.execute(_SELECT_HISTORY, (execution_id,))]
+        failed_runs = NO_FAILED_RUNS if fresh else failed_runs_in_a_row(conn, execution_id, row.next_version)
         responses = [] if fresh else [response_event(r) for r in conn.execute(SELECT_RESPONSES, (execution_id, -1, -1))]
         locked.append(
             LockedExecution(
@@ -549,10 +563,16 @@ def lock_pending(
                 temporary_event_count=row.temporary_event_count,
                 history=history,
                 responses=responses,
+                timeouts_in_a_row=failed_runs.timeouts,
             )
         )
     rows.store()
     return locked
+
+
+def failed_runs_in_a_row(conn: sqlite3.Connection, execution_id: ExecutionId, next_version: int) -> FailedRunsInARow:
+    tail = conn.execute(_SELECT_LOG_TAIL, (execution_id, max(0, next_version - FAILED_RUNS_LOOK_BACK)))
+    return count_failed_runs(event_from_json(json.loads(text)) for (text,) in tail)
 
 
 # ---------------------------------------------------------------------------------------------- decoding

@@ -6,19 +6,10 @@ transaction so that its several SELECTs see one snapshot.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
-from obelisk.concepts.events import (
-    ExecutionEvent,
-    JoinSetResponseEvent,
-    Locked,
-    ParentRef,
-    PendingState,
-    Unlocked,
-    event_from_json,
-)
+from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, ParentRef, PendingState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.storage.interface import (
@@ -37,6 +28,7 @@ from obelisk.storage.sqlite_ops import (
     STATES,
     Row,
     execution_event,
+    failed_runs_in_a_row,
     load_row,
     pending_state_of,
     response_event,
@@ -64,10 +56,6 @@ _SELECT_HELD_BY = (
     " FROM execution_state INDEXED BY execution_state_executor WHERE executor_id = ?"
     " AND (state = 'Locked' OR (state IN ('PendingAt', 'BlockedByJoinSet') AND pending_expires_finished > ?))"
 )
-_SELECT_LOG_TAIL = "SELECT json FROM execution_log WHERE execution_id = ? AND version >= ? ORDER BY version DESC"
-CRASH_TAIL_EVENTS = 64
-"""How far back ``held_locks`` looks for releases after crashes (each crash adds a ``Locked`` and an ``Unlocked``)."""
-
 _SELECT_DUE_DELAYS = (
     "SELECT execution_id, join_set_id, delay_id, expires_at FROM delay WHERE expires_at <= ? ORDER BY expires_at"
 )
@@ -135,21 +123,10 @@ def held_locks(conn: sqlite3.Connection, executor_id: ExecutorId, now: int) -> l
                 version=version,
                 running=running,
                 parent=None if parent_id is None else ParentRef(ExecutionId(parent_id), JoinSetId(parent_js)),
-                crashes_in_a_row=_crashes_in_a_row(conn, execution_id, version) if running else 0,
+                crashes_in_a_row=failed_runs_in_a_row(conn, execution_id, version).crashes if running else 0,
             )
         )
     return held
-
-
-def _crashes_in_a_row(conn: sqlite3.Connection, execution_id: ExecutionId, next_version: int) -> int:
-    crashes = 0
-    for (text,) in conn.execute(_SELECT_LOG_TAIL, (execution_id, max(0, next_version - CRASH_TAIL_EVENTS))):
-        event = event_from_json(json.loads(text))
-        if isinstance(event, Unlocked) and event.after_crash:
-            crashes += 1
-        elif not isinstance(event, Locked):
-            break
-    return crashes
 
 
 def get_expired_timers(conn: sqlite3.Connection, now: int) -> list[ExpiredLock | ExpiredDelay]:

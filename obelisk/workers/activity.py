@@ -70,6 +70,10 @@ class ActivityWorker:
         return self._settings.retry_on_err
 
     @property
+    def max_timeouts_in_a_row(self) -> int | None:
+        return None
+
+    @property
     def deadline_grace_seconds(self) -> float:
         return 0.0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import FallibleError, FinishedResult, Ok
 
 
@@ -52,11 +53,20 @@ class Interrupted:
 
 @dataclass(frozen=True, slots=True)
 class Released:
-    """The run could not start for a reason that is not the execution's fault (shutdown, instance limit):
-    give the lock back without consuming a retry."""
+    """The run could not start or go on for a reason that is not the execution's fault (shutdown, instance limit,
+    a storage fault): give the lock back without consuming a retry, due again after ``pause_us``."""
 
     reason: str
     version: int | None = None
+    pause_us: int = 0
+    inline_children: tuple[tuple[ExecutionId, int], ...] = ()
+    """Children (and the version to append at) that the run locked and ran in its own thread, whose results were
+    lost with the write that carried them: given back too, so that their own executor runs them again."""
 
 
 WorkerOutcome = Succeeded | FailedTemporarily | TimedOut | FailedPermanently | Interrupted | Released
+
+
+def outcome_version(outcome: WorkerOutcome) -> int | None:
+    """Where the run left the execution's log, or None: where it was locked (see the module docstring)."""
+    return getattr(outcome, "version", None)

@@ -35,6 +35,7 @@ from obelisk.workers.outcome import (
     Succeeded,
     TimedOut,
     WorkerOutcome,
+    outcome_version,
 )
 
 
@@ -48,6 +49,11 @@ class RunContext:
     policy: RetryPolicy
     temporary_event_count: int
     retry_on_err: bool
+    timeouts_in_a_row: int = 0
+    """Runs that timed out since the execution last recorded progress, before this one."""
+    max_timeouts_in_a_row: int | None = None
+    """Workflows (which retry timeouts for ever): the timeout that would be this many in a row ends the execution.
+    ``None`` for activities, whose retries are bounded by ``max_retries``."""
 
 
 def finish_ops(
@@ -66,7 +72,7 @@ def finish_ops(
 
 
 def ops_for_outcome(ctx: RunContext, outcome: WorkerOutcome, now: int) -> list[WriteOp]:
-    version = getattr(outcome, "version", None)
+    version = outcome_version(outcome)
     if version is not None and version != ctx.version:
         ctx = dataclasses.replace(ctx, version=version)
     match outcome:
@@ -90,16 +96,32 @@ def ops_for_outcome(ctx: RunContext, outcome: WorkerOutcome, now: int) -> list[W
             return finish_ops(ctx.execution_id, ctx.version, ctx.parent, result)
         case Interrupted():
             return []
-        case Released(reason, _):
-            return _append(ctx, Unlocked(now, reason))
+        case Released(reason, _, pause_us, _):
+            return _append(ctx, Unlocked(now + pause_us, reason))
     raise AssertionError(outcome)
 
 
 def ops_for_expired_lock(ctx: RunContext, now: int) -> list[WriteOp]:
+    limit = ctx.max_timeouts_in_a_row
+    if limit is not None and ctx.timeouts_in_a_row + 1 >= limit:
+        failure = ExecutionFailure(
+            f"timed out {ctx.timeouts_in_a_row + 1} times in a row without recording progress; not retried again",
+            "every run used its whole lock without reaching its next step: the workflow loops without calling the"
+            " host, or its work between two host calls (replaying its parameters included) does not fit in"
+            " exec.lock_expiry",
+        )
+        return finish_ops(ctx.execution_id, ctx.version, ctx.parent, failure)
     backoff = ctx.policy.backoff_us(ctx.temporary_event_count)
     if backoff is not None:
         return _append(ctx, TemporarilyTimedOut(now + backoff))
     return finish_ops(ctx.execution_id, ctx.version, ctx.parent, Timeout())
+
+
+def ops_for_released_children(released: Released, now: int) -> list[list[WriteOp]]:
+    """One write per inline child of a released run: a child whose lock is not committed, or that someone else
+    moved on meanwhile, must not keep the others (or its parent) from being released."""
+    unlocked = Unlocked(now, f"its parent's run was released: {released.reason}")
+    return [[AppendEvents(child_id, version, [unlocked])] for child_id, version in released.inline_children]
 
 
 MAX_CRASHES_IN_A_ROW = 5

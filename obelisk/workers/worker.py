@@ -43,6 +43,12 @@ class Worker(Protocol):
         they watch their own deadline and report a more precise outcome (an interrupt, at the right version)."""
         ...
 
+    @property
+    def max_timeouts_in_a_row(self) -> int | None:
+        """Timeouts in a row without progress that end an execution (workflows), or None (activities: their
+        ``max_retries`` bound them)."""
+        ...
+
     def run(self, locked: LockedExecution, deadline: AttemptDeadline) -> WorkerOutcome:
         """Run one attempt in the calling (worker) thread; must not outlive ``deadline`` by much."""
         ...

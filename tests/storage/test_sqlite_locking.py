@@ -286,14 +286,19 @@ async def test_a_restart_releases_a_run_waiting_in_place_for_its_response(tmp_pa
     otherwise hold the workflow until then, although that process is gone."""
     async with opened(tmp_path / "db.sqlite") as storage:
         mine = ExecutorId.generate()
-        wf, _ = await _await_in_place(storage, mine, until=T0 + 10 * SEC)
+        wf, js = await _await_in_place(storage, mine, until=T0 + 10 * SEC)
         assert isinstance(await storage.get_pending_state(wf), BlockedByJoinSet)
         (held,) = await storage.held_locks(mine, T0 + 1)
         assert held.execution_id == wf and not held.running and held.crashes_in_a_row == 0
         assert await _release(storage, mine, T0 + 1, after_crash=True) == [wf]
-        assert await storage.get_pending_state(wf) == PendingAt(T0 + 1)
+        # Still waiting for its response (a replay now would only block on it again), but nobody's any more:
+        assert await storage.get_pending_state(wf) == BlockedByJoinSet(js, T0 + 1, False)
+        assert await storage.held_locks(mine, T0 + 1) == []
         event = (await storage.get(wf)).events[-1].event
         assert isinstance(event, Unlocked) and not event.after_crash  # waiting did not crash the server
+        # ... and due as soon as the response comes, not when the gone run's lock would have expired.
+        await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(wf.child(0), Ok(None)))], T0 + 2)
+        assert await storage.get_pending_state(wf) == PendingAt(T0 + 1)
 
 
 async def test_a_restart_releases_an_awaiting_run_after_its_response(tmp_path: Path) -> None:

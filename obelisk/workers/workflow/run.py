@@ -58,6 +58,21 @@ instead of being timed out by the executor."""
 MAX_RESPONSES_PER_READ = 1_000
 
 
+CHILD_VERSION_AFTER_LOCK = 2
+"""An inline child's next version: its ``Created`` and its ``Locked`` are written with its parent's request."""
+
+
+@dataclass(frozen=True, slots=True)
+class _InflightCommit:
+    future: concurrent.futures.Future[None]
+    version_before: int
+    """The parent's committed version should this commit fail."""
+    finishes: ExecutionId | None
+    """The inline child whose result this commit carries."""
+    locks: ExecutionId
+    """The inline child this commit creates already locked."""
+
+
 class BlockingStrategy(StrEnum):
     AWAIT = "await"
     INTERRUPT = "interrupt"
@@ -137,9 +152,13 @@ class WorkflowRun:
         self._inline = inline_activities
         self._deferred: list[WriteOp] = []
         """The last inline child's ``Finished`` and this execution's response: written with the next write."""
+        self._deferred_child: ExecutionId | None = None
         self._inline_responses: set[tuple[JoinSetId, ExecutionId]] = set()
-        self._inflight: concurrent.futures.Future[None] | None = None
+        self._inflight: _InflightCommit | None = None
         """The commit of the last inline step, still running while the guest goes on (see ``_call_inline``)."""
+        self._unrecorded_children: dict[ExecutionId, int] = {}
+        """Inline children whose lock is committed but whose result is not (with the version to append at): if this
+        run ends on a storage fault, they are given back with it (``Released.inline_children``)."""
         self._synthetic_cursor = 0
 
     # ------------------------------------------------------------------------------------------ deterministic WASI
@@ -220,23 +239,41 @@ class WorkflowRun:
             return
         pending = self.machine.take_pending()
         now = self.now_us()
-        self._write([*self._take_deferred(), *self._ops(pending, now)], now)
+        deferred, finished_child = self._take_deferred()
+        self._write([*deferred, *self._ops(pending, now)], now, finishes=finished_child)
         self.version = self.machine.next_version
 
-    def _write(self, ops: list[WriteOp], now: int | None = None) -> None:
+    def _write(self, ops: list[WriteOp], now: int | None = None, *, finishes: ExecutionId | None = None) -> None:
+        """Write ``ops`` now, after the commit in flight; ``finishes``: the inline child whose result they carry."""
         self.await_inflight()
         self._bridge.run(self._bridge.storage.write(ops, self.now_us() if now is None else now))
+        if finishes is not None:
+            self._unrecorded_children.pop(finishes, None)
 
     def await_inflight(self) -> None:
-        """Wait for the last inline step's commit; raises its ``StorageError`` (the run is then abandoned)."""
+        """Wait for the last inline step's commit; raises its ``StorageError`` (the run is then abandoned, and
+        ``version`` is back at what is committed)."""
         inflight, self._inflight = self._inflight, None
-        if inflight is not None:
-            inflight.result()
+        if inflight is None:
+            return
+        try:
+            inflight.future.result()
+        except BaseException:
+            self.version = inflight.version_before
+            raise
+        if inflight.finishes is not None:
+            self._unrecorded_children.pop(inflight.finishes, None)
+        self._unrecorded_children[inflight.locks] = CHILD_VERSION_AFTER_LOCK
 
-    def _take_deferred(self) -> list[WriteOp]:
+    def unrecorded_inline_children(self) -> tuple[tuple[ExecutionId, int], ...]:
+        """What a run ended by a storage fault must give back besides itself (see ``Released``)."""
+        return tuple(self._unrecorded_children.items())
+
+    def _take_deferred(self) -> tuple[list[WriteOp], ExecutionId | None]:
         deferred, self._deferred = self._deferred, []
+        child, self._deferred_child = self._deferred_child, None
         self._known_responses += sum(isinstance(op, DeliverResponse) for op in deferred)
-        return deferred
+        return deferred, child
 
     def _ops(self, pending: PendingWrites, now: int) -> list[WriteOp]:
         ops: list[WriteOp] = []
@@ -293,7 +330,8 @@ class WorkflowRun:
         now = self.now_us()
         lock_expires_at = now + inline.lock_expiry_us
         run_id = RunId.generate()
-        ops = [*self._take_deferred(), *self._ops(pending, now)]
+        deferred, finished_child = self._take_deferred()
+        ops = [*deferred, *self._ops(pending, now)]
         ops.append(
             AppendEvents(child.child_id, 1, [Locked(inline.component_id, self._executor_id, run_id, lock_expires_at)])
         )
@@ -301,19 +339,21 @@ class WorkflowRun:
         # for it first, so commits stay in order and a failed one ends the run before anything builds on it. A crash
         # loses at most the steps not yet committed, and their activities (at-least-once by contract) run again.
         self.await_inflight()
-        self._inflight = self._bridge.start(self._bridge.storage.write(ops, now))
+        future = self._bridge.start(self._bridge.storage.write(ops, now))
+        self._inflight = _InflightCommit(future, self.version, finished_child, child.child_id)
         self.version = self.machine.next_version
         created = next(
             op.created for op in ops if isinstance(op, CreateExecution) and op.execution_id == child.child_id
         )
-        locked = LockedExecution(child.child_id, run_id, 2, created, lock_expires_at, 0, [], [])
+        locked = LockedExecution(child.child_id, run_id, CHILD_VERSION_AFTER_LOCK, created, lock_expires_at, 0, [], [])
         outcome = inline.worker.run(locked, AttemptDeadline(lock_expires_at))
         parent = ParentRef(self.execution_id, join_set_id)
         if isinstance(outcome, Succeeded) and not (
             isinstance(outcome.result, FallibleError) and inline.worker.retry_on_err and created.max_retries > 0
         ):
             finished_at = self.now_us()
-            self._deferred = finish_ops(child.child_id, 2, parent, outcome.result, finished_at)
+            self._deferred = finish_ops(child.child_id, CHILD_VERSION_AFTER_LOCK, parent, outcome.result, finished_at)
+            self._deferred_child = child.child_id
             self._synthetic_cursor -= 1
             self._inline_responses.add((join_set_id, child.child_id))
             response = ChildExecutionFinished(child.child_id, outcome.result)
@@ -324,20 +364,21 @@ class WorkflowRun:
         # Not a plain result: record it now; the activity's executor takes over (retries), and this run waits.
         ctx = RunContext(
             execution_id=child.child_id,
-            version=2,
+            version=CHILD_VERSION_AFTER_LOCK,
             parent=parent,
             policy=RetryPolicy(created.max_retries, created.retry_exp_backoff_us),
             temporary_event_count=0,
             retry_on_err=inline.worker.retry_on_err,
         )
-        self._write(ops_for_outcome(ctx, outcome, self.now_us()))
+        self._write(ops_for_outcome(ctx, outcome, self.now_us()), finishes=child.child_id)
         return self.wait(Blocked(join_set_id))
 
     def flush_deferred(self) -> None:
         """Best effort before a run ends abnormally: an inline child's result is not worth losing."""
         if self._deferred:
+            deferred, finished_child = self._take_deferred()
             try:
-                self._write(self._take_deferred())
+                self._write(deferred, finishes=finished_child)
             except ObeliskError as error:
                 log.info("%s: inline child result not recorded: %s", self.execution_id, error)
 

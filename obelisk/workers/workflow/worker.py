@@ -23,16 +23,17 @@ from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import ExecutionFailure, NondeterminismDetected, ReturnValue, classify_return
 from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.registry import ComponentRegistry, ResolvedImport
-from obelisk.storage.interface import LockedExecution, Storage, StorageError
+from obelisk.storage.interface import LockedExecution, Storage, StorageError, StorageFault
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
 from obelisk.wasm.introspect import CallableExport, ComponentInterfaces, callable_exports
 from obelisk.wasm.values import from_wasm, to_wasm
-from obelisk.wasm.workflow_wasi import new_workflow_store
+from obelisk.wasm.workflow_wasi import NonDeterministicCall, new_workflow_store
 from obelisk.workers.outcome import (
     FailedPermanently,
     FailedTemporarily,
     Interrupted,
+    Released,
     Succeeded,
     TimedOut,
     WorkerOutcome,
@@ -48,6 +49,11 @@ from obelisk.workers.workflow.run import InterruptRun, RunSettings, StorageBridg
 log = logging.getLogger(__name__)
 
 DEADLINE_GRACE_SECONDS = 1.0
+MAX_TIMEOUTS_IN_A_ROW = 5
+"""Workflows retry a timed-out run for ever, unless it is the fifth in a row without recording any progress: then
+the fault recurs on every run (an endless loop, work that cannot fit in the lock) and the execution ends."""
+STORAGE_FAULT_PAUSE_US = 1_000_000
+"""A run stopped by a storage fault is due again after this pause, not at once: the fault may last."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,10 @@ class WorkflowWorker:
     @property
     def retry_on_err(self) -> bool:
         return False
+
+    @property
+    def max_timeouts_in_a_row(self) -> int | None:
+        return MAX_TIMEOUTS_IN_A_ROW
 
     @property
     def deadline_grace_seconds(self) -> float:
@@ -138,7 +148,8 @@ class WorkflowWorker:
             return FailedPermanently(NondeterminismDetected(str(error)), version=run.version)
         except ChildExecutionError as error:
             return FailedPermanently(error.as_failure(), version=run.version)
-        except WorkflowError as error:
+        except (WorkflowError, NonDeterministicCall) as error:
+            # A forbidden call recurs on every replay: retrying cannot heal it.
             return FailedPermanently(ExecutionFailure(f"workflow error: {error}"), version=run.version)
         except GuestInterrupted:
             return TimedOut(version=run.version)
@@ -151,6 +162,14 @@ class WorkflowWorker:
             )
         except GuestInstantiationError as error:
             return FailedTemporarily("instantiation error", str(error), version=run.version)
+        except StorageFault as fault:
+            log.warning("%s: run stopped by a storage fault, released for a later run: %s", locked.execution_id, fault)
+            return Released(
+                f"storage fault: {fault}",
+                version=run.version,
+                pause_us=STORAGE_FAULT_PAUSE_US,
+                inline_children=run.unrecorded_inline_children(),
+            )
         except StorageError as error:
             # Someone else moved the execution on (a version mismatch): this run's view is stale.
             log.info("%s: run abandoned: %s", locked.execution_id, error)

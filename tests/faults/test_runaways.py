@@ -1,0 +1,64 @@
+"""Runaway workflows: faults that recur on every run must end the execution, not be retried for ever.
+
+A workflow in an endless loop is stopped by its lock's deadline on every run; a workflow that calls Python's
+``time.sleep`` hits a forbidden call on every replay. Both used to be retried without end (79 CPU-seconds in
+90 s for the loop).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from obelisk.concepts.events import Locked, TemporarilyTimedOut
+from obelisk.concepts.results import ExecutionFailure
+from obelisk.workers.workflow.worker import MAX_TIMEOUTS_IN_A_ROW
+from tests.integration.server_harness import running_server, submit_and_wait, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _components(built: Path) -> str:
+    return f"""
+[[activity_wasm]]
+name = "flaky"
+location.path = "{built / "flaky_activity.wasm"}"
+
+[[workflow]]
+name = "checks"
+location.path = "{built / "checks_workflow.wasm"}"
+exec.lock_expiry = {{millis = 400}}
+retry_exp_backoff = {{millis = 10}}
+"""
+
+
+async def test_a_workflow_in_an_endless_loop_ends_after_its_timeouts_in_a_row(
+    tmp_path: Path, built_components: Path, codegen_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_config(tmp_path, codegen_cache, _components(built_components))
+    caplog.set_level(logging.INFO)
+    async with running_server(path) as server:
+        execution_id, result = await submit_and_wait(server, "testing:checks/workflow.endless-loop", [], timeout=30)
+        assert isinstance(result, ExecutionFailure)
+        assert f"timed out {MAX_TIMEOUTS_IN_A_ROW} times in a row without recording progress" in result.reason
+        events = [e.event for e in (await server.storage.get(execution_id)).events]
+        assert sum(isinstance(e, Locked) for e in events) == MAX_TIMEOUTS_IN_A_ROW
+        assert sum(isinstance(e, TemporarilyTimedOut) for e in events) == MAX_TIMEOUTS_IN_A_ROW - 1
+    assert not [r for r in caplog.records if r.exc_info], "a guest's fault printed a host traceback"
+
+
+async def test_a_forbidden_call_in_a_workflow_ends_it_at_once_with_what_to_use_instead(
+    tmp_path: Path, built_components: Path, codegen_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_config(tmp_path, codegen_cache, _components(built_components))
+    caplog.set_level(logging.INFO)
+    async with running_server(path) as server:
+        execution_id, result = await submit_and_wait(server, "testing:checks/workflow.forbidden-sleep", [10])
+        assert isinstance(result, ExecutionFailure)
+        assert "cannot wait on a clock" in result.reason
+        assert "obelisk:workflow/host-activities.sleep" in result.reason
+        events = [e.event for e in (await server.storage.get(execution_id)).events]
+        assert sum(isinstance(e, Locked) for e in events) == 1
+    assert not [r for r in caplog.records if r.exc_info], "a guest's fault printed a host traceback"
