@@ -22,7 +22,7 @@ from typing import Any
 import wasmtime
 
 from obelisk.concepts.errors import ObeliskError
-from obelisk.wasm import fast_bytes, fast_host_calls
+from obelisk.wasm import fast_bytes, fast_host_calls, variant_lowering
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class WasmEngine:
         self.tick_seconds = tick_seconds
         fast_bytes.install()
         fast_host_calls.install()
+        variant_lowering.install()
         config = wasmtime.Config()
         config.epoch_interruption = True
         config.wasm_component_model = True

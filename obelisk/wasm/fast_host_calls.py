@@ -7,7 +7,12 @@ child call), that bookkeeping was ~12% of the server's CPU. The type of a functi
 change from call to call as long as the Linker serves one component, which is how this project builds every
 Linker (``activity_wasi``, ``workflows/host``, ``webhook``: one per component). ``install()`` makes
 ``LinkerInstance.add_func`` register functions with a trampoline that converts the type on the first call and
-keeps it; conversion of the values themselves and exception handling are wasmtime-py's own.
+keeps it; conversion of the values themselves is wasmtime-py's own.
+
+The trampoline runs the call under ``host_calls.catch_host_exceptions``, which parks an exception in a per-thread
+slot where wasmtime-py's ``catch_exceptions`` puts it in a process-wide global. ``install()`` points wasmtime-py's
+own trampolines (resource destructors, a function added before the patch) at it too, so no host call writes the
+global.
 
 A byte list's ``_is_bytes`` check is memoized on the (now long-lived) ``ListType`` too: it costs a ctypes call per
 value otherwise.
@@ -23,16 +28,25 @@ from typing import Any
 
 from wasmtime import StoreContext, WasmtimeError
 from wasmtime import _ffi as ffi
-from wasmtime.component import _linker, _types
-from wasmtime.component._enter import catch_exceptions
+from wasmtime.component import _enter, _linker, _types
+
+from obelisk.wasm.host_calls import catch_host_exceptions
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    params: tuple[Any, ...]
+    """The parameters' ``ValType``s."""
+    result: Any
+    """The result's ``ValType``, or ``None``."""
 
 
 @dataclass(slots=True)
 class _HostFunction:
     func: Callable[..., Any]
-    params: list[Any] | None = None
-    """The parameters' ``ValType``s, read on the first call."""
-    result: Any = None
+    signature: _Signature | None = None
+    """Read on the first call and published with one assignment: calls on several threads may each read it
+    first; they read equal signatures and any of them may stay."""
 
 
 _functions: dict[int, _HostFunction] = {}
@@ -41,24 +55,23 @@ _ids = itertools.count(1)  # next() on a count is atomic under the GIL: linkers 
 
 @ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
 def _trampoline(ident: Any, context: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
-    entry = _functions[ident or 0]
-
     def run(store: StoreContext) -> None:
-        params = entry.params
-        if params is None:
+        entry = _functions[ident or 0]
+        signature = entry.signature
+        if signature is None:
             with _types.FuncType._from_ptr(ty_raw, owner=store) as func_type:
-                params = [ty for _, ty in func_type.params]
-                entry.result = func_type.result
-            entry.params = params
-        if len(params) != nargs or nresults != (0 if entry.result is None else 1):
+                signature = _Signature(tuple(ty for _, ty in func_type.params), func_type.result)
+            entry.signature = signature
+        params, result = signature.params, signature.result
+        if len(params) != nargs or nresults != (0 if result is None else 1):
             raise WasmtimeError(f"host function called with {nargs} arguments and {nresults} results")
         value = entry.func(store, *[ty.convert_from_c(args[i]) for i, ty in enumerate(params)])
-        if entry.result is not None:
-            entry.result.convert_to_c(store, value, results)
+        if result is not None:
+            result.convert_to_c(store, value, results)
         elif value is not None:
-            raise WasmtimeError("host function without a result returned a value")
+            raise TypeError("host function without a result returned a value")
 
-    return catch_exceptions(context, run)
+    return catch_host_exceptions(context, run)
 
 
 @ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
@@ -90,9 +103,17 @@ def _is_bytes(self: Any) -> bool:
 _original_add_func = _linker.LinkerInstance.add_func
 
 
+class HostCallPatchUnavailable(RuntimeError):
+    pass
+
+
 def install() -> None:
     """Idempotent. Must run before any Linker is built (``WasmEngine`` calls it)."""
     if _linker.LinkerInstance.add_func is _add_func:
         return
+    linker_globals = vars(_linker)
+    if not hasattr(_enter, "LAST_EXCEPTION") or linker_globals.get("catch_exceptions") is not _enter.catch_exceptions:
+        raise HostCallPatchUnavailable("wasmtime-py's host-call exception handling is not the one this module knows")
     _linker.LinkerInstance.add_func = _add_func  # type: ignore[method-assign]
+    linker_globals["catch_exceptions"] = catch_host_exceptions
     _types.ListType._is_bytes = _is_bytes  # type: ignore[method-assign]

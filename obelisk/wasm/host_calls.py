@@ -1,19 +1,23 @@
 """Carrying Python exceptions from host functions back to the caller of a guest, per thread.
 
-wasmtime-py hands an exception raised by a host function to the caller of the guest through a module global
-(``wasmtime.component._enter.LAST_EXCEPTION``). With guests running on several threads that global races:
-measured, ~5% of exceptions surfaced in the wrong thread or as a bare ``WasmtimeError("python exception")``.
-So every host callable is wrapped with ``host_function``: it parks the real exception in a ``threading.local``
-and raises ``WasmtimeError``, which wasmtime-py passes through without touching the global; ``call_guest`` then
-re-raises the parked exception on the same thread. Host functions always run on the thread that entered the
-guest, so the slot is never read by another thread.
+wasmtime-py hands an exception raised in a host call to the caller of the guest through a module global
+(``wasmtime.component._enter.LAST_EXCEPTION``): its trampoline stores it there and returns a generic error, and
+``Func.__call__`` raises whatever the global holds when the guest fails. With guests running on several threads
+that global races: measured, ~5% of exceptions surfaced in the wrong thread or as a bare
+``WasmtimeError("python exception")``. So every host call runs under ``catch_host_exceptions`` instead (the
+engine installs it in place of wasmtime-py's ``catch_exceptions``, see ``fast_host_calls``): it parks the real
+exception in a ``threading.local`` and returns a ``WasmtimeError``, and ``call_guest`` re-raises the parked
+exception on the same thread. Host functions always run on the thread that entered the guest, so the slot is never
+read by another thread. This covers what wasmtime-py does around the host function too: converting its arguments
+and lowering its result (a result of the wrong type is a ``TypeError`` of the thread that returned it).
 
-Everything that enters a guest must go through ``call_guest``, and every host function and resource
-destructor given to a Linker must be wrapped; this module is the only place that knows about the workaround.
+Everything that enters a guest must go through ``call_guest`` or ``instantiate_guest``; host functions and
+resource destructors are wrapped with ``host_function``, which names the function in the error wasmtime sees.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import threading
 from collections.abc import Callable
@@ -67,6 +71,34 @@ class GuestInterrupted(GuestError):
 
 class GuestInstantiationError(ObeliskError):
     """A component could not be instantiated: an import is not provided or has the wrong type."""
+
+
+def catch_host_exceptions(context: Any, run: Callable[[wasmtime.StoreContext], None]) -> int:
+    """Runs one host call for a wasmtime trampoline; the stand-in for wasmtime-py's ``catch_exceptions``.
+
+    Returns what the C API expects of a host callback: 0 (null) on success, else a ``wasmtime_error_t``
+    pointer for the guest to trap with. A ``WasmtimeError`` passes through unchanged (``host_function`` has parked
+    its cause already); anything else, ``BaseException`` included (ctypes would print and swallow it), is parked.
+    """
+    store = wasmtime.StoreContext(context)
+    try:
+        run(store)
+    except wasmtime.WasmtimeError as err:
+        err.__traceback__ = None  # error -> traceback -> this frame -> error: a cycle only the collector clears
+        error = err
+    except BaseException as exc:
+        _slot.exception = exc
+        # Built outside the ``except`` so that it has no ``__context__`` (see ``host_function``).
+        error = None
+        kind = type(exc).__name__
+    else:
+        return 0
+    finally:
+        store._invalidate()
+    if error is None:
+        error = wasmtime.WasmtimeError(f"host call raised {kind}")
+    pointer: int | None = ctypes.cast(error._consume(), ctypes.c_void_p).value
+    return pointer or 0
 
 
 def host_function(func: Callable[P, R]) -> Callable[P, R]:
