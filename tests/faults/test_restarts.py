@@ -10,6 +10,8 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,20 @@ async def _only_child(storage: SqliteStorage, parent: ExecutionId, timeout: floa
     raise AssertionError(f"{parent} created no child in {timeout} s")
 
 
+@asynccontextmanager
+async def _server_and_database(
+    tmp_path: Path, built: Path, codegen_cache: Path
+) -> AsyncIterator[tuple[ServerProcess, SqliteStorage]]:
+    """A real server process on the components above, and the database it uses opened beside it."""
+    server = ServerProcess(write_config(tmp_path, codegen_cache, _components(built))).start()
+    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
+    try:
+        yield server, storage
+    finally:
+        server.kill()
+        await storage.close()
+
+
 def _locks(log: ExecutionLog) -> int:
     return sum(isinstance(e.event, Locked) for e in log.events)
 
@@ -92,17 +108,14 @@ def _locks(log: ExecutionLog) -> int:
 async def test_a_second_server_on_the_same_database_refuses_to_start_and_takes_nothing(
     tmp_path: Path, built_components: Path, codegen_cache: Path
 ) -> None:
-    path = write_config(tmp_path, codegen_cache, _components(built_components))
-    first = ServerProcess(path).start()
-    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
-    try:
+    async with _server_and_database(tmp_path, built_components, codegen_cache) as (first, storage):
         assert first.process is not None
         running = await _submit(storage, built_components, SLEEP, [{"seconds": 3}])
         await _wait_for(storage, running, lambda log: _locks(log) == 1, 20)
 
         second = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "obelisk", "server", "run", "-c", str(path)],
+            [sys.executable, "-m", "obelisk", "server", "run", "-c", str(tmp_path / "obelisk.toml")],
             capture_output=True,
             text=True,
             timeout=60,
@@ -121,9 +134,6 @@ async def test_a_second_server_on_the_same_database_refuses_to_start_and_takes_n
         assert _locks(log) == 1
         assert not any(isinstance(e.event, Unlocked) for e in log.events)
         assert first.terminate() == 0
-    finally:
-        first.kill()
-        await storage.close()
 
 
 async def test_kill_9_while_a_workflow_waits_for_its_child_resumes_it_at_once(
@@ -131,10 +141,7 @@ async def test_kill_9_while_a_workflow_waits_for_its_child_resumes_it_at_once(
 ) -> None:
     """The workflow's run waits in place for its child with a 90 s lock. The restarted server must release that
     lock at once: the workflow goes on as soon as its child (run again) is done, not when the lock expires."""
-    path = write_config(tmp_path, codegen_cache, _components(built_components))
-    server = ServerProcess(path).start()
-    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
-    try:
+    async with _server_and_database(tmp_path, built_components, codegen_cache) as (server, storage):
         workflow = await _submit(storage, built_components, SLEEP_ACTIVITY_IN_WORKFLOW, [{"milliseconds": 500}])
         child = await _only_child(storage, workflow, 20)
         await _wait_for(storage, child, lambda log: _locks(log) == 1, 20)
@@ -151,18 +158,12 @@ async def test_kill_9_while_a_workflow_waits_for_its_child_resumes_it_at_once(
         assert workflow_finished_at - child_finished_at < 1_000_000, "the workflow stood still after its child"
         assert workflow_finished_at - restarted_at < 3_000_000
         assert server.terminate() == 0
-    finally:
-        server.kill()
-        await storage.close()
 
 
 async def test_an_execution_running_at_every_crash_is_ended_but_a_clean_stop_is_not_a_crash(
     tmp_path: Path, built_components: Path, codegen_cache: Path
 ) -> None:
-    path = write_config(tmp_path, codegen_cache, _components(built_components))
-    server = ServerProcess(path).start()
-    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
-    try:
+    async with _server_and_database(tmp_path, built_components, codegen_cache) as (server, storage):
         stuck = await _submit(storage, built_components, SLEEP, [{"seconds": 600}])
         await _wait_for(storage, stuck, lambda log: _locks(log) == 1, 20)
         assert server.terminate() == 0  # a clean stop releases it, not counted as a crash
@@ -181,6 +182,3 @@ async def test_an_execution_running_at_every_crash_is_ended_but_a_clean_stop_is_
         crashes = [e.event for e in log.events if isinstance(e.event, Unlocked) and e.event.after_crash]
         assert len(crashes) == MAX_CRASHES_IN_A_ROW - 1
         assert server.terminate() == 0
-    finally:
-        server.kill()
-        await storage.close()
