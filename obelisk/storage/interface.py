@@ -13,6 +13,7 @@ import contextlib
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
@@ -30,6 +31,9 @@ from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, Ru
 from obelisk.concepts.results import ResultKind
 from obelisk.storage.notifications import StatusWatch
 
+if TYPE_CHECKING:
+    from obelisk.storage.write_health import WriteHealth
+
 
 # ---------------------------------------------------------------------------------------------- errors
 class StorageError(ObeliskError):
@@ -39,7 +43,22 @@ class StorageError(ObeliskError):
 class StorageFault(StorageError):
     """The database could not do what was asked for a reason of its own (disk full, read-only, locked, an I/O
     error), not because of what was asked: nothing was written, and the same write may succeed later. Callers
-    keep what they meant to write and retry it after a pause, and never charge the fault to an execution."""
+    keep what they meant to write and retry it after a pause, and never charge the fault to an execution.
+
+    Each backend maps its error codes to the two kinds below (SQLite: by ``sqlite3.Error.sqlite_errorcode``);
+    a fault it cannot tell apart stays a plain ``StorageFault``."""
+
+
+class StorageFull(StorageFault):
+    """No space: the disk, or the database's size limit, is full (SQLite ``SQLITE_FULL``). Freeing space heals it."""
+
+
+class StorageUnavailable(StorageFault):
+    """The database cannot be opened or written: read-only, locked by another connection for longer than the busy
+    timeout, or an I/O error (SQLite ``READONLY``, ``BUSY``, ``LOCKED``, ``IOERR``, ``CANTOPEN``, ``PERM``).
+
+    After an I/O error during a commit the outcome is not certain: a restart's recovery may find the transaction
+    written after all (as after a crash), which version-checked appends tolerate."""
 
 
 class ExecutionNotFound(StorageError):
@@ -325,3 +344,8 @@ class Storage(abc.ABC):
     @property
     @abc.abstractmethod
     def stats(self) -> StorageStats: ...
+
+    @property
+    @abc.abstractmethod
+    def write_health(self) -> WriteHealth:
+        """Whether writes work now (``StorageFault`` of the last failed write until one commits a change)."""

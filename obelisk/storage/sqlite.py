@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,11 +41,14 @@ from obelisk.storage.interface import (
     Storage,
     StorageError,
     StorageFault,
+    StorageFull,
     StorageStats,
+    StorageUnavailable,
     WriteOp,
 )
 from obelisk.storage.notifications import Notifier, StatusWatch, wait_done
 from obelisk.storage.sqlite_ops import Effects
+from obelisk.storage.write_health import WriteHealth
 
 T = TypeVar("T")
 
@@ -52,6 +56,13 @@ MAX_GROUP_SIZE = 512
 """Jobs per group commit: bounds the latency a large group adds to the callers queued behind it."""
 TIMED_WAKE_HORIZON_US = 60 * MICROS_PER_SECOND
 """Retries due within this horizon get a timed executor wake-up; later ones are found by the executors' poll."""
+WRITE_PROBE_SECONDS = 2.0
+"""While writes fail, how often the write probe checks whether they would work again (an idle server makes no
+writes of its own to find out)."""
+MIN_PROBE_GAP_SECONDS = 0.05
+"""Probes woken by successful writes are at least this far apart."""
+PROBE_MIN_FREE_BYTES = 1 << 20
+"""Free space the write probe wants on the database's file system: a commit appends its pages to the WAL file."""
 
 
 class StorageClosed(StorageError):
@@ -87,6 +98,10 @@ class SqliteStorage(Storage):
         self._stats = StorageStats(extra={"groups": 0, "rolled_back_jobs": 0, "duplicate_responses": 0})
         self._seen_generation: dict[str, int] = {}
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever(), name=f"sqlite-flush {path}")
+        self._write_health = WriteHealth(f"database {path}")
+        self._prober: asyncio.Task[None] | None = None
+        self._probe_wanted = asyncio.Event()
+        self.write_probe_seconds = WRITE_PROBE_SECONDS
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "FULL", clock: Clock | None = None) -> SqliteStorage:
@@ -96,16 +111,44 @@ class SqliteStorage(Storage):
                 f"synchronous: expected one of {', '.join(sqlite_schema.SYNCHRONOUS_MODES)}, got {synchronous!r}"
             )
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) by the group commit.
-        db = await aiosqlite.connect(path, isolation_level=None, cached_statements=256)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) by the group commit.
+            db = await aiosqlite.connect(path, isolation_level=None, cached_statements=256)
+        except (OSError, sqlite3.Error) as exc:
+            raise _open_error(exc, path) from exc
         try:
             await _in_thread(db, lambda conn: sqlite_schema.configure(conn, mode))
             await _in_thread(db, lambda conn: sqlite_schema.migrate(conn, path))
+        except (OSError, sqlite3.Error) as exc:
+            await db.close()
+            raise _open_error(exc, path) from exc
         except BaseException:
             await db.close()
             raise
-        return cls(path, db, clock or SystemClock())
+        storage = cls(path, db, clock or SystemClock())
+        await storage._probe_at_open()
+        return storage
+
+    async def _probe_at_open(self) -> None:
+        """A database that cannot be written at all (a read-only file) is refused now, with one clear error, rather
+        than by the first write; a full one opens, unwritable, so that its executions can still be read."""
+        fault = await self._probe()
+        if isinstance(fault, StorageFull):
+            self._storage_error(fault)
+        elif fault is not None:
+            await self.close()
+            raise fault
+
+    async def _probe(self) -> BaseException | None:
+        """What ``_probe_writable`` found: ``None`` when a write would work now."""
+        try:
+            await _in_thread(self._db, lambda conn: _probe_writable(conn, self._path))
+        except StorageFault as fault:
+            return fault
+        except (OSError, sqlite3.Error) as exc:
+            return _open_error(exc, self._path)
+        return None
 
     @property
     def path(self) -> Path:
@@ -114,6 +157,10 @@ class SqliteStorage(Storage):
     @property
     def stats(self) -> StorageStats:
         return self._stats
+
+    @property
+    def write_health(self) -> WriteHealth:
+        return self._write_health
 
     # ------------------------------------------------------------------------------------------ writes
     async def write(self, ops: Sequence[WriteOp], now: int) -> None:
@@ -185,9 +232,9 @@ class SqliteStorage(Storage):
     async def _flush(self, jobs: list[_Job]) -> None:
         self._last_group_size = len(jobs)
         try:
-            outcomes, committed = await _in_thread(self._db, lambda conn: _run_group(conn, jobs))
+            outcomes, committed, wrote = await _in_thread(self._db, lambda conn: _run_group_counted(conn, jobs))
         except Exception as exc:  # the whole transaction failed (COMMIT, disk full, ...)
-            failure = _as_storage_error(exc)
+            failure = self._storage_error(exc)
             for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(failure)
@@ -200,6 +247,10 @@ class SqliteStorage(Storage):
         stats.extra["groups"] += 1
         if committed:
             stats.commits += 1
+        if wrote and not self._write_health.writable:
+            # Not proof by itself: on a full database a change that fits in its pages commits while anything that
+            # needs a new page fails. The probe decides, now rather than at its next interval.
+            self._probe_wanted.set()
         effects = Effects()
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome.ok:
@@ -211,9 +262,40 @@ class SqliteStorage(Storage):
             else:
                 stats.extra["rolled_back_jobs"] += 1
                 if not job.future.done():
-                    job.future.set_exception(_as_storage_error(outcome.value))
+                    job.future.set_exception(self._storage_error(outcome.value))
         stats.extra["duplicate_responses"] += effects.duplicate_responses
         self._announce(effects)
+
+    def _storage_error(self, exc: BaseException) -> BaseException:
+        """The typed error for a failed write; a ``StorageFault`` also marks the database unwritable."""
+        error = _as_storage_error(exc, self._path)
+        if isinstance(error, StorageFault):
+            self._write_health.failed(error)
+            if self._prober is None or self._prober.done():
+                self._prober = asyncio.get_running_loop().create_task(
+                    self._probe_until_writable(), name=f"sqlite-write-probe {self._path}"
+                )
+        return error
+
+    async def _probe_until_writable(self) -> None:
+        """While writes fail, check every ``write_probe_seconds`` (and after any write that committed a change)
+        whether a write would work, writing nothing; the state changes only here and on a failed write.
+
+        An idle server makes no writes of its own, and its health would otherwise stay ``NOT_SERVING`` after the
+        space is freed. One small rolled-back transaction per interval, only while the fault lasts.
+        """
+        while not self._closed and not self._write_health.writable:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._probe_wanted.wait(), self.write_probe_seconds)
+            self._probe_wanted.clear()
+            if self._closed or self._write_health.writable:
+                return
+            fault = await self._probe()
+            if fault is None:
+                self._write_health.succeeded()
+            elif isinstance(fault, StorageFault):
+                self._write_health.failed(fault)
+            await asyncio.sleep(MIN_PROBE_GAP_SECONDS)
 
     def _announce(self, effects: Effects) -> None:
         notifier = self._notifier
@@ -238,7 +320,7 @@ class SqliteStorage(Storage):
                 return await _in_thread(self._db, fn)
             return await _in_thread(self._db, lambda conn: _read_snapshot(conn, fn))
         except sqlite3.Error as exc:
-            raise _as_storage_error(exc) from exc
+            raise _as_storage_error(exc, self._path) from exc
 
     async def get(self, execution_id: ExecutionId) -> ExecutionLog:
         return await self._read(lambda conn: sqlite_reads.get_log(conn, execution_id))
@@ -304,9 +386,11 @@ class SqliteStorage(Storage):
             # Queued writes finish first: their callers are awaiting them.
             self._wakeup.set()
             await asyncio.sleep(0.001)
-        self._flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._flusher
+        for task in (self._flusher, self._prober):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._notifier.close()
         await self._db.close()
 
@@ -381,17 +465,82 @@ def _raise_if_rolled_back(conn: sqlite3.Connection, exc: Exception) -> None:
         raise exc
 
 
-_FAULT_CODES = frozenset(
-    getattr(sqlite3, name)
-    for name in ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN")
+def _run_group_counted(conn: sqlite3.Connection, jobs: list[_Job]) -> tuple[list[_Outcome], bool, bool]:
+    """``_run_group`` plus whether its commit changed any row: only such a commit shows that writes work."""
+    before = conn.total_changes
+    outcomes, committed = _run_group(conn, jobs)
+    return outcomes, committed, committed and conn.total_changes != before
+
+
+_FULL = frozenset({sqlite3.SQLITE_FULL})
+_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_PROTOCOL,
+    }
 )
 
 
-def _as_storage_error(exc: BaseException) -> BaseException:
+def _as_storage_error(exc: BaseException, path: Path) -> BaseException:
+    """The typed storage error for a ``sqlite3.Error`` (by its primary result code); other exceptions as they are."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    name = getattr(exc, "sqlite_errorname", None) or "no SQLite error code"
+    primary = code & 0xFF if isinstance(code, int) else None
+    error: StorageError
+    if primary in _FULL:
+        error = StorageFull(f"database {path} is full: {exc} ({name}); free disk space")
+    elif primary in _UNAVAILABLE:
+        error = StorageUnavailable(f"database {path} is unavailable: {exc} ({name}){_file_system_hint(path)}")
+    else:
+        error = StorageError(f"database {path}: SQLite error: {exc} ({name})")
+    error.__cause__ = exc
+    return error
+
+
+def _open_error(exc: OSError | sqlite3.Error, path: Path) -> BaseException:
     if isinstance(exc, sqlite3.Error):
-        primary_code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-        kind = StorageFault if primary_code in _FAULT_CODES else StorageError
-        error = kind(f"SQLite error: {exc}")
-        error.__cause__ = exc
-        return error
-    return exc
+        return _as_storage_error(exc, path)
+    return StorageUnavailable(f"database {path} cannot be opened: {exc.strerror or exc}{_file_system_hint(path)}")
+
+
+def _file_system_hint(path: Path) -> str:
+    """Why SQLite may not open or write ``path`` when its own message ("unable to open database file") does not say:
+    WAL mode needs to create and write ``-wal`` and ``-shm`` files next to the database."""
+    try:
+        flags = os.statvfs(path.parent).f_flag
+    except OSError:
+        return ""
+    if flags & os.ST_RDONLY:
+        return f"; the file system of {path.parent} is read-only"
+    if not os.access(path.parent, os.W_OK):
+        return f"; the directory {path.parent} is not writable (WAL mode creates files next to the database)"
+    return ""
+
+
+def _probe_writable(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise the fault a write would meet now, writing nothing to the database.
+
+    A transaction that allocates a page (a new table and a page-sized row) shows that the write lock can be taken
+    and the database may grow (``max_page_count``, read-only files); it is rolled back, so nothing reaches the disk.
+    Space for the commit itself is checked on the file system.
+    """
+    stats = os.statvfs(path.parent)
+    if stats.f_flag & os.ST_RDONLY:
+        raise StorageUnavailable(f"database {path} is unavailable: the file system of {path.parent} is read-only")
+    if stats.f_bavail * stats.f_frsize < PROBE_MIN_FREE_BYTES:
+        raise StorageFull(f"database {path} is full: less than {PROBE_MIN_FREE_BYTES} bytes free on its file system")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE obelisk_write_probe (x BLOB)")
+        conn.execute("INSERT INTO obelisk_write_probe VALUES (zeroblob(?))", (page_size,))
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
