@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyp
 
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.concepts.component_id import ComponentType
+from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
     BlockedByJoinSet,
     ChildExecutionFinished,
@@ -86,7 +87,21 @@ def timestamp(micros: int) -> Timestamp:
     return Timestamp(seconds=seconds, nanos=rest * 1000)
 
 
-def micros_of(ts: Timestamp) -> int:
+TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
+"""What ``google.protobuf.Timestamp`` allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z."""
+
+
+class TimestampOutOfRange(ObeliskError):
+    """A timestamp from a client is outside protobuf's range (it would overflow the database's integers)."""
+
+
+def micros_of(ts: Timestamp, field: str) -> int:
+    """UTC microseconds of a client's timestamp; ``TimestampOutOfRange`` naming ``field`` if it is not valid."""
+    if ts.seconds not in TIMESTAMP_SECONDS or not 0 <= ts.nanos < 1_000_000_000:
+        raise TimestampOutOfRange(
+            f"{field}: seconds={ts.seconds}, nanos={ts.nanos} is not a valid timestamp: expected seconds from "
+            f"{TIMESTAMP_SECONDS.start} to {TIMESTAMP_SECONDS.stop - 1} (years 1 to 9999) and nanos from 0 to 999999999"
+        )
     return int(ts.seconds) * 1_000_000 + int(ts.nanos) // 1000
 
 

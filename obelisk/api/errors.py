@@ -1,7 +1,10 @@
 """Which gRPC status each engine error becomes, so a client sees a code it can act on and one clear message.
 
 Only the message of an ``ObeliskError`` reaches the client (it names the function, parameter or id that is
-wrong); anything else is logged here with its traceback and reported as ``INTERNAL`` without details.
+wrong); anything else is logged here with its traceback and reported as ``INTERNAL`` without details. A fault of
+the database (full: ``RESOURCE_EXHAUSTED``; read-only or locked: ``UNAVAILABLE``) is logged as one line per
+request, without a traceback: the storage has logged the fault itself, and thousands of requests meeting one full
+disk must not bury it.
 """
 
 from __future__ import annotations
@@ -13,16 +16,21 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
+from obelisk.api.convert import TimestampOutOfRange
 from obelisk.concepts.errors import ObeliskError, ParseError
 from obelisk.concepts.json_values import ValueTypeError
 from obelisk.registry import FunctionNotFound
 from obelisk.service.components import ComponentNotFound
 from obelisk.service.executions import SubmitConflict
+from obelisk.service.json_input import JsonInputError
 from obelisk.storage.interface import (
     AlreadyFinished,
     ExecutionAlreadyExists,
     ExecutionNotFound,
     IllegalStateTransition,
+    StorageFault,
+    StorageFull,
+    StorageUnavailable,
     VersionMismatch,
 )
 
@@ -43,6 +51,10 @@ _STATUS: list[tuple[type[ObeliskError], grpc.StatusCode]] = [
     (ValueTypeError, grpc.StatusCode.INVALID_ARGUMENT),
     (ParseError, grpc.StatusCode.INVALID_ARGUMENT),
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (JsonInputError, grpc.StatusCode.INVALID_ARGUMENT),
+    (TimestampOutOfRange, grpc.StatusCode.INVALID_ARGUMENT),
+    (StorageFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
     (SubmitConflict, grpc.StatusCode.ALREADY_EXISTS),
     (ExecutionAlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (AlreadyFinished, grpc.StatusCode.FAILED_PRECONDITION),
@@ -63,6 +75,8 @@ async def _abort(context: grpc.aio.ServicerContext, error: BaseException, method
         code = status_of(error)
         if code is grpc.StatusCode.INTERNAL:
             log.error("%s failed: %s", method, error, exc_info=error)
+        elif isinstance(error, StorageFault):
+            log.warning("%s refused with %s: %s", method, code.name, error)
         await context.abort(code, str(error))
     log.error("%s failed with an unexpected error", method, exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 import grpc
@@ -16,6 +15,7 @@ from obelisk.concepts.events import Finished, FinishedState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.service.executions import ExecutionService
+from obelisk.service.json_input import parse_json
 from obelisk.storage.interface import ExecutionLog, ExecutionQuery, ExecutionSummary, ListDirection
 
 DEFAULT_PAGE = 20
@@ -33,7 +33,7 @@ def _execution_id(message: pb.ExecutionId, field: str) -> ExecutionId:
     try:
         return ExecutionId.parse(message.id)
     except ParseError as error:
-        raise InvalidRequest(f"{field} {message.id!r} is not an execution id: {error}") from None
+        raise InvalidRequest(f"{field}: {error}") from None
 
 
 def _page_length(requested: int, default: int) -> int:
@@ -80,10 +80,7 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
         if not request.HasField("function_name"):
             raise InvalidRequest("function_name is required")
         ffqn = convert.ffqn_text(request.function_name)
-        try:
-            params = json.loads(request.params.value or b"[]")
-        except (ValueError, UnicodeDecodeError) as error:
-            raise InvalidRequest(f"params of {ffqn}: not valid JSON: {error}") from None
+        params = parse_json(request.params.value or b"[]", f"params of {ffqn}")
         submitted = await self._executions.submit(execution_id, ffqn, params)
         return pb.SubmitResponse(execution_id=pb.ExecutionId(id=submitted.execution_id))
 
@@ -134,7 +131,7 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
                 # Only a time: pick the id bound that includes or excludes every execution created then.
                 newer = direction is ListDirection.NEWER
                 tie = _LOWEST_ID if newer == including else _HIGHEST_ID
-                cursor = (convert.micros_of(page.cursor.created_at), tie)
+                cursor = (convert.micros_of(page.cursor.created_at, "cursor.created_at"), tie)
         return ExecutionQuery(
             ffqn=ffqn,
             cursor=cursor,

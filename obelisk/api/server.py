@@ -1,7 +1,10 @@
 """The gRPC server: both repositories plus the standard health and reflection services, gzip by default.
 
 gRPC-web and zstd are not offered (grpcio has neither; DESIGN §10). Reflection lets ``grpcurl`` work without
-the ``.proto`` file; health answers ``SERVING`` for the whole server and each repository once they are added.
+the ``.proto`` file; health answers ``SERVING`` for the whole server and each repository once they are added, and
+``NOT_SERVING`` for the server and ``ExecutionRepository`` while the database cannot be written (disk full,
+read-only: the storage's ``WriteHealth``). Every method handler is wrapped by ``request_guard.guard``, so a request
+that is not a valid message is an ``INVALID_ARGUMENT`` with one log line.
 
 Health and reflection are built on their first call (``StandardServices``): their modules cost ~10 ms of
 imports at every start, and the first request of a freshly started server is never one of theirs.
@@ -9,6 +12,7 @@ imports at every start, and the first request of a freshly started server is nev
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -20,13 +24,17 @@ from obelisk.api.executions import ExecutionRepository
 from obelisk.api.functions import FunctionRepository
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
+from obelisk.api.request_guard import guard
 from obelisk.concepts.errors import ObeliskError
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
+from obelisk.storage.write_health import WriteHealth
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
+WRITING_SERVICES = ("", "obelisk.ExecutionRepository")
+"""Reported ``NOT_SERVING`` while the database cannot be written (listing components needs no database)."""
 HEALTH_SERVICE = "grpc.health.v1.Health"
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 
@@ -47,9 +55,9 @@ class ApiServer:
         cls, host: str, port: int, *, executions: ExecutionService, components: ComponentService
     ) -> ApiServer:
         server = grpc.aio.server(compression=grpc.Compression.Gzip)
-        pb_grpc.add_ExecutionRepositoryServicer_to_server(ExecutionRepository(executions), server)
-        pb_grpc.add_FunctionRepositoryServicer_to_server(FunctionRepository(components), server)
-        standard = StandardServices(SERVICE_NAMES)
+        _add_guarded(server, pb_grpc.add_ExecutionRepositoryServicer_to_server, ExecutionRepository(executions))
+        _add_guarded(server, pb_grpc.add_FunctionRepositoryServicer_to_server, FunctionRepository(components))
+        standard = StandardServices(SERVICE_NAMES, executions.write_health)
         server.add_generic_rpc_handlers((standard,))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
@@ -68,31 +76,49 @@ class ApiServer:
         await self._server.stop(grace)
 
 
+def _add_guarded(server: grpc.aio.Server, add_to_server: Callable[[Any, Any], None], servicer: Any) -> None:
+    """Register ``servicer`` as its generated ``add_..._to_server`` would, with every handler guarded."""
+    collector = _HandlerCollector()
+    add_to_server(servicer, collector)
+    for service_name, handlers in collector.registered.items():
+        guarded = {name: guard(handler, f"/{service_name}/{name}") for name, handler in handlers.items()}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, guarded),))
+        server.add_registered_method_handlers(service_name, guarded)
+
+
 class StandardServices(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc has no type hints
     """gRPC health and reflection, imported and built when one of their methods is first called.
 
     The handlers are the ones the libraries register themselves (their ``add_..._to_server`` functions are given
     a stand-in for the server). Health reports ``SERVING`` for the whole server and each repository, set just
-    before its first call is served, and ``NOT_SERVING`` for everything once the server is stopping.
+    before its first call is served, ``NOT_SERVING`` for the server and ``ExecutionRepository`` while the database
+    cannot be written, and ``NOT_SERVING`` for everything once the server is stopping.
     """
 
-    def __init__(self, service_names: tuple[str, ...]) -> None:
+    def __init__(self, service_names: tuple[str, ...], write_health: WriteHealth) -> None:
         self._service_names = service_names
+        self._write_health = write_health
         self._handlers: list[Any] | None = None
+        self._guarded: dict[str, Any] = {}
         self._health: Any = None
         self._health_prepared = False
         self._stopping = False
+        self._updates: set[asyncio.Task[None]] = set()
+        write_health.subscribe(self._write_health_changed)
 
     def service(self, handler_call_details: Any) -> Any:
         method: str = handler_call_details.method
         if not method.startswith((f"/{HEALTH_SERVICE}/", f"/{REFLECTION_SERVICE}/")):
             return None
+        if method in self._guarded:
+            return self._guarded[method]
         if self._handlers is None:
             self._handlers = self._build()
         for handler in self._handlers:
             found = handler.service(handler_call_details)
             if found is not None:
-                return found
+                self._guarded[method] = guard(found, method)
+                return self._guarded[method]
         return None
 
     async def enter_graceful_shutdown(self) -> None:
@@ -114,26 +140,41 @@ class StandardServices(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ha
     async def _prepare_health(self) -> None:
         if self._health_prepared:
             return
-        from grpc_health.v1 import health_pb2  # noqa: PLC0415
-
-        for name in ("", *self._service_names):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._apply_statuses()
         self._health_prepared = True
         if self._stopping:
             await self._health.enter_graceful_shutdown()
 
+    async def _apply_statuses(self) -> None:
+        """Set every status from the database's current state (idempotent: updates may run in any order)."""
+        from grpc_health.v1 import health_pb2  # noqa: PLC0415
+
+        serving = health_pb2.HealthCheckResponse.SERVING
+        writing = serving if self._write_health.writable else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *self._service_names):
+            await self._health.set(name, writing if name in WRITING_SERVICES else serving)
+
+    def _write_health_changed(self) -> None:
+        if not self._health_prepared or self._stopping:
+            return  # the first health call reads the state then
+        task = asyncio.get_running_loop().create_task(self._apply_statuses())
+        self._updates.add(task)
+        task.add_done_callback(self._updates.discard)
+
 
 class _HandlerCollector:
-    """Stands in for the server while a standard service registers itself, and keeps its generic handlers."""
+    """Stands in for the server while a service registers itself, and keeps its handlers (generic, and by name)."""
 
     def __init__(self) -> None:
         self.handlers: list[Any] = []
+        self.registered: dict[str, dict[str, Any]] = {}
 
     def add_generic_rpc_handlers(self, handlers: Any) -> None:
         self.handlers.extend(handlers)
 
     def add_registered_method_handlers(self, service_name: str, method_handlers: Any) -> None:
-        """The generic handlers collected above serve the same methods."""
+        """The same methods as the generic handlers collected above, by name (what ``_add_guarded`` wraps)."""
+        self.registered[service_name] = dict(method_handlers)
 
 
 class _AfterPreparing:

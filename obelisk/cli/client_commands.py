@@ -54,13 +54,23 @@ def _emit(document: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------------------------- executions
 def parse_params(text: str) -> list[Any]:
-    try:
-        params = json.loads(text)
-    except ValueError as error:
-        raise ObeliskError(f"params {text!r} are not valid JSON: {error}") from None
+    from obelisk.service.json_input import parse_json
+
+    params = parse_json(text, "PARAMS")
     if not isinstance(params, list):
         raise ObeliskError(f"params must be a JSON array such as '[10]', got {text!r}")
     return params
+
+
+def parse_execution_id(text: str) -> str:
+    """The ``EXECUTION_ID`` argument, checked here so a typo is named before the server is asked."""
+    from obelisk.concepts.errors import ParseError
+    from obelisk.concepts.ids import ExecutionId
+
+    try:
+        return ExecutionId.parse(text)
+    except ParseError as error:
+        raise ObeliskError(f"EXECUTION_ID: {error}; expected E_<ULID> or a child's E_<ULID>.<n>") from None
 
 
 def show_status(client: ApiClient, execution_id: str, *, follow: bool, as_json: bool) -> int:
@@ -118,6 +128,10 @@ def execution_submit(ctx: typer.Context, ffqn: str, params_text: str, *, follow:
 
 
 def execution_get(ctx: typer.Context, execution_id: str, *, follow: bool, as_json: bool) -> int:
+    try:
+        execution_id = parse_execution_id(execution_id)
+    except ObeliskError as error:
+        return _fail(str(error))
     return _run(ctx, lambda client: show_status(client, execution_id, follow=follow, as_json=as_json))
 
 
@@ -137,6 +151,11 @@ def execution_list(ctx: typer.Context, ffqn: str | None, limit: int, *, as_json:
 
 def execution_events(ctx: typer.Context, execution_id: str, *, as_json: bool) -> int:
     from obelisk.cli import client_output as out
+
+    try:
+        execution_id = parse_execution_id(execution_id)
+    except ObeliskError as error:
+        return _fail(str(error))
 
     def action(client: ApiClient) -> int:
         for event in client.list_events(execution_id):

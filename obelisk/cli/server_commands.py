@@ -15,6 +15,10 @@ from obelisk.concepts.errors import ObeliskError
 log = logging.getLogger("obelisk")
 
 
+class ServerStartFailed(ObeliskError):
+    pass
+
+
 def _fail(error: BaseException) -> int:
     print(f"error: {error}", file=sys.stderr)
     return 1
@@ -62,7 +66,10 @@ async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    server = await Server.start(config)
+    try:
+        server = await Server.start(config)
+    except OSError as error:  # a data directory or file that cannot be created or written
+        raise ServerStartFailed(f"the server cannot start: {error}") from error
     if on_ready is not None:
         on_ready()
     print(f"Server is ready, sqlite file: {config.sqlite.file}", flush=True)

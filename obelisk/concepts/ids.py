@@ -4,6 +4,9 @@ Every id is a ``str`` subclass: ids are stored, logged and sent over the wire as
 free while letting the type checker tell an ``ExecutionId`` from a ``JoinSetId``. Top-level ids are
 ``<Prefix>_<ULID>`` as in the original (ULIDs sort by creation time, which makes listings cheap). Child executions
 get derived ids ``E_<parent>.<n>`` so that a replay names the same child as the first run did.
+
+Ids are ASCII and parsed strictly: ``str.isdigit`` and case-insensitive regular expressions accept non-ASCII
+look-alikes (``"²"``, ``"٣"``, the Kelvin sign for ``K``), which would let one execution be named in several ways.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from obelisk.concepts.errors import ParseError
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_INDEX = {c: i for i, c in enumerate(_CROCKFORD)}
 ULID_LENGTH = 26
-_ULID_SHAPE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE)
+_ULID_SHAPE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE | re.ASCII)
 """A valid ULID: 26 Crockford digits, the first at most 7 (128 bits). Checked on every id the API receives."""
+_CHILD_INDEX = re.compile(r"0|[1-9][0-9]{0,19}", re.ASCII)
+MAX_CHILD_INDEX = 2**64 - 1
+"""Child indexes are ``u64`` as in the original."""
 
 
 def encode_ulid(timestamp_ms: int, randomness: int) -> str:
@@ -73,9 +79,14 @@ class PrefixedId(str):
         prefix, sep, ulid = text.partition("_")
         if not sep or prefix != cls.PREFIX:
             raise ParseError(f"invalid {cls.__name__} {text!r}: expected {cls.PREFIX}_<ULID>")
+        if not ulid.isascii():
+            raise ParseError(f"invalid {cls.__name__} {text!r}: expected {cls.PREFIX}_<ULID> in ASCII characters")
         if _ULID_SHAPE.fullmatch(ulid) is None:
-            decode_ulid(ulid)  # raises the error that says what is wrong
-            raise ParseError(f"invalid ULID {ulid!r}")
+            try:
+                decode_ulid(ulid)  # raises the error that says what is wrong
+            except ParseError as error:
+                raise ParseError(f"invalid {cls.__name__} {text!r}: {error}") from None
+            raise ParseError(f"invalid {cls.__name__} {text!r}: invalid ULID {ulid!r}")
         return cls(text)
 
 
@@ -87,12 +98,35 @@ class ExecutionId(PrefixedId):
 
     @classmethod
     def parse(cls, text: str) -> Self:
+        """A top-level or child id, as a lookup (status, events, a cursor) may name either."""
         top, *suffixes = text.split(".")
         super().parse(top)
         for suffix in suffixes:
-            if not suffix.isdigit() or (len(suffix) > 1 and suffix.startswith("0")):
-                raise ParseError(f"invalid ExecutionId {text!r}: child index {suffix!r} is not a number")
+            if _CHILD_INDEX.fullmatch(suffix) is None or int(suffix) > MAX_CHILD_INDEX:
+                raise ParseError(
+                    f"invalid ExecutionId {text!r}: child index {suffix!r} is not a number from 0 to {MAX_CHILD_INDEX} "
+                    "in ASCII digits without leading zeros"
+                )
         return cls(text)
+
+    @classmethod
+    def parse_top_level(cls, text: str) -> Self:
+        """An id a client may create an execution under: ``E_<ULID>``, never a child's.
+
+        Only the engine derives child ids, from the parent's run; an execution created under one beforehand would
+        make the parent's own call of that child fail on every run.
+        """
+        parsed = cls.parse(text)
+        if parsed.is_child:
+            raise ParseError(
+                f"{text!r} is a child execution id (E_<ULID>.<n>): only the engine creates those; "
+                "submit a top-level id E_<ULID>"
+            )
+        return parsed
+
+    @property
+    def is_child(self) -> bool:
+        return "." in self
 
     def child(self, index: int) -> ExecutionId:
         return ExecutionId(f"{self}.{index}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obelisk.concepts.clock import Clock
-from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.errors import ObeliskError, ParseError
 from obelisk.concepts.events import (
     ExecutionEvent,
     Finished,
@@ -35,6 +35,7 @@ from obelisk.storage.interface import (
     ExecutionSummary,
     Storage,
 )
+from obelisk.storage.write_health import WriteHealth
 
 FOLLOW_COALESCE_SECONDS = 0.02
 
@@ -63,9 +64,13 @@ class ExecutionService:
     async def submit(self, execution_id: ExecutionId, ffqn: Ffqn | str, params: Any) -> Submitted:
         """Type-check and create a top-level execution, pending now.
 
-        Raises ``FunctionNotFound`` (with candidates), ``ValueTypeError`` (naming the parameter and the expected
-        WIT type) or ``SubmitConflict``; in each case nothing was written.
+        Raises ``ParseError`` (a malformed or child id), ``FunctionNotFound`` (with candidates), ``ValueTypeError``
+        (naming the parameter and the expected WIT type) or ``SubmitConflict``; in each case nothing was written.
         """
+        try:
+            ExecutionId.parse_top_level(execution_id)
+        except ParseError as error:
+            raise ParseError(f"execution_id: {error}") from None
         exported = self._registry.find_export(ffqn)
         checked = check_params(params, exported.metadata)
         now = self._clock.now_us()
@@ -86,6 +91,11 @@ class ExecutionService:
                 ) from None
             return Submitted(execution_id, created=False)
         return Submitted(execution_id, created=True)
+
+    @property
+    def write_health(self) -> WriteHealth:
+        """Whether the database takes writes now: a submission cannot be accepted while it does not."""
+        return self._storage.write_health
 
     async def get(self, execution_id: ExecutionId) -> ExecutionLog:
         return await self._storage.get(execution_id)

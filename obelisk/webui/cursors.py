@@ -17,6 +17,9 @@ class BadCursor(ObeliskError):
 
 
 _MAX_CURSOR_CHARS = 400
+MAX_CURSOR_MICROS = 253_402_300_799_999_999
+"""The last microsecond of the year 9999 (the end of protobuf's ``Timestamp`` range); later times are malformed
+rather than an overflow of the database's 64-bit integers."""
 
 
 def encode_cursor(created_at: int, execution_id: ExecutionId) -> str:
@@ -29,6 +32,8 @@ def decode_cursor(text: str) -> tuple[int, ExecutionId]:
     micros, sep, raw_id = text.partition("-")
     if not sep or not micros.isascii() or not micros.isdigit():
         raise BadCursor(text, "it does not start with a number of microseconds")
+    if len(micros) > len(str(MAX_CURSOR_MICROS)) or int(micros) > MAX_CURSOR_MICROS:
+        raise BadCursor(text, f"the time is past {MAX_CURSOR_MICROS} microseconds (the year 9999)")
     try:
         execution_id = ExecutionId.parse(raw_id)
     except ParseError as e:

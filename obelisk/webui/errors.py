@@ -1,7 +1,8 @@
 """Every failure becomes a friendly page with the right status; a traceback never reaches the browser.
 
 Known errors map to statuses here (an unknown id is a 404 that says what was looked for and where to go next, a
-malformed cursor a 400); anything unexpected is logged with its traceback and answered with a plain 500 page.
+malformed cursor or id a 400, a database that cannot be written a 503 with one log line); anything unexpected is
+logged with its traceback and answered with a plain 500 page.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from aiohttp import web
 from obelisk.concepts.errors import ParseError
 from obelisk.registry import FunctionNotFound
 from obelisk.service.components import ComponentNotFound
-from obelisk.storage.interface import ExecutionNotFound
+from obelisk.service.json_input import JsonInputError
+from obelisk.storage.interface import ExecutionNotFound, StorageFault, StorageFull
 from obelisk.webui.cursors import BadCursor
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ _HTTP_TITLES = {
     405: "Method not allowed",
     400: "Bad request",
     413: "Request too large",
+    503: "Service unavailable",
 }
 
 
@@ -75,8 +78,12 @@ def ui_error_of(error: BaseException, request: web.Request) -> UiError | None:
             return UiError(404, "Function not found", str(error), (_COMPONENTS,))
         case BadCursor():
             return UiError(400, "Malformed cursor", str(error), (_HOME,))
-        case ParseError():
+        case ParseError() | JsonInputError():
             return UiError(400, "Malformed request", str(error), (_HOME,))
+        case StorageFault():
+            log.warning("web UI: %s %s refused: %s", request.method, request.path, error)
+            title = "The database is full" if isinstance(error, StorageFull) else "The database is unavailable"
+            return UiError(503, title, f"{error}. Nothing was changed; try again later.", (_HOME,))
         case web.HTTPException() if error.status >= 400:
             title = _HTTP_TITLES.get(error.status, error.reason)
             message = f"Nothing lives at {request.path}." if error.status == 404 else error.text or error.reason

@@ -55,7 +55,7 @@ def _filters(request: web.Request) -> tuple[Ffqn | None, str | None, int]:
     raw_length = request.query.get("length", "").strip()
     length = PAGE_LENGTH
     if raw_length:
-        if not raw_length.isdigit() or not 1 <= int(raw_length) <= MAX_PAGE_LENGTH:
+        if not (raw_length.isascii() and raw_length.isdigit()) or not 1 <= int(raw_length) <= MAX_PAGE_LENGTH:
             raise UiError(400, "Bad page length", f"length must be a number from 1 to {MAX_PAGE_LENGTH}")
         length = int(raw_length)
     return ffqn, state, length
@@ -137,11 +137,12 @@ def _execution_id(request: web.Request) -> ExecutionId:
     raw = request.match_info["execution_id"]
     try:
         return ExecutionId.parse(raw)
-    except ParseError:
+    except ParseError as error:
         raise UiError(
-            404,
-            "Execution not found",
-            f"{raw!r} is not an execution id: ids look like E_01J… (children: E_01J….1).",
+            400,
+            "Malformed execution id",
+            f"The address names {raw!r}, which is not an execution id ({error}): ids look like E_01J… "
+            "(children: E_01J….1).",
         ) from None
 
 

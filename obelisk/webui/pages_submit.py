@@ -7,7 +7,6 @@ uses; its error names the parameter, which puts the message next to the right fi
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from aiohttp import web
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.json_values import ValueTypeError
 from obelisk.concepts.wit_types import FunctionMetadata
+from obelisk.service.json_input import JsonInputError, parse_json
 from obelisk.webui.context import UI, execution_url
 from obelisk.webui.examples import example_value
 from obelisk.webui.formatting import json_text
@@ -69,11 +69,6 @@ async def submit_form(request: web.Request) -> web.Response:
     return _render(request, metadata, _example_fields(metadata), 200, None)
 
 
-def _json_error(error: json.JSONDecodeError, text: str) -> str:
-    where = f"line {error.lineno}, column {error.colno}" if "\n" in text.strip() else f"column {error.colno}"
-    return f"not valid JSON: {error.msg} at {where}"
-
-
 async def submit_post(request: web.Request) -> web.Response:
     context = request.app[UI]
     metadata = context.components.submittable_function(request.match_info["ffqn"])
@@ -88,9 +83,9 @@ async def submit_post(request: web.Request) -> web.Response:
             error = f"a JSON value of type {param.type.to_wit()} is required"
         else:
             try:
-                values.append(json.loads(text))
-            except json.JSONDecodeError as e:
-                error = _json_error(e, text)
+                values.append(parse_json(text, param.name))
+            except JsonInputError as e:
+                error = e.reason
         fields.append(FieldView(i, param.name, param.type.to_wit(), text, error))
     if any(f.error for f in fields):
         return _render(request, metadata, fields, 400, "Some parameters need fixing.")

@@ -166,6 +166,34 @@ async def test_connection_refused_is_one_line() -> None:
         assert_one_error_line(run, "cannot reach the server", str(port))
 
 
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["execution", "get", "E_01J0000000000000000000000Z.\u00b2"], ["EXECUTION_ID", "child index", "ASCII"]),
+        (["execution", "events", "E_01J000000000000000000000\u212a"], ["EXECUTION_ID", "ASCII"]),
+        (["execution", "get", "E_01J0000000000000000000000Z.01"], ["EXECUTION_ID", "leading zeros"]),
+        (
+            [
+                "execution",
+                "submit",
+                "testing:fibo/fibo.fibo",
+                "[" * 5_000 + "]" * 5_000,
+            ],  # deeper than Python's recursion limit
+            ["PARAMS: nested deeper than 100 levels"],
+        ),
+    ],
+)
+async def test_malformed_ids_and_params_are_one_line_before_the_server_is_asked(
+    args: list[str], fragments: list[str]
+) -> None:
+    with socket.socket() as probe:  # nothing listens there: the command must fail before connecting
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = await obelisk("client", "--api-url", f"http://127.0.0.1:{port}", *args)
+    assert_one_error_line(run, *fragments)
+    assert "cannot reach the server" not in run.stderr
+
+
 async def test_client_commands_do_not_import_wasmtime() -> None:
     probe = (
         "import sys\n"

@@ -92,6 +92,43 @@ def test_execution_ids_parse_and_derive_children() -> None:
         ExecutionId.parse("JoinSet_01M89BPGBZEWXCVNE7D93J6S3G")
 
 
+TOP = "E_01J0000000000000000000000Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        (f"{TOP}.\u00b2", "not a number"),  # superscript two: str.isdigit() accepts it
+        (f"{TOP}.\u0663", "not a number"),  # Arabic-Indic three: int() accepts it
+        (f"{TOP}.\uff11", "not a number"),  # fullwidth one
+        (f"{TOP}.01", "not a number"),  # one child, two names
+        (f"{TOP}.", "not a number"),
+        (f"{TOP}.{2**64}", "not a number"),  # child indexes are u64
+        (f"{TOP}.-1", "not a number"),
+        (f"{TOP}.+1", "not a number"),
+        (f"{TOP}. 1", "not a number"),
+        (TOP[:-1] + "\u212a", "ASCII"),  # the Kelvin sign matches "k" case-insensitively
+        (TOP[:-1] + "\u017f", "ASCII"),  # the long s matches "s" case-insensitively
+        ("E_" + "\uff10" * 26, "ASCII"),  # fullwidth zeros
+        ("E_01J000000000000000000000", "26 characters"),
+        ("E_81J0000000000000000000000Z", "out of range"),
+    ],
+)
+def test_execution_ids_are_ascii_and_parsed_strictly(text: str, why: str) -> None:
+    with pytest.raises(ParseError) as raised:
+        ExecutionId.parse(text)
+    assert why in str(raised.value) and repr(text) in str(raised.value)
+
+
+def test_the_largest_child_index_parses_and_only_top_level_ids_may_be_submitted() -> None:
+    assert ExecutionId.parse(f"{TOP}.{2**64 - 1}.0").parent_id == f"{TOP}.{2**64 - 1}"
+    assert ExecutionId.parse_top_level(TOP) == TOP and not ExecutionId(TOP).is_child
+    for child in (f"{TOP}.0", f"{TOP}.3.1"):
+        assert ExecutionId.parse(child).is_child
+        with pytest.raises(ParseError, match=r"child execution id .* only the engine creates those"):
+            ExecutionId.parse_top_level(child)
+
+
 def test_deterministic_ids_repeat_per_execution_and_differ_between_executions() -> None:
     exe = ExecutionId.generate()
     first, second = DeterministicIds(exe), DeterministicIds(exe)

@@ -15,6 +15,7 @@ from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
+from obelisk.storage.sqlite import SqliteStorage
 
 Client = TestClient[web.Request, web.Application]
 FIBO = "testing:fibo/fibo.fibo"
@@ -82,6 +83,10 @@ async def test_list_pages_both_ways_and_filters(client: Client, server: Server) 
         ({"ffqn": "no-dot"}, "Malformed function filter"),
         ({"length": "0"}, "Bad page length"),
         ({"length": "x"}, "Bad page length"),
+        ({"length": "\u00b2"}, "Bad page length"),  # str.isdigit() says yes, int() says no
+        ({"older": "9" * 30 + "-E_01J0000000000000000000000Z"}, "Malformed cursor"),  # past int64
+        ({"newer": "253402300800000000-E_01J0000000000000000000000Z"}, "Malformed cursor"),  # past year 9999
+        ({"older": "1-E_01J0000000000000000000000Z.\u0663"}, "Malformed cursor"),
     ],
 )
 async def test_bad_list_parameters_are_400_pages(client: Client, query: dict[str, str], title: str) -> None:
@@ -167,6 +172,7 @@ async def test_submitting_the_form_redirects_to_the_execution_with_its_result(cl
         (FIBO, {"p0": "   "}, "p0", "a JSON value of type u8 is required"),
         (FIBO, {}, "p0", "a JSON value of type u8 is required"),
         (FIBO, {"p0": "300"}, "p0", "expected u8, got 300 (out of range 0..255)"),
+        (FIBO, {"p0": "[" * 5000 + "]" * 5000}, "p0", "nested deeper than 100 levels of JSON arrays and objects"),
         ("testing:types/types.make-point", {"p0": "1", "p1": '"a"'}, "p1", 'expected s32, got "a"'),
         (
             "testing:types/types.add-point",
@@ -209,6 +215,21 @@ async def test_unknown_or_unsubmittable_functions_are_404(client: Client, ffqn: 
         assert "testing:fibo/fibo.fibo" in page  # the closest candidate
 
 
+async def test_a_database_that_cannot_be_written_is_a_503_page(client: Client, server: Server) -> None:
+    storage = server.storage
+    assert isinstance(storage, SqliteStorage)
+    await storage._db.execute("PRAGMA query_only = 1")  # every write fails with SQLITE_READONLY
+    try:
+        response = await client.post(f"/execution/submit/{FIBO}", data={"p0": "10"}, allow_redirects=False)
+    finally:
+        await storage._db.execute("PRAGMA query_only = 0")
+    assert response.status == 503
+    page = await response.text()
+    assert "<h1>The database is unavailable</h1>" in page
+    assert "SQLITE_READONLY" in page and "Nothing was changed" in page
+    assert await server.executions.list_executions(ExecutionQuery()) == []
+
+
 # ---------------------------------------------------------------------------------------------- execution page
 
 
@@ -223,12 +244,26 @@ async def test_unknown_execution_is_a_helpful_404(client: Client, path: str) -> 
     assert "There is no execution E_01J0000000000000000000000Z" in page
 
 
-async def test_malformed_execution_id_and_unknown_paths_are_404(client: Client) -> None:
-    response = await client.get("/execution/not-an-id")
-    assert response.status == 404
-    assert "is not an execution id" in await response.text()
-    response = await client.get("/execution/not-an-id/live")
-    assert response.status == 404
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not-an-id",
+        "E_01J0000000000000000000000Z.%C2%B2",  # superscript two: str.isdigit() says yes
+        "E_01J0000000000000000000000Z.%D9%A3",  # Arabic-Indic three: int() accepts it
+        "E_01J000000000000000000000%E2%84%AA",  # the Kelvin sign matches K case-insensitively
+        "E_01J0000000000000000000000Z.01",
+    ],
+)
+async def test_malformed_execution_ids_in_the_address_are_400(client: Client, raw: str) -> None:
+    for path in (f"/execution/{raw}", f"/execution/{raw}/live"):
+        response = await client.get(path)
+        assert response.status == 400
+        page = await response.text()
+        assert "<h1>Malformed execution id</h1>" in page
+        assert "which is not an execution id" in page
+
+
+async def test_unknown_paths_are_404_and_wrong_methods_405(client: Client) -> None:
     response = await client.get("/no/such/page")
     assert response.status == 404
     assert "Nothing lives at /no/such/page." in await response.text()
