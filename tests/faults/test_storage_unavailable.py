@@ -1,0 +1,185 @@
+"""A database that cannot be written: ``UNAVAILABLE`` over the API with one log line, health ``NOT_SERVING`` until
+writes work again, and a server started on a read-only database exits with one clear line.
+
+``PRAGMA query_only`` on the server's own connection makes every write fail with ``SQLITE_READONLY``, whoever runs
+the test. A read-only file is harder to make when the tests run as root (permissions do not stop root): the start-up
+test uses a read-only bind mount (needs ``unshare``) or the immutable attribute as root, ``chmod`` otherwise, and is
+skipped where none of them works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf.any_pb2 import Any as AnyMessage
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from obelisk.api.generated import obelisk_pb2 as pb
+from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
+from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.results import Ok, ReturnValue
+from obelisk.server import Server
+from obelisk.storage.interface import ExecutionNotFound
+from obelisk.storage.sqlite import SqliteStorage
+from tests.integration.server_harness import running_server, write_config
+from tests.wat_fixtures import build_wat_fixture
+
+
+def components(tmp_path: Path) -> str:
+    return f"""
+[[activity_wasm]]
+name = "fibo"
+location.path = "{build_wat_fixture("fibo", tmp_path / "wat")}"
+"""
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    async with running_server(write_config(tmp_path, tmp_path / "codegen", components(tmp_path))) as running:
+        assert isinstance(running.storage, SqliteStorage)
+        running.storage.write_probe_seconds = 0.2
+        yield running
+
+
+async def set_query_only(server: Server, on: bool) -> None:
+    storage = server.storage
+    assert isinstance(storage, SqliteStorage)
+    await storage._db.execute(f"PRAGMA query_only = {int(on)}")  # the fault, on the connection under test
+
+
+def fibo_request(execution_id: str, n: int) -> pb.SubmitRequest:
+    return pb.SubmitRequest(
+        execution_id=pb.ExecutionId(id=execution_id),
+        function_name=pb.FunctionName(interface_name="testing:fibo/fibo", function_name="fibo"),
+        params=AnyMessage(value=json.dumps([n]).encode()),
+    )
+
+
+async def health(channel: grpc.aio.Channel, service: str = "") -> int:
+    response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service))
+    return int(response.status)
+
+
+async def test_a_read_only_database_is_unavailable_and_recovers(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.api_port}") as channel:
+        executions = pb_grpc.ExecutionRepositoryStub(channel)
+        await set_query_only(server, True)
+        refused = [ExecutionId.generate() for _ in range(5)]
+        for execution_id in refused:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await executions.Submit(fibo_request(execution_id, 10))
+            assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert "SQLITE_READONLY" in (raised.value.details() or "")
+        assert await health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert await health(channel, "obelisk.ExecutionRepository") == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert await health(channel, "obelisk.FunctionRepository") == health_pb2.HealthCheckResponse.SERVING
+        api_records = [r for r in caplog.records if r.name.startswith(("obelisk.api", "grpc"))]
+        assert len(api_records) == len(refused)
+        assert all(r.exc_info is None and r.levelno == logging.WARNING for r in api_records)
+        # Reads still work, and nothing was written.
+        for execution_id in refused:
+            with pytest.raises(ExecutionNotFound):
+                await server.executions.get(execution_id)
+
+        await set_query_only(server, False)
+        for _ in range(200):
+            if await health(channel) == health_pb2.HealthCheckResponse.SERVING:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("health did not come back to SERVING")
+        execution_id = ExecutionId.generate()
+        await executions.Submit(fibo_request(execution_id, 10))
+        result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10)
+        assert result == Ok(ReturnValue(55))
+
+
+# ---------------------------------------------------------------------------------------------- start-up
+
+
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|DEBUG) ")
+
+
+def _can(command: list[str]) -> bool:
+    return (
+        shutil.which(command[0]) is not None
+        and subprocess.run(command, check=False, capture_output=True).returncode == 0
+    )
+
+
+@contextlib.contextmanager
+def read_only_file(database: Path) -> Iterator[list[str]]:
+    """The database file read-only (its directory writable); yields the command prefix to run the server with."""
+    if os.geteuid() != 0:
+        database.chmod(0o444)
+        try:
+            yield []
+        finally:
+            database.chmod(0o644)
+        return
+    if not _can(["chattr", "+i", str(database)]):
+        pytest.skip("running as root, and the file system has no immutable attribute")
+    try:
+        yield []
+    finally:
+        subprocess.run(["chattr", "-i", str(database)], check=True)
+
+
+@contextlib.contextmanager
+def read_only_file_system(directory: Path) -> Iterator[list[str]]:
+    """The database's directory on a read-only mount, in a mount namespace of the server's own."""
+    if os.geteuid() != 0:
+        directory.chmod(0o555)
+        try:
+            yield []
+        finally:
+            directory.chmod(0o755)
+        return
+    if not _can(["unshare", "-m", "true"]):
+        pytest.skip("running as root without mount namespaces: no way to make a read-only database")
+    script = f'mount --bind "{directory}" "{directory}" && mount -o remount,bind,ro "{directory}" && exec "$@"'
+    yield ["unshare", "-m", "sh", "-c", script, "sh"]
+
+
+@pytest.mark.parametrize("make_read_only", ["file", "file system"])
+async def test_starting_on_a_read_only_database_exits_with_one_line(tmp_path: Path, make_read_only: str) -> None:
+    config = write_config(tmp_path, tmp_path / "codegen", components(tmp_path))
+    async with running_server(config):  # creates the database, then closes it cleanly
+        pass
+    database = tmp_path / "db" / "obelisk.sqlite"
+    assert database.exists()
+    context = read_only_file(database) if make_read_only == "file" else read_only_file_system(database.parent)
+    with context as prefix:
+        env = dict(os.environ, HOME=str(tmp_path))
+        run = await asyncio.to_thread(
+            subprocess.run,
+            [*prefix, sys.executable, "-m", "obelisk", "server", "run", "-c", str(config)],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert run.returncode != 0
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+    # Start-up logs its INFO lines (components loaded) before the database is opened; the failure is one line.
+    lines = [line for line in run.stderr.splitlines() if not LOG_LINE.match(line)]
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith(f"error: database {database} is unavailable: "), lines[0]
+    assert "read" in lines[0] and "only" in lines[0]  # "readonly database", "read-only file system"
