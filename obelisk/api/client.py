@@ -17,6 +17,9 @@ from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.errors import ObeliskError
 
+STORAGE_FAULT_METADATA = "obelisk-storage-fault"
+"""Trailing metadata on a refusal for a storage fault, set by the server: its error class (``StorageFull``...)."""
+
 DEFAULT_API_URL = "http://127.0.0.1:5005"
 UNARY_TIMEOUT_SECONDS = 60.0
 EVENTS_PAGE = 500
@@ -80,7 +83,7 @@ class ApiClient:
         code: grpc.StatusCode | None = error.code() if hasattr(error, "code") else None
         details = (error.details() if hasattr(error, "details") else None) or str(code)
         details = " ".join(str(details).split())
-        if code is grpc.StatusCode.UNAVAILABLE:
+        if code is grpc.StatusCode.UNAVAILABLE and not _answered_by_server(error):
             return ApiError(f"cannot reach the server at {self.url}: {details}", code)
         return ApiError(details, code)
 
@@ -135,3 +138,9 @@ class ApiClient:
     def list_components(self, *, extensions: bool) -> list[pb.Component]:
         request = pb.ListComponentsRequest(extensions=extensions)
         return list(self._call(self._functions.ListComponents, request).components)
+
+
+def _answered_by_server(error: grpc.RpcError) -> bool:
+    """An ``UNAVAILABLE`` the server sent on purpose (its database cannot be written), not a failed connection."""
+    metadata = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    return any(key == STORAGE_FAULT_METADATA for key, _ in metadata or ())

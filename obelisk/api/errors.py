@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
+from obelisk.api.client import STORAGE_FAULT_METADATA
 from obelisk.api.convert import TimestampOutOfRange
 from obelisk.concepts.errors import ObeliskError, ParseError
 from obelisk.concepts.json_values import ValueTypeError
@@ -77,6 +78,8 @@ async def _abort(context: grpc.aio.ServicerContext, error: BaseException, method
             log.error("%s failed: %s", method, error, exc_info=error)
         elif isinstance(error, StorageFault):
             log.warning("%s refused with %s: %s", method, code.name, error)
+            # UNAVAILABLE also means "no connection" to clients; this marks the server's own answer.
+            await context.abort(code, str(error), trailing_metadata=((STORAGE_FAULT_METADATA, type(error).__name__),))
         await context.abort(code, str(error))
     log.error("%s failed with an unexpected error", method, exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log")

@@ -26,6 +26,7 @@ import pytest
 from google.protobuf.any_pb2 import Any as AnyMessage
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from obelisk.api.client import STORAGE_FAULT_METADATA
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.ids import ExecutionId
@@ -33,8 +34,11 @@ from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionNotFound
 from obelisk.storage.sqlite import SqliteStorage
+from tests.cli.test_client_cli import assert_one_error_line, obelisk
 from tests.integration.server_harness import running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
+
+FIBO = "testing:fibo/fibo.fibo"
 
 
 def components(tmp_path: Path) -> str:
@@ -85,12 +89,19 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
                 await executions.Submit(fibo_request(execution_id, 10))
             assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
             assert "SQLITE_READONLY" in (raised.value.details() or "")
+            assert (STORAGE_FAULT_METADATA, "StorageUnavailable") in tuple(raised.value.trailing_metadata() or ())
         assert await health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
         assert await health(channel, "obelisk.ExecutionRepository") == health_pb2.HealthCheckResponse.NOT_SERVING
         assert await health(channel, "obelisk.FunctionRepository") == health_pb2.HealthCheckResponse.SERVING
         api_records = [r for r in caplog.records if r.name.startswith(("obelisk.api", "grpc"))]
         assert len(api_records) == len(refused)
         assert all(r.exc_info is None and r.levelno == logging.WARNING for r in api_records)
+        # The CLI says what the server said, not that it cannot reach it.
+        cli = await obelisk(
+            "client", "--api-url", f"http://127.0.0.1:{server.api_port}", "execution", "submit", FIBO, "[1]"
+        )
+        assert_one_error_line(cli, "is unavailable", "SQLITE_READONLY")
+        assert "cannot reach" not in cli.stderr
         # Reads still work, and nothing was written.
         for execution_id in refused:
             with pytest.raises(ExecutionNotFound):
