@@ -2,9 +2,9 @@
 
 Only the message of an ``ObeliskError`` reaches the client (it names the function, parameter or id that is
 wrong); anything else is logged here with its traceback and reported as ``INTERNAL`` without details. A fault of
-the database (full: ``RESOURCE_EXHAUSTED``; read-only or locked: ``UNAVAILABLE``) is logged as one line per
-request, without a traceback: the storage has logged the fault itself, and thousands of requests meeting one full
-disk must not bury it.
+the database (full: ``RESOURCE_EXHAUSTED``; read-only or locked: ``UNAVAILABLE``) is logged without a traceback,
+at most one line per method and interval: the storage has logged the fault itself, and thousands of requests
+meeting one full disk must not bury it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from obelisk.registry import FunctionNotFound
 from obelisk.service.components import ComponentNotFound
 from obelisk.service.executions import SubmitConflict
 from obelisk.service.json_input import JsonInputError
+from obelisk.service.log_limit import LogLimit
 from obelisk.storage.interface import (
     AlreadyFinished,
     ExecutionAlreadyExists,
@@ -36,6 +37,7 @@ from obelisk.storage.interface import (
 )
 
 log = logging.getLogger(__name__)
+_log_limit = LogLimit(log)
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -77,7 +79,8 @@ async def _abort(context: grpc.aio.ServicerContext, error: BaseException, method
         if code is grpc.StatusCode.INTERNAL:
             log.error("%s failed: %s", method, error, exc_info=error)
         elif isinstance(error, StorageFault):
-            log.warning("%s refused with %s: %s", method, code.name, error)
+            kind = f"{method} {type(error).__name__}"
+            _log_limit.log(logging.WARNING, kind, "%s refused with %s: %s", method, code.name, error)
             # UNAVAILABLE also means "no connection" to clients; this marks the server's own answer.
             await context.abort(code, str(error), trailing_metadata=((STORAGE_FAULT_METADATA, type(error).__name__),))
         await context.abort(code, str(error))

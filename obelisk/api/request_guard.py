@@ -4,7 +4,8 @@ grpcio decodes a request before any servicer code runs. When the generated deser
 ERROR with a traceback and answers ``UNKNOWN``: a client sending garbage could fill the log (1.7 MB for 5,000
 requests). ``guard`` wraps every method handler the server registers (ours and the standard health and reflection
 services): its deserializer returns an ``Undecodable`` instead of raising, and its behaviour refuses that before the
-servicer sees it. A streaming request is checked message by message.
+servicer sees it, logging at most one line per method and interval. A streaming request is checked message by
+message.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any, NoReturn
 
 import grpc
 
+from obelisk.service.log_limit import LogLimit
+
 log = logging.getLogger(__name__)
+_log_limit = LogLimit(log)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,7 @@ def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 
 async def _refuse(context: grpc.aio.ServicerContext, request: Undecodable, method: str) -> NoReturn:
-    log.info("%s refused: the request is not a valid message: %s", method, request.error)
+    _log_limit.log(logging.INFO, method, "%s refused: the request is not a valid message: %s", method, request.error)
     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid message: {request.error}")
     raise AssertionError("context.abort returned")
 

@@ -1,8 +1,8 @@
 """Every failure becomes a friendly page with the right status; a traceback never reaches the browser.
 
 Known errors map to statuses here (an unknown id is a 404 that says what was looked for and where to go next, a
-malformed cursor or id a 400, a database that cannot be written a 503 with one log line); anything unexpected is
-logged with its traceback and answered with a plain 500 page.
+malformed cursor or id a 400, a database that cannot be written a 503, logged at most once per kind and interval);
+anything unexpected is logged with its traceback and answered with a plain 500 page.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from obelisk.concepts.errors import ParseError
 from obelisk.registry import FunctionNotFound
 from obelisk.service.components import ComponentNotFound
 from obelisk.service.json_input import JsonInputError
+from obelisk.service.log_limit import LogLimit
 from obelisk.storage.interface import ExecutionNotFound, StorageFault, StorageFull
 from obelisk.webui.cursors import BadCursor
 
 log = logging.getLogger(__name__)
+_log_limit = LogLimit(log)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -81,7 +83,8 @@ def ui_error_of(error: BaseException, request: web.Request) -> UiError | None:
         case ParseError() | JsonInputError():
             return UiError(400, "Malformed request", str(error), (_HOME,))
         case StorageFault():
-            log.warning("web UI: %s %s refused: %s", request.method, request.path, error)
+            kind = f"{request.method} {type(error).__name__}"
+            _log_limit.log(logging.WARNING, kind, "web UI: %s %s refused: %s", request.method, request.path, error)
             title = "The database is full" if isinstance(error, StorageFull) else "The database is unavailable"
             return UiError(503, title, f"{error}. Nothing was changed; try again later.", (_HOME,))
         case web.HTTPException() if error.status >= 400:
