@@ -82,6 +82,8 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
     caplog.set_level(logging.INFO)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.api_port}") as channel:
         executions = pb_grpc.ExecutionRepositoryStub(channel)
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
         await set_query_only(server, True)
         refused = [ExecutionId.generate() for _ in range(5)]
         for execution_id in refused:
@@ -108,7 +110,11 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
             with pytest.raises(ExecutionNotFound):
                 await server.executions.get(execution_id)
 
+        assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+
         await set_query_only(server, False)
+        assert (await asyncio.wait_for(watch.read(), 10)).status == health_pb2.HealthCheckResponse.SERVING  # pushed
+        watch.cancel()
         for _ in range(200):
             if await health(channel) == health_pb2.HealthCheckResponse.SERVING:
                 break
