@@ -1,5 +1,7 @@
 """Runaway workflows: faults that recur on every run must end the execution, not be retried for ever.
 
+Also the scheduled-id squat: an id a workflow derives for what it schedules, taken by a client first.
+
 A workflow in an endless loop is stopped by its lock's deadline on every run; a workflow that calls Python's
 ``time.sleep`` hits a forbidden call on every replay. Both used to be retried without end (79 CPU-seconds in
 90 s for the loop).
@@ -7,13 +9,15 @@ A workflow in an endless loop is stopped by its lock's deadline on every run; a 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import pytest
 
 from obelisk.concepts.events import Locked, TemporarilyTimedOut
-from obelisk.concepts.results import ExecutionFailure
+from obelisk.concepts.ids import DeterministicIds, ExecutionId
+from obelisk.concepts.results import ExecutionFailure, Ok
 from obelisk.workers.workflow.worker import MAX_TIMEOUTS_IN_A_ROW
 from tests.integration.server_harness import running_server, submit_and_wait, write_config
 
@@ -62,3 +66,32 @@ async def test_a_forbidden_call_in_a_workflow_ends_it_at_once_with_what_to_use_i
         events = [e.event for e in (await server.storage.get(execution_id)).events]
         assert sum(isinstance(e, Locked) for e in events) == 1
     assert not [r for r in caplog.records if r.exc_info], "a guest's fault printed a host traceback"
+
+
+async def test_a_squatted_scheduled_id_ends_the_workflow_instead_of_looping(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    """The id of an execution a workflow schedules is derived from the workflow's own (public) id, so a client
+    can create it first. Every replay derives the same id: the workflow must end, naming it, not retry for ever."""
+    path = write_config(tmp_path, codegen_cache, _sleep_components(built_components))
+    workflow = ExecutionId.generate()
+    squatted = DeterministicIds(workflow).execution_id()
+    async with running_server(path) as server:
+        await server.executions.submit(squatted, "testing:sleep/sleep.sleep", [{"milliseconds": 1}])
+        await server.executions.submit(workflow, "testing:sleep-workflow/workflow.reschedule", [{"milliseconds": 1}, 1])
+        result = await asyncio.wait_for(server.executions.wait_for_result(workflow), 10)
+        assert isinstance(result, ExecutionFailure)
+        assert f"cannot create execution {squatted}: an execution with that id exists already" in result.reason
+        assert await server.executions.wait_for_result(squatted) == Ok(None)
+
+
+def _sleep_components(built: Path) -> str:
+    return f"""
+[[activity_wasm]]
+name = "sleep_activity"
+location.path = "{built / "sleep_activity.wasm"}"
+
+[[workflow]]
+name = "sleep_workflow"
+location.path = "{built / "sleep_workflow.wasm"}"
+"""

@@ -23,7 +23,13 @@ from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import ExecutionFailure, NondeterminismDetected, ReturnValue, classify_return
 from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.registry import ComponentRegistry, ResolvedImport
-from obelisk.storage.interface import LockedExecution, Storage, StorageError, StorageFault
+from obelisk.storage.interface import (
+    ExecutionAlreadyExists,
+    LockedExecution,
+    Storage,
+    StorageError,
+    StorageFault,
+)
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
 from obelisk.wasm.introspect import CallableExport, ComponentInterfaces, callable_exports
@@ -170,6 +176,15 @@ class WorkflowWorker:
                 pause_us=STORAGE_FAULT_PAUSE_US,
                 inline_children=run.unrecorded_inline_children(),
             )
+        except ExecutionAlreadyExists as error:
+            # An id this workflow derives for an execution it creates (a -schedule's) is taken by someone else:
+            # every replay derives the same id, so no retry can heal it.
+            failure = ExecutionFailure(
+                f"cannot create execution {error.execution_id}: an execution with that id exists already",
+                "the workflow derives the ids of what it schedules deterministically; another client created an"
+                " execution with this id first",
+            )
+            return FailedPermanently(failure, version=run.version)
         except StorageError as error:
             # Someone else moved the execution on (a version mismatch): this run's view is stale.
             log.info("%s: run abandoned: %s", locked.execution_id, error)
