@@ -4,7 +4,8 @@ Compiling a componentize-py component takes ~5 s and ~300 MB RSS; loading its se
 ``Component.deserialize_file`` takes ~2 ms (it is mmapped). Artifacts are keyed by (source digest, wasmtime
 version, engine-config tag) because wasmtime refuses artifacts made by another version or configuration. The
 directory is a cache: deleting it only costs time, and an artifact that does not load is recompiled and
-replaced, never trusted.
+replaced, never trusted. Nor is one that loads: an artifact is native code, so it is checked against the digest
+written beside it before it is deserialized (``obelisk.wasm.cache_files``), and recompiled when it does not match.
 
 Next to each artifact the loader keeps the component's introspected interfaces (``interfaces``): walking the
 types of a componentize-py component through wasmtime-py costs ~10 ms each, the largest part of a warm start's
@@ -17,43 +18,41 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import json
 import logging
 import os
 import pickle
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import wasmtime
 from wasmtime.component import Component
 
 from obelisk.concepts import wit_types
 from obelisk.concepts.component_id import ContentDigest
-from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm import introspect
+from obelisk.wasm.cache_files import (
+    ARTIFACT_DIGEST_SUFFIX,
+    ARTIFACT_SUFFIX,
+    DIGEST_MEMO,
+    ComponentLoadError,
+    DigestMemo,
+    check_artifact,
+    digest_file,
+    remove_artifact,
+    write_artifact,
+    write_atomically,
+)
 from obelisk.wasm.engine import WasmEngine, wasmtime_version
 from obelisk.wasm.introspect import ComponentInterfaces, inspect_component
 
 logger = logging.getLogger(__name__)
 
-ARTIFACT_SUFFIX = ".cwasm"
 INTERFACES_SUFFIX = ".interfaces.pickle"
-
-
-class ComponentLoadError(ObeliskError):
-    """A component file cannot be read or is not a valid component for this engine."""
-
-    def __init__(self, path: Path, reason: str):
-        super().__init__(f"cannot load component {path}: {reason}")
-        self.path = path
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +114,7 @@ class ComponentLoader:
         interfaces = inspect_component(self.engine.engine, loaded.component)
         if path is not None:
             try:
-                _write_atomically(path, pickle.dumps(interfaces, protocol=pickle.HIGHEST_PROTOCOL))
+                write_atomically(path, pickle.dumps(interfaces, protocol=pickle.HIGHEST_PROTOCOL))
             except OSError as err:
                 logger.warning("cannot write the interfaces of %s to %s: %s", loaded.path, path, err)
         return interfaces
@@ -178,6 +177,13 @@ class ComponentLoader:
         artifact = self.artifact_path(digest)
         if artifact is None or not artifact.is_file():
             return None
+        problem = check_artifact(artifact)
+        if problem is not None:
+            logger.warning(
+                "codegen cache artifact %s for %s is not used: %s; deleting and recompiling it", artifact, path, problem
+            )
+            remove_artifact(artifact)
+            return None
         try:
             return Component.deserialize_file(self.engine.engine, str(artifact))
         except wasmtime.WasmtimeError as err:
@@ -209,8 +215,7 @@ class ComponentLoader:
         if artifact is None:
             return
         try:
-            blob = component.serialize()
-            _write_atomically(artifact, blob)
+            write_artifact(artifact, component.serialize())
         except (OSError, wasmtime.WasmtimeError) as err:
             # A cache that cannot be written only costs the next start-up time; it must not stop this one.
             logger.warning("cannot write codegen cache artifact %s for %s: %s", artifact, path, err)
@@ -243,81 +248,9 @@ def _read_interfaces(path: Path) -> ComponentInterfaces | None:
     return loaded if isinstance(loaded, ComponentInterfaces) else None
 
 
-DIGEST_MEMO = "digests.json"
-
-
-class DigestMemo:
-    """Remembers file digests by (size, mtime in ns, inode), so a restart does not hash every component again
-    (~25 ms for an 18 MB componentize-py file). A file rewritten in any way gets a new mtime and is hashed anew;
-    the memo is a cache like the artifacts next to it, and deleting it only costs time."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._entries: dict[str, list[Any]] | None = None
-
-    def digest(self, file: Path) -> ContentDigest:
-        try:
-            stat = file.stat()
-        except OSError as err:
-            raise ComponentLoadError(file, f"cannot read file: {err.strerror or err}") from err
-        key, signature = str(file.resolve()), [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-        with self._lock:
-            entries = self._load()
-            known = entries.get(key)
-            if known is not None and known[:3] == signature:
-                return ContentDigest.parse(known[3])
-        digest = _digest_file(file)
-        with self._lock:
-            self._load()[key] = [*signature, str(digest)]
-            self._save()
-        return digest
-
-    def _load(self) -> dict[str, list[Any]]:
-        if self._entries is None:
-            self._entries = {}
-            if self._path is not None:
-                try:
-                    loaded = json.loads(self._path.read_text())
-                    if isinstance(loaded, dict):
-                        self._entries = loaded
-                except (OSError, ValueError):
-                    pass
-        return self._entries
-
-    def _save(self) -> None:
-        if self._path is not None and self._entries is not None:
-            try:
-                _write_atomically(self._path, json.dumps(self._entries).encode())
-            except OSError as err:
-                logger.warning("cannot write the digest memo %s: %s", self._path, err)
-
-
 def digest_of(path: Path) -> ContentDigest:
     """The content digest of a component file, with a typed error naming the file."""
-    return _digest_file(Path(path))
-
-
-def _digest_file(path: Path) -> ContentDigest:
-    try:
-        return ContentDigest.of_file(path)
-    except OSError as err:
-        raise ComponentLoadError(path, f"cannot read file: {err.strerror or err}") from err
-
-
-def _write_atomically(target: Path, data: bytes | bytearray) -> None:
-    """Temp file in the same directory, fsync, rename: readers see the old file or the whole new one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    return digest_file(Path(path))
 
 
 def _first_line(err: BaseException) -> str:
@@ -331,6 +264,9 @@ def remove_stale_artifacts(cache_dir: Path, keep: Iterable[Path]) -> int:
     removed = 0
     for candidate in cache_dir.glob(f"*{ARTIFACT_SUFFIX}"):
         if candidate.resolve() not in keep_set:
-            candidate.unlink(missing_ok=True)
+            remove_artifact(candidate)
             removed += 1
+    for digest in cache_dir.glob(f"*{ARTIFACT_SUFFIX}{ARTIFACT_DIGEST_SUFFIX}"):
+        if not digest.with_name(digest.name.removesuffix(ARTIFACT_DIGEST_SUFFIX)).exists():
+            digest.unlink(missing_ok=True)
     return removed

@@ -9,7 +9,7 @@ import pytest
 from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.config import ConfigError, load_config
 from obelisk.server import Server
-from obelisk.wasm.compile_cache import ComponentLoadError
+from obelisk.wasm.cache_files import ComponentLoadError
 from tests.integration.server_harness import running_server, submit_and_wait, write_config
 from tests.wat_fixtures import build_wat_fixture
 

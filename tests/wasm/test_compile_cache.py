@@ -14,7 +14,15 @@ import wasmtime
 from wasmtime.component import Component, Linker
 
 from obelisk.concepts.component_id import ContentDigest
-from obelisk.wasm.compile_cache import DIGEST_MEMO, ComponentLoader, ComponentLoadError, DigestMemo, digest_of
+from obelisk.wasm.cache_files import (
+    DIGEST_MEMO,
+    ComponentLoadError,
+    DigestMemo,
+    artifact_digest_path,
+    check_artifact,
+    start_checks,
+)
+from obelisk.wasm.compile_cache import ComponentLoader, digest_of
 from obelisk.wasm.engine import EngineOptions, WasmEngine, wasmtime_version
 
 from .runtime_fixtures import activity_nolog_wasm, activity_wasm, hostcall_wasm
@@ -56,7 +64,8 @@ def test_first_load_compiles_second_loader_uses_the_artifact(tmp_path: Path, cap
     assert "loaded from codegen cache" in caplog.text and "not recompiled" in caplog.text
     _guest_works(engine, second.component)
     leftovers = sorted(p.name for p in tmp_path.iterdir())
-    assert leftovers == sorted([artifact.name, DIGEST_MEMO]), "no temp files left behind"
+    assert leftovers == sorted([artifact.name, f"{artifact.name}.sha256", DIGEST_MEMO]), "no temp files left behind"
+    assert (tmp_path / f"{artifact.name}.sha256").read_text().strip() == str(ContentDigest.of_file(artifact))
 
 
 def test_same_loader_returns_the_loaded_component(tmp_path: Path) -> None:
@@ -86,10 +95,71 @@ def test_corrupt_artifact_is_recompiled_and_replaced(tmp_path: Path, caplog: pyt
     caplog.set_level(logging.WARNING, logger="obelisk.wasm.compile_cache")
     recovered = ComponentLoader(engine, tmp_path).load(hostcall_wasm())
     assert not recovered.compiled_from_cache
-    assert "does not load" in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert str(artifact) in warnings[0] and "does not match its digest file" in warnings[0]
     _guest_works(engine, recovered.component)
     assert artifact.stat().st_size == good_size
     assert ComponentLoader(engine, tmp_path).load(hostcall_wasm()).compiled_from_cache
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_flipped_byte_or_a_missing_digest_means_recompiling(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An artifact is native code: a damaged one is never deserialized, and one without its digest file neither
+    (a crash between writing the artifact and its digest leaves that)."""
+    engine = WasmEngine()
+    caplog.set_level(logging.WARNING, logger="obelisk.wasm.compile_cache")
+    first = ComponentLoader(engine, tmp_path).load(hostcall_wasm())
+    artifact = ComponentLoader(engine, tmp_path).artifact_path(first.digest)
+    assert artifact is not None
+    good = artifact.read_bytes()
+
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF
+    artifact.write_bytes(damaged)
+    assert not ComponentLoader(engine, tmp_path).load(hostcall_wasm()).compiled_from_cache
+    assert len(_warnings(caplog)) == 1 and str(artifact) in _warnings(caplog)[0]
+    assert "does not match its digest file" in _warnings(caplog)[0]
+    assert artifact.read_bytes() == good
+
+    caplog.clear()
+    artifact_digest_path(artifact).unlink()
+    loaded = ComponentLoader(engine, tmp_path).load(hostcall_wasm())
+    assert not loaded.compiled_from_cache
+    assert len(_warnings(caplog)) == 1 and str(artifact) in _warnings(caplog)[0]
+    assert "digest file" in _warnings(caplog)[0] and "is missing" in _warnings(caplog)[0]
+    _guest_works(engine, loaded.component)
+    assert artifact_digest_path(artifact).read_text().strip() == str(ContentDigest.of_bytes(good))
+
+    caplog.clear()
+    assert ComponentLoader(engine, tmp_path).load(hostcall_wasm()).compiled_from_cache
+    assert _warnings(caplog) == []
+
+
+def test_checks_started_ahead_are_used_only_for_the_bytes_they_read(tmp_path: Path) -> None:
+    """``start_checks`` hashes artifacts on a thread while the server imports; a file changed after the check
+    began is checked again by the load, so its verdict is always about the bytes being loaded."""
+    engine = WasmEngine()
+    source = hostcall_wasm()
+    first = ComponentLoader(engine, tmp_path).load(source)
+    artifact = ComponentLoader(engine, tmp_path).artifact_path(first.digest)
+    assert artifact is not None
+
+    start_checks(tmp_path, [source])
+    assert check_artifact(artifact) is None
+
+    start_checks(tmp_path, [source])
+    damaged = bytearray(artifact.read_bytes())
+    damaged[-1] ^= 0x01
+    artifact.write_bytes(damaged)
+    problem = check_artifact(artifact)
+    assert problem is not None and "does not match its digest file" in problem
+
+    start_checks(tmp_path, [tmp_path / "not-a-component.wasm", source])  # unknown files are left to the load
+    assert check_artifact(artifact) is not None
 
 
 def test_artifact_of_another_engine_config_is_refused(tmp_path: Path) -> None:
@@ -101,6 +171,7 @@ def test_artifact_of_another_engine_config_is_refused(tmp_path: Path) -> None:
     assert path is not None
     foreign = Component(wasmtime.Engine(), hostcall_wasm().read_bytes()).serialize()
     path.write_bytes(foreign)
+    artifact_digest_path(path).write_text(f"{ContentDigest.of_bytes(foreign)}\n")  # intact, just not ours
 
     loaded = ComponentLoader(engine, tmp_path).load(hostcall_wasm())
     assert not loaded.compiled_from_cache
