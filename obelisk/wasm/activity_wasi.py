@@ -2,7 +2,13 @@
 
 Activities are the side-effecting kind of component, so they get real clocks, randomness and outgoing HTTP, but
 nothing of the server itself: no preopened directories, no argv, no inherited environment (only the configured
-``env_vars``), no stdin, no sockets (wasi:http is not gated by WASI's socket settings, so HTTP still works).
+``env_vars``), no stdin, no sockets.
+
+``wasi:io`` (polling, streams), the monotonic clock's timers, stdio and ``wasi:http`` are the Python layer of
+``obelisk.wasm.wasi_http``, not wasmtime's built-ins: an epoch deadline cannot interrupt a guest blocked inside
+wasmtime's WASI (a ``time.sleep`` of a day kept its thread and instance for the day, long after the attempt had
+timed out), whereas every wait of the Python layer ends at the store's deadline. It also sees each outgoing
+request, which the ``allowed_hosts`` allowlist needs. Random, the wall clock and the environment stay built-in.
 
 Two objects per component and attempt:
 * ``build_activity_linker`` - once per component; a Linker is immutable once used and shareable by threads.
@@ -16,10 +22,11 @@ import contextlib
 import logging
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import wasmtime
 from wasmtime.component import Component, Linker
@@ -27,10 +34,9 @@ from wasmtime.component import Component, Linker
 from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import host_function, store_data
+from obelisk.wasm.wasi_http.linking import define_python_wasi
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
-
-if TYPE_CHECKING:  # the Python wasi:http layer is loaded only for activities with an allowlist
-    from obelisk.wasm.wasi_http.state import WasiHttpState
+from obelisk.wasm.wasi_http.state import WasiHttpState
 
 LOG_INTERFACE = "obelisk:log/log"
 TRACE = 5  # below logging.DEBUG; the guest API has one more level than Python's logging.
@@ -76,8 +82,8 @@ class ActivityStoreData:
 
     component_id: str
     execution_id: str
-    wasi_http: WasiHttpState | None = None
-    """The Python wasi:http state, when the activity has an outbound allowlist."""
+    wasi_http: WasiHttpState
+    """The attempt's state in the Python WASI layer: its resources, output, allowlist and deadline."""
 
 
 def component_imports(engine: WasmEngine, component: Component) -> set[str]:
@@ -90,24 +96,15 @@ def imports_interface(imports: set[str], interface: str) -> bool:
     return any(name == interface or name.startswith(f"{interface}@") for name in imports)
 
 
-def build_activity_linker(engine: WasmEngine, component: Component, *, allowlist: bool = False) -> Linker:
-    """The Linker for every attempt of one activity component: WASI p2 + wasi:http, plus ``obelisk:log/log``
-    only if the component imports it (a host defines no more than the guest asks for).
-
-    Without ``allowlist`` outgoing HTTP is wasmtime's built-in wasi:http, which lets every request out (it offers
-    no hook to inspect one). With it, ``wasi:io`` and ``wasi:http`` are the Python layer of
-    ``obelisk.wasm.wasi_http``, which sees each request's authority and method and refuses the ones the
-    ``OutboundPolicy`` of the attempt's store does not permit with ``HTTP-request-denied``; stores for such a
-    linker must be made with ``new_activity_store(..., outbound=...)``.
+def build_activity_linker(engine: WasmEngine, component: Component) -> Linker:
+    """The Linker for every attempt of one activity component: WASI p2 with the Python ``wasi:io`` and
+    ``wasi:http`` layer, plus ``obelisk:log/log`` only if the component imports it (a host defines no more than
+    the guest asks for). Stores for it are made by ``new_activity_store``; the ``OutboundPolicy`` given there
+    decides which outgoing requests are refused with ``HTTP-request-denied``.
     """
     linker = Linker(engine.engine)
     linker.add_wasip2()
-    if allowlist:
-        from obelisk.wasm.wasi_http.linking import define_python_wasi  # noqa: PLC0415 - only with an allowlist
-
-        define_python_wasi(linker, engine.engine, component)
-    else:
-        linker.add_wasi_http()
+    define_python_wasi(linker, engine.engine, component)
     imports = component_imports(engine, component)
     if imports_interface(imports, LOG_INTERFACE):
         name = next(n for n in imports if n == LOG_INTERFACE or n.startswith(f"{LOG_INTERFACE}@"))
@@ -128,7 +125,8 @@ def new_activity_store(
     deadline_seconds: float | None,
     outbound: OutboundPolicy | None = None,
 ) -> wasmtime.Store:
-    """A fresh Store for one attempt, ready to instantiate: sandboxed WASI, wasi:http, epoch deadline set.
+    """A fresh Store for one attempt, ready to instantiate: sandboxed WASI, wasi:http, its deadline set (the epoch
+    deadline for running code, the Python WASI layer's for waits). ``outbound`` ``None`` allows every request.
 
     Forwarded output is written line by line to the server's stdout/stderr, each line prefixed with
     ``[<component_id> <execution_id> stdout]`` (or ``stderr``), so lines of concurrent attempts stay apart.
@@ -146,17 +144,9 @@ def new_activity_store(
     wasi.argv = []
     stdout = _forwarder(f"[{component_id} {execution_id} stdout] ", stdout_target)
     stderr = _forwarder(f"[{component_id} {execution_id} stderr] ", stderr_target)
-    http_state: WasiHttpState | None = None
-    if outbound is not None:
-        # The Python layer shadows wasi:cli/stdout and stderr too, so its streams do the forwarding.
-        from obelisk.wasm.wasi_http.state import WasiHttpState  # noqa: PLC0415 - only with an allowlist
-
-        http_state = WasiHttpState(outbound=outbound, stdout=stdout, stderr=stderr)
-    else:
-        if stdout is not None:
-            wasi.stdout_custom = stdout
-        if stderr is not None:
-            wasi.stderr_custom = stderr
+    # The Python layer shadows wasi:cli/stdout and stderr too, so its streams do the forwarding.
+    deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
+    http_state = WasiHttpState(outbound=outbound, stdout=stdout, stderr=stderr, deadline=deadline)
     data = ActivityStoreData(component_id, execution_id, http_state)
     store = engine.new_store(deadline_seconds=deadline_seconds, data=data)
     store.set_wasi(wasi)

@@ -26,11 +26,16 @@ from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
 from obelisk.wasm.introspect import callable_exports
 from obelisk.wasm.values import from_wasm, to_wasm
+from obelisk.wasm.wasi_http.io import DeadlinePassed
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Succeeded, TimedOut, WorkerOutcome
 from obelisk.workers.worker import AttemptDeadline
 
 log = logging.getLogger(__name__)
+
+ABANDON_AFTER_SECONDS = 0.5
+"""How long past an attempt's deadline the executor waits for it before it records the timeout itself and
+abandons the thread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,7 @@ class ActivityWorker:
         self._component = component
         self._settings = settings
         self._clock = clock
-        self._linker = build_activity_linker(engine, component, allowlist=settings.outbound is not None)
+        self._linker = build_activity_linker(engine, component)
         self._exports = callable_exports(component, exports, settings.component_id)
 
     @property
@@ -75,7 +80,10 @@ class ActivityWorker:
 
     @property
     def deadline_grace_seconds(self) -> float:
-        return 0.0
+        # Running code is stopped by the epoch deadline and waits in WASI by the store's deadline, both at the
+        # attempt's deadline, so the attempt reports its own timeout and its thread comes back; only a guest stuck
+        # some other way is abandoned.
+        return ABANDON_AFTER_SECONDS
 
     def run(self, locked: LockedExecution, deadline: AttemptDeadline) -> WorkerOutcome:
         export = self._exports.get(locked.ffqn)
@@ -101,17 +109,22 @@ class ActivityWorker:
             instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)
             func = instance.get_func(store, export.index)
             raw: Any = call_guest(func, store, *args)
-        except GuestInterrupted:
+            try:
+                value = None if metadata.result is None else from_wasm(raw, metadata.result)
+            except ObeliskError as error:
+                return FailedPermanently(ExecutionFailure(f"error parsing result: {error}"))
+        except (GuestInterrupted, DeadlinePassed):
             return TimedOut()
         except GuestTrap as trap:
             log.info("%s: trap: %s", locked.execution_id, trap.reason)
             return FailedTemporarily(f"trap: {trap.reason}", trap.backtrace)
         except GuestInstantiationError as error:
             return FailedTemporarily("instantiation error", str(error))
+        finally:
+            # Free the instance now: frames of wasmtime-py's error handling (a timeout raised in a host call is
+            # one) keep the Python Store in reference cycles that only the cyclic collector clears, and it does not
+            # see native memory (measured: +80 MB per 16 timed-out sleeps, until a collection).
+            store.close()
         if metadata.result is None:
             return Succeeded(classify_return(None))
-        try:
-            value = from_wasm(raw, metadata.result)
-        except ObeliskError as error:
-            return FailedPermanently(ExecutionFailure(f"error parsing result: {error}"))
         return Succeeded(classify_return(ReturnValue(value)))

@@ -159,9 +159,13 @@ def test_deadline_stops_a_spinning_activity(engine: WasmEngine, linker: Linker, 
     assert start_attempt(engine, linker, component)("spin", 10) != 0
 
 
-def test_store_carries_the_attempt_identity(engine: WasmEngine) -> None:
+def test_store_carries_the_attempt_identity_and_deadline(engine: WasmEngine) -> None:
+    before = time.monotonic()
     store = new_activity_store(engine, component_id=COMPONENT_ID, execution_id="E_ID", env={}, deadline_seconds=1)
-    assert store.data() == ActivityStoreData(COMPONENT_ID, "E_ID")
+    data = store.data()
+    assert isinstance(data, ActivityStoreData)
+    assert (data.component_id, data.execution_id) == (COMPONENT_ID, "E_ID")
+    assert data.wasi_http.deadline is not None and before + 1 <= data.wasi_http.deadline <= time.monotonic() + 1
 
 
 def test_invalid_settings_are_named(engine: WasmEngine) -> None:

@@ -3,6 +3,11 @@
 Guests drive I/O by polling (componentize-py's ``poll_loop`` runs an asyncio loop on ``wasi:io/poll.poll``), so
 every stream offers a pollable. Data arrives from other threads (the HTTP server's loop, an outgoing request's
 thread); readiness is a ``threading.Event`` so a blocked guest thread wakes as soon as data or the end arrives.
+
+Every wait takes the store's ``deadline`` (a ``time.monotonic()`` value, or ``None``): an epoch deadline cannot
+interrupt a guest blocked in a host call, so a wait that reaches the deadline raises ``DeadlinePassed`` instead,
+which unwinds the guest like any host exception. This is what lets an activity's attempt that sleeps for a day
+end at its timeout and give its thread back.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ class Pollable:
         """An event set when this becomes ready (data arrived), else ``None``."""
         return None
 
-    def block(self) -> None:
-        poll_many([self])
+    def block(self, deadline: float | None = None) -> None:
+        poll_many([self], deadline)
 
 
 class ReadyPollable(Pollable):
@@ -59,21 +64,38 @@ class TimerPollable(Pollable):
         return self._at
 
 
-def poll_many(pollables: Sequence[Pollable]) -> list[int]:
-    """Block until at least one is ready; the indexes of the ready ones (``wasi:io/poll.poll``)."""
+def poll_many(pollables: Sequence[Pollable], deadline: float | None = None) -> list[int]:
+    """Block until at least one is ready; the indexes of the ready ones (``wasi:io/poll.poll``).
+
+    Raises ``DeadlinePassed`` when ``deadline`` comes first.
+    """
     if not pollables:
         raise IoUsageError("wasi:io/poll.poll called with an empty list")
     while True:
         ready = [i for i, p in enumerate(pollables) if p.ready()]
         if ready:
             return ready
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise DeadlinePassed
         deadlines = [d for p in pollables if (d := p.deadline()) is not None]
-        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        if deadline is not None:
+            deadlines.append(deadline)
+        timeout = max(0.0, min(deadlines) - now) if deadlines else None
         events = [e for p in pollables if (e := p.event()) is not None]
         if len(events) == 1:
             events[0].wait(timeout)
+        elif not events and timeout is not None:
+            time.sleep(timeout)  # only timers: nothing but the time can make one ready
         else:
             time.sleep(_POLL_SLICE_SECONDS if timeout is None else min(timeout, _POLL_SLICE_SECONDS))
+
+
+class DeadlinePassed(Exception):
+    """The store's deadline passed while its guest waited in ``wasi:io``: the attempt has timed out."""
+
+    def __init__(self) -> None:
+        super().__init__("the deadline passed while the guest was waiting")
 
 
 class IoUsageError(Exception):
@@ -138,9 +160,10 @@ class InputStream:
                 raise StreamClosed
             return b""
 
-    def blocking_read(self, length: int) -> bytes:
+    def blocking_read(self, length: int, deadline: float | None = None) -> bytes:
         while True:
-            self._readable.wait()
+            if not self._readable.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+                raise DeadlinePassed
             chunk = self.read(length)
             if chunk or length == 0:
                 return chunk

@@ -50,7 +50,6 @@ from obelisk.wasm.wasi_http.objects import (
     RequestOptions,
     ResponseOutparam,
 )
-from obelisk.wasm.wasi_http.outgoing import start_request
 from obelisk.wasm.wasi_http.state import WasiHttpError, WasiHttpState, state_of
 
 IO_POLL = "wasi:io/poll"
@@ -92,15 +91,29 @@ class PythonWasi:
 
 def shadowed_interfaces(engine: wasmtime.Engine, component: C.Component, roots: tuple[str, ...] = ROOTS) -> list[str]:
     """The imported interfaces (exact names, import order) that must be defined in Python along with ``roots``."""
-    imports = component.type.imports(engine)
+    return _shadowed(_import_items(engine, component), roots)
+
+
+_ImportItems = dict[str, dict[str, Any]]
+"""Per imported instance (exact name, import order): its items by name, as types (``FuncType``,
+``ResourceType``, ...). Walking a componentize-py component's 25 WASI imports through wasmtime-py costs a few ms,
+so it is done once per linker."""
+
+
+def _import_items(engine: wasmtime.Engine, component: C.Component) -> _ImportItems:
+    items: _ImportItems = {}
+    for name, item in component.type.imports(engine).items():
+        instance_type = _instance_type(item)
+        if instance_type is not None:
+            items[name] = {n: getattr(x, "ty", x) for n, x in instance_type.exports(engine).items()}
+    return items
+
+
+def _shadowed(imports: _ImportItems, roots: tuple[str, ...]) -> list[str]:
     seen: list[tuple[str, Any]] = []
     uses: dict[str, set[str]] = {}
-    for name, item in imports.items():
-        instance_type = _instance_type(item)
-        if instance_type is None:
-            continue
-        for _, extern in instance_type.exports(engine).items():
-            export = getattr(extern, "ty", extern)
+    for name, items in imports.items():
+        for export in items.values():
             if isinstance(export, C.ResourceType):
                 origin = next((i for i, t in seen if t == export), None)
                 if origin is None:
@@ -116,16 +129,12 @@ def shadowed_interfaces(engine: wasmtime.Engine, component: C.Component, roots: 
     return [name for name in imports if name in chosen]
 
 
-def _resource_origins(engine: wasmtime.Engine, imports: Any) -> list[tuple[str, Any]]:
+def _resource_origins(imports: _ImportItems) -> list[tuple[str, Any]]:
     """Each resource type with ``interface#name`` of its first appearance: where it is defined (later names of the
     same type, such as ``headers`` for ``fields``, are aliases)."""
     seen: list[tuple[str, Any]] = []
-    for name, item in imports.items():
-        instance_type = _instance_type(item)
-        if instance_type is None:
-            continue
-        for item_name, extern in instance_type.exports(engine).items():
-            export = getattr(extern, "ty", extern)
+    for name, items in imports.items():
+        for item_name, export in items.items():
             if isinstance(export, C.ResourceType) and _origin(seen, export) is None:
                 seen.append((f"{name}#{item_name}", export))
     return seen
@@ -144,18 +153,16 @@ def define_python_wasi(
     linker: C.Linker, engine: wasmtime.Engine, component: C.Component, roots: tuple[str, ...] = ROOTS
 ) -> PythonWasi:
     """Define the Python WASI interfaces the component needs on ``linker`` (after ``add_wasip2``)."""
-    names = shadowed_interfaces(engine, component, roots)
-    imports = component.type.imports(engine)
+    imports = _import_items(engine, component)
+    names = _shadowed(imports, roots)
     result = PythonWasi(interfaces=names)
     host = _Host(result)
     linker.allow_shadowing = True
-    origins = _resource_origins(engine, imports)
+    origins = _resource_origins(imports)
     with linker.root() as root:
         for name in names:
             base = base_name(name)
-            instance_type = _instance_type(imports[name])
-            assert instance_type is not None
-            exports = {n: getattr(x, "ty", x) for n, x in instance_type.exports(engine).items()}
+            exports = imports[name]
             with root.add_instance(name) as instance:
                 for item_name, item in exports.items():
                     if isinstance(item, C.ResourceType) and _origin(origins, item) == f"{name}#{item_name}":
@@ -278,9 +285,13 @@ def _stream_error(host: _Host, call: _Call, error: Exception) -> C.Variant:
     return _err(C.Variant("closed"))
 
 
-def _stream_op(op: Callable[..., Any]) -> Impl:
+def _stream_op(op: Callable[..., Any], *, waits: bool = False) -> Impl:
+    """A stream method; one that ``waits`` is also given the store's deadline."""
+
     def impl(host: _Host, call: _Call, handle: Any, *args: Any) -> Any:
         try:
+            if waits:
+                return _ok(op(call.get(handle), *args, deadline=call.state.deadline))
             return _ok(op(call.get(handle), *args))
         except (StreamClosed, StreamFailed) as error:
             return _stream_error(host, call, error)
@@ -293,8 +304,8 @@ def _skip(stream: InputStream, length: int) -> int:
     return len(stream.read(length))
 
 
-def _blocking_skip(stream: InputStream, length: int) -> int:
-    return len(stream.blocking_read(length))
+def _blocking_skip(stream: InputStream, length: int, *, deadline: float | None) -> int:
+    return len(stream.blocking_read(length, deadline))
 
 
 def _write(stream: OutputStream, data: bytes) -> None:
@@ -315,8 +326,8 @@ def _splice(stream: OutputStream, source: InputStream, length: int) -> int:
     return len(data)
 
 
-def _blocking_splice(stream: OutputStream, source: InputStream, length: int) -> int:
-    data = source.blocking_read(length)
+def _blocking_splice(stream: OutputStream, source: InputStream, length: int, *, deadline: float | None) -> int:
+    data = source.blocking_read(length, deadline)
     stream.write(data)
     return len(data)
 
@@ -325,9 +336,11 @@ def _subscribe_stream(host: _Host, call: _Call, handle: Any) -> Any:
     return _own(host, call, IO_POLL, "pollable", call.get(handle).pollable())
 
 
-def _splice_impl(op: Callable[[OutputStream, InputStream, int], int]) -> Impl:
+def _splice_impl(op: Callable[..., int], *, waits: bool = False) -> Impl:
     def impl(host: _Host, call: _Call, handle: Any, source: Any, length: int) -> Any:
         try:
+            if waits:
+                return _ok(op(call.get(handle), call.get(source), length, deadline=call.state.deadline))
             return _ok(op(call.get(handle), call.get(source), length))
         except (StreamClosed, StreamFailed) as error:
             return _stream_error(host, call, error)
@@ -337,7 +350,12 @@ def _splice_impl(op: Callable[[OutputStream, InputStream, int], int]) -> Impl:
 
 def _poll(host: _Host, call: _Call, handles: list[Any]) -> list[int]:
     pollables: list[Pollable] = [call.get(h) for h in handles]
-    return poll_many(pollables)
+    return poll_many(pollables, call.state.deadline)
+
+
+def _block(host: _Host, call: _Call, handle: Any) -> None:
+    pollable: Pollable = call.get(handle)
+    pollable.block(call.state.deadline)
 
 
 # ---- cli, clocks, filesystem ------------------------------------------------------------------------------------
@@ -599,6 +617,10 @@ def _future_response_get(host: _Host, call: _Call, handle: Any) -> Any:
 def _outgoing_handle(host: _Host, call: _Call, request_handle: Any, options_handle: Any) -> Any:
     request: OutgoingRequest = call.take(request_handle)
     options: RequestOptions | None = call.take(options_handle) if options_handle is not None else None
+    # Imported at the first request: http.client and ssl cost ~50 ms, which a server start should not pay for
+    # activities that may never make one.
+    from obelisk.wasm.wasi_http.outgoing import start_request  # noqa: PLC0415
+
     started = start_request(call.state.outbound, request, options)
     if isinstance(started, ErrorCode):
         return _err(error_code_value(started))
@@ -624,12 +646,12 @@ def _resource_method(fn: Callable[..., Any]) -> Impl:
 _IMPLS: dict[tuple[str, str], Impl] = {
     (IO_ERROR, "[method]error.to-debug-string"): _debug_string,
     (IO_POLL, "[method]pollable.ready"): _resource_method(lambda p: p.ready()),
-    (IO_POLL, "[method]pollable.block"): _resource_method(lambda p: p.block()),
+    (IO_POLL, "[method]pollable.block"): _block,
     (IO_POLL, "poll"): _poll,
     (IO_STREAMS, "[method]input-stream.read"): _stream_op(InputStream.read),
-    (IO_STREAMS, "[method]input-stream.blocking-read"): _stream_op(InputStream.blocking_read),
+    (IO_STREAMS, "[method]input-stream.blocking-read"): _stream_op(InputStream.blocking_read, waits=True),
     (IO_STREAMS, "[method]input-stream.skip"): _stream_op(_skip),
-    (IO_STREAMS, "[method]input-stream.blocking-skip"): _stream_op(_blocking_skip),
+    (IO_STREAMS, "[method]input-stream.blocking-skip"): _stream_op(_blocking_skip, waits=True),
     (IO_STREAMS, "[method]input-stream.subscribe"): _subscribe_stream,
     (IO_STREAMS, "[method]output-stream.check-write"): _stream_op(OutputStream.check_write),
     (IO_STREAMS, "[method]output-stream.write"): _stream_op(_write),
@@ -640,7 +662,7 @@ _IMPLS: dict[tuple[str, str], Impl] = {
     (IO_STREAMS, "[method]output-stream.write-zeroes"): _stream_op(_write_zeroes),
     (IO_STREAMS, "[method]output-stream.blocking-write-zeroes-and-flush"): _stream_op(_write_zeroes),
     (IO_STREAMS, "[method]output-stream.splice"): _splice_impl(_splice),
-    (IO_STREAMS, "[method]output-stream.blocking-splice"): _splice_impl(_blocking_splice),
+    (IO_STREAMS, "[method]output-stream.blocking-splice"): _splice_impl(_blocking_splice, waits=True),
     ("wasi:cli/stdout", "get-stdout"): _output("stdout"),
     ("wasi:cli/stderr", "get-stderr"): _output("stderr"),
     ("wasi:cli/stdin", "get-stdin"): _stdin,

@@ -25,7 +25,8 @@ class WasiHttpState:
 
     ``stdout``/``stderr`` receive the guest's output (``None`` discards it); ``outbound`` decides which outgoing
     requests go out; ``response_sink`` makes the sink of each ``outgoing-response`` body (a webhook streams it to
-    its client).
+    its client); ``deadline`` (``time.monotonic()``) ends every wait of the guest in ``wasi:io`` with
+    ``DeadlinePassed`` (an activity's attempt timeout).
     """
 
     def __init__(
@@ -35,8 +36,10 @@ class WasiHttpState:
         stdout: Callable[[bytes], None] | None = None,
         stderr: Callable[[bytes], None] | None = None,
         response_sink: Callable[[], BodySink] = BodySink,
+        deadline: float | None = None,
     ) -> None:
         self.outbound = outbound or OutboundPolicy()
+        self.deadline = deadline
         self.stdout = stdout
         self.stderr = stderr
         self.response_sink = response_sink
