@@ -36,6 +36,7 @@ from obelisk.config.values import parse_socket_addr
 from obelisk.executor.executor import Executor, ExecutorConfig
 from obelisk.executor.identity import DatabaseClaim, claim_database
 from obelisk.executor.live_runs import LiveRuns
+from obelisk.executor.threads import AbandonedThreads
 from obelisk.executor.timers import TimersWatcher
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
 from obelisk.service.components import ComponentService
@@ -62,6 +63,10 @@ log = logging.getLogger(__name__)
 ACTIVITY_INFLIGHT_PER_CPU = 2
 WORKFLOW_INFLIGHT_PER_CPU = 4
 UNLIMITED_INFLIGHT = 1_000_000
+SERVER_ABANDONED_THREADS_LIMIT = 32
+"""At this many abandoned threads (guests stuck past their deadline, each keeping its instance's memory: ~20 MB
+measured for a componentize-py activity) no component takes new work until one comes back. Each component's own
+bound is its ``max_inflight_instances``."""
 
 
 class StartupError(ObeliskError):
@@ -179,6 +184,7 @@ class Server:
         executor_id: ExecutorId,
         clock: Clock,
         loaded: dict[str, LoadedComponent],
+        abandoned: AbandonedThreads,
     ) -> None:
         self.config = config
         self.loaded = loaded
@@ -192,6 +198,8 @@ class Server:
         """This process's lock on the database: no other server uses it, or this server's executor id, meanwhile."""
         self.executor_id = executor_id
         self.clock = clock
+        self.abandoned = abandoned
+        """Threads abandoned at a deadline, per component; a component at its bound takes no new work."""
         self.executions = ExecutionService(storage, registry, clock)
         self.components = ComponentService(registry)
         self.api: ApiServer | None = None
@@ -245,16 +253,17 @@ class Server:
             executor_id = claim.executor_id()
             live_runs = LiveRuns()
             await _release_held_locks(storage, executor_id, clock, after_crash=True)
+            abandoned = AbandonedThreads(SERVER_ABANDONED_THREADS_LIMIT)
             executors = [
                 _activity_executor(
-                    entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, live_runs, env
+                    entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, live_runs, env, abandoned
                 )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
             ]
             inline = _inline_activities(executors)
             executors += [
-                _workflow_executor(entry, prepared, engine, storage, executor_id, clock, live_runs, inline)
+                _workflow_executor(entry, prepared, engine, storage, executor_id, clock, live_runs, inline, abandoned)
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.WORKFLOW
             ]
@@ -276,13 +285,18 @@ class Server:
             executor_id=executor_id,
             clock=clock,
             loaded=prepared.loaded,
+            abandoned=abandoned,
         )
+        abandoned.on_change = server._component_accepting
         for executor in executors:
             executor.start()
         timers.start()
         try:
             host, port = config.api.host_port
             server.api = await ApiServer.start(host, port, executions=server.executions, components=server.components)
+            for executor in executors:  # a component that stopped taking work before the API was up
+                if not abandoned.accepting(executor.config.component_id):
+                    server._component_accepting(executor.config.component_id, False)
             if config.webui_listening_addr is not None:
                 server.webui = await _start_webui(server, config.webui_listening_addr)
             if config.http_server:
@@ -293,6 +307,11 @@ class Server:
         _tune_garbage_collector()
         log.info("server started in %.3f s with %d components", time.perf_counter() - started, len(executors))
         return server
+
+    def _component_accepting(self, component_id: str, accepting: bool) -> None:
+        """Health reports a component that takes no new work (at its bound of abandoned threads) as NOT_SERVING."""
+        if self.api is not None:
+            self.api.set_component_serving(ComponentId.parse(component_id).name, accepting)
 
     async def stop(self) -> None:
         """Stop taking work and close the database. In-flight attempts are not waited for: their locks are
@@ -373,6 +392,7 @@ def _activity_executor(
     clock: Clock,
     live_runs: LiveRuns,
     env: Mapping[str, str],
+    abandoned: AbandonedThreads,
 ) -> Executor:
     activity: ActivityConfig = entry.config
     worker = ActivityWorker(
@@ -396,6 +416,7 @@ def _activity_executor(
         executor_id=executor_id,
         clock=clock,
         live_runs=live_runs,
+        abandoned=abandoned,
     )
 
 
@@ -423,6 +444,7 @@ def _workflow_executor(
     clock: Clock,
     live_runs: LiveRuns,
     inline: InlineActivities,
+    abandoned: AbandonedThreads,
 ) -> Executor:
     workflow: WorkflowConfig = entry.config
     worker = WorkflowWorker(
@@ -453,6 +475,7 @@ def _workflow_executor(
         executor_id=executor_id,
         clock=clock,
         live_runs=live_runs,
+        abandoned=abandoned,
     )
 
 
@@ -464,4 +487,5 @@ def _executor_config(entry: ComponentEntry, exec_config: ExecConfig, per_cpu: in
         lock_expiry_us=to_micros(exec_config.lock_expiry),
         tick_sleep_seconds=exec_config.tick_sleep / timedelta(seconds=1),
         max_inflight_instances=inflight if inflight is not None else UNLIMITED_INFLIGHT,
+        max_abandoned_threads=min(inflight or SERVER_ABANDONED_THREADS_LIMIT, SERVER_ABANDONED_THREADS_LIMIT),
     )

@@ -3,8 +3,10 @@
 gRPC-web and zstd are not offered (grpcio has neither; DESIGN §10). Reflection lets ``grpcurl`` work without
 the ``.proto`` file; health answers ``SERVING`` for the whole server and each repository once they are added, and
 ``NOT_SERVING`` for the server and ``ExecutionRepository`` while the database cannot be written (disk full,
-read-only: the storage's ``WriteHealth``). Every method handler is wrapped by ``request_guard.guard``, so a request
-that is not a valid message is an ``INVALID_ARGUMENT`` with one log line.
+read-only: the storage's ``WriteHealth``), and for each component under ``component:<name>``, ``NOT_SERVING``
+while the component takes no new work (at its bound of threads abandoned by stuck guests). Every method handler
+is wrapped by ``request_guard.guard``, so a request that is not a valid message is an ``INVALID_ARGUMENT`` with
+one log line.
 
 Health and reflection are built on their first call (``StandardServices``): their modules cost ~10 ms of
 imports at every start, and the first request of a freshly started server is never one of theirs.
@@ -57,7 +59,8 @@ class ApiServer:
         server = grpc.aio.server(compression=grpc.Compression.Gzip)
         _add_guarded(server, pb_grpc.add_ExecutionRepositoryServicer_to_server, ExecutionRepository(executions))
         _add_guarded(server, pb_grpc.add_FunctionRepositoryServicer_to_server, FunctionRepository(components))
-        standard = StandardServices(SERVICE_NAMES, executions.write_health)
+        component_names = tuple(component_service_name(view.entry.name) for view in components.list_components())
+        standard = StandardServices(SERVICE_NAMES, executions.write_health, component_names)
         server.add_generic_rpc_handlers((standard,))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
@@ -69,6 +72,10 @@ class ApiServer:
         await server.start()
         log.info("gRPC API listening on %s:%d", host, bound)
         return cls(server, bound, standard)
+
+    def set_component_serving(self, name: str, serving: bool) -> None:
+        """Health of the component ``name``: ``NOT_SERVING`` while it takes no new work."""
+        self._standard.set_serving(component_service_name(name), serving)
 
     async def stop(self, grace: float = 1.0) -> None:
         """Refuse new calls and end open streams (followers of an execution) after ``grace`` seconds."""
@@ -86,6 +93,11 @@ def _add_guarded(server: grpc.aio.Server, add_to_server: Callable[[Any, Any], No
         server.add_registered_method_handlers(service_name, guarded)
 
 
+def component_service_name(name: str) -> str:
+    """The health service name of a component."""
+    return f"component:{name}"
+
+
 class StandardServices(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc has no type hints
     """gRPC health and reflection, imported and built when one of their methods is first called.
 
@@ -95,16 +107,21 @@ class StandardServices(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ha
     cannot be written, and ``NOT_SERVING`` for everything once the server is stopping.
     """
 
-    def __init__(self, service_names: tuple[str, ...], write_health: WriteHealth) -> None:
+    def __init__(
+        self, service_names: tuple[str, ...], write_health: WriteHealth, component_names: tuple[str, ...] = ()
+    ) -> None:
         self._service_names = service_names
         self._write_health = write_health
+        self._component_names = component_names
+        self._not_serving: set[str] = set()
+        """Components that take no new work."""
         self._handlers: list[Any] | None = None
         self._guarded: dict[str, Any] = {}
         self._health: Any = None
         self._health_prepared = False
         self._stopping = False
         self._updates: set[asyncio.Task[None]] = set()
-        write_health.subscribe(self._write_health_changed)
+        write_health.subscribe(self._statuses_changed)
 
     def service(self, handler_call_details: Any) -> Any:
         method: str = handler_call_details.method
@@ -120,6 +137,14 @@ class StandardServices(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ha
                 self._guarded[method] = guard(found, method)
                 return self._guarded[method]
         return None
+
+    def set_serving(self, component_name: str, serving: bool) -> None:
+        """Report a component (``component_service_name``) as ``SERVING`` or ``NOT_SERVING``."""
+        if serving:
+            self._not_serving.discard(component_name)
+        else:
+            self._not_serving.add(component_name)
+        self._statuses_changed()
 
     async def enter_graceful_shutdown(self) -> None:
         self._stopping = True
@@ -146,15 +171,19 @@ class StandardServices(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ha
             await self._health.enter_graceful_shutdown()
 
     async def _apply_statuses(self) -> None:
-        """Set every status from the database's current state (idempotent: updates may run in any order)."""
+        """Set every status from the database's and the components' current state (idempotent: updates may run
+        in any order)."""
         from grpc_health.v1 import health_pb2  # noqa: PLC0415
 
         serving = health_pb2.HealthCheckResponse.SERVING
         writing = serving if self._write_health.writable else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *self._service_names):
             await self._health.set(name, writing if name in WRITING_SERVICES else serving)
+        for name in self._component_names:
+            stopped = name in self._not_serving
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING if stopped else serving)
 
-    def _write_health_changed(self) -> None:
+    def _statuses_changed(self) -> None:
         if not self._health_prepared or self._stopping:
             return  # the first health call reads the state then
         task = asyncio.get_running_loop().create_task(self._apply_statuses())

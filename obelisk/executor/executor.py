@@ -2,9 +2,10 @@
 
 The loop (reference §6.2): take up to ``batch_size`` permits from ``max_inflight_instances``, lock that many due
 executions, start a run for each, then sleep until storage signals new pending work (or ``tick_sleep`` passes as a
-fallback). The executor, not the guest, owns the attempt deadline: an epoch deadline cannot stop a guest blocked
-inside a WASI call, so when the deadline passes the timeout is recorded here and the thread is abandoned
-(DESIGN §10); its late result is refused by the version check.
+fallback). The executor, not the guest, owns the attempt deadline: a guest blocked where no deadline reaches it
+does not return, so when the deadline (plus the worker's grace) passes the timeout is recorded here and the
+thread is abandoned (DESIGN §10); its late result is refused by the version check. Abandoned threads are counted
+and bounded (``AbandonedThreads``): at the bound the executor takes no new work until one comes back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from obelisk.concepts.ids import ExecutorId
 from obelisk.concepts.retry import RetryPolicy
 from obelisk.executor.fault_backoff import FaultBackoff
 from obelisk.executor.live_runs import LiveRuns
-from obelisk.executor.threads import ElasticThreadPool
+from obelisk.executor.threads import AbandonedThreads, ElasticThreadPool
 from obelisk.storage.interface import LockedExecution, Storage, StorageError, StorageFault, WriteOp
 from obelisk.workers.outcome import FailedTemporarily, Released, TimedOut, WorkerOutcome, outcome_version
 from obelisk.workers.outcome_events import RunContext, ops_for_outcome, ops_for_released_children
@@ -35,6 +36,8 @@ class ExecutorConfig:
     lock_expiry_us: int
     tick_sleep_seconds: float
     max_inflight_instances: int
+    max_abandoned_threads: int
+    """At this many abandoned threads the component takes no new work until one comes back."""
 
 
 class Executor:
@@ -47,6 +50,7 @@ class Executor:
         executor_id: ExecutorId,
         clock: Clock,
         live_runs: LiveRuns,
+        abandoned: AbandonedThreads,
     ) -> None:
         self._storage = storage
         self._live_runs = live_runs
@@ -58,7 +62,8 @@ class Executor:
         self._threads = ElasticThreadPool(config.component_id.split(":")[1])
         self._runs: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
-        self.abandoned_threads = 0
+        self._abandoned = abandoned
+        abandoned.add_component(config.component_id, config.max_abandoned_threads)
 
     @property
     def config(self) -> ExecutorConfig:
@@ -67,6 +72,16 @@ class Executor:
     @property
     def worker(self) -> Worker:
         return self._worker
+
+    @property
+    def abandoned_threads(self) -> int:
+        """Threads of this component abandoned at a deadline whose guest has not returned yet."""
+        return self._abandoned.count(self._config.component_id)
+
+    @property
+    def busy_threads(self) -> int:
+        """Threads running an attempt now, abandoned ones included."""
+        return self._threads.busy_count
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"executor {self._config.component_id}")
@@ -99,6 +114,7 @@ class Executor:
 
     async def tick(self) -> int:
         """Lock and start one batch; when nothing was due, wait for new work. Returns the number started."""
+        await self._abandoned.wait_until_accepting(self._config.component_id)
         acquired = await self._acquire_permits()
         locked: list[LockedExecution] = []
         try:
@@ -196,11 +212,11 @@ class Executor:
         except Exception as error:
             log.exception("%s: worker crashed", locked.execution_id)
             return FailedTemporarily(f"worker error: {type(error).__name__}", str(error))
-        self.abandoned_threads += 1
-        log.warning(
-            "%s: attempt passed its deadline; recording a timeout and abandoning its thread (%d abandoned)",
-            locked.execution_id,
-            self.abandoned_threads,
-        )
-        future.add_done_callback(lambda _: log.info("%s: abandoned attempt returned", locked.execution_id))
+        log.warning("%s: attempt passed its deadline; timing it out and abandoning its thread", locked.execution_id)
+        self._abandoned.abandoned(self._config.component_id)
+        future.add_done_callback(lambda _: self._abandoned_returned(locked))
         return TimedOut()
+
+    def _abandoned_returned(self, locked: LockedExecution) -> None:
+        log.info("%s: abandoned attempt returned", locked.execution_id)
+        self._abandoned.returned(self._config.component_id)
