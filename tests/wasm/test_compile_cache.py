@@ -154,7 +154,9 @@ def test_checks_started_ahead_are_used_only_for_the_bytes_they_read(tmp_path: Pa
     start_checks(tmp_path, [source])
     damaged = bytearray(artifact.read_bytes())
     damaged[-1] ^= 0x01
-    artifact.write_bytes(damaged)
+    replacement = tmp_path / "replacement"
+    replacement.write_bytes(damaged)
+    replacement.replace(artifact)  # as files here change: never truncated in place while a check may map them
     problem = check_artifact(artifact)
     assert problem is not None and "does not match its digest file" in problem
 
