@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ from wasmtime.component import Component, Linker
 from obelisk.concepts.component_id import ContentDigest
 from obelisk.wasm.cache_files import (
     DIGEST_MEMO,
+    VERIFIED_MEMO,
     ComponentLoadError,
     DigestMemo,
     artifact_digest_path,
@@ -64,7 +66,8 @@ def test_first_load_compiles_second_loader_uses_the_artifact(tmp_path: Path, cap
     assert "loaded from codegen cache" in caplog.text and "not recompiled" in caplog.text
     _guest_works(engine, second.component)
     leftovers = sorted(p.name for p in tmp_path.iterdir())
-    assert leftovers == sorted([artifact.name, f"{artifact.name}.sha256", DIGEST_MEMO]), "no temp files left behind"
+    expected = [artifact.name, f"{artifact.name}.sha256", DIGEST_MEMO, VERIFIED_MEMO]
+    assert leftovers == sorted(expected), "no temp files left behind"
     assert (tmp_path / f"{artifact.name}.sha256").read_text().strip() == str(ContentDigest.of_file(artifact))
 
 
@@ -139,6 +142,27 @@ def test_a_flipped_byte_or_a_missing_digest_means_recompiling(tmp_path: Path, ca
     assert _warnings(caplog) == []
 
 
+def test_an_artifact_found_intact_is_trusted_only_while_unchanged(tmp_path: Path) -> None:
+    """Once hashed and found intact, an artifact is not hashed again at the next start of this boot unless it
+    changed; an in-place change is noticed even with its mtime set back (its ctime cannot be)."""
+    engine = WasmEngine()
+    first = ComponentLoader(engine, tmp_path).load(hostcall_wasm())
+    artifact = ComponentLoader(engine, tmp_path).artifact_path(first.digest)
+    assert artifact is not None
+    assert check_artifact(artifact) is None
+    memo = json.loads((tmp_path / VERIFIED_MEMO).read_text())
+    assert memo[artifact.name][-1] == str(ContentDigest.of_file(artifact))
+
+    before = artifact.stat()
+    damaged = bytearray(artifact.read_bytes())
+    damaged[len(damaged) // 3] ^= 0x10
+    with artifact.open("r+b") as handle:
+        handle.write(damaged)
+    os.utime(artifact, ns=(before.st_atime_ns, before.st_mtime_ns))
+    problem = check_artifact(artifact)
+    assert problem is not None and "does not match its digest file" in problem
+
+
 def test_checks_started_ahead_are_used_only_for_the_bytes_they_read(tmp_path: Path) -> None:
     """``start_checks`` hashes artifacts on a thread while the server imports; a file changed after the check
     began is checked again by the load, so its verdict is always about the bytes being loaded."""
@@ -173,7 +197,7 @@ def test_artifact_of_another_engine_config_is_refused(tmp_path: Path) -> None:
     assert path is not None
     foreign = Component(wasmtime.Engine(), hostcall_wasm().read_bytes()).serialize()
     path.write_bytes(foreign)
-    artifact_digest_path(path).write_text(f"{ContentDigest.of_bytes(foreign)}\n")  # intact, just not ours
+    artifact_digest_path(path).write_text(f"{ContentDigest.of_bytes(bytes(foreign))}\n")  # intact, just not ours
 
     loaded = ComponentLoader(engine, tmp_path).load(hostcall_wasm())
     assert not loaded.compiled_from_cache
