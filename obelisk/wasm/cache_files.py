@@ -9,10 +9,12 @@ artifact is written with the sha256 of its bytes in a file beside it (``<artifac
 missing digest file means the artifact is deleted and recompiled. A crash between the two renames leaves an
 artifact whose digest file is missing or names the previous content: both fail the check, none passes.
 
-Hashing costs ~22-30 ms per 35 MB artifact. ``start_checks`` begins the checks of a server's artifacts on a
-thread of its own as soon as its config is known, before the server imports its heavy modules (hashlib releases
-the GIL, so the hashing runs on the other core meanwhile); the loader then takes the finished result
-(``check_artifact``). This module imports no wasmtime for that reason.
+Hashing costs ~25 ms per 35 MB artifact. An artifact found intact is not hashed again in the same boot while
+its size, times and inode are unchanged (``VERIFIED_MEMO``, see ``artifact_problem``); the hashing that remains
+(after a reboot, a compile, a change) is begun by ``start_checks`` on a thread of its own as soon as a server's
+config is known, before it imports its heavy modules (the hash releases the GIL, so it runs on another core if
+one is idle); the loader then takes the finished result (``check_artifact``). This module imports no wasmtime for
+that reason.
 """
 
 from __future__ import annotations
