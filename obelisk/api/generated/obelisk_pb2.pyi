@@ -1,6 +1,4 @@
 # mypy: ignore-errors
-import datetime
-
 from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -116,7 +114,7 @@ class GetStatusRequest(_message.Message):
     execution_id: ExecutionId
     follow: bool
     send_finished_status: bool
-    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., follow: _Optional[bool] = ..., send_finished_status: _Optional[bool] = ...) -> None: ...
+    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., follow: bool = ..., send_finished_status: bool = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
     __slots__ = ("summary", "current_status", "finished_status")
@@ -140,7 +138,7 @@ class ExecutionSummary(_message.Message):
     current_status: ExecutionStatus
     created_at: _timestamp_pb2.Timestamp
     scheduled_at: _timestamp_pb2.Timestamp
-    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., current_status: _Optional[_Union[ExecutionStatus, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., current_status: _Optional[_Union[ExecutionStatus, _Mapping]] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ExecutionStatus(_message.Message):
     __slots__ = ("locked", "pending_at", "blocked_by_join_set", "finished")
@@ -150,12 +148,12 @@ class ExecutionStatus(_message.Message):
         LOCK_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
         run_id: RunId
         lock_expires_at: _timestamp_pb2.Timestamp
-        def __init__(self, run_id: _Optional[_Union[RunId, _Mapping]] = ..., lock_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+        def __init__(self, run_id: _Optional[_Union[RunId, _Mapping]] = ..., lock_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
     class PendingAt(_message.Message):
         __slots__ = ("scheduled_at",)
         SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
         scheduled_at: _timestamp_pb2.Timestamp
-        def __init__(self, scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+        def __init__(self, scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
     class BlockedByJoinSet(_message.Message):
         __slots__ = ("join_set_id", "lock_expires_at", "closing")
         JOIN_SET_ID_FIELD_NUMBER: _ClassVar[int]
@@ -164,14 +162,14 @@ class ExecutionStatus(_message.Message):
         join_set_id: JoinSetId
         lock_expires_at: _timestamp_pb2.Timestamp
         closing: bool
-        def __init__(self, join_set_id: _Optional[_Union[JoinSetId, _Mapping]] = ..., lock_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closing: _Optional[bool] = ...) -> None: ...
+        def __init__(self, join_set_id: _Optional[_Union[JoinSetId, _Mapping]] = ..., lock_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., closing: bool = ...) -> None: ...
     class Finished(_message.Message):
         __slots__ = ("finished_at", "result_kind")
         FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
         RESULT_KIND_FIELD_NUMBER: _ClassVar[int]
         finished_at: _timestamp_pb2.Timestamp
         result_kind: ResultKind
-        def __init__(self, finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result_kind: _Optional[_Union[ResultKind, str]] = ...) -> None: ...
+        def __init__(self, finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., result_kind: _Optional[_Union[ResultKind, str]] = ...) -> None: ...
     LOCKED_FIELD_NUMBER: _ClassVar[int]
     PENDING_AT_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_BY_JOIN_SET_FIELD_NUMBER: _ClassVar[int]
@@ -192,7 +190,7 @@ class FinishedStatus(_message.Message):
     scheduled_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     result_detail: ResultDetail
-    def __init__(self, created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result_detail: _Optional[_Union[ResultDetail, _Mapping]] = ...) -> None: ...
+    def __init__(self, created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., result_detail: _Optional[_Union[ResultDetail, _Mapping]] = ...) -> None: ...
 
 class ResultDetail(_message.Message):
     __slots__ = ("ok", "fallible_error", "timeout", "nondeterminism_detected", "execution_failure")
@@ -241,7 +239,7 @@ class ListExecutionsRequest(_message.Message):
         CREATED_AT_FIELD_NUMBER: _ClassVar[int]
         execution_id: ExecutionId
         created_at: _timestamp_pb2.Timestamp
-        def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+        def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
     class NewerThan(_message.Message):
         __slots__ = ("length", "cursor", "including_cursor")
         LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -250,7 +248,7 @@ class ListExecutionsRequest(_message.Message):
         length: int
         cursor: ListExecutionsRequest.Cursor
         including_cursor: bool
-        def __init__(self, length: _Optional[int] = ..., cursor: _Optional[_Union[ListExecutionsRequest.Cursor, _Mapping]] = ..., including_cursor: _Optional[bool] = ...) -> None: ...
+        def __init__(self, length: _Optional[int] = ..., cursor: _Optional[_Union[ListExecutionsRequest.Cursor, _Mapping]] = ..., including_cursor: bool = ...) -> None: ...
     class OlderThan(_message.Message):
         __slots__ = ("length", "cursor", "including_cursor")
         LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -259,7 +257,7 @@ class ListExecutionsRequest(_message.Message):
         length: int
         cursor: ListExecutionsRequest.Cursor
         including_cursor: bool
-        def __init__(self, length: _Optional[int] = ..., cursor: _Optional[_Union[ListExecutionsRequest.Cursor, _Mapping]] = ..., including_cursor: _Optional[bool] = ...) -> None: ...
+        def __init__(self, length: _Optional[int] = ..., cursor: _Optional[_Union[ListExecutionsRequest.Cursor, _Mapping]] = ..., including_cursor: bool = ...) -> None: ...
     FUNCTION_NAME_FIELD_NUMBER: _ClassVar[int]
     NEWER_THAN_FIELD_NUMBER: _ClassVar[int]
     OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
@@ -304,7 +302,7 @@ class ExecutionEvent(_message.Message):
         scheduled_at: _timestamp_pb2.Timestamp
         component_id: ComponentId
         scheduled_by: ExecutionId
-        def __init__(self, function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., params: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., component_id: _Optional[_Union[ComponentId, _Mapping]] = ..., scheduled_by: _Optional[_Union[ExecutionId, _Mapping]] = ...) -> None: ...
+        def __init__(self, function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., params: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., component_id: _Optional[_Union[ComponentId, _Mapping]] = ..., scheduled_by: _Optional[_Union[ExecutionId, _Mapping]] = ...) -> None: ...
     class Locked(_message.Message):
         __slots__ = ("component_id", "lock_expires_at", "run_id")
         COMPONENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -313,14 +311,14 @@ class ExecutionEvent(_message.Message):
         component_id: ComponentId
         lock_expires_at: _timestamp_pb2.Timestamp
         run_id: str
-        def __init__(self, component_id: _Optional[_Union[ComponentId, _Mapping]] = ..., lock_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_id: _Optional[str] = ...) -> None: ...
+        def __init__(self, component_id: _Optional[_Union[ComponentId, _Mapping]] = ..., lock_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., run_id: _Optional[str] = ...) -> None: ...
     class Unlocked(_message.Message):
         __slots__ = ("backoff_expires_at", "reason")
         BACKOFF_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
         REASON_FIELD_NUMBER: _ClassVar[int]
         backoff_expires_at: _timestamp_pb2.Timestamp
         reason: str
-        def __init__(self, backoff_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+        def __init__(self, backoff_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
     class TemporarilyFailed(_message.Message):
         __slots__ = ("reason", "detail", "backoff_expires_at")
         REASON_FIELD_NUMBER: _ClassVar[int]
@@ -329,12 +327,12 @@ class ExecutionEvent(_message.Message):
         reason: str
         detail: str
         backoff_expires_at: _timestamp_pb2.Timestamp
-        def __init__(self, reason: _Optional[str] = ..., detail: _Optional[str] = ..., backoff_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+        def __init__(self, reason: _Optional[str] = ..., detail: _Optional[str] = ..., backoff_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
     class TemporarilyTimedOut(_message.Message):
         __slots__ = ("backoff_expires_at",)
         BACKOFF_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
         backoff_expires_at: _timestamp_pb2.Timestamp
-        def __init__(self, backoff_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+        def __init__(self, backoff_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
     class Finished(_message.Message):
         __slots__ = ("result_detail",)
         RESULT_DETAIL_FIELD_NUMBER: _ClassVar[int]
@@ -360,7 +358,7 @@ class ExecutionEvent(_message.Message):
                 EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
                 delay_id: DelayId
                 expires_at: _timestamp_pb2.Timestamp
-                def __init__(self, delay_id: _Optional[_Union[DelayId, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+                def __init__(self, delay_id: _Optional[_Union[DelayId, _Mapping]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
             class ChildExecutionRequest(_message.Message):
                 __slots__ = ("child_execution_id",)
                 CHILD_EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -381,7 +379,7 @@ class ExecutionEvent(_message.Message):
             join_set_id: JoinSetId
             run_expires_at: _timestamp_pb2.Timestamp
             closing: bool
-            def __init__(self, join_set_id: _Optional[_Union[JoinSetId, _Mapping]] = ..., run_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closing: _Optional[bool] = ...) -> None: ...
+            def __init__(self, join_set_id: _Optional[_Union[JoinSetId, _Mapping]] = ..., run_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., closing: bool = ...) -> None: ...
         class Schedule(_message.Message):
             __slots__ = ("execution_id", "scheduled_at")
             class ScheduledAt(_message.Message):
@@ -393,7 +391,7 @@ class ExecutionEvent(_message.Message):
                     __slots__ = ("at",)
                     AT_FIELD_NUMBER: _ClassVar[int]
                     at: _timestamp_pb2.Timestamp
-                    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+                    def __init__(self, at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
                 class In(_message.Message):
                     __slots__ = ()
                     IN_FIELD_NUMBER: _ClassVar[int]
@@ -438,7 +436,7 @@ class ExecutionEvent(_message.Message):
     timed_out: ExecutionEvent.TemporarilyTimedOut
     finished: ExecutionEvent.Finished
     history_variant: ExecutionEvent.HistoryEvent
-    def __init__(self, created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., created: _Optional[_Union[ExecutionEvent.Created, _Mapping]] = ..., locked: _Optional[_Union[ExecutionEvent.Locked, _Mapping]] = ..., unlocked: _Optional[_Union[ExecutionEvent.Unlocked, _Mapping]] = ..., failed: _Optional[_Union[ExecutionEvent.TemporarilyFailed, _Mapping]] = ..., timed_out: _Optional[_Union[ExecutionEvent.TemporarilyTimedOut, _Mapping]] = ..., finished: _Optional[_Union[ExecutionEvent.Finished, _Mapping]] = ..., history_variant: _Optional[_Union[ExecutionEvent.HistoryEvent, _Mapping]] = ...) -> None: ...
+    def __init__(self, created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., created: _Optional[_Union[ExecutionEvent.Created, _Mapping]] = ..., locked: _Optional[_Union[ExecutionEvent.Locked, _Mapping]] = ..., unlocked: _Optional[_Union[ExecutionEvent.Unlocked, _Mapping]] = ..., failed: _Optional[_Union[ExecutionEvent.TemporarilyFailed, _Mapping]] = ..., timed_out: _Optional[_Union[ExecutionEvent.TemporarilyTimedOut, _Mapping]] = ..., finished: _Optional[_Union[ExecutionEvent.Finished, _Mapping]] = ..., history_variant: _Optional[_Union[ExecutionEvent.HistoryEvent, _Mapping]] = ...) -> None: ...
 
 class ListResponsesRequest(_message.Message):
     __slots__ = ("execution_id", "cursor_from", "length", "including_cursor")
@@ -450,7 +448,7 @@ class ListResponsesRequest(_message.Message):
     cursor_from: int
     length: int
     including_cursor: bool
-    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., cursor_from: _Optional[int] = ..., length: _Optional[int] = ..., including_cursor: _Optional[bool] = ...) -> None: ...
+    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., cursor_from: _Optional[int] = ..., length: _Optional[int] = ..., including_cursor: bool = ...) -> None: ...
 
 class ListResponsesResponse(_message.Message):
     __slots__ = ("responses",)
@@ -488,7 +486,7 @@ class JoinSetResponseEvent(_message.Message):
     join_set_id: JoinSetId
     delay_finished: JoinSetResponseEvent.DelayFinished
     child_execution_finished: JoinSetResponseEvent.ChildExecutionFinished
-    def __init__(self, created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., join_set_id: _Optional[_Union[JoinSetId, _Mapping]] = ..., delay_finished: _Optional[_Union[JoinSetResponseEvent.DelayFinished, _Mapping]] = ..., child_execution_finished: _Optional[_Union[JoinSetResponseEvent.ChildExecutionFinished, _Mapping]] = ...) -> None: ...
+    def __init__(self, created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., join_set_id: _Optional[_Union[JoinSetId, _Mapping]] = ..., delay_finished: _Optional[_Union[JoinSetResponseEvent.DelayFinished, _Mapping]] = ..., child_execution_finished: _Optional[_Union[JoinSetResponseEvent.ChildExecutionFinished, _Mapping]] = ...) -> None: ...
 
 class ListComponentsRequest(_message.Message):
     __slots__ = ("function_name", "component_id", "extensions")
@@ -498,7 +496,7 @@ class ListComponentsRequest(_message.Message):
     function_name: FunctionName
     component_id: ComponentId
     extensions: bool
-    def __init__(self, function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., component_id: _Optional[_Union[ComponentId, _Mapping]] = ..., extensions: _Optional[bool] = ...) -> None: ...
+    def __init__(self, function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., component_id: _Optional[_Union[ComponentId, _Mapping]] = ..., extensions: bool = ...) -> None: ...
 
 class ListComponentsResponse(_message.Message):
     __slots__ = ("components",)
@@ -534,7 +532,7 @@ class FunctionDetail(_message.Message):
     return_type: WitType
     extension: FunctionExtension
     submittable: bool
-    def __init__(self, function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., params: _Optional[_Iterable[_Union[FunctionParameter, _Mapping]]] = ..., return_type: _Optional[_Union[WitType, _Mapping]] = ..., extension: _Optional[_Union[FunctionExtension, str]] = ..., submittable: _Optional[bool] = ...) -> None: ...
+    def __init__(self, function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., params: _Optional[_Iterable[_Union[FunctionParameter, _Mapping]]] = ..., return_type: _Optional[_Union[WitType, _Mapping]] = ..., extension: _Optional[_Union[FunctionExtension, str]] = ..., submittable: bool = ...) -> None: ...
 
 class FunctionParameter(_message.Message):
     __slots__ = ("type", "name")

@@ -5,7 +5,7 @@ import warnings
 
 from . import obelisk_pb2 as obelisk__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.72.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in obelisk_pb2_grpc.py depends on'
+        + f' but the generated code in obelisk_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class ExecutionRepositoryStub:
+class ExecutionRepositoryStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -66,7 +66,7 @@ class ExecutionRepositoryStub:
                 _registered_method=True)
 
 
-class ExecutionRepositoryServicer:
+class ExecutionRepositoryServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def GenerateExecutionId(self, request, context):
@@ -148,7 +148,7 @@ def add_ExecutionRepositoryServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class ExecutionRepository:
+class ExecutionRepository(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -314,7 +314,7 @@ class ExecutionRepository:
             _registered_method=True)
 
 
-class FunctionRepositoryStub:
+class FunctionRepositoryStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -335,7 +335,7 @@ class FunctionRepositoryStub:
                 _registered_method=True)
 
 
-class FunctionRepositoryServicer:
+class FunctionRepositoryServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def ListComponents(self, request, context):
@@ -371,7 +371,7 @@ def add_FunctionRepositoryServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class FunctionRepository:
+class FunctionRepository(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
