@@ -6,7 +6,8 @@
 #
 # Mapping (what the NixOS module produces; anything else is an error naming the key):
 #   null                     the key is left out (the server's default applies)
-#   bool, int, float, string TOML scalars; paths and derivations become their string form
+#   bool, int, float, string TOML scalars
+#   path, derivation         a string: the store path (a path literal is copied into the store), with its context
 #   attribute set            a [table]; inline `{ ... }` inside an array, or when it holds at most two scalars
 #   list of attribute sets   an [[array.of.tables]]
 #   any other list           an inline array
@@ -77,7 +78,10 @@ let
     else if isString value then
       quote value
     else if isPath value || isDerivation value then
-      quote (toString value)
+      # Interpolation copies a path literal's file into the store and keeps the reference (string context), so it
+      # reaches the closure of the configuration and a remote deploy; `toString` would give the path on the
+      # evaluating machine, which the target does not have.
+      quote "${value}"
     else if isList value then
       "[" + concatStringsSep ", " (map (renderItem path) value) + "]"
     else if isTable value then
