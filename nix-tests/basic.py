@@ -3,6 +3,7 @@
 """services.obelisk with the example components: start-up, the CLI, a workflow, gRPC, the web UI, hardening."""
 
 import json
+import re
 
 API = "127.0.0.1:5005"
 
@@ -11,6 +12,14 @@ settings = json.loads(machine.succeed("cat /etc/obelisk-vm-test.json"))
 machine.wait_for_unit("obelisk.service")
 # Components are compiled before the API opens; the first start compiles them all.
 machine.wait_for_open_port(settings["api_port"], timeout=600)
+
+with subtest("the unit runs this flake's obelisk, not nixpkgs' unrelated `obelisk`"):
+    exec_start = machine.succeed("systemctl show -p ExecStart --value obelisk.service")
+    found = re.search(r"path=(\S+)", exec_start)
+    assert found, f"no path in ExecStart: {exec_start}"
+    start_script = machine.succeed(f"cat {found[1]}")
+    expected = f"{settings['package']}/bin/obelisk server run --config "
+    assert expected in start_script, f"the unit does not run {settings['package']}:\n{start_script}"
 
 with subtest("the rendered config passes the server's own checks"):
     machine.succeed("obelisk server verify --config /etc/obelisk/obelisk.toml")

@@ -19,4 +19,5 @@ in
 {
   vm-basic = vmTest "basic" ./basic.py;
   vm-restart = vmTest "restart" ./restart.py;
+  vm-crash = vmTest "crash" ./crash.py;
 }
