@@ -383,15 +383,19 @@ let
     [
       {
         what = "the gRPC API (settings.api.listening_addr)";
+        warnIfOpened = true;
         address = cfg.settings.api.listening_addr;
       }
     ]
     ++ optional (cfg.settings.webui.listening_addr != null) {
       what = "the web UI (settings.webui.listening_addr)";
+      warnIfOpened = true;
       address = cfg.settings.webui.listening_addr;
     }
     ++ map (s: {
       what = "the HTTP server \"${s.name}\"";
+      # Webhook endpoints are public by design; each component decides what it answers.
+      warnIfOpened = false;
       address = s.listening_addr;
     }) (declared.http_server ++ (cfg.settings.http_server or [ ]));
   ports = unique (map (l: portOf l.address) listeners);
@@ -400,21 +404,29 @@ let
   exposed = filter (l: !(isLoopback (hostOf l.address))) listeners;
   exposedPorts = unique (map (l: portOf l.address) exposed);
   # The API and the web UI have no authentication: opening them is worth a warning.
-  exposedUnauthenticated = filter (l: lib.hasPrefix "the gRPC API" l.what || lib.hasPrefix "the web UI" l.what) exposed;
+  exposedUnauthenticated = filter (l: l.warnIfOpened) exposed;
   # A specific address can only be bound once the network has configured it.
-  bindsSpecificAddress = lib.any (l: let host = hostOf l.address; in !(isLoopback host) && !(isWildcard host)) listeners;
+  bindsSpecificAddress = lib.any (
+    l: !(isLoopback (hostOf l.address)) && !(isWildcard (hostOf l.address))
+  ) listeners;
 
   # Durations as obelisk.toml writes them ({ secs = N; } or { millis = N; }), in whole seconds rounded up.
   durationSecs =
-    d: (d.secs or 0) + ((d.millis or 0) + 999) / 1000 + ((d.micros or 0) + 999999) / 1000000 + ((d.nanos or 0) + 999999999) / 1000000000;
+    d:
+    (d.secs or 0)
+    + ((d.millis or 0) + 999) / 1000
+    + ((d.micros or 0) + 999999) / 1000000
+    + ((d.nanos or 0) + 999999999) / 1000000000;
   # At SIGTERM the server lets webhook requests in flight finish within their server's `shutdown_grace` (10 s by
   # default), then stops the rest and releases its runs in flight: systemd must not kill it before that.
   longestShutdownGrace = lib.foldl' lib.max 10 (
-    map (s: durationSecs s.shutdown_grace) (filter (s: s ? shutdown_grace) (declared.http_server ++ (cfg.settings.http_server or [ ])))
+    map (s: durationSecs s.shutdown_grace) (
+      filter (s: builtins.isAttrs (s.shutdown_grace or null)) (declared.http_server ++ (cfg.settings.http_server or [ ]))
+    )
   );
 
-  # The server reads each credential from systemd's credentials directory into the environment variable of its
-  # name, so `env_vars = [ "NAME" ]` hands it to an activity without it ever entering the Nix store.
+  # The unit's start script reads each credential from systemd's credentials directory into the environment
+  # variable of its name, so `env_vars = [ "NAME" ]` hands it to an activity without it entering the Nix store.
   startScript = ''
     ${lib.concatMapStrings (name: ''
       ${name}="$(< "$CREDENTIALS_DIRECTORY/${name}")"
@@ -605,8 +617,15 @@ in
       }) allComponents;
 
     warnings =
-      optional (cfg.openFirewall && exposedUnauthenticated != [ ]) ''services.obelisk.openFirewall: ${concatMapStringsSep " and " (l: "${l.what} on ${l.address}") exposedUnauthenticated} ${if lib.length exposedUnauthenticated > 1 then "are" else "is"} opened to the network, without authentication: whoever reaches ${if lib.length exposedUnauthenticated > 1 then "them" else "it"} can submit and inspect executions.''
-      ++ optional (cfg.openFirewall && exposed == [ ]) "services.obelisk.openFirewall has no effect: every listening address is a loopback address.";
+      let
+        several = lib.length exposedUnauthenticated > 1;
+        listed = concatMapStringsSep " and " (l: "${l.what} on ${l.address}") exposedUnauthenticated;
+      in
+      optional (cfg.openFirewall && exposedUnauthenticated != [ ])
+        "services.obelisk.openFirewall: ${listed} ${if several then "are" else "is"} opened to the network, without authentication: whoever reaches ${if several then "them" else "it"} can submit and inspect executions."
+      ++ optional (
+        cfg.openFirewall && exposed == [ ]
+      ) "services.obelisk.openFirewall has no effect: every listening address is a loopback address.";
 
     environment.systemPackages = [ cfg.package ];
     # `obelisk server verify` without -c finds the same file the service runs with.
