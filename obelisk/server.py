@@ -360,7 +360,7 @@ async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
     from obelisk.webui import start_webui  # noqa: PLC0415
 
     host, port = parse_socket_addr(listening_addr)
-    return await start_webui(server.executions, server.components, server.clock, host, port)
+    return await start_webui(server.executions, server.components, server.clock, host, port, server.config.webui)
 
 
 async def _start_http_servers(

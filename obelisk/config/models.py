@@ -45,6 +45,7 @@ from obelisk.config.values import (
 CONTEXT_KEY = "obelisk_config"
 COMPONENT_KINDS: tuple[str, ...] = ("activity_wasm", "workflow", "webhook_endpoint")
 DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_LIVE_STREAMS = 100
 U32_MAX = 2**32 - 1
 
 
@@ -122,8 +123,33 @@ class ApiConfig(_Model):
         return parse_socket_addr(self.listening_addr)
 
 
-class WebUiConfig(_Model):
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive_duration)]
+
+
+class HttpConnectionLimits(_Model):
+    """How long an HTTP server waits for a slow or silent client (``[[http_server]]`` and ``[webui]``).
+
+    ``header_timeout`` runs from the first byte of a request to the end of its head, ``body_timeout`` from the end
+    of the head to the end of the body (408 past it), ``idle_timeout`` while a connection has no request (a new
+    connection before its first byte, a keep-alive connection between requests). Past the first or the last the
+    connection is closed, so a client that sends nothing, or a byte at a time, holds a socket for a bounded time.
+    """
+
+    header_timeout: PositiveDuration = timedelta(seconds=10)
+    body_timeout: PositiveDuration = timedelta(seconds=30)
+    idle_timeout: PositiveDuration = timedelta(seconds=60)
+
+
+class WebUiConfig(HttpConnectionLimits):
     listening_addr: SocketAddr | None = None
+    max_live_streams: Annotated[int, Field(ge=1)] = DEFAULT_MAX_LIVE_STREAMS
+    """Live-update streams (server-sent events) served at once; past it a new one gets 503."""
 
 
 class SqliteConfig(_Model):
@@ -370,11 +396,13 @@ class WorkflowConfig(_ComponentCommon):
         return self.exec.resolve_max_inflight_instances(4, cpu_count)
 
 
-class HttpServerConfig(_Model):
+class HttpServerConfig(HttpConnectionLimits):
     name: ComponentName
     listening_addr: SocketAddr
     max_inflight_requests: LimitValue = UNLIMITED
     max_request_body_bytes: Annotated[int, Field(ge=0)] = DEFAULT_MAX_REQUEST_BODY_BYTES
+    shutdown_grace: Duration = timedelta(seconds=10)
+    """At shutdown, how long requests in flight may still finish before their guests are stopped."""
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -387,6 +415,8 @@ class WebhookEndpointConfig(_ComponentCommon):
     env_vars: list[EnvVarEntry] = Field(default_factory=_empty_array)
     forward_stdout: StdForwarding = "none"
     forward_stderr: StdForwarding = "none"
+    request_timeout: PositiveDuration = timedelta(seconds=60)
+    """A request's deadline, from its arrival: past it the guest is stopped and the client gets 504."""
 
     KIND: ClassVar[str] = "webhook_endpoint"
 

@@ -23,6 +23,12 @@ api.listening_addr = "127.0.0.1:5005"
 
 # Web UI; remove the key (or the table) to turn the web UI off.
 webui.listening_addr = "127.0.0.1:8080"
+# Slow or silent browsers: a request head must arrive within header_timeout of its first byte, a body within
+# body_timeout (else 408), and a connection without a request is closed after idle_timeout.
+#webui.header_timeout = {secs = 10}
+#webui.body_timeout = {secs = 30}
+#webui.idle_timeout = {secs = 60}
+#webui.max_live_streams = 100             # live-updating execution pages at once; past it 503
 
 # Fetched and transformed WASM files. A cache: deleting it only costs time.
 wasm_cache_directory = "${CACHE_DIR}/wasm"
@@ -129,6 +135,10 @@ target = false
 #listening_addr = "127.0.0.1:9090"
 #max_inflight_requests = "unlimited"     # or an integer; requests past it get 503
 #max_request_body_bytes = 10485760       # 10 MiB; larger bodies get 413
+#header_timeout = {secs = 10}             # from a request's first byte to the end of its head; then 408
+#body_timeout = {secs = 30}               # from the end of the head to the end of the body; then 408
+#idle_timeout = {secs = 60}               # a connection without a request is closed after it
+#shutdown_grace = {secs = 10}             # at shutdown, time for requests in flight; the rest are stopped
 
 # A webhook endpoint: a wasi:http/incoming-handler component on routes of an http_server.
 # routes: "" (everything), "/exact", "/prefix/*", "/x/:param" (params become env vars), or tables with methods.
@@ -140,6 +150,7 @@ target = false
 #env_vars = ["GREETING=hello"]
 #forward_stdout = "none"
 #forward_stderr = "none"
+#request_timeout = {secs = 60}            # from arrival; then the guest is stopped and the client gets 504
 """
 
 

@@ -77,8 +77,13 @@ class WebhookExecutions:
         record.created = True
         record.next_version += appended
 
-    async def call(self, record: WebhookRecord, callee: ExportedFunction, params: list[Any]) -> FinishedResult:
-        """A direct call: create the child under a fresh join set and wait for its result (no timeout)."""
+    async def start_call(self, record: WebhookRecord, callee: ExportedFunction, params: list[Any]) -> ExecutionId:
+        """A direct call: create the child under a fresh join set; ``result_of`` waits for it.
+
+        Two steps, because only the wait may be cut short (by the request's deadline, its client leaving, the
+        server stopping): the write always completes, so the record knows every child it has, and the child, being
+        durable work, runs to its end whatever happens to the request.
+        """
         now = self._clock.now_us()
         ops: list[WriteOp] = []
         self._ensure_created(record, ops)
@@ -93,6 +98,9 @@ class WebhookExecutions:
         child = callee.created(params, now, parent=ParentRef(record.execution_id, join_set_id))
         ops.append(CreateExecution(child_id, child))
         await self._write(record, ops, len(events), now)
+        return child_id
+
+    async def result_of(self, child_id: ExecutionId) -> FinishedResult:
         return await self._executions.wait_for_result(child_id)
 
     async def schedule(

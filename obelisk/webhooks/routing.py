@@ -3,6 +3,11 @@
 Like the original (route-recognizer), each method has its own routes plus a fallback of routes without methods;
 among matching routes the most specific wins (more literal segments, then more parameters, then no wildcard).
 ``""`` means ``/*``; ``"/p/*"`` also matches ``"/p/"``. The query string never takes part.
+
+Routing works on the path as the client sent it, which is also what the guest gets. A path with a dot-segment
+(``.`` or ``..``, also percent-encoded as ``%2e``) is refused: ``/trap/../ok`` would be routed by its literal
+segments to one webhook while the guest, a proxy in front of the server or a file lookup behind it would resolve
+it to another path.
 """
 
 from __future__ import annotations
@@ -11,7 +16,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from obelisk.concepts.errors import ObeliskError
+
 T = TypeVar("T")
+
+
+class DotSegmentInPath(ObeliskError):
+    """The request path has a ``.`` or ``..`` segment (possibly percent-encoded); such a path is not routed."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"request path {path!r} has a dot-segment ('.' or '..'); send the resolved path")
+        self.path = path
+
+
+def has_dot_segment(path: str) -> bool:
+    """Whether a segment of ``path`` (the query is not looked at) is ``.`` or ``..``, written with any mix of
+    ``.`` and ``%2e``/``%2E``."""
+    for segment in path.split("?", 1)[0].split("/"):
+        if 0 < len(segment) <= 6 and segment.lower().replace("%2e", ".") in (".", ".."):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +100,9 @@ class Router(Generic[T]):
             self._fallback.append((pattern, target))
 
     def match(self, method: str, path: str) -> RouteMatch[T] | None:
+        """The best route for ``path`` (as sent, query included or not), or ``None``; raises ``DotSegmentInPath``."""
+        if has_dot_segment(path):
+            raise DotSegmentInPath(path)
         path = path.split("?", 1)[0]
         stripped = path[1:] if path.startswith("/") else path
         parts = stripped.split("/") if stripped else []

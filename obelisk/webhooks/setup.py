@@ -39,6 +39,7 @@ def build_webhook_worker(
             env=resolve_env_vars(webhook.env_vars, env, webhook.name),
             forward_stdout=OutputForwarding(webhook.forward_stdout),
             forward_stderr=OutputForwarding(webhook.forward_stderr),
+            request_timeout_seconds=webhook.request_timeout.total_seconds(),
         ),
         calls=calls,
     )

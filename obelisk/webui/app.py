@@ -3,10 +3,15 @@
 Server-rendered with aiohttp-jinja2; every page works without JavaScript, which only adds live updates of a
 running execution (server-sent events), local times and copy buttons. The UI reads through ``obelisk.service``
 like the gRPC API, so both faces show the same data with the same validation.
+
+The server guards itself like the webhook servers (``obelisk.webhooks.connection_watchdog``): slow request heads,
+bodies and idle connections are timed out (``[webui] header_timeout``, ``body_timeout``, ``idle_timeout``), a
+handler is cancelled when its browser disconnects, and at most ``max_live_streams`` live streams are open at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from pathlib import Path
@@ -14,13 +19,16 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from obelisk.concepts.clock import Clock
+from obelisk.config.models import WebUiConfig
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
+from obelisk.webhooks.connection_watchdog import ConnectionTimeouts, WatchedAppRunner
 from obelisk.webui import pages_components, pages_executions, pages_submit
 from obelisk.webui.context import UI, UiContext, component_url, execution_url, submit_url
-from obelisk.webui.errors import error_middleware
+from obelisk.webui.errors import Handler, error_middleware
 from obelisk.webui.formatting import duration_text, json_text, rfc3339, utc_text
 
 log = logging.getLogger(__name__)
@@ -38,9 +46,12 @@ def _asset_version() -> str:
     return digest.hexdigest()[:10]
 
 
-def create_app(executions: ExecutionService, components: ComponentService, clock: Clock) -> web.Application:
-    app = web.Application(middlewares=[error_middleware])
-    app[UI] = UiContext(executions, components, clock)
+def create_app(
+    executions: ExecutionService, components: ComponentService, clock: Clock, limits: WebUiConfig | None = None
+) -> web.Application:
+    limits = limits or WebUiConfig()
+    app = web.Application(middlewares=[error_middleware, _body_deadline(limits.body_timeout.total_seconds())])
+    app[UI] = UiContext(executions, components, clock, max_live_streams=limits.max_live_streams)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("obelisk.webui", "templates"),
@@ -77,11 +88,35 @@ async def _cancel_streams(app: web.Application) -> None:
         task.cancel()
 
 
+def _body_deadline(seconds: float) -> Middleware:
+    """Reads a request's body (the handler then finds it read) within ``seconds``, else answers 408."""
+
+    @web.middleware
+    async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(seconds):
+                    await request.read()
+            except TimeoutError:
+                raise web.HTTPRequestTimeout(text=f"The request body did not arrive within {seconds:g} s.") from None
+        return await handler(request)
+
+    return body_deadline
+
+
 class WebUiServer:
     """The UI app bound to one address; ``port`` is the real one (tests bind port 0)."""
 
-    def __init__(self, app: web.Application) -> None:
-        self._runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
+    def __init__(self, app: web.Application, limits: WebUiConfig | None = None) -> None:
+        timeouts = ConnectionTimeouts.of(limits or WebUiConfig())
+        self._runner = WatchedAppRunner(
+            app,
+            timeouts=timeouts,
+            shutdown_timeout=2.0,
+            access_log=None,
+            keepalive_timeout=timeouts.idle_seconds,
+            lingering_time=min(10.0, timeouts.body_seconds),
+        )
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:
@@ -100,8 +135,13 @@ class WebUiServer:
 
 
 async def start_webui(
-    executions: ExecutionService, components: ComponentService, clock: Clock, host: str, port: int
+    executions: ExecutionService,
+    components: ComponentService,
+    clock: Clock,
+    host: str,
+    port: int,
+    limits: WebUiConfig | None = None,
 ) -> WebUiServer:
-    server = WebUiServer(create_app(executions, components, clock))
+    server = WebUiServer(create_app(executions, components, clock, limits), limits)
     await server.start(host, port)
     return server

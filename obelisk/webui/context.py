@@ -18,6 +18,8 @@ class UiContext:
     executions: ExecutionService
     components: ComponentService
     clock: Clock
+    max_live_streams: int = 100
+    """Live-update streams open at once; past it a new one is refused (503)."""
     streams: set[asyncio.Task[object]] = field(default_factory=set)
     """Handlers of open live-update streams, cancelled at shutdown so that it does not wait for browsers."""
 

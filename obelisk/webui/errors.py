@@ -52,6 +52,7 @@ _HTTP_TITLES = {
     404: "Page not found",
     405: "Method not allowed",
     400: "Bad request",
+    408: "Request timeout",
     413: "Request too large",
     503: "Service unavailable",
 }

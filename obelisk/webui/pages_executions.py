@@ -236,14 +236,23 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     context = request.app[UI]
     execution_id = _execution_id(request)
     await context.executions.pending_state(execution_id)  # a 404 page before the stream starts
+    if len(context.streams) >= context.max_live_streams:
+        # Each stream holds a connection, a task and a status watch for as long as the execution runs; the page
+        # itself works without one (it just does not update by itself).
+        raise UiError(
+            503,
+            "Too many live views",
+            f"The server already keeps {context.max_live_streams} live views up to date (webui.max_live_streams). "
+            "Reload the page to see the current state.",
+        )
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
-    await response.prepare(request)
     task = asyncio.current_task()
     assert task is not None
-    context.streams.add(task)
+    context.streams.add(task)  # counted before the first await, so concurrent openers cannot pass the cap together
     try:
+        await response.prepare(request)
         async for state in context.executions.follow_status(execution_id):
             log = await context.executions.get(execution_id)
             html = aiohttp_jinja2.render_string("_live.html", request, await detail_values(context, log))

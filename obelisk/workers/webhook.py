@@ -6,12 +6,18 @@ Python ``wasi:http`` layer (``obelisk.wasm.wasi_http``); the response head and b
 of other components are served as in the reference §6.7: direct calls become child executions the thread waits
 for, ``-schedule`` creates a top-level execution, ``-submit``/``-await-next`` are refused (they need a durable
 caller, which a webhook is not).
+
+Each request runs under a ``RequestControl``: its deadline is the epoch deadline of the store, and every wait of
+the guest (for a child, in a ``wasi:io`` poll, writing the response) ends as soon as the request is stopped. A
+stopped request finishes its execution record with the reason; the children it started keep running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +36,7 @@ from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import (
     GuestError,
     GuestInstantiationError,
+    GuestInterrupted,
     call_guest,
     host_function,
     instantiate_guest,
@@ -37,7 +44,7 @@ from obelisk.wasm.host_calls import (
 )
 from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.wasm.values import from_wasm, to_wasm
-from obelisk.wasm.wasi_http.io import InputStream
+from obelisk.wasm.wasi_http.io import InputStream, interruptible
 from obelisk.wasm.wasi_http.linking import HTTP_TYPES, PythonWasi, define_python_wasi
 from obelisk.wasm.wasi_http.objects import (
     BodySink,
@@ -49,6 +56,7 @@ from obelisk.wasm.wasi_http.objects import (
 )
 from obelisk.wasm.wasi_http.state import WasiHttpState
 from obelisk.webhooks.executions import WebhookExecutions, WebhookRecord
+from obelisk.webhooks.request_control import RequestControl, RequestStopped, StopReason
 from obelisk.workers.workflow.child_results import direct_call_result
 
 log = logging.getLogger(__name__)
@@ -106,6 +114,8 @@ class WebhookOutcome:
     instantiation_failed: bool = False
     recorded: bool = False
     """Whether the request created an execution record (it called an imported function)."""
+    stopped: StopReason | None = None
+    """Why the request was stopped before its guest returned (deadline, disconnect, shutdown), if it was."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +124,7 @@ class WebhookSettings:
     env: Mapping[str, str]
     forward_stdout: OutputForwarding = OutputForwarding.NONE
     forward_stderr: OutputForwarding = OutputForwarding.NONE
+    request_timeout_seconds: float = 60.0
 
 
 class WebhookCalls:
@@ -124,7 +135,11 @@ class WebhookCalls:
         self.loop = loop
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+        """Runs ``coroutine`` on the loop and waits for it, however long it takes (a write, not a wait)."""
+        return self.submit(coroutine).result()
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
 
 @dataclass
@@ -133,14 +148,17 @@ class _StoreData:
     record: WebhookRecord
     calls: WebhookCalls | None
     component_id: str
+    control: RequestControl
 
 
 class _ResponseSink(BodySink):
-    def __init__(self, target: ResponseTarget) -> None:
+    def __init__(self, target: ResponseTarget, control: RequestControl) -> None:
         super().__init__()
         self._target = target
+        self._control = control
 
     def write(self, data: bytes) -> None:
+        self._control.check()  # a guest streaming to a client that is gone, or past its deadline, stops here
         self._target.chunk(data)
 
     def finish(self) -> None:
@@ -182,19 +200,48 @@ class WebhookWorker:
     def component_id(self) -> str:
         return self._settings.component_id
 
-    def handle(self, request: WebhookRequest, target: ResponseTarget) -> WebhookOutcome:
-        """Serve one request; never raises for anything the guest does (the outcome says what went wrong)."""
+    @property
+    def request_timeout_seconds(self) -> float:
+        return self._settings.request_timeout_seconds
+
+    def handle(
+        self, request: WebhookRequest, target: ResponseTarget, control: RequestControl | None = None
+    ) -> WebhookOutcome:
+        """Serve one request; never raises for anything the guest does (the outcome says what went wrong).
+
+        ``control`` carries the request's deadline (by default ``request_timeout_seconds`` from now) and its stop
+        signal; a request stopped before it started does not instantiate the guest at all.
+        """
+        if control is None:
+            control = RequestControl(time.monotonic() + self._settings.request_timeout_seconds)
         record = WebhookRecord(
             ExecutionId.generate(), self._settings.component_id, request.method, request.path_with_query
         )
+        try:
+            control.check()
+        except RequestStopped as stopped:
+            target.end(str(stopped))
+            return WebhookOutcome(record.execution_id, str(stopped), stopped=stopped.reason)
         prefix = f"[{self._settings.component_id} {record.execution_id}"
         state = WasiHttpState(
             stdout=_forwarder(f"{prefix} stdout] ", self._settings.forward_stdout),
             stderr=_forwarder(f"{prefix} stderr] ", self._settings.forward_stderr),
-            response_sink=lambda: _ResponseSink(target),
+            response_sink=lambda: _ResponseSink(target, control),
         )
-        data = _StoreData(state, record, self._calls, self._settings.component_id)
-        store = self._engine.new_store(deadline_seconds=None, data=data)
+        data = _StoreData(state, record, self._calls, self._settings.component_id, control)
+        store = self._engine.new_store(deadline_seconds=control.remaining(), data=data)
+        with interruptible(control.check):
+            return self._serve(request, target, control, store, data)
+
+    def _serve(
+        self,
+        request: WebhookRequest,
+        target: ResponseTarget,
+        control: RequestControl,
+        store: wasmtime.Store,
+        data: _StoreData,
+    ) -> WebhookOutcome:
+        record, state = data.record, data.wasi_http
         wasi = wasmtime.WasiConfig()
         wasi.env = [*self._settings.env.items(), *request.params.items()]
         wasi.argv = []
@@ -203,6 +250,10 @@ class WebhookWorker:
         detail: str | None = None
         try:
             instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)
+        except GuestInterrupted:
+            control.stop(StopReason.DEADLINE)
+            target.end(StopReason.DEADLINE.value)
+            return WebhookOutcome(record.execution_id, StopReason.DEADLINE.value, stopped=StopReason.DEADLINE)
         except (GuestInstantiationError, GuestError) as failure:
             log.warning("%s: cannot instantiate: %s", record.execution_id, failure)
             target.end(str(failure))
@@ -225,8 +276,14 @@ class WebhookWorker:
 
         request_handle = self._wasi.own(state, HTTP_TYPES, "incoming-request", incoming)
         outparam_handle = self._wasi.own(state, HTTP_TYPES, "response-outparam", ResponseOutparam(deliver))
+        stopped: StopReason | None = None
         try:
             call_guest(func, store, request_handle, outparam_handle)
+        except GuestInterrupted:  # the epoch deadline stopped a guest that was computing
+            control.stop(StopReason.DEADLINE)
+            stopped = StopReason.DEADLINE
+        except RequestStopped as failure:  # a wait of the guest was cut short
+            stopped = failure.reason
         except GuestError as failure:
             error, detail = failure.reason, failure.backtrace
         except ObeliskError as failure:
@@ -234,6 +291,8 @@ class WebhookWorker:
         except Exception as failure:  # a bug of the host layer must not take the server down either
             log.exception("%s: host error while serving the request", record.execution_id)
             error = f"{type(failure).__name__}: {failure}"
+        if stopped is not None:
+            error = stopped.value
         if error is not None:
             log.info("%s: webhook failed: %s", record.execution_id, error)
         target.end(error)
@@ -241,9 +300,9 @@ class WebhookWorker:
             result: FinishedResult = Ok(None) if error is None else ExecutionFailure(error, detail)
             try:
                 self._calls.run(self._calls.executions.finish(record, result))
-            except ObeliskError:
+            except Exception:  # a storage fault, or the server's loop already gone: the request is over either way
                 log.exception("%s: cannot finish the webhook's execution record", record.execution_id)
-        return WebhookOutcome(record.execution_id, error, recorded=record.created)
+        return WebhookOutcome(record.execution_id, error, recorded=record.created, stopped=stopped)
 
 
 def _forwarder(prefix: str, target: OutputForwarding) -> Callable[[bytes], None] | None:
@@ -298,6 +357,7 @@ def _import_function(resolved: ResolvedImport) -> Callable[..., Any]:
             data = _data(context)
             params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
             calls = _calls_of(data)
+            data.control.check()
             new_id = calls.run(
                 calls.executions.schedule(data.record, resolved.callee, schedule_at_from_json(params[0]), params[1:])
             )
@@ -310,7 +370,9 @@ def _import_function(resolved: ResolvedImport) -> Callable[..., Any]:
         data = _data(context)
         params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
         calls = _calls_of(data)
-        result = calls.run(calls.executions.call(data.record, resolved.callee, params))
+        data.control.check()  # a stopped request starts no more children
+        child_id = calls.run(calls.executions.start_call(data.record, resolved.callee, params))
+        result = data.control.wait(calls.submit(calls.executions.result_of(child_id)))
         return returning(direct_call_result(result))
 
     return direct_call

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from obelisk.webhooks.routing import Router
+import pytest
+
+from obelisk.webhooks.routing import DotSegmentInPath, Router
 
 
 def _router() -> Router[str]:
@@ -48,3 +50,30 @@ def test_empty_param_segment_does_not_match() -> None:
     router: Router[str] = Router()
     router.add("/x/:id", "x")
     assert router.match("GET", "/x/") is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/trap/../ok",
+        "/trap/..",
+        "/./exact",
+        "/p/.",
+        "/trap/%2e%2e/ok",
+        "/trap/%2E%2e/ok",
+        "/trap/.%2e/ok",
+        "/trap/%2e./ok",
+        "/p/%2E/x",
+        "/trap/../ok?x=1",
+    ],
+)
+def test_dot_segments_are_refused_not_routed(path: str) -> None:
+    with pytest.raises(DotSegmentInPath) as refused:
+        _router().match("GET", path)
+    assert refused.value.path == path
+
+
+@pytest.mark.parametrize("path", ["/p/...", "/p/.x", "/p/x.", "/p/%2e%2e%2e", "/p/%2ex", "/exact?next=/../x", "/p/a..b"])
+def test_dots_that_are_not_dot_segments_are_routed(path: str) -> None:
+    match = _router().match("GET", path)
+    assert match is not None and match.target in ("prefix", "exact")

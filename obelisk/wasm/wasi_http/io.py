@@ -8,15 +8,48 @@ Every wait takes the store's ``deadline`` (a ``time.monotonic()`` value, or ``No
 interrupt a guest blocked in a host call, so a wait that reaches the deadline raises ``DeadlinePassed`` instead,
 which unwinds the guest like any host exception. This is what lets an activity's attempt that sleeps for a day
 end at its timeout and give its thread back.
+
+A guest may also have to stop before its deadline (a webhook whose client went away, or whose server shuts down).
+The owner of its thread then makes the waits ``interruptible``: every wait wakes at least every 50 ms to run the
+owner's check, which raises to stop the guest the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 _POLL_SLICE_SECONDS = 0.001
+_INTERRUPT_CHECK_SECONDS = 0.05
+
+
+class _Interrupts(threading.local):
+    check: Callable[[], None] | None = None
+
+
+_interrupts = _Interrupts()
+
+
+@contextlib.contextmanager
+def interruptible(check: Callable[[], None]) -> Iterator[None]:
+    """While active, blocking waits on this thread call ``check`` at least every 50 ms; what it raises ends the
+    wait and unwinds the guest through the host function that waited."""
+    previous, _interrupts.check = _interrupts.check, check
+    try:
+        yield
+    finally:
+        _interrupts.check = previous
+
+
+def _interrupt_point(timeout: float | None) -> float | None:
+    """Runs this thread's interrupt check, if any, and shortens ``timeout`` so that it runs again soon."""
+    check = _interrupts.check
+    if check is None:
+        return timeout
+    check()
+    return _INTERRUPT_CHECK_SECONDS if timeout is None else min(timeout, _INTERRUPT_CHECK_SECONDS)
 
 
 class Pollable:
@@ -81,7 +114,7 @@ def poll_many(pollables: Sequence[Pollable], deadline: float | None = None) -> l
         deadlines = [d for p in pollables if (d := p.deadline()) is not None]
         if deadline is not None:
             deadlines.append(deadline)
-        timeout = max(0.0, min(deadlines) - now) if deadlines else None
+        timeout = _interrupt_point(max(0.0, min(deadlines) - now) if deadlines else None)
         events = [e for p in pollables if (e := p.event()) is not None]
         if len(events) == 1:
             events[0].wait(timeout)
@@ -162,8 +195,11 @@ class InputStream:
 
     def blocking_read(self, length: int, deadline: float | None = None) -> bytes:
         while True:
-            if not self._readable.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
-                raise DeadlinePassed
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self._readable.wait(_interrupt_point(timeout)):
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise DeadlinePassed
+                continue
             chunk = self.read(length)
             if chunk or length == 0:
                 return chunk
