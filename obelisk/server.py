@@ -315,9 +315,12 @@ class Server:
 
     async def stop(self) -> None:
         """Stop taking work and close the database. In-flight attempts are not waited for: their locks are
-        released by this server's next start (or expire), so they are retried, never lost or doubled."""
-        for http_server in self.http_servers:
-            await http_server.stop()
+        released by this server's next start (or expire), so they are retried, never lost or doubled.
+
+        Webhook requests in flight get their server's ``shutdown_grace`` (the servers stop side by side, so the
+        graces do not add up), then their guests are stopped and their execution records finished, before the
+        database closes; the children they started are durable and go on after the next start."""
+        await asyncio.gather(*(http_server.stop() for http_server in self.http_servers))
         if self.webui is not None:
             await self.webui.stop()
         if self.api is not None:

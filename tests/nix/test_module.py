@@ -8,6 +8,7 @@ module (which picks the flake's package) is evaluated in test_flake.py.
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,10 +135,11 @@ def test_module_assertions_name_duplicates_and_unknown_http_servers() -> None:
 def test_module_renders_webhooks_the_server_accepts(tmp_path: Path) -> None:
     data = eval_module(
         f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
-        'httpServers.public = { listeningAddr = "0.0.0.0:9090"; maxRequestBodyBytes = 1024; }; '
+        'httpServers.public = { listeningAddr = "0.0.0.0:9090"; maxRequestBodyBytes = 1024; '
+        "settings.header_timeout = { secs = 5; }; }; "
         'webhookEndpoints.hook = { wasm = "/w/h.wasm"; httpServer = "public"; '
         'routes = [ "/status" { route = "/fibo/:N"; methods = [ "GET" ]; } ]; '
-        'settings.env_vars = [ "TOKEN" ]; }; '
+        'settings.env_vars = [ "TOKEN" ]; settings.request_timeout = { secs = 90; }; }; '
         'settings.sqlite.synchronous = "NORMAL"; }; }'
     )
     assert data["failedAssertions"] == []
@@ -147,8 +149,10 @@ def test_module_renders_webhooks_the_server_accepts(tmp_path: Path) -> None:
     assert config.sqlite.synchronous == "NORMAL"
     (server,) = config.http_server
     assert (server.name, server.listening_addr, server.max_request_body_bytes) == ("public", "0.0.0.0:9090", 1024)
+    assert server.header_timeout == timedelta(seconds=5)
     (hook,) = config.webhook_endpoint
     assert hook.http_server == "public" and hook.env_vars == ["TOKEN"]
+    assert hook.request_timeout == timedelta(seconds=90)
     assert [(r.route, r.methods) for r in hook.routes] == [("/status", None), ("/fibo/:N", ["GET"])]
 
 

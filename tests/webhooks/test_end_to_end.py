@@ -83,6 +83,18 @@ async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+async def _raw_get(base: str, path: str) -> tuple[int, str]:
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode())
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body.decode(errors="replace")
+
+
 async def test_fibo_webhook_over_http(server_process: tuple[ServerProcess, str]) -> None:
     process, base = server_process
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -99,6 +111,11 @@ async def test_fibo_webhook_over_http(server_process: tuple[ServerProcess, str])
         assert await _get(session, f"{base}/fibo/1") == (404, "Route not found")
 
         assert await _get(session, f"{base}/trap/now") == (500, "Component Error")
+        # a path with a dot-segment is refused, not routed by its literal segments (aiohttp's client would
+        # resolve it, so it is sent by hand)
+        for path in ("/trap/../ok", "/trap/%2e%2e/ok", "/./ok"):
+            status, text = await _raw_get(base, path)
+            assert status == 400 and "dot-segment" in text, (path, status, text)
         # the server survives the trap and serves the same component again
         assert await _get(session, f"{base}/ok") == (200, "ok")
         assert await _get(session, f"{base}/fibo/0/1") == (200, "fiboa(0, 1) = hardcoded: 1")
