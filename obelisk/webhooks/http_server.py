@@ -244,12 +244,8 @@ class WebhookHttpServer:
         control.on_stop(lambda reason: _call_soon(loop, _settle, stopped, reason))
         deadline_timer = loop.call_at(loop.time() + control.remaining(), control.stop, StopReason.DEADLINE)
         try:
-            try:
-                async with asyncio.timeout(control.remaining()):
-                    await self._threads.acquire()
-            except TimeoutError:
-                control.stop(StopReason.DEADLINE)
-                return self._stopped_response(StopReason.DEADLINE)
+            if not await self._thread_slot(stopped):
+                return self._stopped_response(stopped.result())
             webhook_request = WebhookRequest(
                 method=request.method,
                 path_with_query=request.raw_path,
@@ -269,6 +265,29 @@ class WebhookHttpServer:
             return await self._respond(request, bridge, guest, stopped)
         finally:
             deadline_timer.cancel()
+
+    async def _thread_slot(self, stopped: asyncio.Future[StopReason]) -> bool:
+        """Waits for a thread for the guest; ``False`` when the request is stopped first (deadline, shutdown)."""
+        acquiring = asyncio.ensure_future(self._threads.acquire())
+        waits: list[asyncio.Future[Any]] = [acquiring, stopped]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the client went away while waiting
+            self._give_up_slot(acquiring)
+            raise
+        if acquiring.done():
+            return True
+        self._give_up_slot(acquiring)
+        return False
+
+    def _give_up_slot(self, acquiring: asyncio.Future[Any]) -> None:
+        if acquiring.done():
+            if not acquiring.cancelled():
+                self._threads.release()
+            return
+        acquiring.cancel()
+        # Should it have been handed the slot in the meantime, the slot goes straight back.
+        acquiring.add_done_callback(lambda done: None if done.cancelled() else self._threads.release())
 
     def _guest_returned(self, in_flight: _InFlight) -> None:
         """The request's guest returned (or never got a thread): its permit and thread come back."""
