@@ -174,15 +174,12 @@ class WebhookHttpServer:
         if self._runner is not None and self._runner.server is not None:
             self._runner.server.pre_shutdown()  # idle keep-alive connections close now, busy ones after their request
         grace = self.config.shutdown_grace.total_seconds()
-        pending = [request.responded.wait() for request in self._requests]
-        if pending:
-            log.info("http_server %s: waiting up to %g s for %d requests", self.config.name, grace, len(pending))
-            await asyncio.wait([asyncio.ensure_future(p) for p in pending], timeout=grace)
+        if self._requests:
+            log.info("http_server %s: up to %g s for %d requests", self.config.name, grace, len(self._requests))
+            await _all_set([request.responded for request in self._requests], grace)
         for request in list(self._requests):
             request.control.stop(StopReason.SHUTDOWN)
-        running = [request.guest_done.wait() for request in self._requests if not request.guest_done.is_set()]
-        if running:
-            await asyncio.wait([asyncio.ensure_future(r) for r in running], timeout=STOPPED_GUEST_WAIT_SECONDS)
+        await _all_set([request.guest_done for request in self._requests], STOPPED_GUEST_WAIT_SECONDS)
         if self.guests_running:
             log.warning(
                 "http_server %s: %d webhook guests still running after being stopped (computing until their "
@@ -351,6 +348,15 @@ class WebhookHttpServer:
     def _stopped_response(self, reason: StopReason) -> web.Response:
         self.stopped[reason] += 1
         return _closing(web.Response(status=_STOPPED_STATUS[reason], text=f"Webhook stopped: {reason.value}"))
+
+
+async def _all_set(events: list[asyncio.Event], seconds: float) -> None:
+    """Waits until every event is set, at most ``seconds``."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events if not event.is_set()]
+    if waits:
+        _, late = await asyncio.wait(waits, timeout=seconds)
+        for wait in late:
+            wait.cancel()
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object) -> None:
