@@ -22,7 +22,9 @@ from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import UNLIMITED_RETRIES
+from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutorId
+from obelisk.concepts.results import ExecutionFailure
 from obelisk.config import (
     ActivityConfig,
     ComponentConfig,
@@ -41,7 +43,7 @@ from obelisk.executor.timers import TimersWatcher
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
-from obelisk.storage.interface import Storage, StorageError
+from obelisk.storage.interface import ExecutionQuery, Storage, StorageError
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
@@ -49,7 +51,7 @@ from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
-from obelisk.workers.outcome_events import ops_for_held_locks
+from obelisk.workers.outcome_events import finish_ops, ops_for_held_locks
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
 from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
     from obelisk.webui.app import WebUiServer
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_RECORDS_PER_WRITE = 500
 
 ACTIVITY_INFLIGHT_PER_CPU = 2
 WORKFLOW_INFLIGHT_PER_CPU = 4
@@ -253,6 +257,7 @@ class Server:
             executor_id = claim.executor_id()
             live_runs = LiveRuns()
             await _release_held_locks(storage, executor_id, clock, after_crash=True)
+            await _finish_webhook_records_left_open(storage, clock)
             abandoned = AbandonedThreads(SERVER_ABANDONED_THREADS_LIMIT)
             executors = [
                 _activity_executor(
@@ -356,6 +361,28 @@ async def _release_held_locks(storage: Storage, executor_id: ExecutorId, clock: 
         log.info("released %d executions held by this server's previous process", len(held))
     else:
         log.info("released %d executions in flight at stop", len(held))
+
+
+async def _finish_webhook_records_left_open(storage: Storage, clock: Clock) -> None:
+    """A webhook request's record is finished when its response ends. One still open at start belongs to a request
+    the previous process never answered (it died, or its guest outlived the shutdown grace): finish it with that
+    reason, so that it does not stay pending for ever. The children it started are durable and go on.
+
+    Records carry no owner: when several servers share one database, this must learn whose records are whose.
+    """
+    query = ExecutionQuery(ffqn=WEBHOOK_FFQN, state="PendingAt", length=WEBHOOK_RECORDS_PER_WRITE)
+    failure = ExecutionFailure("the server stopped before the request was answered")
+    finished = 0
+    while summaries := await storage.list_executions(query):
+        now = clock.now_us()
+        ops = []
+        for summary in summaries:
+            status = await storage.get_status(summary.execution_id)
+            ops += finish_ops(summary.execution_id, status.next_version, None, failure)
+        await storage.write(ops, now)
+        finished += len(summaries)
+    if finished:
+        log.info("finished %d webhook request records left open by this server's previous process", finished)
 
 
 async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:

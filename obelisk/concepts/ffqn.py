@@ -87,3 +87,7 @@ class Ffqn:
 
     def __str__(self) -> str:
         return f"{self.ifc_fqn}.{self.function_name}"
+
+
+WEBHOOK_FFQN = Ffqn("wasi:http/incoming-handler", "handle")
+"""What the execution record of a webhook request is an execution of (its params: method and path)."""

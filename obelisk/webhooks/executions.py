@@ -28,14 +28,12 @@ from obelisk.concepts.events import (
     ScheduleAt,
     resolve_schedule,
 )
-from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId, JoinSetId
 from obelisk.concepts.results import FinishedResult
 from obelisk.registry import ExportedFunction
 from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import AppendEvents, CreateExecution, Storage, WriteOp
-
-WEBHOOK_FFQN = Ffqn.parse("wasi:http/incoming-handler.handle")
 
 
 @dataclass

@@ -19,14 +19,15 @@ import pytest
 from obelisk.concepts.clock import SystemClock
 from obelisk.concepts.component_id import ComponentId, ComponentType, ContentDigest
 from obelisk.concepts.events import Created, Finished, FinishedState, Locked, Unlocked
-from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, Ok
 from obelisk.storage.interface import ExecutionLog, ExecutionQuery
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW
-from tests.integration.server_harness import finished, write_config
+from tests.integration.server_harness import finished, running_server, write_config
 from tests.integration.server_process import ServerProcess
+from tests.wat_fixtures import build_wat_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -182,3 +183,25 @@ async def test_an_execution_running_at_every_crash_is_ended_but_a_clean_stop_is_
         crashes = [e.event for e in log.events if isinstance(e.event, Unlocked) and e.event.after_crash]
         assert len(crashes) == MAX_CRASHES_IN_A_ROW - 1
         assert server.terminate() == 0
+
+
+async def test_a_webhook_record_left_open_by_a_dead_process_is_finished_at_start(tmp_path: Path) -> None:
+    """A webhook request's record is finished when its response ends; the process that served it may die first.
+    Its next start finishes the record (it has no executor and would stay pending for ever), not its children."""
+    components = f'[[activity_wasm]]\nname = "fibo"\nlocation.path = "{build_wat_fixture("fibo", tmp_path / "wat")}"\n'
+    path = write_config(tmp_path, tmp_path / "codegen", components)
+    async with running_server(path):
+        pass  # creates the database
+    record = ExecutionId.generate()
+    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
+    try:
+        now = SystemClock().now_us()
+        created = Created(WEBHOOK_FFQN, ["GET", "/hook"], now, "webhook_endpoint:hook:0123456789abcdef", 0, 0)
+        await storage.create(record, created, now)
+    finally:
+        await storage.close()
+    async with running_server(path) as server:
+        log = await server.storage.get(record)
+        result = finished(log.events)
+        assert isinstance(result, ExecutionFailure)
+        assert result.reason == "the server stopped before the request was answered"

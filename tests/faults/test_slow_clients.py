@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from obelisk.concepts.events import Finished, FinishedState
-from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, Ok
 from obelisk.server import Server
@@ -31,7 +31,6 @@ from tests.integration.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-WEBHOOK_FFQN = Ffqn.parse("wasi:http/incoming-handler.handle")
 SLEEP_FFQN = "testing:sleep-workflow/workflow.sleep-host-activity"
 HEADER_TIMEOUT = 0.5
 IDLE_TIMEOUT = 1.0

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from obelisk.concepts.events import ChildExecutionFinished, Created, Finished, FinishedState
-from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok
 from obelisk.storage.interface import ExecutionQuery
@@ -22,7 +22,6 @@ from tests.integration.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-WEBHOOK_FFQN = Ffqn.parse("wasi:http/incoming-handler.handle")
 
 
 def _free_port() -> int:
