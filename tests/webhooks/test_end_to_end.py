@@ -23,7 +23,6 @@ from tests.integration.server_process import ServerProcess
 pytestmark = pytest.mark.slow
 
 
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
