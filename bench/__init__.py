@@ -1,1 +1,1 @@
-"""Benchmarks of DESIGN §9 against a real server subprocess; entry point ``bench/run.py``."""
+"""The benchmarks of ``bench/README.md``, against a real server subprocess; entry point ``bench/run.py``."""

@@ -1,7 +1,7 @@
 """The machine's speed right now, in the unit W1 is made of: one fresh activity instance, one call, freed.
 
 This VM's speed moves by a factor of two from one quarter hour to the next (other tenants), so a figure alone
-says little. Every W1 step runs one attempt of ``fibo_activity`` in a fresh Store and Instance (DESIGN §2), and
+says little. Every W1 step runs one attempt of ``fibo_activity`` in a fresh Store and Instance, and
 nothing the engine does can make that cheaper; measured in the same minute as the workloads, it is the floor a
 serial step cannot go below, and "W1 per step / floor" is comparable across runs when the seconds are not.
 

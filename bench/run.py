@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run the benchmark workloads of DESIGN §9 against a real ``obelisk server run`` subprocess and print a table.
+"""Run the benchmark workloads against a real ``obelisk server run`` subprocess and print a table.
 
 Usage: .venv/bin/python bench/run.py [--only W1,W2,W3,W4,SLEEP-RSS] [--runs N] [--engine-defaults]
 

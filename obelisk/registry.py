@@ -4,8 +4,9 @@ Built once at start-up from the config and the introspected binaries; immutable 
 engine (submit through the API, the UI, a workflow's child call) finds a function here by its FFQN.
 
 Besides the exports, the registry holds the ``-obelisk-ext`` functions the host synthesizes for every export of
-an activity or workflow (reference §1.2), and resolves the imports of workflows and webhooks against both
-(reference §1.3): exact FFQN, structurally equal types, names ignored.
+an activity or workflow (docs/compatibility.md#extension-functions), and resolves the imports of workflows and
+webhooks against both (docs/compatibility.md#import-resolution): exact FFQN, structurally equal types, names
+ignored.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class RegistryError(ObeliskError):
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
-    """Copied into each ``Created`` event of an execution of this component (reference §6.3)."""
+    """Copied into each ``Created`` event of an execution of this component (docs/compatibility.md#retry-policy)."""
 
     max_retries: int
     retry_exp_backoff_us: int
@@ -100,7 +101,7 @@ class ExportedFunction:
         scheduled_by: ExecutionId | None = None,
     ) -> Created:
         """The ``Created`` event of an execution of this function: the retry settings are the callee's own
-        (reference §6.3), whoever starts it (a client, a workflow, a webhook)."""
+        (docs/compatibility.md#retry-policy), whoever starts it (a client, a workflow, a webhook)."""
         return Created(
             ffqn=self.target_ffqn,
             params=params,
@@ -117,7 +118,7 @@ _EXTENDED_KINDS = (ComponentType.ACTIVITY_WASM, ComponentType.WORKFLOW)
 
 
 class ImportKind(enum.Enum):
-    """How a workflow's call of an imported function is carried out (reference §1.3)."""
+    """How a workflow's call of an imported function is carried out (docs/compatibility.md#import-resolution)."""
 
     DIRECT_CALL = "direct-call"
     """A blocking child execution of the callee."""

@@ -89,7 +89,7 @@ class PreparedComponents:
 
 
 def _retry_settings(component: ComponentConfig) -> RetrySettings:
-    """What executions of this component inherit in their ``Created`` event (reference §6.3)."""
+    """What executions of this component inherit in their ``Created`` event (docs/compatibility.md#retry-policy)."""
     if isinstance(component, ActivityConfig):
         return RetrySettings(component.max_retries, to_micros(component.retry_exp_backoff))
     if isinstance(component, WorkflowConfig):

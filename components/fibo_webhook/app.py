@@ -1,4 +1,4 @@
-"""The fibo webhook of the reference §8, mounted on `/fibo/:N/:ITERATIONS`.
+"""The fibo webhook of docs/compatibility.md#the-fibo-example, mounted on `/fibo/:N/:ITERATIONS`.
 
 The route parameters arrive as environment variables. They are read through `wasi:cli/environment` at call time
 (componentize-py's `os.environ` was captured when the component was pre-initialised at build time).

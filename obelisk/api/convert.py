@@ -1,7 +1,7 @@
 """Domain objects -> protobuf messages of ``proto/obelisk.proto`` (the server side of the wire format).
 
 Kept apart from the servicers so that each RPC reads as "ask the service, convert, return", and so the mapping
-(field by field, as in the reference §2) is in one place. Timestamps are stored as UTC microseconds.
+(field by field, docs/compatibility.md#grpc-api) is in one place. Timestamps are stored as UTC microseconds.
 Values (params, return values) are JSON inside ``google.protobuf.Any``.
 """
 

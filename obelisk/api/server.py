@@ -1,6 +1,6 @@
 """The gRPC server: both repositories plus the standard health and reflection services, gzip by default.
 
-gRPC-web and zstd are not offered (grpcio has neither; DESIGN §10). Reflection lets ``grpcurl`` work without
+gRPC-web and zstd are not offered (grpcio has neither). Reflection lets ``grpcurl`` work without
 the ``.proto`` file; health answers ``SERVING`` for the whole server and each repository once they are added, and
 ``NOT_SERVING`` for the server and ``ExecutionRepository`` while the database cannot be written (disk full,
 read-only: the storage's ``WriteHealth``), and for each component under ``component:<name>``, ``NOT_SERVING``

@@ -1,8 +1,9 @@
 """``obelisk client [--api-url URL] component list | execution submit|get|list|events``: talk to a server.
 
-Each command prints human lines as in the reference §4, or with ``--json`` one JSON object per line
-(DESIGN §10). Every failure (server unreachable, unknown function, bad JSON, ...) is one ``error: ...`` line on
-stderr and exit code 1, never a traceback. grpc is imported inside the commands, never wasmtime.
+Each command prints human lines as the original CLI did (docs/compatibility.md#cli), or with ``--json`` one JSON
+object per line (docs/architecture.md#cli). Every failure (server unreachable, unknown function, bad JSON, ...) is
+one ``error: ...`` line on stderr and exit code 1, never a traceback. grpc is imported inside the commands, never
+wasmtime.
 """
 
 from __future__ import annotations

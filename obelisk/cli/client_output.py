@@ -1,4 +1,7 @@
-"""How ``obelisk client`` shows API messages: human lines as in the reference §4, or JSON lines (DESIGN §10).
+"""How ``obelisk client`` shows API messages: human lines or JSON lines.
+
+Human lines are the original CLI's (docs/compatibility.md#cli); JSON lines are this project's
+(docs/architecture.md#cli).
 
 Works on the protobuf messages only (no engine imports), so the client stays fast to start.
 """

@@ -1,7 +1,7 @@
 """``obelisk client component inspect PATH``: a component's functions, read from the file (no server needed).
 
-Output follows the original CLI (reference §4): ``Exports:`` then ``\\t<ffqn> : func(...) -> R`` per function;
-``-v`` adds ``Imports:``, ``--extensions`` lists each export's ``-obelisk-ext`` functions after it.
+Output follows the original CLI (docs/compatibility.md#cli): ``Exports:`` then ``\\t<ffqn> : func(...) -> R``
+per function; ``-v`` adds ``Imports:``, ``--extensions`` lists each export's ``-obelisk-ext`` functions after it.
 """
 
 from __future__ import annotations

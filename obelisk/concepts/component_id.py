@@ -1,6 +1,6 @@
 """Identity of a configured component: its kind, its configured name and the binary it runs.
 
-An execution runs with the component configured under its name *now* (DESIGN §10), so the name is what routes
+An execution runs with the component configured under its name *now*, so the name is what routes
 work; the digest prefix is in the id so that logs, events and the UI show *which binary* ran, and an upgrade
 (same name, new file) yields a new id.
 """
@@ -77,7 +77,7 @@ class ContentDigest:
 
 @dataclass(frozen=True, slots=True, order=True)
 class ComponentId:
-    """``<kind>:<name>:<first 16 hex of the sha256 digest>`` (DESIGN §10)."""
+    """``<kind>:<name>:<first 16 hex of the sha256 digest>`` (docs/architecture.md#component-identity)."""
 
     kind: ComponentType
     name: str

@@ -1,4 +1,4 @@
-"""Type-checking of JSON values against WIT types (the encoding of the reference §6.9).
+"""Type-checking of JSON values against WIT types (the encoding of docs/compatibility.md#values).
 
 Every parameter list and every result is checked here before anything is written, so a bad submission is
 refused at the edge with a message that points at the exact spot: the parameter (name and index), the path

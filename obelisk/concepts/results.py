@@ -1,7 +1,7 @@
 """How an execution finished, and the result kinds the API reports.
 
-A return value is kept as its JSON encoding (reference §6.9): that is what is stored, sent over gRPC and shown in
-the UI, and it is type-checked against the function's WIT result type when it is produced.
+A return value is kept as its JSON encoding (docs/compatibility.md#values): that is what is stored, sent over
+gRPC and shown in the UI, and it is type-checked against the function's WIT result type when it is produced.
 """
 
 from __future__ import annotations

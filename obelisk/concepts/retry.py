@@ -1,5 +1,5 @@
-"""The retry policy of the reference §6.3: retry ``n`` (1-based) happens iff ``n <= max_retries``, after
-``retry_exp_backoff * 2^(n-1)``."""
+"""The retry policy of the original (docs/compatibility.md#retry-policy): retry ``n`` (1-based) happens iff
+``n <= max_retries``, after ``retry_exp_backoff * 2^(n-1)``."""
 
 from __future__ import annotations
 

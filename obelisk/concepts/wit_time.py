@@ -1,4 +1,4 @@
-"""The JSON of ``obelisk:types/time`` values (reference §6.9) as the engine's own types.
+"""The JSON of ``obelisk:types/time`` values (docs/compatibility.md#values) as the engine's own types.
 
 ``duration`` is ``{"milliseconds": n}`` / ``{"seconds": n}`` / ``{"minutes": n}`` / ``{"hours": n}`` /
 ``{"days": n}``; ``schedule-at`` is ``"now"``, ``{"at": {"seconds": s, "nanoseconds": ns}}`` or ``{"in": duration}``.

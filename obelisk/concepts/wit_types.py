@@ -6,8 +6,8 @@ resource names and parameter names are carried for rendering only and never take
 (an import matches an export when the types agree, whatever they are called on each side; wasmtime compares
 types the same way).
 
-The JSON form of a type is the original Obelisk's ``TypeWrapper`` (snake_case tags, see the reference §6.9), so
-API clients of the original can read ``FunctionDetail.return_type.type_wrapper`` unchanged.
+The JSON form of a type is the original Obelisk's ``TypeWrapper`` (snake_case tags, docs/compatibility.md#values),
+so API clients of the original can read ``FunctionDetail.return_type.type_wrapper`` unchanged.
 """
 
 from __future__ import annotations
@@ -372,7 +372,7 @@ def _expect_names(body: object, at: str) -> tuple[str, ...]:
 
 
 class FunctionExtension(enum.Enum):
-    """Which host-synthesized ``-obelisk-ext`` function this is (reference §1.2)."""
+    """Which host-synthesized ``-obelisk-ext`` function this is (docs/compatibility.md#extension-functions)."""
 
     SUBMIT = "submit"
     AWAIT_NEXT = "await-next"

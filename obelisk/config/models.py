@@ -249,7 +249,7 @@ class ExecConfig(_Model):
     def resolve_max_inflight_instances(self, per_cpu: int, cpu_count: int | None = None) -> int | None:
         """The concurrency limit to use; ``None`` means unlimited.
 
-        When unset, the per-kind default of DESIGN §10 applies: ``per_cpu`` times the CPU count.
+        When unset: ``per_cpu`` times the CPU count, the per-kind default (docs/architecture.md#executors-and-threads).
         """
         if self.max_inflight_instances == UNLIMITED:
             return None

@@ -1,11 +1,12 @@
 """One executor per component: lock due executions, run them in threads, record the outcome.
 
-The loop (reference §6.2): take up to ``batch_size`` permits from ``max_inflight_instances``, lock that many due
+The loop: take up to ``batch_size`` permits from ``max_inflight_instances``, lock that many due
 executions, start a run for each, then sleep until storage signals new pending work (or ``tick_sleep`` passes as a
 fallback). The executor, not the guest, owns the attempt deadline: a guest blocked where no deadline reaches it
 does not return, so when the deadline (plus the worker's grace) passes the timeout is recorded here and the
-thread is abandoned (DESIGN §10); its late result is refused by the version check. Abandoned threads are counted
-and bounded (``AbandonedThreads``): at the bound the executor takes no new work until one comes back.
+thread is abandoned (docs/architecture.md#timeouts-of-blocked-guests); its late result is refused by the version
+check. Abandoned threads are counted and bounded (``AbandonedThreads``): at the bound the executor takes no new
+work until one comes back.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class Executor:
 
     async def stop(self) -> None:
         """Stop locking new work. Runs still in flight are left alone: their locks expire or are released by
-        the next start of this server (DESIGN §10), so nothing is lost or recorded twice."""
+        the next start of this server, so nothing is lost or recorded twice."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,7 +1,7 @@
 """An elastic pool of daemon threads for wasm runs, and the count and bound of threads abandoned by it.
 
 ``concurrent.futures.ThreadPoolExecutor`` has a fixed size, so a thread stuck inside a blocking WASI call (which
-an epoch deadline cannot interrupt, DESIGN §10) would silently shrink it. Here concurrency is bounded by the
+an epoch deadline cannot interrupt) would silently shrink it. Here concurrency is bounded by the
 executor's permits instead, and a new thread is started whenever no idle one is waiting; abandoned threads
 rejoin the idle set when their guest finally returns. Threads are daemons so a stuck guest never blocks exit.
 """

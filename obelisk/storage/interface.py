@@ -1,7 +1,7 @@
 """The storage interface: the only way the engine reaches the database.
 
 Everything a caller needs to be atomic is one ``write`` of an ordered batch of operations (create executions,
-append version-checked events, deliver join-set responses), so the rules of DESIGN §5 (a child's ``Created`` with
+append version-checked events, deliver join-set responses), so the rules (a child's ``Created`` with
 its parent's request, a child's ``Finished`` with its parent's response) hold for any backend. A PostgreSQL
 backend implements this same class.
 """

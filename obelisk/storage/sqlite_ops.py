@@ -8,7 +8,7 @@ SQL texts are module constants so that ``sqlite3``'s statement cache (keyed by t
 queries name their partial index (``INDEXED BY``): without ``ANALYZE`` statistics the planner may prefer a broader
 index and scan a whole execution's log on every ``JoinNext``.
 
-The pending-state machine follows the reference §5: ``Created`` makes ``PendingAt(scheduled_at)``; ``Locked``
+The pending-state machine is the original's: ``Created`` makes ``PendingAt(scheduled_at)``; ``Locked``
 needs a due ``PendingAt`` or the same executor and run extending; temporary failures, timeouts and ``Unlocked``
 make ``PendingAt(backoff)`` (``Unlocked`` of a ``BlockedByJoinSet`` only drops the waiting run: the execution
 stays blocked, due as soon as its response arrives); ``JoinNext`` makes

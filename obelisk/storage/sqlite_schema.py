@@ -57,7 +57,8 @@ def load_migrations() -> list[Migration]:
 
 
 def configure(conn: sqlite3.Connection, synchronous: str) -> None:
-    """Pragmas of the original (reference §5), but ``synchronous`` defaults to FULL: a commit survives power loss."""
+    """Pragmas of the original (docs/compatibility.md#storage), but ``synchronous`` defaults to FULL: a commit
+    survives power loss."""
     if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
         conn.execute("PRAGMA page_size = 8192")  # only effective before the first table exists
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

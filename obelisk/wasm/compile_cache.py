@@ -1,4 +1,4 @@
-"""Loading components: content addressing plus an on-disk cache of compiled artifacts (DESIGN §2, §10).
+"""Loading components: content addressing and an on-disk cache of compiled code (docs/architecture.md#compile-cache).
 
 Compiling a componentize-py component takes ~5 s and ~300 MB RSS; loading its serialized artifact with
 ``Component.deserialize_file`` takes ~2 ms (it is mmapped). Artifacts are keyed by (source digest, wasmtime

@@ -1,6 +1,6 @@
 """The process-wide wasmtime Engine and the epoch ticker that turns wall-clock budgets into interrupts.
 
-One Engine serves every component (DESIGN §2): compiled code, linkers and components are only shareable within
+One Engine serves every component: compiled code, linkers and components are only shareable within
 one Engine, and its configuration decides which cached artifacts are loadable (so it is part of the compile
 cache key). Timeouts use epoch interruption rather than fuel: it costs 0-20% instead of 25-34% and measures
 wall-clock time, which is what an attempt timeout means.

@@ -2,7 +2,7 @@
 
 wasmtime-py 50 converts a ``list<u8>`` element by element (~4 us per byte). A componentize-py guest asks for a
 few hundred random bytes at every instantiation, so in a workflow (whose ``wasi:random`` the host implements,
-DESIGN §4) that conversion alone was the largest CPU cost of a short run; activity results carrying bodies pay it
+in Python) that conversion alone was the largest CPU cost of a short run; activity results carrying bodies pay it
 too. ``install()`` replaces the two conversion methods of ``ListType`` for byte lists with versions that lay out
 (or read) the whole value array with slice assignments and one ``memmove``; any other list takes the original
 path. The layout facts are read from wasmtime-py's own ctypes declarations, and the patch refuses to install

@@ -192,7 +192,7 @@ def _case_wasmtime_lowers(cases: tuple[Case, ...], payload: Any) -> str | None:
 
 
 def from_wasm(value: Any, t: WitType) -> JsonValue:
-    """Turn a value lifted by wasmtime-py into its JSON encoding (reference §6.9)."""
+    """Turn a value lifted by wasmtime-py into its JSON encoding (docs/compatibility.md#values)."""
     if isinstance(t, WitPrimitive):
         if t.kind is PrimitiveKind.BOOL:
             return bool(value)

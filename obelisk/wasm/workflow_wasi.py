@@ -1,4 +1,4 @@
-"""The deterministic WASI of workflows (DESIGN §4).
+"""The deterministic WASI of workflows (docs/architecture.md#deterministic-wasi-of-workflows).
 
 componentize-py guests import WASI whatever their world says, so workflows get WASI too, but a deterministic one:
 wall and monotonic clocks read the workflow clock (derived from the event log), ``wasi:random`` is a PRNG seeded

@@ -1,8 +1,8 @@
-"""The execution record of a webhook request and the executions it starts (reference §6.7, DESIGN §10).
+"""The execution record of a webhook request and the executions it starts (docs/architecture.md#webhook-endpoints).
 
 A webhook's record is created lazily, on its first call of an imported function: ffqn
 ``wasi:http/incoming-handler.handle``, params ``[method, path]``, no retries. Direct calls add a join set and a
-child request to it and create the child ``E_W.N`` in the same write (DESIGN §5); ``-schedule`` adds a
+child request to it and create the child ``E_W.N`` in the same write; ``-schedule`` adds a
 ``Schedule`` event and creates a new top-level execution scheduled by the webhook. The record is finished when the
 response ends, so no webhook execution lingers as pending. Calls are not replayed: a webhook is not durable.
 

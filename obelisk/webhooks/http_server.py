@@ -1,4 +1,4 @@
-"""The aiohttp servers of ``[[http_server]]`` and the request path of a webhook (reference §6.7).
+"""The aiohttp servers of ``[[http_server]]`` and the request path of a webhook (docs/webhooks-and-http.md).
 
 Per request: refuse a path with a dot-segment (400), route (404 ``Route not found``), read the body up to
 ``max_request_body_bytes`` (413 past it, 408 when it does not arrive within ``body_timeout``), then take a permit

@@ -1,4 +1,4 @@
-"""Route matching with the syntax of the reference §3/§6.7: ``"/path"``, ``"/p/*"``, ``"/x/:param"``, ``""``.
+"""Route matching (docs/compatibility.md#webhooks): ``"/path"``, ``"/p/*"``, ``"/x/:param"``, ``""``.
 
 Like the original (route-recognizer), each method has its own routes plus a fallback of routes without methods;
 among matching routes the most specific wins (more literal segments, then more parameters, then no wildcard).

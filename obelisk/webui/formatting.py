@@ -1,6 +1,6 @@
 """How times, durations, values and states read on a page.
 
-Times are rendered in UTC on the server (DESIGN §10) inside ``<time datetime=...>`` so that the page is right
+Times are rendered in UTC on the server inside ``<time datetime=...>`` so that the page is right
 without JavaScript; ``static/app.js`` switches them to the browser's zone when it runs.
 """
 

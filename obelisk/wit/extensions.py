@@ -1,4 +1,4 @@
-"""The ``-obelisk-ext`` functions the host synthesizes for every exported function (reference §1.2).
+"""The ``-obelisk-ext`` functions the host synthesizes for each export (docs/compatibility.md#extension-functions).
 
 For ``fn`` of ``ns:pkg/ifc[@v]`` the host offers, in ``ns:pkg-obelisk-ext/ifc[@v]``::
 

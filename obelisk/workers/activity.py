@@ -1,6 +1,6 @@
 """Runs one attempt of an activity: a fresh sandboxed Store and Instance, one call, the result as an outcome.
 
-Everything here runs in an executor thread. Failures are classified for the retry policy (reference §6.3): a
+Everything here runs in an executor thread. Failures are classified for the retry policy: a
 trap or an instantiation failure is temporary, a timeout is a timeout, a malformed parameter or result is
 permanent (retrying cannot fix it).
 """

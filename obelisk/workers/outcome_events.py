@@ -63,7 +63,8 @@ def finish_ops(
     result: FinishedResult,
     response_created_at: int | None = None,
 ) -> list[WriteOp]:
-    """``Finished`` and, for a child, the parent's response, in one batch (DESIGN §5)."""
+    """``Finished`` and, for a child, the parent's response, in one batch
+    (docs/architecture.md#atomic-transitions-and-commits)."""
     ops: list[WriteOp] = [AppendEvents(execution_id, version, [Finished(result)])]
     if parent is not None:
         response = ChildExecutionFinished(execution_id, result)

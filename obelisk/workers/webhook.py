@@ -3,7 +3,7 @@
 Runs on a thread of the webhook's HTTP server. The request and the response cross into the guest through the
 Python ``wasi:http`` layer (``obelisk.wasm.wasi_http``); the response head and body chunks are handed to a
 ``ResponseTarget`` as the guest produces them, so a streaming guest streams to its client. Imported functions
-of other components are served as in the reference §6.7: direct calls become child executions the thread waits
+of other components are served as in the original: direct calls become child executions the thread waits
 for, ``-schedule`` creates a top-level execution, ``-submit``/``-await-next`` are refused (they need a durable
 caller, which a webhook is not).
 

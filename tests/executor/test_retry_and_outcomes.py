@@ -1,4 +1,4 @@
-"""The retry policy and the mapping of outcomes to events (reference §6.3), without wasm or a database."""
+"""The retry policy (docs/compatibility.md#retry-policy) and outcomes as events, without wasm or a database."""
 
 from obelisk.concepts.events import (
     ChildExecutionFinished,

@@ -1,4 +1,4 @@
-"""ComponentId and ContentDigest: the text forms of DESIGN §10 and their validation."""
+"""ComponentId and ContentDigest: the text forms of docs/architecture.md#component-identity and their validation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhooks over real HTTP: a real ``obelisk server run`` subprocess with the fibo webhook of the reference §8,
+"""Webhooks over real HTTP: a real ``obelisk server run`` subprocess with the fibo webhook,
 plus in-process checks of the execution records a webhook leaves behind."""
 
 from __future__ import annotations

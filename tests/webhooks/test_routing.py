@@ -1,4 +1,4 @@
-"""Route syntax and precedence of the reference §3/§6.7."""
+"""Route syntax and precedence (docs/compatibility.md#webhooks)."""
 
 from __future__ import annotations
 

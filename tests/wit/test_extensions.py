@@ -1,4 +1,4 @@
-"""Metadata of the synthesized -obelisk-ext functions (reference §1.2), without any wasm."""
+"""Metadata of the synthesized -obelisk-ext functions (docs/compatibility.md#extension-functions), without any wasm."""
 
 from __future__ import annotations
 

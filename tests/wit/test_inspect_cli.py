@@ -1,4 +1,4 @@
-"""`obelisk client component inspect PATH`: offline listing in the reference §4 format."""
+"""`obelisk client component inspect PATH`: offline listing in the original's format (docs/compatibility.md#cli)."""
 
 from __future__ import annotations
 

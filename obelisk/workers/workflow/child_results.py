@@ -1,4 +1,4 @@
-"""What a workflow sees of a child's result (reference §6.6).
+"""What a workflow sees of a child's result (docs/compatibility.md#child-results).
 
 A direct call returns the child's value (a ``result::err`` value too) and fails the parent when the child ended with
 an execution error; ``-await-next`` returns ``ok((execution-id, value))`` or ``err((execution-id, error))`` and

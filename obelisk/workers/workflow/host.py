@@ -1,7 +1,7 @@
 """The host functions of workflows and the Linker that offers them.
 
 One Linker per workflow component, built at start-up and shared by every run and thread; each host function finds
-its run in the Store's data. What a workflow can call (DESIGN §4):
+its run in the Store's data. What a workflow can call (docs/architecture.md#guest-contract):
 * ``obelisk:workflow/host-activities`` (``sleep``, ``new-join-set``) and the ``join-set-id`` resource of
   ``obelisk:types/execution``;
 * ``obelisk:log/log``;

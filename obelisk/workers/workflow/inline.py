@@ -2,11 +2,11 @@
 
 A serial step, done by the book, is three commits and several thread hops: the parent records its request and
 creates the child, an executor locks the child, the executor records the child's result and the parent's
-response. Here the parent creates the child already locked (one commit, DESIGN §5: "Child Created and its first
-Locked may share one"), runs the attempt itself, and keeps the child's ``Finished`` and its own response pending
-until its next write, which also carries its next request ("a child's Finished, the parent's response and the
-parent's next request may share one transaction"). A crash loses the result and what the parent did with it
-together, and the activity, which is idempotent, runs again on replay: no recorded result is ever lost or redone.
+response. Here the parent creates the child already locked, in the commit that records its request, runs the
+attempt itself, and keeps the child's ``Finished`` and its own response pending until its next write, which also
+carries its next request: one commit per step (docs/architecture.md#atomic-transitions-and-commits). A crash loses
+the result and what the parent did with it together, and the activity, which is idempotent, runs again on replay:
+no recorded result is ever lost or redone.
 
 Only a first attempt runs inline, and only when it fits in the parent's lock. Anything but a plain result (a trap,
 a timeout, an ``err`` to retry) is recorded at once and the child continues on the activity's own executor with

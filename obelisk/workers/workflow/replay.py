@@ -1,7 +1,7 @@
-"""The pure replay state machine of one workflow run.
+"""The pure replay state machine of one workflow run (docs/compatibility.md#replay-and-matching).
 
 Every run of a workflow starts its function from the beginning; each host call the guest makes is turned into one
-or more *keys* that are matched, in order, against the recorded history (reference §6.4). A key that equals the
+or more *keys* that are matched, in order, against the recorded history. A key that equals the
 next unprocessed history event marks it processed and writes nothing; past the end of the history the key is a new
 event, appended to the pending writes at the next version. A key that differs is nondeterminism.
 

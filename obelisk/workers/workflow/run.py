@@ -173,7 +173,7 @@ class WorkflowRun:
 
     def write_output(self, stream: str, data: bytes) -> None:
         """Guest stdout/stderr, logged line by line with the execution id; suppressed while the run replays
-        recorded history so that every line is logged once (DESIGN §10)."""
+        recorded history so that every line is logged once (docs/architecture.md#workflow-clock-and-output)."""
         if self.machine.is_replaying:
             return
         buffered = self._partial_lines.get(stream, b"") + data
@@ -385,7 +385,7 @@ class WorkflowRun:
     # ------------------------------------------------------------------------------------------ waiting
     def wait(self, result: AwaitResult, *, delay_expires_at: int | None = None) -> Ready:
         """Turn a ``Blocked`` await into its response: flush, then wait in place (``await``) while the lock
-        allows, else interrupt the run. A sleep longer than the lock interrupts at once (DESIGN §10)."""
+        allows, else interrupt the run. A sleep longer than the lock interrupts at once."""
         if isinstance(result, Ready):
             self.flush_if_needed()
             return result
