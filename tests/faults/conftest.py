@@ -9,8 +9,12 @@ take one (more guests, more requests, longer runs) for a deeper run by hand; CI 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
+
+from obelisk.server import Server
+from obelisk.storage.sqlite import SqliteStorage
 
 
 def _scale() -> float:
@@ -33,3 +37,16 @@ def fault_scale() -> float:
 def scaled(count: int, scale: float) -> int:
     """``count`` times the fault scale, at least 1."""
     return max(1, round(count * scale))
+
+
+async def server_pragma(server: Server, statement: str) -> Any:
+    """Run ``PRAGMA ...`` on the server's own database connection and return its first value (or None).
+
+    Faults such as a full (``max_page_count``) or read-only (``query_only``) database are per-connection settings,
+    so they are injected into the connection under test; there is no public way to, on purpose.
+    """
+    storage = server.storage
+    assert isinstance(storage, SqliteStorage)
+    async with storage._db.execute(statement) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row[0]

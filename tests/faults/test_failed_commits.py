@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,8 +24,7 @@ from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
-from obelisk.storage.sqlite import SqliteStorage
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, server_pragma
 from tests.integration.server_harness import finished, running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -50,24 +47,11 @@ exec.lock_expiry = {{secs = 2}}
 """
 
 
-async def _on_server_connection(server: Server, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``fn`` on the server's own database connection (on its thread). Reaches into the storage on purpose:
-    ``max_page_count`` is a per-connection setting."""
-    storage = server.storage
-    assert isinstance(storage, SqliteStorage)
-    result: T = await storage._db._execute(fn, storage._db._conn)
-    return result
-
-
 async def _set_max_pages(server: Server, extra_pages: int | None) -> None:
     """Cap the server's database at its current size plus ``extra_pages`` (None: lift the cap)."""
-
-    def cap(conn: sqlite3.Connection) -> None:
-        (pages,) = conn.execute("PRAGMA page_count").fetchone()
-        limit = 2**31 - 2 if extra_pages is None else pages + extra_pages
-        conn.execute(f"PRAGMA max_page_count = {limit}")
-
-    await _on_server_connection(server, cap)
+    pages = await server_pragma(server, "PRAGMA page_count")
+    limit = 2**31 - 2 if extra_pages is None else pages + extra_pages
+    await server_pragma(server, f"PRAGMA max_page_count = {limit}")
 
 
 async def test_a_full_database_between_serial_steps_loses_no_result_and_charges_no_timeout(
@@ -119,6 +103,5 @@ async def test_a_full_database_between_serial_steps_loses_no_result_and_charges_
         assert len(faulted) < 20 * workflows, [r.getMessage() for r in faulted[:20]]
         expired = [r for r in caplog.records if "lock of run" in r.getMessage()]
         assert expired == [], [r.getMessage() for r in expired[:5]]
-        integrity = await _on_server_connection(server, lambda c: c.execute("PRAGMA integrity_check").fetchone())
-        assert integrity == ("ok",)
+        assert await server_pragma(server, "PRAGMA integrity_check") == "ok"
         logging.getLogger(__name__).info("inline children released and run again: %d", released_children)

@@ -27,7 +27,7 @@ from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionNotFound
 from obelisk.storage.sqlite import SqliteStorage
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, server_pragma
 from tests.integration.server_harness import running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -53,16 +53,6 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         assert isinstance(running.storage, SqliteStorage)
         running.storage.write_probe_seconds = 0.2
         yield running
-
-
-async def pragma(server: Server, statement: str) -> int:
-    """Run a PRAGMA on the server's own connection (its database thread), as the fault needs."""
-    storage = server.storage
-    assert isinstance(storage, SqliteStorage)
-    db = storage._db  # the fault is injected into the connection under test: no public way, on purpose
-    async with db.execute(statement) as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
 
 
 def submit_request(execution_id: str, text: str) -> pb.SubmitRequest:
@@ -115,8 +105,8 @@ async def test_a_full_database_refuses_work_cleanly_and_recovers(
             assert await submit(index) is grpc.StatusCode.OK
 
         # Full: no page beyond the ones the file has now.
-        pages = await pragma(server, "PRAGMA page_count")
-        assert await pragma(server, f"PRAGMA max_page_count = {pages}") >= pages  # never below the file's size
+        pages = await server_pragma(server, "PRAGMA page_count")
+        assert await server_pragma(server, f"PRAGMA max_page_count = {pages}") >= pages  # never below the file's size
         caplog.clear()
         first = len(acknowledged)
         for index in range(first, first + 500):  # the free pages left fill up within a few dozen
@@ -144,7 +134,7 @@ async def test_a_full_database_refuses_work_cleanly_and_recovers(
                 await server.executions.get(execution_id)
 
         # Space is freed: health recovers without a single request, and every acknowledged execution finishes.
-        await pragma(server, "PRAGMA max_page_count = 1073741823")
+        await server_pragma(server, "PRAGMA max_page_count = 1073741823")
         await wait_for_health(channel, health_pb2.HealthCheckResponse.SERVING)
         for _ in range(3):
             assert await submit(len(acknowledged) + len(refused)) is grpc.StatusCode.OK

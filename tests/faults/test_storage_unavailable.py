@@ -35,6 +35,7 @@ from obelisk.server import Server
 from obelisk.storage.interface import ExecutionNotFound
 from obelisk.storage.sqlite import SqliteStorage
 from tests.cli.test_client_cli import assert_one_error_line, obelisk
+from tests.faults.conftest import server_pragma
 from tests.integration.server_harness import running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -55,12 +56,6 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         assert isinstance(running.storage, SqliteStorage)
         running.storage.write_probe_seconds = 0.2
         yield running
-
-
-async def set_query_only(server: Server, on: bool) -> None:
-    storage = server.storage
-    assert isinstance(storage, SqliteStorage)
-    await storage._db.execute(f"PRAGMA query_only = {int(on)}")  # the fault, on the connection under test
 
 
 def fibo_request(execution_id: str, n: int) -> pb.SubmitRequest:
@@ -84,7 +79,7 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
         executions = pb_grpc.ExecutionRepositoryStub(channel)
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
-        await set_query_only(server, True)
+        await server_pragma(server, "PRAGMA query_only = 1")
         refused = [ExecutionId.generate() for _ in range(5)]
         for execution_id in refused:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -112,7 +107,7 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
 
         assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.NOT_SERVING
 
-        await set_query_only(server, False)
+        await server_pragma(server, "PRAGMA query_only = 0")
         assert (await asyncio.wait_for(watch.read(), 10)).status == health_pb2.HealthCheckResponse.SERVING  # pushed
         watch.cancel()
         for _ in range(200):
