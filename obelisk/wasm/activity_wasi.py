@@ -33,7 +33,7 @@ from wasmtime.component import Component, Linker
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.host_calls import host_function, store_data
+from obelisk.wasm.host_calls import store_data
 from obelisk.wasm.wasi_http.linking import define_python_wasi
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.wasm.wasi_http.state import WasiHttpState
@@ -201,7 +201,6 @@ class LineForwarder:
 
 
 def _log_function(level: int) -> Any:
-    @host_function
     def log(context: Any, message: str) -> None:
         data = store_data(context)
         if isinstance(data, ActivityStoreData):

@@ -11,14 +11,14 @@ exception on the same thread. Host functions always run on the thread that enter
 read by another thread. This covers what wasmtime-py does around the host function too: converting its arguments
 and lowering its result (a result of the wrong type is a ``TypeError`` of the thread that returned it).
 
-Everything that enters a guest must go through ``call_guest`` or ``instantiate_guest``; host functions and
-resource destructors are wrapped with ``host_function``, which names the function in the error wasmtime sees.
+Everything that enters a guest must go through ``call_guest`` or ``instantiate_guest``. Host functions and resource
+destructors need no wrapping of their own: every host call, whoever defined it, runs under
+``catch_host_exceptions``.
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
 import threading
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, cast
@@ -77,51 +77,24 @@ def catch_host_exceptions(context: Any, run: Callable[[wasmtime.StoreContext], N
     """Runs one host call for a wasmtime trampoline; the stand-in for wasmtime-py's ``catch_exceptions``.
 
     Returns what the C API expects of a host callback: 0 (null) on success, else a ``wasmtime_error_t``
-    pointer for the guest to trap with. A ``WasmtimeError`` passes through unchanged (``host_function`` has parked
-    its cause already); anything else, ``BaseException`` included (ctypes would print and swallow it), is parked.
+    pointer for the guest to trap with. Every exception, ``BaseException`` included (ctypes would print and swallow
+    it), is parked for ``call_guest`` to re-raise on this thread.
     """
     store = wasmtime.StoreContext(context)
     try:
         run(store)
-    except wasmtime.WasmtimeError as err:
-        err.__traceback__ = None  # error -> traceback -> this frame -> error: a cycle only the collector clears
-        error = err
     except BaseException as exc:
         _slot.exception = exc
-        # Built outside the ``except`` so that it has no ``__context__`` (see ``host_function``).
-        error = None
         kind = type(exc).__name__
     else:
         return 0
     finally:
         store._invalidate()
-    if error is None:
-        error = wasmtime.WasmtimeError(f"host call raised {kind}")
+    # Built outside the ``except`` so that it has no ``__context__``: through it, the error wasmtime keeps would
+    # keep the parked exception's frames (and with them a workflow run and its Store) alive.
+    error = wasmtime.WasmtimeError(f"host call raised {kind}")
     pointer: int | None = ctypes.cast(error._consume(), ctypes.c_void_p).value
     return pointer or 0
-
-
-def host_function(func: Callable[P, R]) -> Callable[P, R]:
-    """Wraps a host function (or resource destructor) so its exceptions reach ``call_guest`` intact.
-
-    Catches ``BaseException`` too: a ``KeyboardInterrupt`` or a cancellation raised inside a ctypes callback
-    would otherwise be printed and swallowed by ctypes.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except BaseException as exc:
-            _slot.exception = exc
-            kind = type(exc).__name__
-        # Raised outside the ``except`` so that it has no ``__context__``: wasmtime-py keeps the last error in a
-        # module global, and through the context it would keep the parked exception's frames (and with them a
-        # workflow run and its Store) alive.
-        name = getattr(func, "__qualname__", repr(func))
-        raise wasmtime.WasmtimeError(f"host function {name} raised {kind}")
-
-    return wrapper
 
 
 def call_guest(func: Any, store: Any, *args: Any) -> Any:

@@ -19,7 +19,7 @@ from wasmtime.component import Linker, Record
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.host_calls import host_function, store_data
+from obelisk.wasm.host_calls import store_data
 
 WALL_CLOCK = "wasi:clocks/wall-clock"
 MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock"
@@ -60,44 +60,36 @@ def _datetime(nanos: int) -> Record:
     return record
 
 
-@host_function
 def _wall_now(context: Any) -> Record:
     return _datetime(_source(context).clock_ns())
 
 
-@host_function
 def _wall_resolution(_context: Any) -> Record:
     return _datetime(1_000)
 
 
-@host_function
 def _monotonic_now(context: Any) -> int:
     return _source(context).clock_ns()
 
 
-@host_function
 def _monotonic_resolution(_context: Any) -> int:
     return 1_000
 
 
-@host_function
 def _no_timers(_context: Any, *_args: Any) -> Any:
     raise NonDeterministicCall(
         "a workflow cannot wait on a clock (time.sleep, asyncio timers); use obelisk:workflow/host-activities.sleep"
     )
 
 
-@host_function
 def _random_bytes(context: Any, length: int) -> bytes:
     return _source(context).random_bytes(length)
 
 
-@host_function
 def _random_u64(context: Any) -> int:
     return _source(context).random_u64()
 
 
-@host_function
 def _insecure_seed(context: Any) -> tuple[int, int]:
     source = _source(context)
     return source.random_u64(), source.random_u64()

@@ -38,7 +38,6 @@ from obelisk.wasm.host_calls import (
     GuestInstantiationError,
     GuestInterrupted,
     call_guest,
-    host_function,
     instantiate_guest,
     store_data,
 )
@@ -318,7 +317,6 @@ def _data(context: Any) -> _StoreData:
 
 
 def _log(level: int) -> Callable[..., Any]:
-    @host_function
     def log_message(context: Any, message: str) -> None:
         data = _data(context)
         guest_logger.log(level, "[%s %s] %s", data.component_id, data.record.execution_id, message)
@@ -341,7 +339,6 @@ def _import_function(resolved: ResolvedImport) -> Callable[..., Any]:
 
     if resolved.kind in (ImportKind.SUBMIT, ImportKind.AWAIT_NEXT):
 
-        @host_function
         def refused(context: Any, *args: Any) -> Any:
             raise WebhookCallRefused(
                 f"{ffqn}: a webhook cannot use -submit or -await-next (it has no durable join sets); "
@@ -352,7 +349,6 @@ def _import_function(resolved: ResolvedImport) -> Callable[..., Any]:
 
     if resolved.kind is ImportKind.SCHEDULE:
 
-        @host_function
         def schedule(context: Any, *args: Any) -> Any:
             data = _data(context)
             params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
@@ -365,7 +361,6 @@ def _import_function(resolved: ResolvedImport) -> Callable[..., Any]:
 
         return schedule
 
-    @host_function
     def direct_call(context: Any, *args: Any) -> Any:
         data = _data(context)
         params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
@@ -388,9 +383,7 @@ def _define_imports(linker: Linker, interfaces: ComponentInterfaces, resolved: S
                 continue
             with root.add_instance(interface) as instance:
                 if interface == EXECUTION_TYPES:
-                    instance.add_resource(
-                        "join-set-id", ResourceType.host(_JOIN_SET_TYPE_ID), host_function(lambda ctx, rep: None)
-                    )
+                    instance.add_resource("join-set-id", ResourceType.host(_JOIN_SET_TYPE_ID), lambda ctx, rep: None)
                 elif interface == LOG_INTERFACE:
                     for function in interfaces.imports_of(interface):
                         level = _LOG_LEVELS.get(function.ffqn.function_name)

@@ -23,7 +23,7 @@ import wasmtime
 from wasmtime.component import Component, Linker, Record, Variant, _enter
 
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.host_calls import GuestTrap, call_guest, host_function, store_data
+from obelisk.wasm.host_calls import GuestTrap, call_guest, store_data
 from tests.faults.conftest import scaled
 from tests.wat_fixtures import build_wat_fixture
 
@@ -171,7 +171,7 @@ def linker(engine: WasmEngine) -> Linker:
     linker = Linker(engine.engine)
     with linker.root() as root, root.add_instance("testing:relay/host") as host:
         for name, func in HOST.items():
-            host.add_func(name, host_function(func))
+            host.add_func(name, func)
     return linker
 
 

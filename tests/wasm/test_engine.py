@@ -12,7 +12,7 @@ import wasmtime
 from wasmtime.component import Component, Linker
 
 from obelisk.wasm.engine import NO_DEADLINE_TICKS, EngineConfigError, EngineOptions, WasmEngine
-from obelisk.wasm.host_calls import GuestInterrupted, call_guest, host_function
+from obelisk.wasm.host_calls import GuestInterrupted, call_guest
 
 from .runtime_fixtures import hostcall_wasm
 
@@ -28,7 +28,7 @@ def _spin_func(engine: WasmEngine, store: wasmtime.Store) -> Any:
     component = Component.from_file(engine.engine, str(hostcall_wasm()))
     linker = Linker(engine.engine)
     with linker.root() as root, root.add_instance("test:runtime/host") as host:
-        host.add_func("fail", host_function(lambda _ctx, token: token))
+        host.add_func("fail", lambda _ctx, token: token)
     instance = linker.instantiate(store, component)
     guest = instance.get_export_index(store, "test:runtime/guest")
     spin = instance.get_export_index(store, "spin", guest)

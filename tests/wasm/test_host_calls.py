@@ -17,7 +17,6 @@ from obelisk.wasm.host_calls import (
     GuestInterrupted,
     GuestTrap,
     call_guest,
-    host_function,
     instantiate_guest,
     store_data,
 )
@@ -51,7 +50,7 @@ def component(engine: WasmEngine) -> Component:
 def make_linker(engine: WasmEngine, fail: Callable[[Any, int], int]) -> Linker:
     linker = Linker(engine.engine)
     with linker.root() as root, root.add_instance("test:runtime/host") as host:
-        host.add_func("fail", host_function(fail))
+        host.add_func("fail", fail)
     return linker
 
 

@@ -21,7 +21,6 @@ from typing import Any
 import wasmtime
 from wasmtime import component as C
 
-from obelisk.wasm.host_calls import host_function
 from obelisk.wasm.wasi_http.io import (
     EventPollable,
     InputStream,
@@ -169,17 +168,17 @@ def define_python_wasi(
                         with _type_ids_lock:
                             type_id = next(_type_ids)
                         result.type_ids[(base, item_name)] = type_id
-                        instance.add_resource(item_name, C.ResourceType.host(type_id), host_function(_drop))
+                        instance.add_resource(item_name, C.ResourceType.host(type_id), _drop)
                 for item_name, item in exports.items():
                     if not isinstance(item, C.FuncType):
                         continue
                     impl = _IMPLS.get((base, item_name))
                     if impl is None:
                         result.stubs += 1
-                        instance.add_func(item_name, host_function(_stub(name, item_name)))
+                        instance.add_func(item_name, _stub(name, item_name))
                     else:
                         result.implemented += 1
-                        instance.add_func(item_name, host_function(_bind(host, impl, item)))
+                        instance.add_func(item_name, _bind(host, impl, item))
     return result
 
 

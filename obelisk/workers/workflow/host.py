@@ -23,7 +23,7 @@ from obelisk.concepts.wit_time import duration_us_from_json, schedule_at_from_js
 from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.registry import ImportKind, ResolvedImport
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.host_calls import host_function, store_data
+from obelisk.wasm.host_calls import store_data
 from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.workflow_wasi import add_deterministic_wasi
@@ -67,7 +67,6 @@ def _returning(metadata: FunctionMetadata, value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- host activities
-@host_function
 def _new_join_set(context: Any) -> ResourceHost:
     run = _run(context)
     join_set_id = run.machine.new_join_set()
@@ -76,7 +75,6 @@ def _new_join_set(context: Any) -> ResourceHost:
 
 
 def _sleep(metadata: FunctionMetadata) -> HostFunction:
-    @host_function
     def sleep(context: Any, duration: Any) -> None:
         run = _run(context)
         duration_us = duration_us_from_json(from_wasm(duration, metadata.params[0].type))
@@ -87,13 +85,11 @@ def _sleep(metadata: FunctionMetadata) -> HostFunction:
     return sleep
 
 
-@host_function
 def _drop_join_set(_context: Any, _rep: int) -> None:
     """Dropping the guest's handle changes nothing: join sets still open are awaited when the function returns."""
 
 
 def _log(level: int) -> HostFunction:
-    @host_function
     def log(context: Any, message: str) -> None:
         _run(context).guest_log(level, message)
 
@@ -104,7 +100,6 @@ def _log(level: int) -> HostFunction:
 def _direct_call(resolved: ResolvedImport) -> HostFunction:
     metadata, callee = resolved.imported, resolved.callee_ffqn
 
-    @host_function
     def call(context: Any, *args: Any) -> Any:
         ready = _run(context).call(callee, _params_json(metadata, args))
         return _returning(metadata, direct_call_value(ready.response))
@@ -115,7 +110,6 @@ def _direct_call(resolved: ResolvedImport) -> HostFunction:
 def _submit(resolved: ResolvedImport) -> HostFunction:
     metadata, callee = resolved.imported, resolved.callee_ffqn
 
-    @host_function
     def submit(context: Any, handle: ResourceAny, *args: Any) -> Any:
         run = _run(context)
         join_set_id = _join_set(context, handle)
@@ -130,7 +124,6 @@ def _await_next(resolved: ResolvedImport) -> HostFunction:
     metadata = resolved.imported
     has_value = resolved.callee.metadata.result is not None
 
-    @host_function
     def await_next(context: Any, handle: ResourceAny) -> Any:
         run = _run(context)
         join_set_id = _join_set(context, handle)
@@ -143,7 +136,6 @@ def _await_next(resolved: ResolvedImport) -> HostFunction:
 def _schedule(resolved: ResolvedImport) -> HostFunction:
     metadata, callee = resolved.imported, resolved.callee_ffqn
 
-    @host_function
     def schedule(context: Any, schedule_at: Any, *args: Any) -> Any:
         run = _run(context)
         when = schedule_at_from_json(from_wasm(schedule_at, metadata.params[0].type))
