@@ -320,7 +320,8 @@ class Server:
 
     async def stop(self) -> None:
         """Stop taking work and close the database. In-flight attempts are not waited for: their locks are
-        released by this server's next start (or expire), so they are retried, never lost or doubled.
+        released here (or, if that write fails, by this server's next start), so they are retried, never lost or
+        doubled; their late writes are refused by the version check.
 
         Webhook requests in flight get their server's ``shutdown_grace`` (the servers stop side by side, so the
         graces do not add up), then their guests are stopped and their execution records finished, before the

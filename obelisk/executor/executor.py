@@ -88,8 +88,8 @@ class Executor:
         self._task = asyncio.create_task(self._loop(), name=f"executor {self._config.component_id}")
 
     async def stop(self) -> None:
-        """Stop locking new work. Runs still in flight are left alone: their locks expire or are released by
-        the next start of this server, so nothing is lost or recorded twice."""
+        """Stop locking new work. Runs still in flight are left alone: the server releases their locks as it
+        stops (or at its next start), so nothing is lost or recorded twice."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
