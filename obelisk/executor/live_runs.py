@@ -9,23 +9,34 @@ space comes back, although its run was never at fault.
 
 from __future__ import annotations
 
+import collections
+
 from obelisk.concepts.ids import ExecutionId
 
 
 class LiveRuns:
-    """Shared by the executors (which add and discard) and the timers watcher (which asks); all on one loop."""
+    """Shared by the executors (which add and discard) and the timers watcher (which asks); all on one loop.
+
+    Counted, not a set: two owners may hold the same execution at once (a released inline child, still being given
+    back by its parent's executor, is already run again by its own), and one owner's discard must not drop the
+    other's claim.
+    """
 
     def __init__(self) -> None:
-        self._executions: set[ExecutionId] = set()
+        self._owners: collections.Counter[ExecutionId] = collections.Counter()
 
     def add(self, execution_id: ExecutionId) -> None:
-        self._executions.add(execution_id)
+        self._owners[execution_id] += 1
 
     def discard(self, execution_id: ExecutionId) -> None:
-        self._executions.discard(execution_id)
+        owners = self._owners[execution_id] - 1
+        if owners > 0:
+            self._owners[execution_id] = owners
+        else:
+            del self._owners[execution_id]
 
     def __contains__(self, execution_id: object) -> bool:
-        return execution_id in self._executions
+        return execution_id in self._owners
 
     def __len__(self) -> int:
-        return len(self._executions)
+        return len(self._owners)
