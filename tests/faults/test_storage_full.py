@@ -104,10 +104,11 @@ async def test_a_full_database_refuses_work_cleanly_and_recovers(
         for index in range(scaled(10, fault_scale)):
             assert await submit(index) is grpc.StatusCode.OK
 
-        # Full: no page beyond the ones the file has now.
+        # Full: no page beyond the ones the file has now. The log is cleared first: a write of the executions above
+        # (their activities still run) may be the first to meet the fault and log it.
+        caplog.clear()
         pages = await server_pragma(server, "PRAGMA page_count")
         assert await server_pragma(server, f"PRAGMA max_page_count = {pages}") >= pages  # never below the file's size
-        caplog.clear()
         first = len(acknowledged)
         for index in range(first, first + 500):  # the free pages left fill up within a few dozen
             if await submit(index) is grpc.StatusCode.RESOURCE_EXHAUSTED:
