@@ -29,7 +29,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _components(built: Path, addr: str, *, permits: int = 2, body_limit: int = 1024) -> str:
+def _components(built: Path, addr: str, *, permits: int, body_limit: int = 1024) -> str:
     return f"""
 [[activity_wasm]]
 name = "fibo_activity"
@@ -66,9 +66,17 @@ routes = [{{methods = ["POST"], route = "/echo"}}]
 
 
 @pytest.fixture
-def server_process(tmp_path: Path, codegen_cache: Path, built_components: Path) -> Iterator[tuple[ServerProcess, str]]:
+def server_process(
+    request: pytest.FixtureRequest, tmp_path: Path, codegen_cache: Path, built_components: Path
+) -> Iterator[tuple[ServerProcess, str]]:
+    """A server with ``max_inflight_requests`` from the test's indirect parameter, else 8.
+
+    A request keeps its permit until its guest returns, a moment after its response: requests in a row may
+    meet earlier guests still finishing, so only the test of the limit itself runs with a tight one.
+    """
+    permits = getattr(request, "param", 8)
     port = _free_port()
-    config = write_config(tmp_path, codegen_cache, _components(built_components, f"127.0.0.1:{port}"))
+    config = write_config(tmp_path, codegen_cache, _components(built_components, f"127.0.0.1:{port}", permits=permits))
     process = ServerProcess(config).start()
     try:
         yield process, f"http://127.0.0.1:{port}"
@@ -126,6 +134,7 @@ async def test_fibo_webhook_over_http(server_process: tuple[ServerProcess, str])
     assert process.process is not None and process.process.poll() is None
 
 
+@pytest.mark.parametrize("server_process", [2], indirect=True)
 async def test_burst_is_limited_by_max_inflight_requests(server_process: tuple[ServerProcess, str]) -> None:
     _, base = server_process
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
@@ -149,7 +158,8 @@ async def test_burst_is_limited_by_max_inflight_requests(server_process: tuple[S
 
 
 async def test_webhook_execution_records(tmp_path: Path, codegen_cache: Path, built_components: Path) -> None:
-    config = write_config(tmp_path, codegen_cache, _components(built_components, "127.0.0.1:0"))
+    # permits to spare: requests in a row may meet earlier guests still finishing (see ``server_process``)
+    config = write_config(tmp_path, codegen_cache, _components(built_components, "127.0.0.1:0", permits=8))
     async with running_server(config) as server:
         base = f"http://127.0.0.1:{server.http_server_port('external')}"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
