@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 JsonValue = Any
 """A value that ``json.dumps`` accepts (None, bool, int, float, str, list, dict)."""
@@ -101,7 +101,8 @@ def result_to_json(result: FinishedResult) -> dict[str, Any]:
             return {"nondeterminism": {"reason": reason}}
         case ExecutionFailure(reason, detail):
             return {"execution_failure": {"reason": reason, "detail": detail}}
-    raise AssertionError(result)
+        case _:
+            assert_never(result)
 
 
 def result_from_json(data: dict[str, Any]) -> FinishedResult:
