@@ -5,8 +5,8 @@ Human lines are the original CLI's (docs/compatibility.md#cli); JSON lines are t
 
 Works on the protobuf messages only (no engine imports), so the client stays fast to start. Its matches are over
 the names of oneof fields, which mypy cannot check: tests/cli convert every event, state and result type through
-the server's conversion and check that each is shown by its own case. The last case of each match is for an unset
-oneof, or one of a newer server that this client does not know, shown as a placeholder rather than failing.
+the server's conversion and check that each is shown by its own case. What follows a match stands for an unset
+oneof, or one of a newer server that this client does not know: a placeholder rather than a failure.
 """
 
 from __future__ import annotations
