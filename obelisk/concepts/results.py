@@ -79,7 +79,9 @@ class ExecutionFailure:
         return ResultKind.EXECUTION_FAILURE
 
 
-FinishedResult = Ok | FallibleError | Timeout | NondeterminismDetected | ExecutionFailure
+ExecutionError = Timeout | NondeterminismDetected | ExecutionFailure
+"""An execution that ended without its function returning (a workflow sees its child's as ``execution-error``)."""
+FinishedResult = Ok | FallibleError | ExecutionError
 
 
 def classify_return(value: ReturnValue | None) -> Ok | FallibleError:

@@ -12,6 +12,7 @@ from typing import Any, assert_never
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import ChildExecutionFinished, JoinSetResponseEvent
 from obelisk.concepts.results import (
+    ExecutionError,
     ExecutionFailure,
     FallibleError,
     FinishedResult,
@@ -61,7 +62,7 @@ def direct_call_result(result: FinishedResult) -> Any:
             assert_never(result)
 
 
-def execution_error_json(error: Timeout | NondeterminismDetected | ExecutionFailure) -> Any:
+def execution_error_json(error: ExecutionError) -> Any:
     """The ``execution-error`` a workflow sees; the results a function returned (``Ok``, ``FallibleError``) are
     not errors of the execution."""
     match error:
