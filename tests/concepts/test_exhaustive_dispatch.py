@@ -1,9 +1,9 @@
 """Adding a member to a union that the project dispatches on is a mypy error at every dispatch.
 
-A copy of the package gets one new member in each such union; mypy must then report every ``assert_never`` in the
-package (docs/architecture.md#events). An ``assert_never`` that stays silent is not the end of an exhaustive
-match over one of these unions: either its subject is a union missing from ``FAKES`` below (add it), or the match
-before it has a catch-all case that swallows the new member.
+A copy of the package gets one new member in each such union; mypy must then report every ``assert_never`` in
+the package (docs/architecture.md#event-log-and-pending-states). An ``assert_never`` that stays silent is not the
+end of an exhaustive match over one of these unions: either its subject is a union missing from ``FAKES`` below
+(add it), or the match before it has a catch-all case that swallows the new member.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """An instance of every member of each union the project dispatches on, for tests that run a codec or a view
 over all of them.
 
-mypy reports a match that misses a member (every dispatch ends in ``assert_never``, docs/architecture.md#events);
-these samples catch at run time what mypy cannot see: a JSON or protobuf decoder keyed by strings, a CLI that
-matches oneof names. ``test_union_samples`` fails when a union gains a member that has no sample here, so a new
-type cannot skip those tests.
+mypy reports a match that misses a member: every dispatch ends in ``assert_never``
+(docs/architecture.md#event-log-and-pending-states). These samples catch at run time what mypy cannot see: a JSON
+or protobuf decoder keyed by strings, a CLI that matches oneof names. ``test_union_samples`` fails when a union
+gains a member that has no sample here, so a new type cannot skip those tests.
 """
 
 from __future__ import annotations
