@@ -30,6 +30,10 @@ FAKES: dict[str, tuple[str, ...]] = {
 }
 """The unions that get a new member, by the module that defines them."""
 
+NOT_CHECKED = ("obelisk/storage/",)
+"""Its matches are over unions of its own (write ops, delay changes) and over the response union written out in
+place rather than as ``JoinSetResponseBody``, which ``FAKES`` does not extend yet."""
+
 _RESULT_KIND = '    OK = "Ok"\n'
 """``ResultKind`` gets a member too (the fake execution error's kind), so that the matches over it are checked."""
 
@@ -52,6 +56,8 @@ def _add_fake_members(module: Path, aliases: tuple[str, ...]) -> None:
 def _assert_never_calls(package: Path) -> set[str]:
     calls = set()
     for module in package.rglob("*.py"):
+        if str(module.relative_to(package.parent)).startswith(NOT_CHECKED):
+            continue
         for number, line in enumerate(module.read_text().splitlines(), start=1):
             if "assert_never(" in line and not line.lstrip().startswith(("import", "from")):
                 calls.add(f"{module.relative_to(package.parent)}:{number}")
