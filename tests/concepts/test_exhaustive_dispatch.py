@@ -27,12 +27,12 @@ FAKES: dict[str, tuple[str, ...]] = {
     ),
     "obelisk/concepts/results.py": ("ExecutionError",),
     "obelisk/workers/outcome.py": ("WorkerOutcome",),
+    "obelisk/storage/interface.py": ("WriteOp",),
+    "obelisk/storage/state_machine.py": ("DelayChange",),
 }
 """The unions that get a new member, by the module that defines them."""
 
-NOT_CHECKED = ("obelisk/storage/",)
-"""Its matches are over unions of its own (write ops, delay changes) and over the response union written out in
-place rather than as ``JoinSetResponseBody``, which ``FAKES`` does not extend yet."""
+NOT_CHECKED: tuple[str, ...] = ()
 
 _RESULT_KIND = '    OK = "Ok"\n'
 """``ResultKind`` gets a member too (the fake execution error's kind), so that the matches over it are checked."""
