@@ -40,6 +40,7 @@ from obelisk.concepts.events import (
     JoinNext,
     JoinSetCreated,
     JoinSetRequest,
+    JoinSetResponseBody,
     Locked,
     LockedState,
     PendingAt,
@@ -248,9 +249,7 @@ def _make_pending_at(row: ExecutionRow, at: int, *, keep_owner: bool = False) ->
         row.run_id = None
 
 
-def accept_response(
-    row: ExecutionRow, join_set_id: JoinSetId, response: ChildExecutionFinished | DelayFinished
-) -> list[DelayChange]:
+def accept_response(row: ExecutionRow, join_set_id: JoinSetId, response: JoinSetResponseBody) -> list[DelayChange]:
     """Move ``row`` for a join-set response the backend has just stored (a new one, not a duplicate)."""
     row.response_count += 1
     if row.state == BLOCKED and row.join_set_id == join_set_id:
