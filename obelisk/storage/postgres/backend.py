@@ -49,6 +49,7 @@ from obelisk.storage.interface import (
     StorageFault,
     StorageFull,
     StorageStats,
+    StorageUnavailable,
     WriteOp,
 )
 from obelisk.storage.notifications import Notifier, StatusWatch, wait_done
@@ -122,6 +123,9 @@ class PostgresStorage(Storage):
     ) -> None:
         self._target = target
         self._writer: Connection | None = writer
+        self._writer_suspect = False
+        """Set after a write met ``StorageUnavailable``: the next write or probe connects anew, so that a session
+        that went read-only (a failover to a standby) or half-dead is not kept."""
         self._write_thread, self._read_threads = threads
         self._readers: asyncio.Queue[_Reader] = asyncio.Queue()
         for conn in readers:
@@ -317,21 +321,34 @@ class PostgresStorage(Storage):
     def _writer_connection(self) -> Connection:
         """The writer connection, made again if it was lost (on the write thread)."""
         conn = self._writer
-        if conn is None or conn.closed or conn.broken:
+        if conn is None or conn.closed or conn.broken or self._writer_suspect:
+            self._writer_suspect = False
             if conn is not None:
                 conn.close()
             self._writer = None
             conn = self._writer = schema.connect(self._target)
         return conn
 
+    def _begin(self, connection: Callable[[], Connection], begin: str = "BEGIN") -> Connection:
+        """``connection()`` with a transaction begun. A connection found dead at ``BEGIN`` (the server restarted,
+        an administrator ended it) is made again once: nothing was sent on it yet, so nothing can be lost."""
+        conn = connection()
+        try:
+            conn.execute(begin.encode())
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+            conn = connection()
+            conn.execute(begin.encode())
+        return conn
+
     def _run_group(self, jobs: list[_Job]) -> tuple[list[_Outcome], bool]:
         """Apply ``jobs`` in one transaction, each in a savepoint; the outcomes and whether it committed. The
         announcements of the jobs that succeeded are NOTIFYed in the same transaction. A lost connection (or a
         failed COMMIT) raises, failing every job."""
-        conn = self._writer_connection()
+        conn = self._begin(self._writer_connection)
         outcomes: list[_Outcome] = []
         single = len(jobs) == 1
-        conn.execute("BEGIN")
         try:
             for job in jobs:
                 effects = Effects()
@@ -371,6 +388,8 @@ class PostgresStorage(Storage):
     def _storage_error(self, exc: BaseException) -> BaseException:
         """The typed error for a failed write; a ``StorageFault`` also marks the database unwritable."""
         error = as_storage_error(exc, self._target)
+        if isinstance(error, StorageUnavailable):
+            self._writer_suspect = True
         if isinstance(error, StorageFault):
             self._write_health.failed(error)
             if self._prober is None or self._prober.done():
@@ -394,8 +413,7 @@ class PostgresStorage(Storage):
         """What a write would meet now (``None``: it would work), writing nothing; reconnects a lost writer."""
 
         def probe() -> None:
-            conn = self._writer_connection()
-            conn.execute("BEGIN")
+            conn = self._begin(self._writer_connection)
             try:
                 for statement in _PROBE_STATEMENTS:
                     conn.execute(statement)
@@ -406,10 +424,14 @@ class PostgresStorage(Storage):
         try:
             await self._loop.run_in_executor(self._write_thread, probe)
         except StorageError as error:
-            return error
+            fault: BaseException = error
         except psycopg.Error as exc:
-            return as_storage_error(exc, self._target)
-        return None
+            fault = as_storage_error(exc, self._target)
+        else:
+            return None
+        if isinstance(fault, StorageUnavailable):
+            self._writer_suspect = True
+        return fault
 
     async def _probe_until_writable(self) -> None:
         """While writes fail, check every ``write_probe_seconds`` (and after any commit) whether a write would work
@@ -486,15 +508,24 @@ class PostgresStorage(Storage):
             self._readers.put_nowait(reader)
 
     def _run_read(self, reader: _Reader, fn: Callable[[Connection], T], single_statement: bool) -> T:
-        conn = reader.conn
-        if conn is None or conn.closed or conn.broken:
-            if conn is not None:
-                conn.close()
-            reader.conn = None
-            conn = reader.conn = schema.connect(self._target)
+        def connection() -> Connection:
+            conn = reader.conn
+            if conn is None or conn.closed or conn.broken:
+                if conn is not None:
+                    conn.close()
+                reader.conn = None
+                conn = reader.conn = schema.connect(self._target)
+            return conn
+
         if single_statement:
-            return fn(conn)
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # Reads change nothing: one found dead is run again, once, on a new connection.
+            try:
+                return fn(connection())
+            except psycopg.OperationalError:
+                if reader.conn is None or not reader.conn.broken:
+                    raise
+            return fn(connection())
+        conn = self._begin(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try:
             result = fn(conn)
         except BaseException:

@@ -152,7 +152,7 @@ class Listener:
             except (psycopg.Error, OSError) as exc:
                 if self._stopping:
                     return
-                log.warning("lost the notification connection (%s); reconnecting", exc)
+                log.warning("lost the notification connection (%s); reconnecting", str(exc).strip().splitlines()[0])
                 if self._reconnect():
                     self._reconnected()
 
