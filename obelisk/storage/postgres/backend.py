@@ -390,7 +390,8 @@ class PostgresStorage(Storage):
         error = as_storage_error(exc, self._target)
         if isinstance(error, StorageUnavailable):
             self._writer_suspect = True
-        if isinstance(error, StorageFault):
+        conflict = isinstance(exc, psycopg.Error) and exc.sqlstate in RETRYABLE_SQLSTATES
+        if isinstance(error, StorageFault) and not conflict:  # a lost deadlock says nothing of the database
             self._write_health.failed(error)
             if self._prober is None or self._prober.done():
                 self._prober = self._loop.create_task(
