@@ -72,6 +72,8 @@ TIMED_WAKE_HORIZON_US = 60 * MICROS_PER_SECOND
 """Retries due within this horizon get a timed executor wake-up; later ones are found by the executors' poll."""
 WRITE_PROBE_SECONDS = 2.0
 """While writes fail, how often the write probe checks whether they would work again."""
+CLOSE_READ_WAIT_SECONDS = 10.0
+"""How long ``close`` waits for reads still running to give their connections back."""
 MIN_PROBE_GAP_SECONDS = 0.05
 """Probes woken by successful writes are at least this far apart."""
 _PROBE_STATEMENTS = (
@@ -614,8 +616,12 @@ class PostgresStorage(Storage):
         writer, self._writer = self._writer, None
         if writer is not None:
             await self._loop.run_in_executor(self._write_thread, writer.close)
-        while not self._readers.empty():
-            reader = self._readers.get_nowait()
+        for _ in range(self._target.pool_size):  # each reader once it is back from a read still running
+            try:
+                reader = await asyncio.wait_for(self._readers.get(), CLOSE_READ_WAIT_SECONDS)
+            except TimeoutError:
+                log.warning("closing %s with a read still running", self._target.describe())
+                break
             if reader.conn is not None:
                 await self._loop.run_in_executor(self._read_threads, reader.conn.close)
         self._write_thread.shutdown(wait=False)

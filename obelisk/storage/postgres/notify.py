@@ -148,28 +148,38 @@ class Listener:
     def _run(self) -> None:
         while not self._stopping:
             try:
-                self._listen()
+                if self._listen():
+                    return
             except (psycopg.Error, OSError) as exc:
                 if self._stopping:
                     return
                 log.warning("lost the notification connection (%s); reconnecting", str(exc).strip().splitlines()[0])
                 if self._reconnect():
-                    self._reconnected()
+                    try:
+                        self._reconnected()
+                    except RuntimeError:  # the event loop is closed
+                        return
 
-    def _listen(self) -> None:
+    def _listen(self) -> bool:
+        """Hand notifications over until stopped (``False``) or the loop is gone (``True``); raises when the
+        connection is lost."""
         conn = self._conn
         assert conn is not None
         pgconn = conn.pgconn
         while not self._stopping:
             readable, _, _ = select.select([pgconn.socket, self._wake_read], [], [])
             if self._wake_read in readable:
-                return
+                return False
             pgconn.consume_input()
             payloads = list(_drain(pgconn))
             if payloads:
-                self._deliver(payloads)
+                try:
+                    self._deliver(payloads)
+                except RuntimeError:  # the event loop is closed: the storage was never closed, nobody listens
+                    return True
             if pgconn.status != psycopg.pq.ConnStatus.OK:
                 raise psycopg.OperationalError("the connection is closed")
+        return False
 
     def _reconnect(self) -> bool:
         """Connect and LISTEN again, with growing pauses; ``False`` if stopped meanwhile."""
