@@ -13,7 +13,8 @@ is recognised (a unique key's error, or ``ON CONFLICT DO NOTHING`` and a row cou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, assert_never
 
 from obelisk.concepts.events import (
@@ -131,21 +132,8 @@ class WriteStatements(ReadStatements, Protocol):
 
 
 # ---------------------------------------------------------------------------------------------- state rows
-def mutable_values(row: ExecutionRow) -> tuple[Any, ...]:
-    """The row's values in ``MUTABLE_COLUMNS`` order."""
-    return (
-        row.next_version,
-        row.response_count,
-        row.state,
-        row.pending_expires_finished,
-        row.join_set_id,
-        row.join_set_closing,
-        row.executor_id,
-        row.run_id,
-        row.temporary_event_count,
-        row.result_kind,
-        row.finished_at,
-    )
+mutable_values: Callable[[ExecutionRow], tuple[Any, ...]] = operator.attrgetter(*MUTABLE_COLUMNS)
+"""The row's values in ``MUTABLE_COLUMNS`` order (the columns are named as ``ExecutionRow``'s fields)."""
 
 
 class _StoredRow:
