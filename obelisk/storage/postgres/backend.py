@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -252,8 +252,8 @@ class _Writer:
             conn = self._conn = schema.connect(self._target)
         return conn
 
-    async def run_group(self, jobs: list[Job[WriteStatements]]) -> GroupResult:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run_group, jobs)
+    def run_group(self, jobs: list[Job[WriteStatements]]) -> Awaitable[GroupResult]:
+        return asyncio.get_running_loop().run_in_executor(self._thread, self._run_group, jobs)
 
     def _run_group(self, jobs: list[Job[WriteStatements]]) -> GroupResult:
         """``run_jobs`` in one transaction; the announcements of the jobs that succeeded are NOTIFYed in it, so that

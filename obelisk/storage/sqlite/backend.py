@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,8 +95,8 @@ class _Writer:
         self._db = db
         self._statements = statements
 
-    async def run_group(self, jobs: list[Job[WriteStatements]]) -> GroupResult:
-        return await _in_thread(self._db, lambda conn: _run_group(conn, self._statements, jobs), self._db._conn)
+    def run_group(self, jobs: list[Job[WriteStatements]]) -> Awaitable[GroupResult]:
+        return _in_thread(self._db, lambda conn: _run_group(conn, self._statements, jobs), self._db._conn)
 
     async def probe(self) -> BaseException | None:
         try:
@@ -115,14 +115,14 @@ class _Writer:
 
 
 # ---------------------------------------------------------------------------------------------- DB-thread helpers
-async def _in_thread(db: Any, fn: Callable[[A], T], arg: A) -> T:
+def _in_thread(db: Any, fn: Callable[[A], T], arg: A) -> Awaitable[T]:
     """Run ``fn(arg)`` on aiosqlite's worker thread in one hop (``arg`` is ``db._conn`` or statements over it).
 
     aiosqlite (checked: 0.22) has no public "run this callable" API; its private ``Connection._execute(fn, *args)``
     queues a callable on the worker thread, and ``_conn`` is the underlying ``sqlite3.Connection``. Both are used
     only in this module, so a change in aiosqlite breaks one module.
     """
-    result: T = await db._execute(fn, arg)
+    result: Awaitable[T] = db._execute(fn, arg)
     return result
 
 
