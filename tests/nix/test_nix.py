@@ -163,6 +163,13 @@ def test_renderer_copies_a_path_literal_into_the_store_with_its_reference(tmp_pa
     assert data["context"] == [path], data
 
 
+def test_renderer_writes_no_header_for_a_table_that_holds_only_tables() -> None:
+    text = render('{ database.postgres = { host = "db"; port = 5432; user = "obelisk"; }; }')
+    assert text.splitlines()[0] == "[database.postgres]", text
+    assert "[database]" not in text, text
+    assert tomllib.loads(text) == {"database": {"postgres": {"host": "db", "port": 5432, "user": "obelisk"}}}
+
+
 def test_renderer_names_the_key_of_a_null_inside_an_array() -> None:
     stderr = nix_eval_error("(import ./nixos-module/toml.nix).render { outer.list = [ 1 null ]; }")
     assert "TOML arrays cannot hold null" in stderr and "`outer.list`" in stderr, stderr
