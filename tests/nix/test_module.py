@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from obelisk.config import load_config
 from tests.nix.nixtools import ENV, nix_eval, nix_eval_error, nix_string, nixpkgs_lib
 
@@ -292,3 +294,201 @@ def test_a_path_literal_in_settings_reaches_the_store(tmp_path: Path) -> None:
     path = tomllib.loads(data["toml"])["activity_wasm"][0]["location"]["path"]
     assert path.startswith("/nix/store/") and path.endswith("-x.wasm"), path
     assert path in data["tomlContext"], data["tomlContext"]
+
+
+# ---------------------------------------------------------------------------------------------- database
+
+
+def _obelisk(options: str) -> str:
+    """A configuration with services.obelisk enabled, the fake package and `options` (Nix, inside services.obelisk)."""
+    return f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; {options} }}; }}"
+
+
+def test_sqlite_stays_the_default() -> None:
+    data = eval_module(_obelisk(""))
+    rendered = tomllib.loads(data["toml"])
+    assert rendered["sqlite"] == {"file": "/var/lib/obelisk/obelisk.sqlite"}
+    assert "database" not in rendered
+    assert data["postgresql"].get("enable") is not True, "SQLite needs no PostgreSQL"
+    assert data["users"] == {}
+    unit = data["service"]["serviceConfig"]
+    assert unit["DynamicUser"] is True and "User" not in unit
+    assert "requires" not in data["service"] or data["service"]["requires"] == []
+
+
+def test_create_locally_provisions_postgresql_and_runs_as_its_static_user() -> None:
+    data = eval_module(_obelisk('database = { type = "postgresql"; createLocally = true; };'))
+    assert data["failedAssertions"] == []
+    rendered = tomllib.loads(data["toml"])
+    assert rendered["database"] == {
+        "postgres": {"host": "/run/postgresql", "port": 5432, "user": "obelisk", "db_name": "obelisk"}
+    }
+    assert "sqlite" not in rendered, "a PostgreSQL server's file must not name an unused SQLite database"
+    assert data["postgresql"]["enable"] is True
+    assert data["postgresql"]["ensureDatabases"] == ["obelisk"]
+    assert data["postgresql"]["ensureUsers"] == [{"name": "obelisk", "ensureDBOwnership": True}]
+    # Peer authentication matches the system user's name to the role: a static user, not a dynamic one.
+    assert data["users"]["users"]["obelisk"] == {
+        "isSystemUser": True,
+        "group": "obelisk",
+        "description": "Obelisk workflow engine",
+    }
+    assert data["users"]["groups"] == {"obelisk": {}}
+    service = data["service"]
+    unit = service["serviceConfig"]
+    assert (unit["DynamicUser"], unit["User"], unit["Group"]) == (False, "obelisk", "obelisk")
+    assert service["after"] == ["network.target", "postgresql.target"]
+    assert service["requires"] == ["postgresql.target"]
+    assert unit["LoadCredential"] == [] and "PASSWORD" not in service["script"]
+
+
+def test_create_locally_follows_the_port_and_names_of_the_local_server() -> None:
+    data = eval_module(
+        "{ services.postgresql.settings.port = 5433; "
+        f"services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'database = { type = "postgresql"; createLocally = true; name = "engine"; user = "engine"; '
+        'poolSize = 2; provisionPolicy = "never"; }; }; }'
+    )
+    assert data["failedAssertions"] == []
+    assert tomllib.loads(data["toml"])["database"]["postgres"] == {
+        "host": "/run/postgresql",
+        "port": 5433,
+        "user": "engine",
+        "db_name": "engine",
+        "pool_size": 2,
+        "provision_policy": "never",
+    }
+    assert data["postgresql"]["ensureUsers"] == [{"name": "engine", "ensureDBOwnership": True}]
+    assert data["service"]["serviceConfig"]["User"] == "engine"
+    assert list(data["users"]["users"]) == ["engine"]
+
+
+def test_a_remote_database_gets_its_password_from_a_credential_never_the_file() -> None:
+    data = eval_module(
+        _obelisk(
+            'database = { type = "postgresql"; host = "db.example.org"; port = 6432; name = "flows"; '
+            'user = "worker"; passwordFile = "/run/secrets/db-password"; };'
+        )
+    )
+    assert data["failedAssertions"] == []
+    assert tomllib.loads(data["toml"])["database"]["postgres"] == {
+        "host": "db.example.org",
+        "port": 6432,
+        "user": "worker",
+        "db_name": "flows",
+        "password": "${OBELISK_DB_PASSWORD}",
+    }
+    assert "/run/secrets" not in data["toml"]
+    service = data["service"]
+    unit = service["serviceConfig"]
+    assert unit["LoadCredential"] == ["OBELISK_DB_PASSWORD:/run/secrets/db-password"]
+    assert service["script"].startswith(
+        'OBELISK_DB_PASSWORD="$(< "$CREDENTIALS_DIRECTORY/OBELISK_DB_PASSWORD")"\nexport OBELISK_DB_PASSWORD\nexec '
+    ), service["script"]
+    assert unit["DynamicUser"] is True, "a password login needs no fixed system user"
+    assert service["after"] == ["network.target", "network-online.target"]
+    assert service["wants"] == ["network-online.target"]
+    assert data["postgresql"].get("enable") is not True and data["users"] == {}
+
+
+def test_the_database_password_joins_the_other_credentials() -> None:
+    data = eval_module(
+        _obelisk(
+            'credentials.API_TOKEN = "/run/secrets/api-token"; '
+            'database = { type = "postgresql"; host = "10.0.0.5"; passwordFile = "/run/secrets/db"; };'
+        )
+    )
+    assert data["service"]["serviceConfig"]["LoadCredential"] == [
+        "API_TOKEN:/run/secrets/api-token",
+        "OBELISK_DB_PASSWORD:/run/secrets/db",
+    ]
+
+
+def test_a_socket_directory_as_host_does_not_wait_for_the_network() -> None:
+    data = eval_module(_obelisk('database = { type = "postgresql"; host = "/run/postgresql"; };'))
+    assert data["failedAssertions"] == []
+    assert data["service"]["after"] == ["network.target"]
+
+
+def test_settings_database_postgres_wins_over_the_typed_options_key_by_key() -> None:
+    data = eval_module(
+        _obelisk(
+            'database = { type = "postgresql"; host = "db"; poolSize = 8; }; '
+            'settings.database.postgres.pool_size = 16; settings.sqlite.synchronous = "NORMAL";'
+        )
+    )
+    rendered = tomllib.loads(data["toml"])
+    assert rendered["database"]["postgres"] == {"host": "db", "user": "obelisk", "db_name": "obelisk", "pool_size": 16}
+    assert rendered["sqlite"] == {"synchronous": "NORMAL"}, "keys set under [sqlite] are kept, its default file not"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            'database.createLocally = true; database.passwordFile = "/run/secrets/db";',
+            'services.obelisk.database.type is "sqlite", but services.obelisk.database.createLocally, '
+            "services.obelisk.database.passwordFile are set, which only PostgreSQL uses: set "
+            'services.obelisk.database.type = "postgresql", or remove them.',
+        ),
+        (
+            'settings.database.postgres.host = "db";',
+            'services.obelisk.database.type is "sqlite", but services.obelisk.settings.database.postgres is set',
+        ),
+        (
+            'database = { type = "postgresql"; createLocally = true; host = "db.example.org"; };',
+            "services.obelisk.database.createLocally provisions PostgreSQL on this machine and connects through "
+            '/run/postgresql, but services.obelisk.database.host = "db.example.org" names a server: set one of them, '
+            "not both.",
+        ),
+        (
+            'database = { type = "postgresql"; createLocally = true; passwordFile = "/run/secrets/db"; };',
+            "services.obelisk.database.passwordFile is set with services.obelisk.database.createLocally = true: the "
+            "local database admits the service by peer authentication over its Unix socket, without a password.",
+        ),
+        (
+            'database = { type = "postgresql"; createLocally = true; port = 5433; };',
+            "the local server listens on services.postgresql.settings.port; set that instead.",
+        ),
+        (
+            'database = { type = "postgresql"; createLocally = true; name = "flows"; };',
+            'services.obelisk.database.createLocally: name = "flows" and user = "obelisk" differ',
+        ),
+        (
+            'database.type = "postgresql";',
+            'services.obelisk.database.type = "postgresql" needs a server: set '
+            "services.obelisk.database.createLocally = true to provision one on this machine, or "
+            "services.obelisk.database.host (with database.passwordFile) for one elsewhere.",
+        ),
+        (
+            'database = { type = "postgresql"; host = "db"; passwordFile = "/run/secrets/db"; }; '
+            'credentials.OBELISK_DB_PASSWORD = "/run/secrets/other";',
+            "services.obelisk.credentials.OBELISK_DB_PASSWORD and services.obelisk.database.passwordFile both set "
+            "the database password: keep database.passwordFile.",
+        ),
+    ],
+    ids=[
+        "postgres-options-on-sqlite",
+        "postgres-settings-on-sqlite",
+        "local-and-remote",
+        "local-with-password",
+        "local-with-port",
+        "local-name-not-user",
+        "postgres-without-server",
+        "password-twice",
+    ],
+)
+def test_contradictory_database_settings_fail_with_the_options_named(options: str, expected: str) -> None:
+    data = eval_module(_obelisk(options))
+    (message,) = data["failedAssertions"]
+    assert expected in message, message
+    assert "toml" not in data, "evaluation stops at failed assertions, as a NixOS build does"
+
+
+def test_the_database_password_file_refuses_a_path_literal(tmp_path: Path) -> None:
+    secret = tmp_path / "db-password"
+    secret.write_text("hunter2\n", encoding="utf-8")
+    stderr = eval_module_error(
+        _obelisk(f'database = {{ type = "postgresql"; host = "db"; passwordFile = {secret}; }};')
+    )
+    assert "absolute path outside the Nix store, as a string" in stderr, stderr
