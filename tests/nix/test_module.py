@@ -7,6 +7,7 @@ module (which picks the flake's package) is evaluated in test_flake.py.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from obelisk.config import load_config
-from tests.nix.nixtools import ENV, nix_eval, nix_eval_error, nix_string, nixpkgs_lib
+from tests.nix.nixtools import ENV, REPO, nix_eval, nix_eval_error, nix_string, nixpkgs_lib
 
 
 def _module_args(configuration: str, components: str | None, with_overlay: bool) -> str:
@@ -69,6 +70,56 @@ def test_vm_node_config_is_accepted_by_the_server(tmp_path: Path) -> None:
     assert config.workflow[0].exec.max_inflight_instances == 8
     assert data["firewall"] == []
     assert "obelisk/obelisk.toml" in data["etc"]
+
+
+def _postgres_node(name: str, components: Path) -> dict[str, Any]:
+    return eval_module(
+        f"{{ testArgs, ... }}: {{ imports = [ (import ./nix-tests/postgres-nodes.nix testArgs).{name} ]; }}",
+        components=str(components),
+        with_overlay=True,
+    )
+
+
+def test_vm_postgres_servers_share_a_remote_database(tmp_path: Path) -> None:
+    """Nodes a and b of nix-tests/postgres.py: node.nix's components on the database of node db."""
+    data = _postgres_node("server", tmp_path / "components")
+    assert data["failedAssertions"] == [] and data["warnings"] == []
+    rendered = tomllib.loads(data["toml"])
+    assert rendered["database"]["postgres"] == {
+        "host": "db",
+        "user": "obelisk",
+        "db_name": "obelisk",
+        "password": "${OBELISK_DB_PASSWORD}",
+        "provision_policy": "never",
+    }
+    assert "sqlite" not in rendered
+    assert "obelisk-vm-test-password" not in data["toml"]
+    unit = data["service"]["serviceConfig"]
+    assert unit["LoadCredential"] == ["OBELISK_DB_PASSWORD:/etc/obelisk-db-password"]
+    assert "obelisk-db-password" in data["etc"]
+    # postgres.py relies on a run waiting out its sleep in place, two per server: the sleep must fit in the lock.
+    checks = next(w for w in rendered["workflow"] if w["name"] == "checks_workflow")
+    assert checks["join_next_blocking_strategy"] == "await"
+    assert checks["exec"] == {"max_inflight_instances": 2, "lock_expiry": {"secs": 30}}
+    script = (REPO / "nix-tests" / "postgres.py").read_text(encoding="utf-8")
+    found = re.search(r"^SLEEP_MS = ([0-9_]+)$", script, flags=re.MULTILINE)
+    assert found and int(found[1]) < checks["exec"]["lock_expiry"]["secs"] * 1000 / 2, (
+        "the sleep must end well within the lock"
+    )
+    assert [c["name"] for c in rendered["activity_wasm"]] == [
+        "fibo_activity",
+        "flaky_activity",
+        "http_get_activity",
+        "sleep_activity",
+    ]
+
+
+def test_vm_postgres_local_node_provisions_its_database(tmp_path: Path) -> None:
+    data = _postgres_node("local", tmp_path / "components")
+    assert data["failedAssertions"] == [] and data["warnings"] == []
+    assert tomllib.loads(data["toml"])["database"]["postgres"]["host"] == "/run/postgresql"
+    assert data["postgresql"]["ensureUsers"] == [{"name": "obelisk", "ensureDBOwnership": True}]
+    assert data["service"]["serviceConfig"]["User"] == "obelisk"
 
 
 def test_module_service_is_hardened_but_allows_the_jit() -> None:

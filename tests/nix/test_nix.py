@@ -42,6 +42,7 @@ def test_the_flake_files_exist() -> None:
         "nixos-module/toml.nix",
         "nix-tests/default.nix",
         "nix-tests/node.nix",
+        "nix-tests/postgres-nodes.nix",
     }
     found = {path.relative_to(REPO).as_posix() for path in nix_files()}
     assert expected <= found, f"missing: {sorted(expected - found)}"
