@@ -352,10 +352,11 @@ let
     else
       { };
 
-  # On PostgreSQL the [sqlite] table would only mislead: its default `file` is left out unless keys were set there.
+  # The server refuses a file in which two tables configure the database, so the [sqlite] table of the module's
+  # default `file` is left out on PostgreSQL and beside [database.sqlite] (the newer form) unless keys were set in it.
+  newerSqliteTable = cfg.settings ? database.sqlite;
   sqliteSettings = filterAttrs (_: value: value != null) (cfg.settings.sqlite or { });
-  withoutUnusedSqlite =
-    settings: if usesPostgres && sqliteSettings == { } then removeAttrs settings [ "sqlite" ] else settings;
+  withoutUnusedSqlite = settings: if sqliteSettings == { } then removeAttrs settings [ "sqlite" ] else settings;
 
   # Lists written directly in `settings` come first, the declared ones after them.
   finalSettings = withoutUnusedSqlite (
@@ -490,6 +491,12 @@ let
       ''services.obelisk.database.createLocally: name = "${db.name}" and user = "${db.user}" differ, but the role is made the owner of the database of its own name (services.postgresql.ensureUsers.*.ensureDBOwnership): make them equal.''
     ++ optional (usesPostgres && !db.createLocally && db.host == null && !(cfg.settings ? database.postgres.host))
       ''services.obelisk.database.type = "postgresql" needs a server: set services.obelisk.database.createLocally = true to provision one on this machine, or services.obelisk.database.host (with database.passwordFile) for one elsewhere.''
+    ++ optional (usesPostgres && (sqliteSettings != { } || newerSqliteTable))
+      ''services.obelisk.database.type = "postgresql", but ${
+        if newerSqliteTable then "services.obelisk.settings.database.sqlite" else "services.obelisk.settings.sqlite"
+      } configures SQLite, which the server refuses beside [database.postgres]: remove it.''
+    ++ optional (!usesPostgres && sqliteSettings != { } && newerSqliteTable)
+      "services.obelisk.settings.sqlite and services.obelisk.settings.database.sqlite both configure the SQLite database, which the server refuses: keep one ([database.sqlite] is the newer form)."
     ++ optional (db.passwordFile != null && cfg.credentials ? ${passwordVariable})
       "services.obelisk.credentials.${passwordVariable} and services.obelisk.database.passwordFile both set the database password: keep database.passwordFile.";
 
@@ -556,15 +563,29 @@ in
             type = freeformSection {
               file = mkOption {
                 type = types.nullOr types.str;
-                default = if usesPostgres then null else "${stateDir}/obelisk.sqlite";
+                default = if usesPostgres || newerSqliteTable then null else "${stateDir}/obelisk.sqlite";
                 defaultText = literalExpression ''
                   if config.services.obelisk.database.type == "sqlite" then "${stateDir}/obelisk.sqlite" else null
                 '';
-                description = "The SQLite database, in the service's state directory (not written on PostgreSQL).";
+                description = ''
+                  The SQLite database, in the service's state directory. Not written on PostgreSQL, nor when
+                  `settings.database.sqlite` is set (the server refuses two tables that configure the database).
+                '';
               };
             };
             default = { };
             description = "The [sqlite] table (e.g. `synchronous`).";
+          };
+          data_directory = mkOption {
+            type = types.nullOr types.str;
+            default = if usesPostgres then stateDir else null;
+            defaultText = literalExpression ''
+              if config.services.obelisk.database.type == "postgresql" then "${stateDir}" else null
+            '';
+            description = ''
+              Where a server on a shared database (PostgreSQL) keeps its identity, locked for its life: the state
+              directory, which is each machine's own. (On SQLite the identity is kept beside the database file.)
+            '';
           };
           codegen_cache = mkOption {
             type = freeformSection {

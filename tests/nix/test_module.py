@@ -465,12 +465,29 @@ def test_settings_database_postgres_wins_over_the_typed_options_key_by_key() -> 
     data = eval_module(
         _obelisk(
             'database = { type = "postgresql"; host = "db"; poolSize = 8; }; '
-            'settings.database.postgres.pool_size = 16; settings.sqlite.synchronous = "NORMAL";'
+            'settings.database.postgres.pool_size = 16; settings.data_directory = "/srv/obelisk";'
         )
     )
     rendered = tomllib.loads(data["toml"])
     assert rendered["database"]["postgres"] == {"host": "db", "user": "obelisk", "db_name": "obelisk", "pool_size": 16}
-    assert rendered["sqlite"] == {"synchronous": "NORMAL"}, "keys set under [sqlite] are kept, its default file not"
+    assert rendered["data_directory"] == "/srv/obelisk"
+
+
+def test_a_postgres_server_keeps_its_identity_in_the_state_directory() -> None:
+    data = eval_module(_obelisk('database = { type = "postgresql"; host = "db"; };'))
+    assert tomllib.loads(data["toml"])["data_directory"] == "/var/lib/obelisk"
+    assert "data_directory" not in tomllib.loads(eval_module(_obelisk(""))["toml"]), "SQLite keeps it by the file"
+
+
+def test_the_newer_sqlite_table_replaces_the_default_file() -> None:
+    """[sqlite] and [database.sqlite] together are refused by the server: the module's default file steps aside."""
+    data = eval_module(
+        _obelisk('settings.database.sqlite = { directory = "/srv/db"; pragma.synchronous = "NORMAL"; };')
+    )
+    assert data["failedAssertions"] == []
+    rendered = tomllib.loads(data["toml"])
+    assert "sqlite" not in rendered
+    assert rendered["database"] == {"sqlite": {"directory": "/srv/db", "pragma": {"synchronous": "NORMAL"}}}
 
 
 @pytest.mark.parametrize(
@@ -506,6 +523,20 @@ def test_settings_database_postgres_wins_over_the_typed_options_key_by_key() -> 
             'services.obelisk.database.createLocally: name = "flows" and user = "obelisk" differ',
         ),
         (
+            'database = { type = "postgresql"; host = "db"; }; settings.sqlite.synchronous = "NORMAL";',
+            'services.obelisk.database.type = "postgresql", but services.obelisk.settings.sqlite configures SQLite, '
+            "which the server refuses beside [database.postgres]: remove it.",
+        ),
+        (
+            'database = { type = "postgresql"; host = "db"; }; settings.database.sqlite.directory = "/srv";',
+            "but services.obelisk.settings.database.sqlite configures SQLite",
+        ),
+        (
+            'settings.sqlite.synchronous = "NORMAL"; settings.database.sqlite.directory = "/srv";',
+            "services.obelisk.settings.sqlite and services.obelisk.settings.database.sqlite both configure the SQLite "
+            "database, which the server refuses: keep one",
+        ),
+        (
             'database.type = "postgresql";',
             'services.obelisk.database.type = "postgresql" needs a server: set '
             "services.obelisk.database.createLocally = true to provision one on this machine, or "
@@ -525,6 +556,9 @@ def test_settings_database_postgres_wins_over_the_typed_options_key_by_key() -> 
         "local-with-password",
         "local-with-port",
         "local-name-not-user",
+        "sqlite-settings-on-postgres",
+        "newer-sqlite-settings-on-postgres",
+        "both-sqlite-tables",
         "postgres-without-server",
         "password-twice",
     ],
