@@ -83,6 +83,7 @@ let
     "markupsafe"
     "mypy"
     "protobuf"
+    "psycopg"
     "pydantic"
     "pytest"
     "pytest-asyncio"
