@@ -71,9 +71,10 @@ with subtest("the password reaches the server as a credential, never the rendere
         unit = server.succeed("systemctl cat obelisk.service")
         assert password not in unit, "the password is in the unit"
         assert f"LoadCredential=OBELISK_DB_PASSWORD:{SECRET}" in unit, unit
-        server.succeed(
+        verified = server.succeed(
             f'OBELISK_DB_PASSWORD="$(cat {SECRET})" obelisk server verify --config /etc/obelisk/obelisk.toml'
         )
+        assert "postgresql://obelisk@db:5432/obelisk" in verified, verified
 
 with subtest("both servers list the same components"):
     listings = [server.succeed("obelisk client component list") for server in (a, b)]

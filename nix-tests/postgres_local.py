@@ -40,7 +40,8 @@ with subtest("the rendered file names the socket, no password and no SQLite file
     rendered = machine.succeed("cat /etc/obelisk/obelisk.toml")
     assert 'host = "/run/postgresql"' in rendered, rendered
     assert "password" not in rendered and "sqlite" not in rendered, rendered
-    machine.succeed(f"{AS_SERVICE} obelisk server verify --config /etc/obelisk/obelisk.toml")
+    verified = machine.succeed(f"{AS_SERVICE} obelisk server verify --config /etc/obelisk/obelisk.toml")
+    assert "postgresql://obelisk@/run/postgresql/obelisk" in verified, verified
 
 with subtest("a workflow runs to completion, kept in PostgreSQL"):
     output = machine.succeed(
