@@ -708,8 +708,9 @@ in
           `user` that owns it, and orders the service after `postgresql.target`. The server connects over the
           Unix socket in ${localSocketDir} with peer authentication, which admits a process only under the role
           of its system user's name, so with this option the service runs as the static system user (and group)
-          `user`, created here, instead of a DynamicUser whose name and uid vary. No password is involved. Other
-          servers cannot reach this database; for several servers, give them all `host` and `passwordFile`.
+          `user`, created here, instead of a DynamicUser whose name and uid vary. No password is involved. Servers
+          on other machines cannot log in this way: for several servers on one database, give each of them `host`
+          and `passwordFile`.
         '';
       };
 
@@ -719,7 +720,8 @@ in
         example = "db.example.org";
         description = ''
           The PostgreSQL server: a host name, an IP address, or the absolute path of a Unix-socket directory.
-          Leave null with `createLocally`. The service waits for `network-online.target` to reach it.
+          Leave null with `createLocally`. With a host name or an address the service starts after
+          `network-online.target`.
         '';
       };
 
