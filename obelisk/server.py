@@ -35,8 +35,9 @@ from obelisk.config import (
     resolve_env_vars,
 )
 from obelisk.config.values import parse_socket_addr
+from obelisk.database import claim_identity, open_storage
 from obelisk.executor.executor import Executor, ExecutorConfig
-from obelisk.executor.identity import DatabaseClaim, claim_database
+from obelisk.executor.identity import IdentityClaim
 from obelisk.executor.live_runs import LiveRuns
 from obelisk.executor.threads import AbandonedThreads
 from obelisk.executor.timers import TimersWatcher
@@ -44,7 +45,6 @@ from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, 
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import ExecutionQuery, Storage, StorageError
-from obelisk.storage.sqlite import SqliteStorage
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import WasmEngine
@@ -184,7 +184,7 @@ class Server:
         registry: ComponentRegistry,
         executors: list[Executor],
         timers: TimersWatcher,
-        claim: DatabaseClaim,
+        claim: IdentityClaim,
         executor_id: ExecutorId,
         clock: Clock,
         loaded: dict[str, LoadedComponent],
@@ -199,7 +199,8 @@ class Server:
         self.executors = executors
         self.timers = timers
         self.claim = claim
-        """This process's lock on the database: no other server uses it, or this server's executor id, meanwhile."""
+        """This process's lock on its identity: no other server uses its executor id (nor, on SQLite, its database)
+        meanwhile."""
         self.executor_id = executor_id
         self.clock = clock
         self.abandoned = abandoned
@@ -246,13 +247,13 @@ class Server:
         env = os.environ if env is None else env
         started = time.perf_counter()
         _ensure_dirs(config)
-        claim = claim_database(config.sqlite.file)
+        claim = claim_identity(config)
         engine = WasmEngine()
         engine.start()
         storage: Storage | None = None
         try:
             prepared_task = asyncio.create_task(asyncio.to_thread(prepare_components, config, engine, env))
-            storage = await SqliteStorage.open(config.sqlite.file, synchronous=config.sqlite.synchronous, clock=clock)
+            storage = await open_storage(config, clock)
             prepared = await prepared_task
             executor_id = claim.executor_id()
             live_runs = LiveRuns()
@@ -452,7 +453,7 @@ def _activity_executor(
 
 
 def _ensure_dirs(config: ObeliskConfig) -> None:
-    config.sqlite.file.parent.mkdir(parents=True, exist_ok=True)
+    # The directory of the identity (the SQLite file's, or data_directory) is created by claim_identity.
     if config.codegen_cache.enabled:
         config.codegen_cache.directory.mkdir(parents=True, exist_ok=True)
 

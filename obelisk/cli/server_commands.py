@@ -72,6 +72,7 @@ def _start_artifact_checks(config: object) -> None:
 
 async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
     from obelisk.config import ObeliskConfig
+    from obelisk.database import describe
     from obelisk.server import Server
 
     assert isinstance(config, ObeliskConfig)
@@ -85,7 +86,7 @@ async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
         raise ServerStartFailed(f"the server cannot start: {error}") from error
     if on_ready is not None:
         on_ready()
-    print(f"Server is ready, sqlite file: {config.sqlite.file}", flush=True)
+    print(f"Server is ready, {describe(config)}", flush=True)
     try:
         await stop.wait()
         log.info("stopping")
