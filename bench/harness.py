@@ -479,7 +479,7 @@ class StepBreakdown:
 def step_breakdown(database: Path, parent_id: str) -> StepBreakdown | None:
     """Medians over the children of ``parent_id``; None when the database does not have the expected shape.
 
-    Reads the engine's tables directly (schema of obelisk/storage/migrations), so it is a diagnostic only.
+    Reads the engine's tables directly (schema of obelisk/storage/sqlite/migrations), so it is a diagnostic only.
     """
     import sqlite3
 

@@ -8,7 +8,7 @@ Values (params, return values) are JSON inside ``google.protobuf.Any``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, assert_never
 
 from google.protobuf.any_pb2 import Any as AnyMessage  # type: ignore[import-untyped]
 from google.protobuf.duration_pb2 import Duration  # type: ignore[import-untyped]
@@ -24,13 +24,14 @@ from obelisk.concepts.events import (
     Created,
     DelayFinished,
     DelayRequest,
-    Event,
     ExecutionEvent,
     Finished,
     FinishedState,
+    HistoryEvent,
     JoinNext,
     JoinSetCreated,
     JoinSetRequest,
+    JoinSetRequestBody,
     JoinSetResponseEvent,
     Locked,
     LockedState,
@@ -46,6 +47,7 @@ from obelisk.concepts.events import (
     Unlocked,
 )
 from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import JoinSetId
 from obelisk.concepts.results import (
     ExecutionFailure,
     FallibleError,
@@ -62,13 +64,6 @@ from obelisk.storage.interface import ExecutionSummary
 PARAMS_TYPE_URL_PREFIX = "urn:obelisk:json:params:"
 RESULT_TYPE_URL = "urn:obelisk:json:result:TBD"
 
-_RESULT_KINDS = {
-    ResultKind.OK: pb.OK,
-    ResultKind.TIMEOUT: pb.TIMEOUT,
-    ResultKind.NONDETERMINISM_DETECTED: pb.NONDETERMINISM_DETECTED,
-    ResultKind.EXECUTION_FAILURE: pb.EXECUTION_FAILURE,
-    ResultKind.FALLIBLE_ERROR: pb.FALLIBLE_ERROR,
-}
 _COMPONENT_TYPES = {
     ComponentType.WORKFLOW: pb.WORKFLOW,
     ComponentType.ACTIVITY_WASM: pb.ACTIVITY_WASM,
@@ -143,10 +138,27 @@ def execution_status(state: PendingState) -> pb.ExecutionStatus:
         case FinishedState(finished_at, result_kind):
             return pb.ExecutionStatus(
                 finished=pb.ExecutionStatus.Finished(
-                    finished_at=timestamp(finished_at), result_kind=_RESULT_KINDS[result_kind]
+                    finished_at=timestamp(finished_at), result_kind=result_kind_of(result_kind)
                 )
             )
-    raise AssertionError(state)
+        case _:
+            assert_never(state)
+
+
+def result_kind_of(kind: ResultKind) -> pb.ResultKind:
+    match kind:
+        case ResultKind.OK:
+            return pb.OK
+        case ResultKind.TIMEOUT:
+            return pb.TIMEOUT
+        case ResultKind.NONDETERMINISM_DETECTED:
+            return pb.NONDETERMINISM_DETECTED
+        case ResultKind.EXECUTION_FAILURE:
+            return pb.EXECUTION_FAILURE
+        case ResultKind.FALLIBLE_ERROR:
+            return pb.FALLIBLE_ERROR
+        case _:
+            assert_never(kind)
 
 
 def result_detail(result: FinishedResult) -> pb.ResultDetail:
@@ -166,7 +178,8 @@ def result_detail(result: FinishedResult) -> pb.ResultDetail:
             return pb.ResultDetail(nondeterminism_detected=pb.ResultDetail.NondeterminismDetected(reason=reason))
         case ExecutionFailure(reason, detail):
             return pb.ResultDetail(execution_failure=pb.ResultDetail.ExecutionFailure(reason=reason, detail=detail))
-    raise AssertionError(result)
+        case _:
+            assert_never(result)
 
 
 def execution_summary(summary: ExecutionSummary) -> pb.ExecutionSummary:
@@ -191,30 +204,17 @@ def _schedule_at(schedule: ScheduleAt) -> pb.ExecutionEvent.HistoryEvent.Schedul
             message = scheduled_at()
             getattr(message, "in").CopyFrom(scheduled_at.In(**{"in": duration(delay_us)}))
             return message
-    raise AssertionError(schedule)
+        case _:
+            assert_never(schedule)
 
 
-def _history_event(event: Event) -> pb.ExecutionEvent.HistoryEvent | None:
+def _history_event(event: HistoryEvent) -> pb.ExecutionEvent.HistoryEvent:
     history = pb.ExecutionEvent.HistoryEvent
     match event:
         case JoinSetCreated(join_set_id):
             return history(join_set_created=history.JoinSetCreated(join_set_id=pb.JoinSetId(id=join_set_id)))
-        case JoinSetRequest(join_set_id, DelayRequest(delay_id, expires_at)):
-            request = history.JoinSetRequest(
-                join_set_id=pb.JoinSetId(id=join_set_id),
-                delay_request=history.JoinSetRequest.DelayRequest(
-                    delay_id=pb.DelayId(id=delay_id), expires_at=timestamp(expires_at)
-                ),
-            )
-            return history(join_set_request=request)
-        case JoinSetRequest(join_set_id, ChildExecutionRequest(child_id)):
-            request = history.JoinSetRequest(
-                join_set_id=pb.JoinSetId(id=join_set_id),
-                child_execution_request=history.JoinSetRequest.ChildExecutionRequest(
-                    child_execution_id=pb.ExecutionId(id=child_id)
-                ),
-            )
-            return history(join_set_request=request)
+        case JoinSetRequest(join_set_id, request):
+            return history(join_set_request=_join_set_request(join_set_id, request))
         case JoinNext(join_set_id, run_expires_at, closing):
             return history(
                 join_next=history.JoinNext(
@@ -227,7 +227,27 @@ def _history_event(event: Event) -> pb.ExecutionEvent.HistoryEvent | None:
                     execution_id=pb.ExecutionId(id=execution_id), scheduled_at=_schedule_at(schedule_at)
                 )
             )
-    return None
+        case _:
+            assert_never(event)
+
+
+def _join_set_request(
+    join_set_id: JoinSetId, request: JoinSetRequestBody
+) -> pb.ExecutionEvent.HistoryEvent.JoinSetRequest:
+    message = pb.ExecutionEvent.HistoryEvent.JoinSetRequest
+    match request:
+        case DelayRequest(delay_id, expires_at):
+            return message(
+                join_set_id=pb.JoinSetId(id=join_set_id),
+                delay_request=message.DelayRequest(delay_id=pb.DelayId(id=delay_id), expires_at=timestamp(expires_at)),
+            )
+        case ChildExecutionRequest(child_id):
+            return message(
+                join_set_id=pb.JoinSetId(id=join_set_id),
+                child_execution_request=message.ChildExecutionRequest(child_execution_id=pb.ExecutionId(id=child_id)),
+            )
+        case _:
+            assert_never(request)
 
 
 def execution_event(event: ExecutionEvent) -> pb.ExecutionEvent:
@@ -268,11 +288,10 @@ def execution_event(event: ExecutionEvent) -> pb.ExecutionEvent:
             )
         case Finished():
             message.finished.CopyFrom(pb.ExecutionEvent.Finished(result_detail=result_detail(e.result)))
+        case JoinSetCreated() | JoinSetRequest() | JoinNext() | Schedule():
+            message.history_variant.CopyFrom(_history_event(e))
         case _:
-            history = _history_event(e)
-            if history is None:
-                raise AssertionError(e)
-            message.history_variant.CopyFrom(history)
+            assert_never(e)
     return message
 
 
@@ -289,6 +308,8 @@ def response_with_cursor(response: JoinSetResponseEvent) -> pb.ResponseWithCurso
                     child_execution_id=pb.ExecutionId(id=child_id), result_detail=result_detail(result)
                 )
             )
+        case _:
+            assert_never(response.response)
     return pb.ResponseWithCursor(event=event, cursor=response.cursor)
 
 

@@ -9,7 +9,7 @@ arrival order. The JSON codec here is what the storage writes; it is this projec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never, get_args
 
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
@@ -46,7 +46,8 @@ def resolve_schedule(schedule: ScheduleAt, now_us: int) -> int:
             return at_us
         case ScheduleIn(delay_us):
             return now_us + delay_us
-    raise AssertionError(schedule)
+        case _:
+            assert_never(schedule)
 
 
 def _schedule_to_json(schedule: ScheduleAt) -> Any:
@@ -57,7 +58,8 @@ def _schedule_to_json(schedule: ScheduleAt) -> Any:
             return {"at": at_us}
         case ScheduleIn(delay_us):
             return {"in": delay_us}
-    raise AssertionError(schedule)
+        case _:
+            assert_never(schedule)
 
 
 def _schedule_from_json(data: Any) -> ScheduleAt:
@@ -142,10 +144,14 @@ class ChildExecutionRequest:
     child_execution_id: ExecutionId
 
 
+JoinSetRequestBody = DelayRequest | ChildExecutionRequest
+"""What a ``JoinSetRequest`` asks for."""
+
+
 @dataclass(frozen=True, slots=True)
 class JoinSetRequest:
     join_set_id: JoinSetId
-    request: DelayRequest | ChildExecutionRequest
+    request: JoinSetRequestBody
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +169,7 @@ class Schedule:
 
 HistoryEvent = JoinSetCreated | JoinSetRequest | JoinNext | Schedule
 Event = Created | Locked | Unlocked | TemporarilyFailed | TemporarilyTimedOut | Finished | HistoryEvent
-HISTORY_EVENT_TYPES = (JoinSetCreated, JoinSetRequest, JoinNext, Schedule)
+HISTORY_EVENT_TYPES: tuple[type[HistoryEvent], ...] = get_args(HistoryEvent)
 TEMPORARY_EVENT_TYPES = (TemporarilyFailed, TemporarilyTimedOut)
 """Events that count against ``max_retries``."""
 
@@ -216,10 +222,8 @@ def event_to_json(event: Event) -> dict[str, Any]:
             body = {"result": result_to_json(event.result)}
         case JoinSetCreated():
             body = {"join_set_id": event.join_set_id}
-        case JoinSetRequest(join_set_id, DelayRequest(delay_id, expires_at)):
-            body = {"join_set_id": join_set_id, "delay_id": delay_id, "expires_at": expires_at}
-        case JoinSetRequest(join_set_id, ChildExecutionRequest(child_id)):
-            body = {"join_set_id": join_set_id, "child_execution_id": child_id}
+        case JoinSetRequest(join_set_id, request):
+            body = {"join_set_id": join_set_id, **_request_to_json(request)}
         case JoinNext():
             body = {
                 "join_set_id": event.join_set_id,
@@ -229,8 +233,18 @@ def event_to_json(event: Event) -> dict[str, Any]:
         case Schedule():
             body = {"execution_id": event.execution_id, "schedule_at": _schedule_to_json(event.schedule_at)}
         case _:
-            raise AssertionError(event)
+            assert_never(event)
     return {"type": event_kind(event), **body}
+
+
+def _request_to_json(request: JoinSetRequestBody) -> dict[str, Any]:
+    match request:
+        case DelayRequest(delay_id, expires_at):
+            return {"delay_id": delay_id, "expires_at": expires_at}
+        case ChildExecutionRequest(child_id):
+            return {"child_execution_id": child_id}
+        case _:
+            assert_never(request)
 
 
 def event_from_json(data: dict[str, Any]) -> Event:
@@ -289,10 +303,14 @@ class DelayFinished:
     delay_id: DelayId
 
 
+JoinSetResponseBody = ChildExecutionFinished | DelayFinished
+"""What a join-set response delivers."""
+
+
 @dataclass(frozen=True, slots=True)
 class JoinSetResponse:
     join_set_id: JoinSetId
-    response: ChildExecutionFinished | DelayFinished
+    response: JoinSetResponseBody
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,10 +320,10 @@ class JoinSetResponseEvent:
     cursor: int
     created_at: int
     join_set_id: JoinSetId
-    response: ChildExecutionFinished | DelayFinished
+    response: JoinSetResponseBody
 
 
-def response_to_json(response: ChildExecutionFinished | DelayFinished) -> dict[str, Any]:
+def response_to_json(response: JoinSetResponseBody) -> dict[str, Any]:
     match response:
         case ChildExecutionFinished(child_id, result):
             return {
@@ -315,10 +333,11 @@ def response_to_json(response: ChildExecutionFinished | DelayFinished) -> dict[s
             }
         case DelayFinished(delay_id):
             return {"type": "DelayFinished", "delay_id": delay_id}
-    raise AssertionError(response)
+        case _:
+            assert_never(response)
 
 
-def response_from_json(data: dict[str, Any]) -> ChildExecutionFinished | DelayFinished:
+def response_from_json(data: dict[str, Any]) -> JoinSetResponseBody:
     if data["type"] == "ChildExecutionFinished":
         return ChildExecutionFinished(ExecutionId(data["child_execution_id"]), result_from_json(data["result"]))
     if data["type"] == "DelayFinished":

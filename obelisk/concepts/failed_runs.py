@@ -10,8 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import assert_never
 
-from obelisk.concepts.events import Event, Locked, TemporarilyTimedOut, Unlocked
+from obelisk.concepts.events import (
+    Created,
+    Event,
+    Finished,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    Locked,
+    Schedule,
+    TemporarilyFailed,
+    TemporarilyTimedOut,
+    Unlocked,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +43,23 @@ def count_failed_runs(events_newest_first: Iterable[Event]) -> FailedRunsInARow:
     its lock), ``Unlocked`` (a release, after a crash or not) and ``TemporarilyTimedOut``."""
     crashes = timeouts = 0
     for event in events_newest_first:
-        if isinstance(event, TemporarilyTimedOut):
-            timeouts += 1
-        elif isinstance(event, Unlocked):
-            crashes += event.after_crash
-        elif not isinstance(event, Locked):
-            break
+        match event:
+            case TemporarilyTimedOut():
+                timeouts += 1
+            case Unlocked(after_crash=after_crash):
+                crashes += after_crash
+            case Locked():
+                pass
+            case (
+                Created()
+                | TemporarilyFailed()
+                | Finished()
+                | JoinSetCreated()
+                | JoinSetRequest()
+                | JoinNext()
+                | Schedule()
+            ):
+                break
+            case _:
+                assert_never(event)
     return FailedRunsInARow(crashes, timeouts)

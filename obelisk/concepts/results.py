@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 JsonValue = Any
 """A value that ``json.dumps`` accepts (None, bool, int, float, str, list, dict)."""
@@ -79,7 +79,9 @@ class ExecutionFailure:
         return ResultKind.EXECUTION_FAILURE
 
 
-FinishedResult = Ok | FallibleError | Timeout | NondeterminismDetected | ExecutionFailure
+ExecutionError = Timeout | NondeterminismDetected | ExecutionFailure
+"""An execution that ended without its function returning (a workflow sees its child's as ``execution-error``)."""
+FinishedResult = Ok | FallibleError | ExecutionError
 
 
 def classify_return(value: ReturnValue | None) -> Ok | FallibleError:
@@ -101,7 +103,8 @@ def result_to_json(result: FinishedResult) -> dict[str, Any]:
             return {"nondeterminism": {"reason": reason}}
         case ExecutionFailure(reason, detail):
             return {"execution_failure": {"reason": reason, "detail": detail}}
-    raise AssertionError(result)
+        case _:
+            assert_never(result)
 
 
 def result_from_json(data: dict[str, Any]) -> FinishedResult:

@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
-    ChildExecutionFinished,
     Created,
-    DelayFinished,
     Event,
     ExecutionEvent,
+    JoinSetResponseBody,
     JoinSetResponseEvent,
     ParentRef,
     PendingState,
@@ -115,7 +114,7 @@ class DeliverResponse:
 
     execution_id: ExecutionId
     join_set_id: JoinSetId
-    response: ChildExecutionFinished | DelayFinished
+    response: JoinSetResponseBody
     created_at: int | None = None
     """When the response came to be, if not at this write: a workflow that ran a child inline consumed the result
     before the write, and its replays must see the same time on the workflow clock."""

@@ -44,13 +44,14 @@ logging.addLevelName(TRACE, "TRACE")
 
 guest_logger = logging.getLogger("obelisk.guest")
 
-_LOG_LEVELS: dict[str, int] = {
+LOG_LEVELS: dict[str, int] = {
     "trace": TRACE,
     "debug": logging.DEBUG,
     "info": logging.INFO,
     "warn": logging.WARNING,
     "error": logging.ERROR,
 }
+"""The Python logging level of each function of ``obelisk:log/log``, for every kind of guest that imports it."""
 # A guest that writes without newlines must not grow the buffer without bound.
 _MAX_PENDING_LINE = 64 * 1024
 _write_lock = threading.Lock()
@@ -109,7 +110,7 @@ def build_activity_linker(engine: WasmEngine, component: Component) -> Linker:
     if imports_interface(imports, LOG_INTERFACE):
         name = next(n for n in imports if n == LOG_INTERFACE or n.startswith(f"{LOG_INTERFACE}@"))
         with linker.root() as root, root.add_instance(name) as instance:
-            for function, level in _LOG_LEVELS.items():
+            for function, level in LOG_LEVELS.items():
                 instance.add_func(function, _log_function(level))
     return linker
 

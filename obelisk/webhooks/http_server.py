@@ -41,7 +41,7 @@ from obelisk.webhooks.connection_watchdog import (
 )
 from obelisk.webhooks.request_control import RequestControl, StopReason
 from obelisk.webhooks.routing import DotSegmentInPath, Router
-from obelisk.workers.webhook import WebhookOutcome, WebhookRequest, WebhookWorker
+from obelisk.webhooks.worker import WebhookOutcome, WebhookRequest, WebhookWorker
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.webhooks.executions import WebhookExecutions
 from obelisk.webhooks.http_server import Mount, WebhookHttpServer
-from obelisk.workers.webhook import WebhookCalls, WebhookSettings, WebhookWorker
+from obelisk.webhooks.worker import WebhookCalls, WebhookSettings, WebhookWorker
 
 RECORD_LOCK_MARGIN = timedelta(seconds=10)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from markupsafe import Markup
 
@@ -24,9 +25,11 @@ from obelisk.concepts.events import (
     JoinNext,
     JoinSetCreated,
     JoinSetRequest,
+    JoinSetRequestBody,
     JoinSetResponseEvent,
     Locked,
     Schedule,
+    ScheduleAt,
     ScheduleAtTime,
     ScheduleIn,
     ScheduleNow,
@@ -179,7 +182,8 @@ def _response_text(response: JoinSetResponseEvent, url_of: ExecutionUrl, start: 
             if not named:
                 return Markup("expired (at +{})").format(after)
             return Markup("delay {} expired (at +{})").format(_code(delay_id), after)
-    raise AssertionError(response)
+        case _:
+            assert_never(response.response)
 
 
 def _describe(event: ExecutionEvent, url_of: ExecutionUrl) -> tuple[str, str, Markup]:
@@ -218,20 +222,8 @@ def _describe(event: ExecutionEvent, url_of: ExecutionUrl) -> tuple[str, str, Ma
             return "finished", f"finished-{e.result.kind.value}", Markup("{}").format(_finished_words(e.result))
         case JoinSetCreated():
             return "join set", "history", Markup("opened join set {}").format(_code(e.join_set_id))
-        case JoinSetRequest(join_set_id, ChildExecutionRequest(child_id)):
-            return (
-                "child",
-                "history",
-                Markup("started child {} in join set {}").format(_link(url_of(child_id), child_id), _code(join_set_id)),
-            )
-        case JoinSetRequest(join_set_id, DelayRequest(delay_id, expires_at)):
-            return (
-                "delay",
-                "history",
-                Markup("requested delay {} until {} in join set {}").format(
-                    _code(delay_id), time_tag(expires_at), _code(join_set_id)
-                ),
-            )
+        case JoinSetRequest(join_set_id, request):
+            return _describe_request(join_set_id, request, url_of)
         case JoinNext():
             what = "closing: awaiting what is left in" if e.closing else "awaiting the next response in"
             return "join next", "history", Markup("{} join set {}").format(what, _code(e.join_set_id))
@@ -243,7 +235,30 @@ def _describe(event: ExecutionEvent, url_of: ExecutionUrl) -> tuple[str, str, Ma
                     _link(url_of(execution_id), execution_id), _schedule_words(schedule_at)
                 ),
             )
-    raise AssertionError(e)
+        case _:
+            assert_never(e)
+
+
+def _describe_request(
+    join_set_id: JoinSetId, request: JoinSetRequestBody, url_of: ExecutionUrl
+) -> tuple[str, str, Markup]:
+    match request:
+        case ChildExecutionRequest(child_id):
+            return (
+                "child",
+                "history",
+                Markup("started child {} in join set {}").format(_link(url_of(child_id), child_id), _code(join_set_id)),
+            )
+        case DelayRequest(delay_id, expires_at):
+            return (
+                "delay",
+                "history",
+                Markup("requested delay {} until {} in join set {}").format(
+                    _code(delay_id), time_tag(expires_at), _code(join_set_id)
+                ),
+            )
+        case _:
+            assert_never(request)
 
 
 def _created_text(e: Created, url_of: ExecutionUrl) -> Markup:
@@ -257,7 +272,7 @@ def _created_text(e: Created, url_of: ExecutionUrl) -> Markup:
     return text
 
 
-def _schedule_words(schedule_at: ScheduleNow | ScheduleAtTime | ScheduleIn) -> Markup:
+def _schedule_words(schedule_at: ScheduleAt) -> Markup:
     match schedule_at:
         case ScheduleNow():
             return Markup("now")
@@ -265,7 +280,8 @@ def _schedule_words(schedule_at: ScheduleNow | ScheduleAtTime | ScheduleIn) -> M
             return Markup("at {}").format(time_tag(at_us))
         case ScheduleIn(delay_us):
             return Markup("in {}").format(duration_text(delay_us))
-    raise AssertionError(schedule_at)
+        case _:
+            assert_never(schedule_at)
 
 
 def _finished_words(result: FinishedResult) -> str:
@@ -279,38 +295,57 @@ def join_sets(log: ExecutionLog, url_of: ExecutionUrl) -> list[JoinSetView]:
     start = log.events[0].created_at
     order: list[JoinSetId] = []
     created_at: dict[JoinSetId, int] = {}
-    requests: dict[JoinSetId, list[ChildExecutionRequest | DelayRequest]] = {}
+    requests: dict[JoinSetId, list[JoinSetRequestBody]] = {}
     awaited: dict[JoinSetId, int] = {}
     closing: set[JoinSetId] = set()
     for event in log.events:
         e = event.event
-        if isinstance(e, JoinSetCreated):
-            order.append(e.join_set_id)
-            created_at[e.join_set_id] = event.created_at
-            requests.setdefault(e.join_set_id, [])
-        elif isinstance(e, JoinSetRequest):
-            requests.setdefault(e.join_set_id, []).append(e.request)
-        elif isinstance(e, JoinNext):
-            awaited[e.join_set_id] = awaited.get(e.join_set_id, 0) + 1
-            if e.closing:
-                closing.add(e.join_set_id)
+        match e:
+            case JoinSetCreated():
+                order.append(e.join_set_id)
+                created_at[e.join_set_id] = event.created_at
+                requests.setdefault(e.join_set_id, [])
+            case JoinSetRequest():
+                requests.setdefault(e.join_set_id, []).append(e.request)
+            case JoinNext():
+                awaited[e.join_set_id] = awaited.get(e.join_set_id, 0) + 1
+                if e.closing:
+                    closing.add(e.join_set_id)
+            case (
+                Created()
+                | Locked()
+                | Unlocked()
+                | TemporarilyFailed()
+                | TemporarilyTimedOut()
+                | Finished()
+                | Schedule()
+            ):
+                pass
+            case _:
+                assert_never(e)
     child_responses: dict[ExecutionId, JoinSetResponseEvent] = {}
     delay_responses: dict[str, JoinSetResponseEvent] = {}
     for response in log.responses:
-        if isinstance(response.response, ChildExecutionFinished):
-            child_responses[response.response.child_execution_id] = response
-        else:
-            delay_responses[response.response.delay_id] = response
+        match response.response:
+            case ChildExecutionFinished(child_id):
+                child_responses[child_id] = response
+            case DelayFinished(delay_id):
+                delay_responses[delay_id] = response
+            case _:
+                assert_never(response.response)
     views = []
     for join_set_id in order:
         rows = []
         for request in requests.get(join_set_id, []):
-            if isinstance(request, ChildExecutionRequest):
-                label = Markup("child {}").format(_link(url_of(request.child_execution_id), request.child_execution_id))
-                answered = child_responses.get(request.child_execution_id)
-            else:
-                label = Markup("delay {} until {}").format(_code(request.delay_id), time_tag(request.expires_at))
-                answered = delay_responses.get(request.delay_id)
+            match request:
+                case ChildExecutionRequest(child_id):
+                    label = Markup("child {}").format(_link(url_of(child_id), child_id))
+                    answered = child_responses.get(child_id)
+                case DelayRequest(delay_id, expires_at):
+                    label = Markup("delay {} until {}").format(_code(delay_id), time_tag(expires_at))
+                    answered = delay_responses.get(delay_id)
+                case _:
+                    assert_never(request)
             rows.append(
                 RequestView(label, None if answered is None else _response_text(answered, url_of, start, named=False))
             )
@@ -339,15 +374,20 @@ def attempts(log: ExecutionLog) -> list[Attempt]:
             continue
         if current is None:
             continue
-        outcome: tuple[str, str] | None = None
-        if isinstance(e, TemporarilyFailed):
-            outcome = (f"failed: {e.reason}", "fail")
-        elif isinstance(e, TemporarilyTimedOut):
-            outcome = ("timed out", "fail")
-        elif isinstance(e, Unlocked):
-            outcome = (f"unlocked: {e.reason}", "neutral")
-        elif isinstance(e, Finished):
-            outcome = (short_result(e.result), "ok" if e.result.kind.value == "Ok" else "fail")
+        outcome: tuple[str, str] | None
+        match e:
+            case TemporarilyFailed():
+                outcome = (f"failed: {e.reason}", "fail")
+            case TemporarilyTimedOut():
+                outcome = ("timed out", "fail")
+            case Unlocked():
+                outcome = (f"unlocked: {e.reason}", "neutral")
+            case Finished():
+                outcome = (short_result(e.result), "ok" if e.result.kind.value == "Ok" else "fail")
+            case Created() | JoinSetCreated() | JoinSetRequest() | JoinNext() | Schedule():
+                outcome = None  # the run goes on
+            case _:
+                assert_never(e)
         if outcome is not None:
             found.append(Attempt(len(found) + 1, started_at, event.created_at, outcome[0], outcome[1], current.run_id))
             current = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import assert_never
 
 from obelisk.concepts.clock import format_rfc3339, us_to_datetime
 from obelisk.concepts.events import BlockedByJoinSet, FinishedState, LockedState, PendingAt, PendingState
@@ -76,13 +77,20 @@ class Badge:
     finished: bool = False
 
 
-_RESULT_BADGES: dict[ResultKind, Badge] = {
-    ResultKind.OK: Badge("ok", "finished", True),
-    ResultKind.FALLIBLE_ERROR: Badge("err", "returned error", True),
-    ResultKind.EXECUTION_FAILURE: Badge("fail", "failed", True),
-    ResultKind.TIMEOUT: Badge("fail", "timed out", True),
-    ResultKind.NONDETERMINISM_DETECTED: Badge("fail", "nondeterminism", True),
-}
+def _result_badge(kind: ResultKind) -> Badge:
+    match kind:
+        case ResultKind.OK:
+            return Badge("ok", "finished", True)
+        case ResultKind.FALLIBLE_ERROR:
+            return Badge("err", "returned error", True)
+        case ResultKind.EXECUTION_FAILURE:
+            return Badge("fail", "failed", True)
+        case ResultKind.TIMEOUT:
+            return Badge("fail", "timed out", True)
+        case ResultKind.NONDETERMINISM_DETECTED:
+            return Badge("fail", "nondeterminism", True)
+        case _:
+            assert_never(kind)
 
 
 def badge(state: PendingState, now_us: int) -> Badge:
@@ -94,8 +102,9 @@ def badge(state: PendingState, now_us: int) -> Badge:
         case BlockedByJoinSet(closing=closing):
             return Badge("waiting", "closing" if closing else "waiting")
         case FinishedState(result_kind=kind):
-            return _RESULT_BADGES[kind]
-    raise AssertionError(state)
+            return _result_badge(kind)
+        case _:
+            assert_never(state)
 
 
 STATE_FILTERS: dict[str, str] = {
@@ -131,7 +140,8 @@ def result_view(result: FinishedResult) -> ResultView:
             return ResultView(result.kind, "nondeterminism detected", detail=reason)
         case ExecutionFailure(reason, detail):
             return ResultView(result.kind, reason, detail=detail)
-    raise AssertionError(result)
+        case _:
+            assert_never(result)
 
 
 def short_result(result: FinishedResult) -> str:
@@ -147,7 +157,8 @@ def short_result(result: FinishedResult) -> str:
             return f"nondeterminism: {_clip(reason)}"
         case ExecutionFailure(reason, _):
             return f"failed: {_clip(reason)}"
-    raise AssertionError(result)
+        case _:
+            assert_never(result)
 
 
 def _clip(text: str, limit: int = 120) -> str:

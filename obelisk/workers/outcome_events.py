@@ -13,6 +13,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import assert_never
 
 from obelisk.concepts.events import (
     ChildExecutionFinished,
@@ -99,7 +100,8 @@ def ops_for_outcome(ctx: RunContext, outcome: WorkerOutcome, now: int) -> list[W
             return []
         case Released(reason, _, pause_us, _):
             return _append(ctx, Unlocked(now + pause_us, reason))
-    raise AssertionError(outcome)
+        case _:
+            assert_never(outcome)
 
 
 def ops_for_expired_lock(ctx: RunContext, now: int) -> list[WriteOp]:

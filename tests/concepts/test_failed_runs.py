@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from obelisk.concepts.events import Event, JoinSetCreated, Locked, TemporarilyFailed, TemporarilyTimedOut, Unlocked
 from obelisk.concepts.failed_runs import FailedRunsInARow, count_failed_runs
 from obelisk.concepts.ids import ExecutorId, JoinSetId, RunId
+from tests.concepts.union_samples import EVENTS
 
 LOCKED = Locked("workflow:w:0123456789abcdef", ExecutorId.generate(), RunId.generate(), 1)
 CRASH = Unlocked(1, "server restarted", after_crash=True)
@@ -28,3 +31,12 @@ def test_progress_ends_the_series() -> None:
 
 def test_a_clean_stop_is_neither_progress_nor_a_crash() -> None:
     assert _count(LOCKED, CRASH, LOCKED, STOP, LOCKED, CRASH) == FailedRunsInARow(crashes=2, timeouts=0)
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=repr)
+def test_every_event_but_a_lock_a_release_or_a_timeout_is_progress(event: Event) -> None:
+    if isinstance(event, Locked | Unlocked | TemporarilyTimedOut):
+        expected = 2 + isinstance(event, TemporarilyTimedOut)  # the walk goes on past it
+    else:
+        expected = 1  # it stops at the event
+    assert _count(TIMEOUT, event, TIMEOUT).timeouts == expected

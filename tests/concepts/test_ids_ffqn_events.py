@@ -1,27 +1,16 @@
 """Identifiers, FFQNs and the event codec."""
 
+import json
+
 import pytest
 
 from obelisk.concepts.errors import ParseError
 from obelisk.concepts.events import (
-    ChildExecutionFinished,
-    ChildExecutionRequest,
-    Created,
-    DelayFinished,
-    DelayRequest,
-    Finished,
-    JoinNext,
-    JoinSetCreated,
-    JoinSetRequest,
-    Locked,
-    ParentRef,
-    Schedule,
+    Event,
+    JoinSetResponseBody,
     ScheduleAtTime,
     ScheduleIn,
     ScheduleNow,
-    TemporarilyFailed,
-    TemporarilyTimedOut,
-    Unlocked,
     event_from_json,
     event_to_json,
     resolve_schedule,
@@ -30,24 +19,21 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ffqn import Ffqn, IfcFqn
 from obelisk.concepts.ids import (
-    DelayId,
     DeterministicIds,
     ExecutionId,
-    ExecutorId,
-    JoinSetId,
-    RunId,
     decode_ulid,
     encode_ulid,
 )
 from obelisk.concepts.results import (
-    ExecutionFailure,
     FallibleError,
-    NondeterminismDetected,
+    FinishedResult,
     Ok,
     ReturnValue,
-    Timeout,
     classify_return,
+    result_from_json,
+    result_to_json,
 )
+from tests.concepts.union_samples import EVENTS, RESPONSES, RESULTS
 
 
 def test_ffqn_splits_at_the_last_dot_so_versioned_interfaces_work() -> None:
@@ -140,35 +126,21 @@ def test_deterministic_ids_repeat_per_execution_and_differ_between_executions() 
     assert DeterministicIds(exe.child(0)).join_set_id() != DeterministicIds(exe.child(1)).join_set_id()
 
 
-def test_every_event_round_trips_through_json() -> None:
-    exe, js = ExecutionId.generate(), JoinSetId.generate()
-    events = [
-        Created(
-            Ffqn.parse("testing:fibo/fibo.fibo"), [10], 5, "activity_wasm:fibo:abc", 5, 100_000, ParentRef(exe, js), exe
-        ),
-        Created(Ffqn.parse("testing:fibo/fibo.fibo"), [10], 5, "activity_wasm:fibo:abc", 5, 100_000),
-        Locked("activity_wasm:fibo:abc", ExecutorId.generate(), RunId.generate(), 99),
-        Unlocked(7, "restart"),
-        TemporarilyFailed(8, "trap", None),
-        TemporarilyTimedOut(9),
-        Finished(Ok(ReturnValue(55))),
-        Finished(Ok(None)),
-        Finished(FallibleError(ReturnValue({"err": "x"}))),
-        Finished(Timeout()),
-        Finished(NondeterminismDetected("mismatch")),
-        Finished(ExecutionFailure("boom", "detail")),
-        JoinSetCreated(js),
-        JoinSetRequest(js, DelayRequest(DelayId.generate(), 100)),
-        JoinSetRequest(js, ChildExecutionRequest(exe.child(0))),
-        JoinNext(js, 100, closing=True),
-        Schedule(ExecutionId.generate(), ScheduleNow()),
-        Schedule(ExecutionId.generate(), ScheduleAtTime(5)),
-        Schedule(ExecutionId.generate(), ScheduleIn(6)),
-    ]
-    for event in events:
-        assert event_from_json(event_to_json(event)) == event
-    for response in [ChildExecutionFinished(exe.child(0), Ok(ReturnValue(1))), DelayFinished(DelayId.generate())]:
-        assert response_from_json(response_to_json(response)) == response
+@pytest.mark.parametrize("event", EVENTS, ids=repr)
+def test_every_event_round_trips_through_json(event: Event) -> None:
+    encoded = event_to_json(event)
+    assert encoded["type"] == type(event).__name__
+    assert event_from_json(json.loads(json.dumps(encoded))) == event
+
+
+@pytest.mark.parametrize("response", RESPONSES, ids=repr)
+def test_every_response_round_trips_through_json(response: JoinSetResponseBody) -> None:
+    assert response_from_json(json.loads(json.dumps(response_to_json(response)))) == response
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=repr)
+def test_every_result_round_trips_through_json(result: FinishedResult) -> None:
+    assert result_from_json(json.loads(json.dumps(result_to_json(result)))) == result
 
 
 def test_schedule_resolution_and_result_classification() -> None:

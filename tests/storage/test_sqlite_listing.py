@@ -23,8 +23,8 @@ from obelisk.storage.interface import (
     ExecutionQuery,
     ListDirection,
 )
-from obelisk.storage.sqlite_ops import dumps
-from obelisk.storage.sqlite_reads import list_executions_sql
+from obelisk.storage.sqlite.reads import list_executions_sql
+from obelisk.storage.sqlite.writes import dumps
 
 from .helpers import ACTIVITY, EXECUTOR, T0, WORKFLOW, created, new_id, opened
 
@@ -167,17 +167,17 @@ async def test_listing_100k_uses_indexes(tmp_path: Path) -> None:
 
 async def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
     """Locking, timers and JoinNext must not scan: each runs on every step of every execution."""
-    from obelisk.storage import sqlite_ops, sqlite_reads
+    from obelisk.storage.sqlite import reads, writes
 
     path = tmp_path / "db.sqlite"
     async with opened(path):
         pass
     checks = {
-        sqlite_ops._SELECT_DUE: ("f", 1, 2),
-        sqlite_reads._SELECT_EXPIRED_LOCKS: (1,),
-        sqlite_reads._SELECT_DUE_DELAYS: (1,),
-        sqlite_ops._COUNT_JOIN_NEXT: ("e", "js"),
-        sqlite_ops._NTH_RESPONSE_TIME: ("e", "js", 1),
+        writes._SELECT_DUE: ("f", 1, 2),
+        reads._SELECT_EXPIRED_LOCKS: (1,),
+        reads._SELECT_DUE_DELAYS: (1,),
+        writes._COUNT_JOIN_NEXT: ("e", "js"),
+        writes._NTH_RESPONSE_TIME: ("e", "js", 1),
     }
     conn = sqlite3.connect(path)
     try:

@@ -40,7 +40,7 @@ from obelisk.storage.interface import (
     VersionMismatch,
 )
 from obelisk.storage.sqlite import SqliteStorage
-from obelisk.storage.sqlite_schema import SchemaTooNew, load_migrations
+from obelisk.storage.sqlite.schema import SchemaTooNew, load_migrations
 
 from .helpers import EXECUTOR, SEC, T0, WORKFLOW, created, new_id, opened
 

@@ -105,6 +105,10 @@ async def test_fibo_webhook_over_http(server_process: tuple[ServerProcess, str])
     process, base = server_process
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         assert await _get(session, f"{base}/fibo/1/5") == (200, "fiboa(1, 5) = hardcoded: 1")
+        # the guest's obelisk:log/log call reaches the server's log, naming the webhook and the request
+        process.wait_for_output("fiboa(1, 5) = hardcoded: 1")
+        logged = next(line for line in process.output if "fiboa(1, 5) = hardcoded: 1" in line)
+        assert re.search(r"\[webhook_endpoint:fibo_webhook:\S+ E_[0-9A-Z]{26}\] fiboa\(1, 5\)", logged), logged
 
         status, text = await _get(session, f"{base}/fibo/10/3")
         assert status == 200

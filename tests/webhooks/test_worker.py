@@ -10,7 +10,7 @@ from wasmtime.component import Component
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import inspect_component
 from obelisk.wasm.wasi_http.linking import shadowed_interfaces
-from obelisk.workers.webhook import WebhookRequest, WebhookSettings, WebhookWorker
+from obelisk.webhooks.worker import WebhookRequest, WebhookSettings, WebhookWorker
 
 
 class Collected:

@@ -7,11 +7,12 @@ lets the workflow decide.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import ChildExecutionFinished, JoinSetResponseEvent
 from obelisk.concepts.results import (
+    ExecutionError,
     ExecutionFailure,
     FallibleError,
     FinishedResult,
@@ -57,18 +58,22 @@ def direct_call_result(result: FinishedResult) -> Any:
             raise ChildExecutionError("nondeterminism detected", reason)
         case ExecutionFailure(reason, detail):
             raise ChildExecutionError(reason, detail)
-    raise AssertionError(result)
+        case _:
+            assert_never(result)
 
 
-def execution_error_json(result: FinishedResult) -> Any:
-    match result:
+def execution_error_json(error: ExecutionError) -> Any:
+    """The ``execution-error`` a workflow sees; the results a function returned (``Ok``, ``FallibleError``) are
+    not errors of the execution."""
+    match error:
         case Timeout():
             return "permanent-timeout"
         case NondeterminismDetected():
             return "nondeterminism"
         case ExecutionFailure(reason, _):
             return {"permanent-failure": reason}
-    raise AssertionError(result)
+        case _:
+            assert_never(error)
 
 
 def await_next_json(response: JoinSetResponseEvent, *, has_value: bool) -> Any:
@@ -76,9 +81,13 @@ def await_next_json(response: JoinSetResponseEvent, *, has_value: bool) -> Any:
     ``result<execution-id, ...>`` when the function returns nothing)."""
     finished = _child(response)
     execution_id = {"id": str(finished.child_execution_id)}
-    match finished.result:
+    result = finished.result
+    match result:
         case Ok(value) | FallibleError(value):
             if not has_value:
                 return {"ok": execution_id}
             return {"ok": [execution_id, None if value is None else value.json]}
-    return {"err": [execution_id, execution_error_json(finished.result)]}
+        case Timeout() | NondeterminismDetected() | ExecutionFailure():
+            return {"err": [execution_id, execution_error_json(result)]}
+        case _:
+            assert_never(result)

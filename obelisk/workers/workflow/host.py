@@ -1,7 +1,10 @@
 """The host functions of workflows and the Linker that offers them.
 
 One Linker per workflow component, built at start-up and shared by every run and thread; each host function finds
-its run in the Store's data. What a workflow can call (docs/architecture.md#guest-contract):
+its run in the Store's data. Where the functions go in the Linker is ``obelisk.workers.host_imports``, shared with
+webhooks; what is workflow's own is here: what each function does to the run, and the host activities.
+
+What a workflow can call (docs/architecture.md#guest-contract):
 * ``obelisk:workflow/host-activities`` (``sleep``, ``new-join-set``) and the ``join-set-id`` resource of
   ``obelisk:types/execution``;
 * ``obelisk:log/log``;
@@ -12,12 +15,10 @@ its run in the Store's data. What a workflow can call (docs/architecture.md#gues
 
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from wasmtime.component import Linker, ResourceAny, ResourceHost, ResourceType
+from wasmtime.component import Linker, ResourceAny, ResourceHost
 
 from obelisk.concepts.wit_time import duration_us_from_json, schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionMetadata
@@ -25,27 +26,20 @@ from obelisk.registry import ImportKind, ResolvedImport
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import store_data
 from obelisk.wasm.introspect import ComponentInterfaces
-from obelisk.wasm.values import from_wasm, to_wasm
+from obelisk.wasm.values import from_wasm
 from obelisk.wasm.workflow_wasi import add_deterministic_wasi
+from obelisk.workers.host_imports import (
+    JOIN_SET_TYPE_ID,
+    HostFunction,
+    ImportHandlers,
+    link_host_imports,
+    params_from_wasm,
+    result_to_wasm,
+)
 from obelisk.workers.workflow.child_results import await_next_json, direct_call_value
 from obelisk.workers.workflow.run import WorkflowRun
 
 HOST_ACTIVITIES = "obelisk:workflow/host-activities"
-EXECUTION_TYPES = "obelisk:types/execution"
-LOG = "obelisk:log/log"
-JOIN_SET_RESOURCE = "join-set-id"
-JOIN_SET_TYPE_ID = 0x0B5E_1001
-"""The host resource type id of ``join-set-id`` (any constant unique among this process's host resources)."""
-
-_LOG_LEVELS = {
-    "trace": 5,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-}
-
-HostFunction = Callable[..., Any]
 
 
 def _run(context: Any) -> WorkflowRun:
@@ -56,14 +50,6 @@ def _run(context: Any) -> WorkflowRun:
 def _join_set(context: Any, handle: ResourceAny) -> Any:
     """The join set behind a borrowed handle; the borrow is consumed here (wasmtime requires it)."""
     return _run(context).join_set_of(handle.to_host(context).rep)
-
-
-def _params_json(metadata: FunctionMetadata, args: Sequence[Any], skip: int = 0) -> list[Any]:
-    return [from_wasm(value, param.type) for value, param in zip(args[skip:], metadata.params[skip:], strict=True)]
-
-
-def _returning(metadata: FunctionMetadata, value: Any) -> Any:
-    return None if metadata.result is None else to_wasm(value, metadata.result)
 
 
 # ---------------------------------------------------------------------------------------------- host activities
@@ -85,24 +71,13 @@ def _sleep(metadata: FunctionMetadata) -> HostFunction:
     return sleep
 
 
-def _drop_join_set(_context: Any, _rep: int) -> None:
-    """Dropping the guest's handle changes nothing: join sets still open are awaited when the function returns."""
-
-
-def _log(level: int) -> HostFunction:
-    def log(context: Any, message: str) -> None:
-        _run(context).guest_log(level, message)
-
-    return log
-
-
 # ---------------------------------------------------------------------------------------------- imported functions
 def _direct_call(resolved: ResolvedImport) -> HostFunction:
     metadata, callee = resolved.imported, resolved.callee_ffqn
 
     def call(context: Any, *args: Any) -> Any:
-        ready = _run(context).call(callee, _params_json(metadata, args))
-        return _returning(metadata, direct_call_value(ready.response))
+        ready = _run(context).call(callee, params_from_wasm(metadata, args))
+        return result_to_wasm(metadata, direct_call_value(ready.response))
 
     return call
 
@@ -113,9 +88,9 @@ def _submit(resolved: ResolvedImport) -> HostFunction:
     def submit(context: Any, handle: ResourceAny, *args: Any) -> Any:
         run = _run(context)
         join_set_id = _join_set(context, handle)
-        child_id = run.machine.submit(join_set_id, callee, _params_json(metadata, (handle, *args), skip=1))
+        child_id = run.machine.submit(join_set_id, callee, params_from_wasm(metadata, (handle, *args), skip=1))
         run.flush_if_needed()
-        return _returning(metadata, {"id": str(child_id)})
+        return result_to_wasm(metadata, {"id": str(child_id)})
 
     return submit
 
@@ -128,7 +103,7 @@ def _await_next(resolved: ResolvedImport) -> HostFunction:
         run = _run(context)
         join_set_id = _join_set(context, handle)
         ready = run.wait(run.machine.await_next(join_set_id, run_expires_at=run.run_expires_at()))
-        return _returning(metadata, await_next_json(ready.response, has_value=has_value))
+        return result_to_wasm(metadata, await_next_json(ready.response, has_value=has_value))
 
     return await_next
 
@@ -139,19 +114,32 @@ def _schedule(resolved: ResolvedImport) -> HostFunction:
     def schedule(context: Any, schedule_at: Any, *args: Any) -> Any:
         run = _run(context)
         when = schedule_at_from_json(from_wasm(schedule_at, metadata.params[0].type))
-        execution_id = run.machine.schedule(when, callee, _params_json(metadata, (schedule_at, *args), skip=1))
+        execution_id = run.machine.schedule(when, callee, params_from_wasm(metadata, (schedule_at, *args), skip=1))
         run.flush_if_needed()
-        return _returning(metadata, {"id": str(execution_id)})
+        return result_to_wasm(metadata, {"id": str(execution_id)})
 
     return schedule
 
 
-_IMPORT_HANDLERS: dict[ImportKind, Callable[[ResolvedImport], HostFunction]] = {
+_IMPORT_HANDLERS: ImportHandlers = {
     ImportKind.DIRECT_CALL: _direct_call,
     ImportKind.SUBMIT: _submit,
     ImportKind.AWAIT_NEXT: _await_next,
     ImportKind.SCHEDULE: _schedule,
 }
+
+
+def _host_activity(function: FunctionMetadata) -> HostFunction | None:
+    name = function.ffqn.function_name
+    if name == "sleep":
+        return _sleep(function)
+    if name == "new-join-set":
+        return _new_join_set
+    return None
+
+
+def _guest_log(context: Any, level: int, message: str) -> None:
+    _run(context).guest_log(level, message)
 
 
 # ---------------------------------------------------------------------------------------------- the linker
@@ -162,29 +150,12 @@ def build_workflow_linker(
     with wasmtime's message naming it (start-up import resolution reports it earlier, with candidates)."""
     linker = Linker(engine.engine)
     add_deterministic_wasi(linker, interfaces.imported_interfaces)
-    by_interface: dict[str, list[ResolvedImport]] = defaultdict(list)
-    for resolved_import in resolved:
-        by_interface[resolved_import.imported.ffqn.ifc_fqn].append(resolved_import)
-    with linker.root() as root:
-        for interface in interfaces.imported_interfaces:
-            if interface.startswith("wasi:"):
-                continue
-            with root.add_instance(interface) as instance:
-                if interface == EXECUTION_TYPES:
-                    instance.add_resource(JOIN_SET_RESOURCE, ResourceType.host(JOIN_SET_TYPE_ID), _drop_join_set)
-                elif interface == HOST_ACTIVITIES:
-                    for function in interfaces.imports_of(interface):
-                        if function.ffqn.function_name == "sleep":
-                            instance.add_func("sleep", _sleep(function))
-                        elif function.ffqn.function_name == "new-join-set":
-                            instance.add_func("new-join-set", _new_join_set)
-                elif interface == LOG:
-                    for function in interfaces.imports_of(interface):
-                        level = _LOG_LEVELS.get(function.ffqn.function_name)
-                        if level is not None:
-                            instance.add_func(function.ffqn.function_name, _log(level))
-                else:
-                    for resolved_import in by_interface.get(interface, []):
-                        handler = _IMPORT_HANDLERS[resolved_import.kind](resolved_import)
-                        instance.add_func(resolved_import.imported.ffqn.function_name, handler)
+    link_host_imports(
+        linker,
+        interfaces,
+        resolved,
+        guest_log=_guest_log,
+        import_handlers=_IMPORT_HANDLERS,
+        own_interfaces={HOST_ACTIVITIES: _host_activity},
+    )
     return linker

@@ -365,7 +365,7 @@ class ReplayMachine:
             return None
         recorded = self._history[self._position]
         event = recorded.event
-        assert isinstance(event, JoinSetCreated | JoinSetRequest | JoinNext | Schedule)
+        assert isinstance(event, HistoryEvent)
         if not matches(event):
             raise NondeterminismError(
                 f"unexpected {call} ({describe_event(key)}) at version {recorded.version}: "

@@ -7,20 +7,27 @@ matching logic, and so error messages describe events the same way everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
     ChildExecutionRequest,
+    Created,
     DelayRequest,
     Event,
+    Finished,
     HistoryEvent,
     JoinNext,
     JoinSetCreated,
     JoinSetRequest,
+    JoinSetRequestBody,
     JoinSetResponseEvent,
+    Locked,
     Schedule,
     ScheduleAt,
+    TemporarilyFailed,
+    TemporarilyTimedOut,
+    Unlocked,
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId, JoinSetId
@@ -101,23 +108,34 @@ class PendingWrites:
 
 # ---------------------------------------------------------------------------------------------- descriptions
 def describe_event(event: Event) -> str:
-    """A short, stable rendering of a history event for nondeterminism messages."""
+    """A short, stable rendering of a history event for nondeterminism messages (other events: their type)."""
     match event:
         case JoinSetCreated(join_set_id):
             return f"JoinSetCreated({join_set_id})"
-        case JoinSetRequest(join_set_id, ChildExecutionRequest(child_id)):
-            return f"JoinSetRequest({join_set_id}, child {child_id})"
-        case JoinSetRequest(join_set_id, DelayRequest(delay_id, expires_at)):
-            return f"JoinSetRequest({join_set_id}, delay {delay_id} expiring at {expires_at})"
+        case JoinSetRequest(join_set_id, request):
+            return f"JoinSetRequest({join_set_id}, {_describe_request(request)})"
         case JoinNext(join_set_id, _, closing):
             return f"JoinNext({join_set_id}{', closing' if closing else ''})"
         case Schedule(execution_id, schedule_at):
             return f"Schedule({execution_id}, {schedule_at})"
-    return type(event).__name__
+        case Created() | Locked() | Unlocked() | TemporarilyFailed() | TemporarilyTimedOut() | Finished():
+            return type(event).__name__
+        case _:
+            assert_never(event)
+
+
+def _describe_request(request: JoinSetRequestBody) -> str:
+    match request:
+        case ChildExecutionRequest(child_id):
+            return f"child {child_id}"
+        case DelayRequest(delay_id, expires_at):
+            return f"delay {delay_id} expiring at {expires_at}"
+        case _:
+            assert_never(request)
 
 
 def is_history_event(event: Event) -> bool:
-    return isinstance(event, JoinSetCreated | JoinSetRequest | JoinNext | Schedule)
+    return isinstance(event, HistoryEvent)
 
 
 __all__ = [

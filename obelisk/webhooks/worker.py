@@ -5,7 +5,8 @@ Python ``wasi:http`` layer (``obelisk.wasm.wasi_http``); the response head and b
 ``ResponseTarget`` as the guest produces them, so a streaming guest streams to its client. Imported functions
 of other components are served as in the original: direct calls become child executions the thread waits
 for, ``-schedule`` creates a top-level execution, ``-submit``/``-await-next`` are refused (they need a durable
-caller, which a webhook is not).
+caller, which a webhook is not). They are laid out in the Linker by ``obelisk.workers.host_imports``, as for
+workflows; only what each does is a webhook's own.
 
 Each request runs under a ``RequestControl``: its deadline is the epoch deadline of the store, and every wait of
 the guest (for a child, in a ``wasi:io`` poll, writing the response) ends as soon as the request is stopped. A
@@ -18,18 +19,18 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import wasmtime
-from wasmtime.component import Component, Linker, ResourceType
+from wasmtime.component import Component, Linker
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, FinishedResult, Ok
 from obelisk.concepts.wit_time import schedule_at_from_json
+from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.registry import ImportKind, ResolvedImport
 from obelisk.wasm.activity_wasi import LineForwarder, OutputForwarding
 from obelisk.wasm.engine import WasmEngine
@@ -42,7 +43,6 @@ from obelisk.wasm.host_calls import (
     store_data,
 )
 from obelisk.wasm.introspect import ComponentInterfaces
-from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.wasi_http.io import InputStream, interruptible
 from obelisk.wasm.wasi_http.linking import HTTP_TYPES, PythonWasi, define_python_wasi
 from obelisk.wasm.wasi_http.objects import (
@@ -56,22 +56,19 @@ from obelisk.wasm.wasi_http.objects import (
 from obelisk.wasm.wasi_http.state import WasiHttpState
 from obelisk.webhooks.executions import WebhookExecutions, WebhookRecord
 from obelisk.webhooks.request_control import RequestControl, RequestStopped, StopReason
+from obelisk.workers.host_imports import (
+    HostFunction,
+    ImportHandlers,
+    link_host_imports,
+    params_from_wasm,
+    result_to_wasm,
+)
 from obelisk.workers.workflow.child_results import direct_call_result
 
 log = logging.getLogger(__name__)
 guest_logger = logging.getLogger("obelisk.guest")
 
 INCOMING_HANDLER = "wasi:http/incoming-handler"
-LOG_INTERFACE = "obelisk:log/log"
-EXECUTION_TYPES = "obelisk:types/execution"
-_JOIN_SET_TYPE_ID = 0x0B_E1_1D_00
-_LOG_LEVELS = {
-    "trace": 5,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-}
 
 T = TypeVar("T")
 
@@ -193,7 +190,9 @@ class WebhookWorker:
         self._linker = Linker(engine.engine)
         self._linker.add_wasip2()
         self._wasi: PythonWasi = define_python_wasi(self._linker, engine.engine, component)
-        _define_imports(self._linker, interfaces, resolved_imports)
+        link_host_imports(
+            self._linker, interfaces, resolved_imports, guest_log=_guest_log, import_handlers=_IMPORT_HANDLERS
+        )
 
     @property
     def component_id(self) -> str:
@@ -316,81 +315,67 @@ def _data(context: Any) -> _StoreData:
     return data
 
 
-def _log(level: int) -> Callable[..., Any]:
-    def log_message(context: Any, message: str) -> None:
-        data = _data(context)
-        guest_logger.log(level, "[%s %s] %s", data.component_id, data.record.execution_id, message)
-
-    return log_message
-
-
 def _calls_of(data: _StoreData) -> WebhookCalls:
     if data.calls is None:
         raise WebhookCallRefused("this webhook runs without an execution service; it cannot call other components")
     return data.calls
 
 
-def _import_function(resolved: ResolvedImport) -> Callable[..., Any]:
+def _starting(
+    context: Any, metadata: FunctionMetadata, args: Sequence[Any]
+) -> tuple[_StoreData, WebhookCalls, list[Any]]:
+    """What a call that starts an execution needs; refused without an execution service, and once the request is
+    stopped (a stopped request starts no more children)."""
+    data = _data(context)
+    params = params_from_wasm(metadata, args)
+    calls = _calls_of(data)
+    data.control.check()
+    return data, calls, params
+
+
+def _guest_log(context: Any, level: int, message: str) -> None:
+    data = _data(context)
+    guest_logger.log(level, "[%s %s] %s", data.component_id, data.record.execution_id, message)
+
+
+def _refused(resolved: ResolvedImport) -> HostFunction:
+    def refused(context: Any, *args: Any) -> Any:
+        raise WebhookCallRefused(
+            f"{resolved.imported.ffqn}: a webhook cannot use -submit or -await-next (it has no durable join sets); "
+            f"call {resolved.callee_ffqn} directly or use -schedule"
+        )
+
+    return refused
+
+
+def _schedule(resolved: ResolvedImport) -> HostFunction:
     metadata = resolved.imported
-    ffqn = metadata.ffqn
 
-    def returning(value: Any) -> Any:
-        return None if metadata.result is None else to_wasm(value, metadata.result)
+    def schedule(context: Any, *args: Any) -> Any:
+        data, calls, params = _starting(context, metadata, args)
+        new_id = calls.run(
+            calls.executions.schedule(data.record, resolved.callee, schedule_at_from_json(params[0]), params[1:])
+        )
+        return result_to_wasm(metadata, {"id": str(new_id)})
 
-    if resolved.kind in (ImportKind.SUBMIT, ImportKind.AWAIT_NEXT):
+    return schedule
 
-        def refused(context: Any, *args: Any) -> Any:
-            raise WebhookCallRefused(
-                f"{ffqn}: a webhook cannot use -submit or -await-next (it has no durable join sets); "
-                f"call {resolved.callee_ffqn} directly or use -schedule"
-            )
 
-        return refused
-
-    if resolved.kind is ImportKind.SCHEDULE:
-
-        def schedule(context: Any, *args: Any) -> Any:
-            data = _data(context)
-            params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
-            calls = _calls_of(data)
-            data.control.check()
-            new_id = calls.run(
-                calls.executions.schedule(data.record, resolved.callee, schedule_at_from_json(params[0]), params[1:])
-            )
-            return returning({"id": str(new_id)})
-
-        return schedule
+def _direct_call(resolved: ResolvedImport) -> HostFunction:
+    metadata = resolved.imported
 
     def direct_call(context: Any, *args: Any) -> Any:
-        data = _data(context)
-        params = [from_wasm(v, p.type) for v, p in zip(args, metadata.params, strict=True)]
-        calls = _calls_of(data)
-        data.control.check()  # a stopped request starts no more children
+        data, calls, params = _starting(context, metadata, args)
         child_id = calls.run(calls.executions.start_call(data.record, resolved.callee, params))
         result = data.control.wait(calls.submit(calls.executions.result_of(child_id)))
-        return returning(direct_call_result(result))
+        return result_to_wasm(metadata, direct_call_result(result))
 
     return direct_call
 
 
-def _define_imports(linker: Linker, interfaces: ComponentInterfaces, resolved: Sequence[ResolvedImport]) -> None:
-    by_interface: dict[str, list[ResolvedImport]] = defaultdict(list)
-    for resolved_import in resolved:
-        by_interface[resolved_import.imported.ffqn.ifc_fqn].append(resolved_import)
-    with linker.root() as root:
-        for interface in interfaces.imported_interfaces:
-            if interface.startswith("wasi:"):
-                continue
-            with root.add_instance(interface) as instance:
-                if interface == EXECUTION_TYPES:
-                    instance.add_resource("join-set-id", ResourceType.host(_JOIN_SET_TYPE_ID), lambda ctx, rep: None)
-                elif interface == LOG_INTERFACE:
-                    for function in interfaces.imports_of(interface):
-                        level = _LOG_LEVELS.get(function.ffqn.function_name)
-                        if level is not None:
-                            instance.add_func(function.ffqn.function_name, _log(level))
-                else:
-                    for resolved_import in by_interface.get(interface, []):
-                        instance.add_func(
-                            resolved_import.imported.ffqn.function_name, _import_function(resolved_import)
-                        )
+_IMPORT_HANDLERS: ImportHandlers = {
+    ImportKind.DIRECT_CALL: _direct_call,
+    ImportKind.SUBMIT: _refused,
+    ImportKind.AWAIT_NEXT: _refused,
+    ImportKind.SCHEDULE: _schedule,
+}

@@ -1,6 +1,6 @@
 """Read-only queries of the SQLite backend: logs, pending states, timers and listings.
 
-Like ``sqlite_ops`` these are synchronous functions run on aiosqlite's worker thread, each inside one read
+Like ``writes`` these are synchronous functions run on aiosqlite's worker thread, each inside one read
 transaction so that its several SELECTs see one snapshot.
 """
 
@@ -23,16 +23,14 @@ from obelisk.storage.interface import (
     HeldLock,
     ListDirection,
 )
-from obelisk.storage.sqlite_ops import (
+from obelisk.storage.sqlite.writes import (
     SELECT_RESPONSES,
-    STATES,
-    Row,
     execution_event,
     failed_runs_in_a_row,
     load_row,
-    pending_state_of,
     response_event,
 )
+from obelisk.storage.state_machine import STATES, pending_state, pending_state_of, status
 
 _SELECT_EVENTS = (
     "SELECT version, created_at, json FROM execution_log WHERE execution_id = ? AND version >= ?"
@@ -74,32 +72,15 @@ def get_log(conn: sqlite3.Connection, execution_id: ExecutionId) -> ExecutionLog
     row = load_row(conn, execution_id)
     events = [execution_event(r) for r in conn.execute(_SELECT_EVENTS, (execution_id, 0, -1))]
     responses = [response_event(r) for r in conn.execute(SELECT_RESPONSES, (execution_id, -1, -1))]
-    return ExecutionLog(execution_id, events, responses, _row_state(row))
-
-
-def _row_state(row: Row) -> PendingState:
-    return pending_state_of(
-        row.state,
-        row.pending_expires_finished,
-        row.join_set_id,
-        row.join_set_closing,
-        row.executor_id,
-        row.run_id,
-        row.result_kind,
-        row.finished_at,
-    )
+    return ExecutionLog(execution_id, events, responses, pending_state(row))
 
 
 def get_pending_state(conn: sqlite3.Connection, execution_id: ExecutionId) -> PendingState:
-    return _row_state(load_row(conn, execution_id))
+    return pending_state(load_row(conn, execution_id))
 
 
 def get_status(conn: sqlite3.Connection, execution_id: ExecutionId) -> ExecutionStatus:
-    return status_of_row(load_row(conn, execution_id))
-
-
-def status_of_row(row: Row) -> ExecutionStatus:
-    return ExecutionStatus(_row_state(row), row.next_version + row.response_count, row.next_version)
+    return status(load_row(conn, execution_id))
 
 
 def change_count(conn: sqlite3.Connection, execution_id: ExecutionId) -> int:

@@ -45,7 +45,7 @@ class Migration:
 def load_migrations() -> list[Migration]:
     """The packaged migrations in version order; their numbers must run 1, 2, 3, ... without gaps."""
     found: list[Migration] = []
-    for entry in (resources.files("obelisk.storage") / "migrations").iterdir():
+    for entry in (resources.files("obelisk.storage.sqlite") / "migrations").iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match is not None:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))

@@ -1,5 +1,5 @@
 -- Obelisk (Python) schema, version 1. Times are INTEGER UTC microseconds.
--- Applied inside one transaction by obelisk/storage/sqlite_schema.py, which then sets PRAGMA user_version.
+-- Applied inside one transaction by obelisk/storage/sqlite/schema.py, which then sets PRAGMA user_version.
 
 -- The append-only event log; version = index of the event (0 is Created).
 CREATE TABLE execution_log (
@@ -25,7 +25,7 @@ CREATE TABLE join_set_response (
     delay_id TEXT
 );
 -- A response is identified by its target, join set and child or delay; NULLs are distinct in a UNIQUE index, so
--- the absent one is folded to '' to make a second delivery collide (it is then ignored, see sqlite_ops.py).
+-- the absent one is folded to '' to make a second delivery collide (it is then ignored, see obelisk/storage/sqlite/writes.py).
 CREATE UNIQUE INDEX join_set_response_identity ON join_set_response (
     execution_id, join_set_id, coalesce(child_execution_id, ''), coalesce(delay_id, '')
 );

@@ -1,7 +1,7 @@
 """The SQLite storage backend (one file, WAL, durable commits by default).
 
 One aiosqlite connection owns the database; its single worker thread runs every statement. Each public method is
-one synchronous function from ``sqlite_ops`` (writes) or ``sqlite_reads``, executed there in a single hop.
+one synchronous function from ``writes`` or ``reads``, executed there in a single hop.
 
 Writes go through a **group commit**: a ``write`` queues its job; one flusher task takes everything queued while
 the previous transaction was in flight and applies it in one transaction, each job in its own SAVEPOINT, so one
@@ -28,7 +28,7 @@ from obelisk.concepts.clock import MICROS_PER_SECOND, Clock, SystemClock
 from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, PendingState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId, ExecutorId
-from obelisk.storage import sqlite_ops, sqlite_reads, sqlite_schema
+from obelisk.storage import state_machine
 from obelisk.storage.interface import (
     ExecutionLog,
     ExecutionQuery,
@@ -47,7 +47,8 @@ from obelisk.storage.interface import (
     WriteOp,
 )
 from obelisk.storage.notifications import Notifier, StatusWatch, wait_done
-from obelisk.storage.sqlite_ops import Effects
+from obelisk.storage.sqlite import reads, schema, writes
+from obelisk.storage.state_machine import Effects
 from obelisk.storage.write_health import WriteHealth
 
 T = TypeVar("T")
@@ -106,9 +107,9 @@ class SqliteStorage(Storage):
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "FULL", clock: Clock | None = None) -> SqliteStorage:
         mode = synchronous.upper()
-        if mode not in sqlite_schema.SYNCHRONOUS_MODES:
+        if mode not in schema.SYNCHRONOUS_MODES:
             raise StorageError(
-                f"synchronous: expected one of {', '.join(sqlite_schema.SYNCHRONOUS_MODES)}, got {synchronous!r}"
+                f"synchronous: expected one of {', '.join(schema.SYNCHRONOUS_MODES)}, got {synchronous!r}"
             )
         path = Path(path)
         try:
@@ -118,8 +119,8 @@ class SqliteStorage(Storage):
         except (OSError, sqlite3.Error) as exc:
             raise _open_error(exc, path) from exc
         try:
-            await _in_thread(db, lambda conn: sqlite_schema.configure(conn, mode))
-            await _in_thread(db, lambda conn: sqlite_schema.migrate(conn, path))
+            await _in_thread(db, lambda conn: schema.configure(conn, mode))
+            await _in_thread(db, lambda conn: schema.migrate(conn, path))
         except (OSError, sqlite3.Error) as exc:
             await db.close()
             raise _open_error(exc, path) from exc
@@ -165,7 +166,7 @@ class SqliteStorage(Storage):
     # ------------------------------------------------------------------------------------------ writes
     async def write(self, ops: Sequence[WriteOp], now: int) -> None:
         ops = list(ops)
-        await self._submit(lambda conn, effects: sqlite_ops.apply_ops(conn, ops, now, effects), len(ops))
+        await self._submit(lambda conn, effects: writes.apply_ops(conn, ops, now, effects), len(ops))
 
     async def lock_pending(
         self,
@@ -183,7 +184,7 @@ class SqliteStorage(Storage):
             self._seen_generation[key] = self._notifier.generation(key)
 
         def body(conn: sqlite3.Connection, effects: Effects) -> list[LockedExecution]:
-            return sqlite_ops.lock_pending(
+            return writes.lock_pending(
                 conn, ffqns, batch_size, now, executor_id, component_id, lock_expires_at, effects
             )
 
@@ -192,7 +193,7 @@ class SqliteStorage(Storage):
         return locked
 
     async def held_locks(self, executor_id: ExecutorId, now: int) -> list[HeldLock]:
-        return await self._read(lambda conn: sqlite_reads.held_locks(conn, executor_id, now))
+        return await self._read(lambda conn: reads.held_locks(conn, executor_id, now))
 
     async def _submit(self, body: Callable[[sqlite3.Connection, Effects], T], operations: int) -> T:
         if self._closed:
@@ -306,7 +307,7 @@ class SqliteStorage(Storage):
             for ffqn, at in effects.pending_later.items():
                 if at - now <= TIMED_WAKE_HORIZON_US:
                     notifier.notify_pending_at(ffqn, (at - now) / MICROS_PER_SECOND)
-        notifier.notify_changed(effects.changed, sqlite_reads.status_of_row)
+        notifier.notify_changed(effects.changed, state_machine.status)
 
     # ------------------------------------------------------------------------------------------ reads
     async def _read(self, fn: Callable[[sqlite3.Connection], T], *, single_statement: bool = False) -> T:
@@ -323,28 +324,28 @@ class SqliteStorage(Storage):
             raise _as_storage_error(exc, self._path) from exc
 
     async def get(self, execution_id: ExecutionId) -> ExecutionLog:
-        return await self._read(lambda conn: sqlite_reads.get_log(conn, execution_id))
+        return await self._read(lambda conn: reads.get_log(conn, execution_id))
 
     async def get_pending_state(self, execution_id: ExecutionId) -> PendingState:
-        return await self._read(lambda conn: sqlite_reads.get_pending_state(conn, execution_id), single_statement=True)
+        return await self._read(lambda conn: reads.get_pending_state(conn, execution_id), single_statement=True)
 
     async def get_status(self, execution_id: ExecutionId) -> ExecutionStatus:
-        return await self._read(lambda conn: sqlite_reads.get_status(conn, execution_id), single_statement=True)
+        return await self._read(lambda conn: reads.get_status(conn, execution_id), single_statement=True)
 
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:
-        return await self._read(lambda conn: sqlite_reads.get_expired_timers(conn, now))
+        return await self._read(lambda conn: reads.get_expired_timers(conn, now))
 
     async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
-        return await self._read(lambda conn: sqlite_reads.list_executions(conn, query))
+        return await self._read(lambda conn: reads.list_executions(conn, query))
 
     async def list_events(self, execution_id: ExecutionId, version_from: int, length: int) -> list[ExecutionEvent]:
-        return await self._read(lambda conn: sqlite_reads.list_events(conn, execution_id, version_from, length))
+        return await self._read(lambda conn: reads.list_events(conn, execution_id, version_from, length))
 
     async def list_responses(
         self, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool
     ) -> list[JoinSetResponseEvent]:
         return await self._read(
-            lambda conn: sqlite_reads.list_responses(conn, execution_id, cursor_from, length, including_cursor)
+            lambda conn: reads.list_responses(conn, execution_id, cursor_from, length, including_cursor)
         )
 
     # ------------------------------------------------------------------------------------------ waiting
@@ -371,9 +372,7 @@ class SqliteStorage(Storage):
 
     async def wait_for_change(self, execution_id: ExecutionId, known_version: int, timeout: float) -> None:
         with self.watch_status(execution_id) as watch:  # opened before the read: no change is missed
-            current = await self._read(
-                lambda conn: sqlite_reads.change_count(conn, execution_id), single_statement=True
-            )
+            current = await self._read(lambda conn: reads.change_count(conn, execution_id), single_statement=True)
             if current == known_version:
                 await watch.wait(timeout)
 
