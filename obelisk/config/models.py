@@ -260,6 +260,10 @@ class SqliteBackend:
     synchronous: str
 
 
+DatabaseBackend = SqliteBackend | PostgresDatabaseConfig
+"""The database a server uses (``ObeliskConfig.backend``); ``obelisk.database`` matches on it."""
+
+
 class DatabaseConfig(_Model):
     """``[database]``: at most one of its tables. None at all means SQLite in ``${DATA_DIR}``."""
 
@@ -584,7 +588,7 @@ class ObeliskConfig(_Model):
         return self
 
     @property
-    def backend(self) -> SqliteBackend | PostgresDatabaseConfig:
+    def backend(self) -> DatabaseBackend:
         """The database this server uses (when two tables select one, ``cross_field_problems`` refuses the config)."""
         if self.database.postgres is not None:
             return self.database.postgres
