@@ -69,6 +69,18 @@ async def open_storage(config: ObeliskConfig, clock: Clock) -> Storage:
             assert_never(backend)
 
 
+async def database_problem(config: ObeliskConfig) -> str | None:
+    """What keeps a server from using its database, in one line (``obelisk server verify``); ``None`` if nothing."""
+    backend = config.backend
+    match backend:
+        case SqliteBackend():
+            return sqlite_problem(backend.file)
+        case PostgresDatabaseConfig():
+            raise NotImplementedError("the PostgreSQL storage backend is not built yet")
+        case _:
+            assert_never(backend)
+
+
 def sqlite_problem(file: Path) -> str | None:
     """Why a server could not use this SQLite file, found without creating or changing anything; ``None`` if
     nothing stands in the way. The WAL files are created beside the database, so its directory must be writable."""
