@@ -7,6 +7,7 @@ handled, and the rest of the server sees a ``Storage`` only.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import assert_never
@@ -14,11 +15,13 @@ from typing import assert_never
 from obelisk.concepts.clock import Clock
 from obelisk.config import ObeliskConfig, PostgresDatabaseConfig, SqliteBackend
 from obelisk.executor.identity import IdentityClaim, claim_data_directory, claim_database
-from obelisk.storage.interface import Storage
+from obelisk.storage.interface import Storage, StorageError
 from obelisk.storage.postgres.target import PostgresTarget
 from obelisk.storage.sqlite import SqliteStorage
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+MAINTENANCE_DATABASE = "postgres"
+"""Where ``verify`` asks whether the role may create the database it did not find (it exists on every server)."""
 
 
 def describe(config: ObeliskConfig) -> str:
@@ -64,7 +67,10 @@ async def open_storage(config: ObeliskConfig, clock: Clock) -> Storage:
         case SqliteBackend():
             return await SqliteStorage.open(backend.file, synchronous=backend.synchronous, clock=clock)
         case PostgresDatabaseConfig():
-            raise NotImplementedError("the PostgreSQL storage backend is not built yet")
+            # Imported here: psycopg costs start-up time that a server on SQLite should not pay.
+            from obelisk.storage.postgres.backend import PostgresStorage  # noqa: PLC0415
+
+            return await PostgresStorage.open(postgres_target(backend), clock=clock)
         case _:
             assert_never(backend)
 
@@ -76,9 +82,38 @@ async def database_problem(config: ObeliskConfig) -> str | None:
         case SqliteBackend():
             return sqlite_problem(backend.file)
         case PostgresDatabaseConfig():
-            raise NotImplementedError("the PostgreSQL storage backend is not built yet")
+            return await asyncio.to_thread(postgres_problem, postgres_target(backend))
         case _:
             assert_never(backend)
+
+
+def postgres_problem(target: PostgresTarget) -> str | None:
+    """Whether the server can reach the database, log in, and find the database (or create it); changes nothing.
+
+    A missing database is no problem when ``provision_policy = "auto"`` and the role may create databases."""
+    # Imported here: psycopg costs start-up time that a server on SQLite should not pay.
+    from obelisk.storage.postgres import schema  # noqa: PLC0415
+    from obelisk.storage.postgres.errors import DatabaseMissing  # noqa: PLC0415
+
+    try:
+        schema.connect(target).close()
+        return None
+    except DatabaseMissing as missing:
+        if target.provision_policy != "auto":
+            return f'{missing} (provision_policy = "never": create it, or set provision_policy = "auto")'
+    except StorageError as error:
+        return str(error)
+    try:
+        with schema.connect(target, MAINTENANCE_DATABASE) as conn:
+            row = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    except StorageError as error:
+        return str(error)
+    if row is None or not row[0]:
+        return (
+            f"database {target.describe()} does not exist, and user {target.user!r} may not create it"
+            " (it needs CREATEDB): create the database, or grant CREATEDB"
+        )
+    return None
 
 
 def sqlite_problem(file: Path) -> str | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.test_storage_unavailable import read_only_file
+from tests.postgres_cluster import ROLE, PostgresCluster
 
 OBELISK = [sys.executable, "-m", "obelisk"]
 
@@ -91,3 +95,62 @@ def _no_inherited_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("OBELISK__"):
             monkeypatch.delenv(name)
+
+
+# ---------------------------------------------------------------------------------------------- PostgreSQL
+
+
+def postgres_config(tmp_path: Path, cluster: PostgresCluster, **keys: object) -> Path:
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": cluster.port,
+        "user": ROLE,
+        "password": "${DB_PASSWORD}",
+        "db_name": "postgres",
+    }
+    values.update(keys)
+    table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in values.items())
+    return write_config(tmp_path, f"[database.postgres]\n{table}\n")
+
+
+def test_a_reachable_postgres_database_is_reported(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
+    run = verify(postgres_config(tmp_path, postgres_cluster), env={"DB_PASSWORD": postgres_cluster.password})
+    assert run.returncode == 0, run.stderr
+    expected = f"Database: database: postgresql://{ROLE}@127.0.0.1:{postgres_cluster.port}/postgres"
+    assert run.stdout.splitlines()[0] == expected
+    assert postgres_cluster.password not in run.stdout + run.stderr
+
+
+def test_a_wrong_password_is_an_authentication_failure(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
+    run = verify(postgres_config(tmp_path, postgres_cluster), env={"DB_PASSWORD": "not-the-password"})
+    line = assert_one_error(run, "authentication failed", f"user '{ROLE}'")
+    assert "not-the-password" not in line
+
+
+def test_a_port_nobody_listens_on_is_unreachable(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = postgres_config(tmp_path, postgres_cluster, port=port)
+    assert_one_error(verify(config, env={"DB_PASSWORD": "x"}), f"127.0.0.1:{port}", "is unreachable")
+
+
+def test_a_missing_database(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
+    env = {"DB_PASSWORD": postgres_cluster.password}
+    never = postgres_config(tmp_path, postgres_cluster, db_name="no_such_db", provision_policy="never")
+    assert_one_error(verify(never, env=env), "no_such_db", "does not exist", 'provision_policy = "never"')
+    # "auto" creates it at start, which the test role may do (CREATEDB): nothing is wrong, and nothing is created
+    auto = postgres_config(tmp_path, postgres_cluster, db_name="no_such_db")
+    run = verify(auto, env=env)
+    assert run.returncode == 0, run.stderr
+    assert postgres_cluster.sql("SELECT 1 FROM pg_database WHERE datname = 'no_such_db'") == []
+
+
+def test_a_missing_database_the_role_may_not_create(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
+    role, password = "verify_no_createdb", secrets.token_hex(8)
+    postgres_cluster.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    try:
+        config = postgres_config(tmp_path, postgres_cluster, user=role, db_name="no_such_db")
+        assert_one_error(verify(config, env={"DB_PASSWORD": password}), "does not exist", "needs CREATEDB")
+    finally:
+        postgres_cluster.sql(f"DROP ROLE {role}")
