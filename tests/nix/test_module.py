@@ -55,7 +55,7 @@ def test_vm_node_config_is_accepted_by_the_server(tmp_path: Path) -> None:
 
     assert config.api.listening_addr == "127.0.0.1:5005"
     assert config.webui_listening_addr == "127.0.0.1:8080"
-    assert config.sqlite.file == Path("/var/lib/obelisk/obelisk.sqlite")
+    assert config.sqlite is not None and config.sqlite.file == Path("/var/lib/obelisk/obelisk.sqlite")
     assert config.codegen_cache.directory == Path("/var/cache/obelisk/codegen")
     assert [a.name for a in config.activity_wasm] == ["fibo_activity", "http_get_activity", "sleep_activity"]
     assert [w.name for w in config.workflow] == ["fibo_workflow", "http_get_workflow", "sleep_workflow"]
@@ -146,7 +146,7 @@ def test_module_renders_webhooks_the_server_accepts(tmp_path: Path) -> None:
     rendered = tmp_path / "obelisk.toml"
     rendered.write_text(data["toml"], encoding="utf-8")
     config = load_config(rendered, env=ENV, cwd=tmp_path).config
-    assert config.sqlite.synchronous == "NORMAL"
+    assert config.sqlite is not None and config.sqlite.synchronous == "NORMAL"
     (server,) = config.http_server
     assert (server.name, server.listening_addr, server.max_request_body_bytes) == ("public", "0.0.0.0:9090", 1024)
     assert server.header_timeout == timedelta(seconds=5)

@@ -205,7 +205,7 @@ def test_docker_and_app_settings_use_absolute_paths_and_all_interfaces(tmp_path:
     config = load_config(rendered, env=ENV, cwd=tmp_path).config
     assert config.api.listening_addr == "0.0.0.0:5005"
     assert config.webui_listening_addr == "0.0.0.0:8080"
-    assert config.sqlite.file == Path("/data/obelisk.sqlite")
+    assert config.sqlite is not None and config.sqlite.file == Path("/data/obelisk.sqlite")
     assert config.codegen_cache.directory == Path("/data/cache/codegen")
     assert all(str(c.location_path).startswith("/nix/store/c-components/") for c in config.components())
 
