@@ -80,7 +80,7 @@ class LoadedConfig:
         backend = config.backend
         if isinstance(backend, SqliteBackend):
             backend.file.parent.mkdir(parents=True, exist_ok=True)
-        if config.data_directory is not None:
+        elif config.data_directory is not None:  # the server's identity, with PostgreSQL
             config.data_directory.mkdir(parents=True, exist_ok=True)
         config.wasm_cache_directory.mkdir(parents=True, exist_ok=True)
         if config.codegen_cache.enabled:

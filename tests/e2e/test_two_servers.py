@@ -262,6 +262,7 @@ async def test_a_follower_on_one_server_sees_an_execution_run_by_the_other_finis
         assert _finished_by(log) == _executor_id(tmp_path / "b")
         finished_at = log.events[-1].created_at / 1_000_000
         assert seen_at - finished_at < 1.0, f"the follower on A saw the finish {seen_at - finished_at:.2f} s late"
+        print(f"the follower on A saw B's finish {seen_at - finished_at:.3f} s after its commit")
 
 
 async def test_a_server_killed_and_restarted_gives_back_its_own_locks_at_once(
