@@ -316,8 +316,9 @@ class Storage(abc.ABC):
         self, execution_id: ExecutionId
     ) -> contextlib.AbstractContextManager[StatusWatch[ExecutionStatus]]:
         """While open, every change of the execution committed by this process is pushed to the watch with the
-        execution's new status. Open it before reading the status, so that no change falls in between; changes
-        made by other processes sharing the database are not seen (poll for those)."""
+        execution's new status. Open it before reading the status, so that no change falls in between. Changes
+        made by other processes sharing the database are pushed too where the backend can hear of them
+        (PostgreSQL: LISTEN/NOTIFY), and not on SQLite (poll for those)."""
 
     @abc.abstractmethod
     async def wait_for_change(self, execution_id: ExecutionId, known_version: int, timeout: float) -> None:

@@ -117,6 +117,10 @@ class Notifier:
                 if not future.done():
                     future.set_result(None)
 
+    def waiting_ffqns(self) -> list[str]:
+        """The FFQNs someone waits for now (a backend that may have missed notifications wakes them all)."""
+        return list(self._pending_waiters)
+
     def notify_pending_at(self, ffqn: str, delay_seconds: float) -> None:
         """Wake executors of ``ffqn`` when a retry or a scheduled execution becomes due."""
         loop = asyncio.get_running_loop()
@@ -135,6 +139,10 @@ class Notifier:
         watch: StatusWatch[Any] = StatusWatch(execution_id)
         self._watches.setdefault(execution_id, set()).add(watch)
         return watch
+
+    def watched_executions(self) -> list[str]:
+        """The executions someone watches now."""
+        return list(self._watches)
 
     def unwatch(self, watch: StatusWatch[Any]) -> None:
         watches = self._watches.get(watch.execution_id)

@@ -1,4 +1,4 @@
-"""Listings: cursor paging both ways, filters, and index use with 100,000 executions."""
+"""SQLite listings and hot queries use their indexes (query plans), with 100,000 executions."""
 
 from __future__ import annotations
 
@@ -7,26 +7,19 @@ import time
 from pathlib import Path
 
 from obelisk.concepts.events import (
-    ChildExecutionFinished,
-    Finished,
-    JoinSetCreated,
-    Locked,
-    ParentRef,
     event_to_json,
 )
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import ExecutionId, JoinSetId, RunId
-from obelisk.concepts.results import ExecutionFailure, Ok, ResultKind
+from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.results import ResultKind
 from obelisk.storage.interface import (
-    CreateExecution,
-    DeliverResponse,
     ExecutionQuery,
     ListDirection,
 )
 from obelisk.storage.sqlite.reads import list_executions_sql
 from obelisk.storage.sqlite.writes import dumps
 
-from .helpers import ACTIVITY, EXECUTOR, T0, WORKFLOW, created, new_id, opened
+from .helpers import T0, created, opened
 
 FFQNS = [Ffqn.parse(f"testing:bulk/ifc.fn{i}") for i in range(10)]
 
@@ -38,53 +31,6 @@ def _plan(path: Path, query: ExecutionQuery) -> str:
         return "\n".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
     finally:
         conn.close()
-
-
-async def test_paging_both_ways_and_filters(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
-        ids = [new_id(i) for i in range(10)]
-        for i, eid in enumerate(ids):  # created_at increases with i, so ids[-1] is the newest
-            await storage.create(eid, created(WORKFLOW if i % 2 else ACTIVITY), T0 + i)
-        js = JoinSetId.generate()
-        child = ids[1].child(0)
-        await storage.write([CreateExecution(child, created(parent=ParentRef(ids[1], js)))], T0 + 100)
-        await storage.append(ids[0], 1, [Locked("c", EXECUTOR, RunId.generate(), T0 + 99), Finished(Ok(None))], T0)
-        failure = ExecutionFailure("boom")
-        await storage.append(ids[2], 1, [Locked("c", EXECUTOR, RunId.generate(), T0 + 99), Finished(failure)], T0)
-
-        page = await storage.list_executions(ExecutionQuery(length=4))
-        assert [s.execution_id for s in page] == [child, ids[9], ids[8], ids[7]]
-        assert page[0].parent_execution_id == ids[1]
-        cursor = (page[-1].created_at, page[-1].execution_id)
-        older = await storage.list_executions(ExecutionQuery(cursor=cursor, length=4))
-        assert [s.execution_id for s in older] == [ids[6], ids[5], ids[4], ids[3]]
-        back = (older[0].created_at, older[0].execution_id)
-        newer = await storage.list_executions(ExecutionQuery(cursor=back, direction=ListDirection.NEWER, length=2))
-        assert [s.execution_id for s in newer] == [ids[8], ids[7]]  # the page just newer, newest first
-        including = await storage.list_executions(
-            ExecutionQuery(cursor=back, direction=ListDirection.NEWER, length=2, including_cursor=True)
-        )
-        assert [s.execution_id for s in including] == [ids[7], ids[6]]
-
-        top = await storage.list_executions(ExecutionQuery(top_level_only=True, length=100))
-        assert child not in [s.execution_id for s in top] and len(top) == 10
-        workflows = await storage.list_executions(ExecutionQuery(ffqn=WORKFLOW, length=100))
-        assert [s.execution_id for s in workflows] == ids[9::-2]
-        finished = await storage.list_executions(ExecutionQuery(state="Finished", length=100))
-        assert [s.execution_id for s in finished] == [ids[2], ids[0]]
-        failed = await storage.list_executions(ExecutionQuery(result_kind=ResultKind.EXECUTION_FAILURE))
-        assert [s.execution_id for s in failed] == [ids[2]]
-
-        await storage.append(child, 1, [JoinSetCreated(js)], T0)
-        await storage.write([DeliverResponse(ids[1], js, ChildExecutionFinished(child, Ok(None)))], T0 + 5)
-        await storage.write([DeliverResponse(ids[1], js, ChildExecutionFinished(ids[1].child(1), Ok(None)))], T0 + 6)
-        events = await storage.list_events(child, 1, 10)
-        assert [e.event for e in events] == [JoinSetCreated(js)]
-        responses = await storage.list_responses(ids[1], -1, 10, False)
-        assert len(responses) == 2
-        after_first = await storage.list_responses(ids[1], responses[0].cursor, 10, False)
-        assert after_first == responses[1:]
-        assert await storage.list_responses(ids[1], responses[0].cursor, 1, True) == responses[:1]
 
 
 def _bulk_insert(path: Path, ids: list[ExecutionId], finished_every: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
@@ -30,15 +29,15 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import Ok, ResultKind
-from obelisk.storage.interface import AppendEvents, CreateExecution, DeliverResponse, VersionMismatch
-from obelisk.storage.sqlite import SqliteStorage
+from obelisk.storage.interface import AppendEvents, CreateExecution, DeliverResponse, Storage, VersionMismatch
 from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW, ops_for_held_locks
 
-from .helpers import ACTIVITY, EXECUTOR, SEC, T0, WORKFLOW, created, new_id, opened
+from .backends import Backend
+from .helpers import ACTIVITY, EXECUTOR, SEC, T0, WORKFLOW, created, new_id
 
 
 async def _lock_batch(
-    storage: SqliteStorage, batch_size: int, now: int = T0, executor: ExecutorId = EXECUTOR
+    storage: Storage, batch_size: int, now: int = T0, executor: ExecutorId = EXECUTOR
 ) -> list[ExecutionId]:
     locked = await storage.lock_pending(
         ffqns=[ACTIVITY],
@@ -51,8 +50,8 @@ async def _lock_batch(
     return [lock.execution_id for lock in locked]
 
 
-async def test_lock_pending_respects_batch_ffqn_time_and_state(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_lock_pending_respects_batch_ffqn_time_and_state(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         due = [new_id(i) for i in range(4)]
         for i, eid in enumerate(due):
             await storage.create(eid, created(scheduled_at=T0 - 10 + i), T0 - 100)
@@ -71,8 +70,8 @@ async def test_lock_pending_respects_batch_ffqn_time_and_state(tmp_path: Path) -
         assert await _lock_batch(storage, 3, now=T0 + SEC) == [later]
 
 
-async def test_lock_pending_returns_history_and_responses(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_lock_pending_returns_history_and_responses(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         wf = new_id()
         await storage.create(wf, created(WORKFLOW), T0)
         (first,) = await storage.lock_pending(
@@ -103,8 +102,8 @@ async def test_lock_pending_returns_history_and_responses(tmp_path: Path) -> Non
         assert second.created == created(WORKFLOW)
 
 
-async def test_concurrent_lock_pending_never_locks_twice(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_concurrent_lock_pending_never_locks_twice(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         ids = [new_id(i) for i in range(40)]
         await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
         executors = [ExecutorId.generate() for _ in range(8)]
@@ -114,14 +113,14 @@ async def test_concurrent_lock_pending_never_locks_twice(tmp_path: Path) -> None
         assert len(set(flat)) == len(flat)
 
 
-async def _release(storage: SqliteStorage, executor: ExecutorId, now: int, *, after_crash: bool) -> list[ExecutionId]:
+async def _release(storage: Storage, executor: ExecutorId, now: int, *, after_crash: bool) -> list[ExecutionId]:
     held = await storage.held_locks(executor, now)
     await storage.write(ops_for_held_locks(held, now, after_crash=after_crash), now)
     return [lock.execution_id for lock in held]
 
 
-async def test_held_locks_are_only_the_executors_own(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_held_locks_are_only_the_executors_own(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         mine, theirs = ExecutorId.generate(), ExecutorId.generate()
         ids = [new_id(i) for i in range(3)]
         await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
@@ -137,8 +136,8 @@ async def test_held_locks_are_only_the_executors_own(tmp_path: Path) -> None:
             assert isinstance(await storage.get_pending_state(eid), LockedState)
 
 
-async def test_group_commit_isolates_a_stale_writer(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_group_commit_isolates_a_stale_writer(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         ids = [new_id(i) for i in range(50)]
         await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
         commits_before = storage.stats.commits
@@ -157,8 +156,8 @@ async def test_group_commit_isolates_a_stale_writer(tmp_path: Path) -> None:
             assert (await storage.get(eid)).next_version == (1 if i == 17 else 2)
 
 
-async def test_create_wakes_pending_waiter_at_once(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_create_wakes_pending_waiter_at_once(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         assert await _lock_batch(storage, 1) == []  # what an executor does before it waits
         waiter = asyncio.create_task(storage.wait_for_pending([ACTIVITY], timeout=5.0))
         await asyncio.sleep(0.01)
@@ -181,8 +180,8 @@ async def test_create_wakes_pending_waiter_at_once(tmp_path: Path) -> None:
         assert time.perf_counter() - started < 0.05
 
 
-async def test_wait_for_change_sees_appends_and_responses(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_wait_for_change_sees_appends_and_responses(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         wf = new_id()
         await storage.create(wf, created(WORKFLOW), T0)
         # Already changed since the caller looked (it saw 0): returns at once.
@@ -203,8 +202,8 @@ async def test_wait_for_change_sees_appends_and_responses(tmp_path: Path) -> Non
         assert time.perf_counter() - started >= 0.04
 
 
-async def test_a_status_watch_receives_each_committed_status_without_reading(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_a_status_watch_receives_each_committed_status_without_reading(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         wf, other = new_id(), new_id(1)
         await storage.create(wf, created(WORKFLOW), T0)
         await storage.create(other, created(WORKFLOW), T0)
@@ -223,8 +222,8 @@ async def test_a_status_watch_receives_each_committed_status_without_reading(tmp
         assert watch.take() is None  # closed: no longer receives
 
 
-async def test_closing_the_storage_wakes_its_watches(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "db.sqlite")
+async def test_closing_the_storage_wakes_its_watches(storage_backend: Backend) -> None:
+    storage = await storage_backend.open()
     wf = new_id()
     await storage.create(wf, created(WORKFLOW), T0)
     with storage.watch_status(wf) as watch:
@@ -236,9 +235,9 @@ async def test_closing_the_storage_wakes_its_watches(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("writers", [20])
-async def test_throughput_smoke(tmp_path: Path, writers: int) -> None:
+async def test_throughput_smoke(storage_backend: Backend, writers: int) -> None:
     """Many concurrent writers share commits (the numbers are measured in bench/, not asserted here)."""
-    async with opened(tmp_path / "db.sqlite") as storage:
+    async with storage_backend.opened() as storage:
         ids = [new_id(i) for i in range(writers)]
         await storage.write([CreateExecution(eid, created()) for eid in ids], T0)
         commits_before = storage.stats.commits
@@ -254,8 +253,8 @@ async def test_throughput_smoke(tmp_path: Path, writers: int) -> None:
             assert (await storage.get(eid)).next_version == 11
 
 
-async def test_short_retry_backoff_wakes_executor_when_due(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_short_retry_backoff_wakes_executor_when_due(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         now = time.time_ns() // 1000
         eid = new_id()
         await storage.create(eid, created(scheduled_at=now), now)
@@ -269,7 +268,7 @@ async def test_short_retry_backoff_wakes_executor_when_due(tmp_path: Path) -> No
         assert 0.05 <= waited < 1.0, waited
 
 
-async def _await_in_place(storage: SqliteStorage, executor: ExecutorId, *, until: int) -> tuple[ExecutionId, JoinSetId]:
+async def _await_in_place(storage: Storage, executor: ExecutorId, *, until: int) -> tuple[ExecutionId, JoinSetId]:
     """A workflow whose await-strategy run waits in place for a response until ``until``."""
     wf = new_id()
     await storage.create(wf, created(WORKFLOW), T0)
@@ -281,10 +280,10 @@ async def _await_in_place(storage: SqliteStorage, executor: ExecutorId, *, until
     return wf, js
 
 
-async def test_a_restart_releases_a_run_waiting_in_place_for_its_response(tmp_path: Path) -> None:
+async def test_a_restart_releases_a_run_waiting_in_place_for_its_response(storage_backend: Backend) -> None:
     """A run of the previous process that waited for a child (``BlockedByJoinSet`` until its lock's end) would
     otherwise hold the workflow until then, although that process is gone."""
-    async with opened(tmp_path / "db.sqlite") as storage:
+    async with storage_backend.opened() as storage:
         mine = ExecutorId.generate()
         wf, js = await _await_in_place(storage, mine, until=T0 + 10 * SEC)
         assert isinstance(await storage.get_pending_state(wf), BlockedByJoinSet)
@@ -301,9 +300,9 @@ async def test_a_restart_releases_a_run_waiting_in_place_for_its_response(tmp_pa
         assert await storage.get_pending_state(wf) == PendingAt(T0 + 1)
 
 
-async def test_a_restart_releases_an_awaiting_run_after_its_response(tmp_path: Path) -> None:
+async def test_a_restart_releases_an_awaiting_run_after_its_response(storage_backend: Backend) -> None:
     """An await-strategy run owns ``PendingAt(deadline)`` after its response arrived; a restart releases it now."""
-    async with opened(tmp_path / "db.sqlite") as storage:
+    async with storage_backend.opened() as storage:
         mine = ExecutorId.generate()
         wf, js = await _await_in_place(storage, mine, until=T0 + SEC)
         await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(wf.child(0), Ok(None)))], T0 + 2)
@@ -312,17 +311,17 @@ async def test_a_restart_releases_an_awaiting_run_after_its_response(tmp_path: P
         assert await storage.get_pending_state(wf) == PendingAt(T0 + 3)
 
 
-async def test_an_interrupted_run_is_nobodys_after_it_blocked(tmp_path: Path) -> None:
+async def test_an_interrupted_run_is_nobodys_after_it_blocked(storage_backend: Backend) -> None:
     """An interrupt-strategy run blocks with an expiry of now: the execution waits for its response in the
     database only, and a restart has nothing to release."""
-    async with opened(tmp_path / "db.sqlite") as storage:
+    async with storage_backend.opened() as storage:
         mine = ExecutorId.generate()
         await _await_in_place(storage, mine, until=T0)
         assert await storage.held_locks(mine, T0 + 1) == []
 
 
-async def test_crashes_in_a_row_end_an_execution_that_keeps_killing_the_server(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_crashes_in_a_row_end_an_execution_that_keeps_killing_the_server(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         mine = ExecutorId.generate()
         parent, js = await _await_in_place(storage, mine, until=T0)
         child = parent.child(0)
@@ -347,8 +346,8 @@ async def test_crashes_in_a_row_end_an_execution_that_keeps_killing_the_server(t
         assert "died 5 times in a row" in str(response.response.result)
 
 
-async def test_progress_or_a_clean_stop_between_crashes_restarts_the_count(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_progress_or_a_clean_stop_between_crashes_restarts_the_count(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         mine = ExecutorId.generate()
         wf = new_id()
         await storage.create(wf, created(WORKFLOW), T0)
@@ -364,9 +363,9 @@ async def test_progress_or_a_clean_stop_between_crashes_restarts_the_count(tmp_p
         assert await storage.get_pending_state(wf) == PendingAt(now)
 
 
-async def test_calls_from_another_thread(tmp_path: Path) -> None:
+async def test_calls_from_another_thread(storage_backend: Backend) -> None:
     """Wasm worker threads reach the storage through run_coroutine_threadsafe on its loop."""
-    async with opened(tmp_path / "db.sqlite") as storage:
+    async with storage_backend.opened() as storage:
         loop = asyncio.get_running_loop()
         eid = new_id()
 

@@ -1,9 +1,6 @@
-"""Atomic write batches and the pending-state machine of the SQLite storage."""
+"""Atomic write batches and the pending-state machine: the storage contract, on every backend."""
 
 from __future__ import annotations
-
-import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -37,34 +34,23 @@ from obelisk.storage.interface import (
     ExpiredDelay,
     ExpiredLock,
     IllegalStateTransition,
+    Storage,
+    StorageError,
     VersionMismatch,
 )
-from obelisk.storage.sqlite import SqliteStorage
-from obelisk.storage.sqlite.schema import SchemaTooNew, load_migrations
 
-from .helpers import EXECUTOR, SEC, T0, WORKFLOW, created, new_id, opened
-
-
-def _dump(path: Path) -> list[tuple[object, ...]]:
-    """Every row of every table, read through a separate plain connection."""
-    conn = sqlite3.connect(path)
-    try:
-        rows: list[tuple[object, ...]] = []
-        for table in ("execution_log", "execution_state", "join_set_response", "delay"):
-            rows.extend((table, *r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"))
-        return rows
-    finally:
-        conn.close()
+from .backends import Backend
+from .helpers import EXECUTOR, SEC, T0, WORKFLOW, created, new_id
 
 
-async def _lock(storage: SqliteStorage, execution_id: str, version: int, now: int = T0) -> RunId:
+async def _lock(storage: Storage, execution_id: str, version: int, now: int = T0) -> RunId:
     run_id = RunId.generate()
     await storage.append(execution_id, version, [Locked("c", EXECUTOR, run_id, now + 10 * SEC)], now)  # type: ignore[arg-type]
     return run_id
 
 
-async def test_create_and_get(tmp_path: Path) -> None:
-    async with opened(tmp_path / "sub" / "dir" / "db.sqlite") as storage:
+async def test_create_and_get(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         eid = new_id()
         await storage.create(eid, created(), T0)
         log = await storage.get(eid)
@@ -77,34 +63,34 @@ async def test_create_and_get(tmp_path: Path) -> None:
             await storage.get(new_id(1))
 
 
-async def test_duplicate_create_is_refused(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_duplicate_create_is_refused(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         eid = new_id()
         await storage.create(eid, created(), T0)
-        before = _dump(storage.path)
+        before = storage_backend.dump()
         with pytest.raises(ExecutionAlreadyExists) as info:
             await storage.create(eid, created(scheduled_at=T0 + 5), T0 + 1)
         assert info.value.execution_id == eid
-        assert _dump(storage.path) == before
+        assert storage_backend.dump() == before
 
 
-async def test_stale_version_is_refused_and_nothing_written(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_stale_version_is_refused_and_nothing_written(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         eid = new_id()
         await storage.create(eid, created(), T0)
         await _lock(storage, eid, 1)
-        before = _dump(storage.path)
+        before = storage_backend.dump()
         with pytest.raises(VersionMismatch) as info:
             await storage.append(eid, 1, [TemporarilyFailed(T0 + SEC, "boom")], T0)
         assert (info.value.expected, info.value.actual) == (1, 2)
-        assert _dump(storage.path) == before
+        assert storage_backend.dump() == before
 
 
-async def test_failed_batch_writes_nothing(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_failed_batch_writes_nothing(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         parent, other = new_id(), new_id(1)
         await storage.create(parent, created(WORKFLOW), T0)
-        before = _dump(storage.path)
+        before = storage_backend.dump()
         js = JoinSetId.generate()
         child = parent.child(0)
         with pytest.raises(VersionMismatch):
@@ -117,7 +103,7 @@ async def test_failed_batch_writes_nothing(tmp_path: Path) -> None:
                 ],
                 T0,
             )
-        assert _dump(storage.path) == before
+        assert storage_backend.dump() == before
         # The same batch without the bad op goes through, and chains versions inside the batch.
         await storage.write(
             [
@@ -131,8 +117,8 @@ async def test_failed_batch_writes_nothing(tmp_path: Path) -> None:
         assert (await storage.get(child)).created.parent == ParentRef(parent, js)
 
 
-async def test_child_finished_with_response_unblocks_parent(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_child_finished_with_response_unblocks_parent(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         parent = new_id()
         await storage.create(parent, created(WORKFLOW), T0)
         await _lock(storage, parent, 1)
@@ -170,8 +156,8 @@ async def test_child_finished_with_response_unblocks_parent(tmp_path: Path) -> N
             await storage.append(child, 3, [Unlocked(T0, "late")], T0 + 2)
 
 
-async def test_join_next_with_response_already_there_is_pending(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_join_next_with_response_already_there_is_pending(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         parent = new_id()
         await storage.create(parent, created(WORKFLOW), T0)
         await _lock(storage, parent, 1)
@@ -200,8 +186,8 @@ async def test_join_next_with_response_already_there_is_pending(tmp_path: Path) 
         assert len((await storage.get(parent)).responses) == 2
 
 
-async def test_delay_row_lifecycle_and_expired_timers(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_delay_row_lifecycle_and_expired_timers(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         wf, act = new_id(), new_id(1)
         await storage.create(wf, created(WORKFLOW), T0)
         await storage.create(act, created(), T0)
@@ -224,8 +210,8 @@ async def test_delay_row_lifecycle_and_expired_timers(tmp_path: Path) -> None:
         assert [t for t in await storage.get_expired_timers(T0 + 10 * SEC) if isinstance(t, ExpiredDelay)] == []
 
 
-async def test_illegal_lock_transitions(tmp_path: Path) -> None:
-    async with opened(tmp_path / "db.sqlite") as storage:
+async def test_illegal_lock_transitions(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
         eid = new_id()
         await storage.create(eid, created(scheduled_at=T0 + SEC), T0)
         with pytest.raises(IllegalStateTransition):  # not due yet
@@ -240,33 +226,27 @@ async def test_illegal_lock_transitions(tmp_path: Path) -> None:
         assert await storage.get_pending_state(eid) == PendingAt(T0 + 2 * SEC)
 
 
-async def test_persistence_and_migrations_across_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
+async def test_persistence_and_migrations_across_reopen(storage_backend: Backend) -> None:
     eid = new_id()
-    async with opened(path) as storage:
+    async with storage_backend.opened() as storage:
         await storage.create(eid, created(), T0)
         await _lock(storage, eid, 1)
+    migrations = storage_backend.schema_version()
     for _ in range(2):
-        async with opened(path, synchronous="NORMAL") as storage:
+        async with storage_backend.opened() as storage:
             log = await storage.get(eid)
             assert log.next_version == 2
             assert isinstance(log.pending_state, LockedState)
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(load_migrations())
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        conn.execute(f"PRAGMA user_version = {len(load_migrations()) + 1}")
-        conn.commit()
-    finally:
-        conn.close()
-    with pytest.raises(SchemaTooNew, match="newer Obelisk"):
-        await SqliteStorage.open(path)
+    assert storage_backend.schema_version() == migrations >= 1
+    storage_backend.set_schema_version(migrations + 1)
+    with pytest.raises(StorageError, match="newer Obelisk"):
+        await storage_backend.open()
 
 
-async def test_created_and_locked_in_one_write_inserts_the_final_row(tmp_path: Path) -> None:
+async def test_created_and_locked_in_one_write_inserts_the_final_row(storage_backend: Backend) -> None:
     """A workflow's inline child is created and locked in one write: its state row is inserted once, already
     locked, with the creation's columns; creating it again is refused and changes nothing."""
-    async with opened(tmp_path / "db.sqlite") as storage:
+    async with storage_backend.opened() as storage:
         parent, child = new_id(), new_id(1)
         await storage.create(parent, created(WORKFLOW), T0)
         run = RunId.generate()
@@ -282,12 +262,11 @@ async def test_created_and_locked_in_one_write_inserts_the_final_row(tmp_path: P
         status = await storage.get_status(child)
         assert status.pending_state == LockedState(EXECUTOR, child_run, T0 + 2 * SEC)
         assert status.next_version == 2
-        with sqlite3.connect(storage.path) as conn:
-            columns = conn.execute(
-                "SELECT created_at, scheduled_at, max_retries, parent_execution_id, parent_join_set_id, component_id"
-                " FROM execution_state WHERE execution_id = ?",
-                (child,),
-            ).fetchone()
+        (columns,) = storage_backend.query(
+            "SELECT created_at, scheduled_at, max_retries, parent_execution_id, parent_join_set_id, component_id"
+            " FROM execution_state WHERE execution_id = ?",
+            (child,),
+        )
         assert columns == (T0 + 1, T0, 5, parent, "JoinSet_a", "activity_wasm:fibo:0123456789abcdef")
 
         with pytest.raises(ExecutionAlreadyExists):

@@ -1,0 +1,199 @@
+"""Two storage instances on one database, as two servers: the contract that makes sharing a database safe.
+
+Each test opens two instances on the same database and races them: due work is locked by exactly one, a stale
+append is refused with nothing written, a child exists together with its parent's request or not at all, and a
+restarted server finds (and releases) every lock its previous process held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from obelisk.concepts.events import (
+    BlockedByJoinSet,
+    ChildExecutionRequest,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    Locked,
+    LockedState,
+    ParentRef,
+    PendingAt,
+    TemporarilyFailed,
+    Unlocked,
+)
+from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.storage.interface import (
+    AppendEvents,
+    CreateExecution,
+    ExecutionAlreadyExists,
+    Storage,
+    VersionMismatch,
+)
+from obelisk.workers.outcome_events import ops_for_held_locks
+
+from .backends import Backend
+from .helpers import ACTIVITY, SEC, T0, WORKFLOW, created, new_id
+
+
+@contextlib.asynccontextmanager
+async def two_servers(backend: Backend) -> AsyncIterator[tuple[Storage, Storage]]:
+    async with backend.opened() as first, backend.opened() as second:
+        yield first, second
+
+
+async def _lock(storage: Storage, executor: ExecutorId, batch_size: int, now: int = T0) -> list[ExecutionId]:
+    locked = await storage.lock_pending(
+        ffqns=[ACTIVITY],
+        batch_size=batch_size,
+        now=now,
+        executor_id=executor,
+        component_id="activity_wasm:fibo:0123456789abcdef",
+        lock_expires_at=now + 10 * SEC,
+    )
+    return [lock.execution_id for lock in locked]
+
+
+async def test_racing_servers_lock_each_due_execution_exactly_once(storage_backend: Backend) -> None:
+    async with two_servers(storage_backend) as (a, b):
+        ids = [new_id(i) for i in range(60)]
+        await a.write([CreateExecution(eid, created()) for eid in ids], T0)
+        executors = {a: ExecutorId.generate(), b: ExecutorId.generate()}
+
+        async def keep_locking(storage: Storage) -> list[ExecutionId]:
+            mine: list[ExecutionId] = []
+            while batch := await _lock(storage, executors[storage], 4):
+                mine += batch
+            return mine
+
+        # Several lockers per server, all at once: both servers' transactions interleave on the database.
+        results = await asyncio.gather(*(keep_locking(s) for s in (a, b, a, b, a, b)))
+        flat = [eid for batch in results for eid in batch]
+        assert sorted(flat) == sorted(ids), "every due execution locked, none twice"
+        by_a = {eid for batch in results[0::2] for eid in batch}
+        for eid in ids:
+            state = await b.get_pending_state(eid)
+            assert isinstance(state, LockedState)
+            assert state.executor_id == (executors[a] if eid in by_a else executors[b])
+            assert (await a.get(eid)).next_version == 2  # one Locked event each
+
+
+async def test_racing_stale_appends_one_wins_the_loser_writes_nothing(storage_backend: Backend) -> None:
+    async with two_servers(storage_backend) as (a, b):
+        ids = [new_id(i) for i in range(20)]
+        await a.write([CreateExecution(eid, created()) for eid in ids], T0)
+        run = RunId.generate()
+        executor = ExecutorId.generate()
+        for eid in ids:
+            await a.append(eid, 1, [Locked("c", executor, run, T0 + 10 * SEC)], T0)
+
+        async def finish_attempt(storage: Storage, eid: ExecutionId, reason: str) -> str:
+            try:
+                await storage.append(eid, 2, [TemporarilyFailed(T0 + SEC, reason)], T0)
+            except VersionMismatch as exc:
+                assert (exc.expected, exc.actual) == (2, 3)
+                return "lost"
+            return reason
+
+        outcomes = await asyncio.gather(
+            *(finish_attempt(s, eid, s_name) for eid in ids for s, s_name in ((a, "a"), (b, "b")))
+        )
+        for i, eid in enumerate(ids):
+            pair = outcomes[2 * i : 2 * i + 2]
+            assert pair.count("lost") == 1, pair
+            winner = next(o for o in pair if o != "lost")
+            log = await b.get(eid)
+            assert log.next_version == 3
+            event = log.events[2].event
+            assert isinstance(event, TemporarilyFailed) and event.reason == winner
+            assert log.pending_state == PendingAt(T0 + SEC)
+
+
+async def test_child_created_with_its_parents_request_or_neither(storage_backend: Backend) -> None:
+    async with two_servers(storage_backend) as (a, b):
+        parent = new_id()
+        await a.create(parent, created(WORKFLOW), T0)
+        js = JoinSetId.generate()
+        child = parent.child(0)
+        # Server B creates the child's id first (a stray write); A's parent step that would create it fails whole.
+        await b.create(child, created(), T0)
+        before = storage_backend.dump()
+        with pytest.raises(ExecutionAlreadyExists):
+            await a.write(
+                [
+                    AppendEvents(parent, 1, [JoinSetCreated(js), JoinSetRequest(js, ChildExecutionRequest(child))]),
+                    CreateExecution(child, created(parent=ParentRef(parent, js))),
+                ],
+                T0,
+            )
+        assert storage_backend.dump() == before
+        assert (await b.get(parent)).next_version == 1
+
+        # Racing the same parent step on both servers: exactly one commits it, with its child.
+        other_child = parent.child(1)
+
+        async def step(storage: Storage) -> bool:
+            try:
+                await storage.write(
+                    [
+                        AppendEvents(
+                            parent, 1, [JoinSetCreated(js), JoinSetRequest(js, ChildExecutionRequest(other_child))]
+                        ),
+                        CreateExecution(other_child, created(parent=ParentRef(parent, js))),
+                    ],
+                    T0,
+                )
+            except (VersionMismatch, ExecutionAlreadyExists):
+                return False
+            return True
+
+        assert sorted(await asyncio.gather(step(a), step(b))) == [False, True]
+        assert (await a.get(parent)).next_version == 3
+        assert (await b.get(other_child)).created.parent == ParentRef(parent, js)
+        assert len(storage_backend.query("SELECT * FROM execution_log WHERE execution_id = ?", (other_child,))) == 1
+
+
+async def test_restart_releases_every_lock(storage_backend: Backend) -> None:
+    """A server's previous process held locks (a running activity, a workflow waiting in place for its child);
+    reopened under the same executor id it finds them all and releases them at once."""
+    executor = ExecutorId.generate()
+    stranger = ExecutorId.generate()
+    async with storage_backend.opened() as before_crash:
+        activities = [new_id(i) for i in range(3)]
+        await before_crash.write([CreateExecution(eid, created()) for eid in activities], T0)
+        mine = await _lock(before_crash, executor, 2)
+        theirs = await _lock(before_crash, stranger, 1)
+        wf = new_id(10)
+        await before_crash.create(wf, created(WORKFLOW), T0)
+        (locked,) = await before_crash.lock_pending(
+            ffqns=[WORKFLOW],
+            batch_size=1,
+            now=T0,
+            executor_id=executor,
+            component_id="wf",
+            lock_expires_at=T0 + 60 * SEC,
+        )
+        js = JoinSetId.generate()
+        await before_crash.append(wf, locked.version, [JoinSetCreated(js), JoinNext(js, T0 + 60 * SEC)], T0)
+        # No release: the process "dies" here (closing the storage writes nothing).
+
+    async with storage_backend.opened() as restarted:
+        now = T0 + SEC
+        held = await restarted.held_locks(executor, now)
+        assert sorted(h.execution_id for h in held) == sorted([*mine, wf])
+        assert {h.execution_id: h.running for h in held} == {**dict.fromkeys(mine, True), wf: False}
+        await restarted.write(ops_for_held_locks(held, now, after_crash=True), now)
+        assert await restarted.held_locks(executor, now) == []
+        for eid in mine:
+            assert await restarted.get_pending_state(eid) == PendingAt(now)
+            event = (await restarted.get(eid)).events[-1].event
+            assert isinstance(event, Unlocked) and event.after_crash
+        assert await restarted.get_pending_state(wf) == BlockedByJoinSet(js, now, False)
+        (other,) = theirs
+        assert isinstance(await restarted.get_pending_state(other), LockedState)  # another server's: untouched
+        # Released work is due again: the restarted server (or any other) locks it at once.
+        assert sorted(await _lock(restarted, executor, 10, now=now)) == sorted(mine)
