@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from obelisk.concepts.errors import ObeliskError
 from obelisk.config import load_config
 from tests.nix.nixtools import ENV, REPO, nix_eval, nix_eval_error, nix_string, nixpkgs_lib
 
@@ -577,3 +578,30 @@ def test_the_database_password_file_refuses_a_path_literal(tmp_path: Path) -> No
         _obelisk(f'database = {{ type = "postgresql"; host = "db"; passwordFile = {secret}; }};')
     )
     assert "absolute path outside the Nix store, as a string" in stderr, stderr
+
+
+def test_vm_postgres_nodes_load_through_the_servers_loader(tmp_path: Path) -> None:
+    """What the servers of postgres.py and postgres_local.py read: PostgreSQL (and no SQLite table), the password
+    from the environment, refused when it is not set, the identity in the state directory."""
+    rendered = tmp_path / "server.toml"
+    rendered.write_text(_postgres_node("server", tmp_path / "components")["toml"], encoding="utf-8")
+    config = load_config(rendered, env={**ENV, "OBELISK_DB_PASSWORD": "s3cret"}, cwd=tmp_path).config
+    postgres = config.database.postgres
+    assert postgres is not None and config.backend == postgres
+    assert (postgres.host, postgres.port, postgres.user, postgres.db_name) == ("db", 5432, "obelisk", "obelisk")
+    assert (postgres.password, postgres.provision_policy) == ("s3cret", "never")
+    assert config.data_directory == Path("/var/lib/obelisk")
+    assert config.sqlite is None and config.database.sqlite is None
+    with pytest.raises(ObeliskError, match="OBELISK_DB_PASSWORD"):
+        load_config(rendered, env=ENV, cwd=tmp_path)
+
+    rendered = tmp_path / "local.toml"
+    rendered.write_text(_postgres_node("local", tmp_path / "components")["toml"], encoding="utf-8")
+    postgres = load_config(rendered, env=ENV, cwd=tmp_path).config.database.postgres
+    assert postgres is not None
+    assert (postgres.host, postgres.port, postgres.user, postgres.password) == (
+        "/run/postgresql",
+        5432,
+        "obelisk",
+        None,
+    )
