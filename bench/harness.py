@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # so that `python bench/...` works without installing the package
 
+from bench.databases import DATABASES, BenchDatabase  # noqa: E402
 from obelisk.api.generated import obelisk_pb2 as pb  # noqa: E402
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -174,11 +175,13 @@ REPOSITORY_EXEC_SETTINGS = True
 (``bench/run.py --engine-defaults``)."""
 
 
-def write_config(directory: Path, api_port: int) -> Path:
-    """The benchmark config: the example components by absolute path, a fresh SQLite file, the shared caches.
+def write_config(directory: Path, api_port: int, database: BenchDatabase) -> Path:
+    """The benchmark config: the example components by absolute path, ``database``, the shared caches.
 
-    SQLite and everything else stay at their defaults (durable ``synchronous = FULL``, no web UI); the component
-    settings are those of the repository's obelisk.toml unless ``REPOSITORY_EXEC_SETTINGS`` is False.
+    The database and everything else stay at their defaults (SQLite: durable ``synchronous = FULL``; no web UI);
+    the component settings are those of the repository's obelisk.toml unless ``REPOSITORY_EXEC_SETTINGS`` is
+    False. Each config has a data directory of its own, so servers sharing a PostgreSQL database have identities
+    of their own.
     """
     workflow_exec = "exec.lock_expiry = {secs = 2}" if REPOSITORY_EXEC_SETTINGS else ""
     sleep_exec = "exec.lock_expiry = {secs = 10}" if REPOSITORY_EXEC_SETTINGS else ""
@@ -187,10 +190,9 @@ def write_config(directory: Path, api_port: int) -> Path:
         f"""
 api.listening_addr = "127.0.0.1:{api_port}"
 wasm_cache_directory = "{CACHE / "wasm"}"
+data_directory = "{directory / "data"}"
 
-[sqlite]
-file = "{directory / "db" / "obelisk.sqlite"}"
-
+{database.config_toml}
 [codegen_cache]
 directory = "{CACHE / "codegen"}"
 
@@ -215,10 +217,6 @@ location.path = "{COMPONENTS / "sleep_workflow.wasm"}"
 """
     )
     return path
-
-
-def sqlite_file(config_dir: Path) -> Path:
-    return config_dir / "db" / "obelisk.sqlite"
 
 
 def check_components() -> None:
@@ -318,18 +316,18 @@ class ServerProcess:
 
 
 @contextlib.asynccontextmanager
-async def running_server(*, wait_ready: bool = True) -> AsyncIterator[tuple[ServerProcess, Api, Path]]:
+async def running_server(*, wait_ready: bool = True) -> AsyncIterator[tuple[ServerProcess, Api, BenchDatabase]]:
     """A fresh temp dir and database, a launched server and a client; everything is torn down on exit."""
-    with tempfile.TemporaryDirectory(prefix="obelisk-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="obelisk-bench-") as tmp, DATABASES.fresh(Path(tmp)) as database:
         port = free_port()
-        config = write_config(Path(tmp), port)
+        config = write_config(Path(tmp), port, database)
         server = ServerProcess(config).launch()
         api: Api | None = None
         try:
             if wait_ready:
                 await server.wait_ready()
             api = Api(port)
-            yield server, api, Path(tmp)
+            yield server, api, database
         finally:
             if api is not None:
                 await api.close()
@@ -445,17 +443,6 @@ async def warm_caches() -> float:
     return time.perf_counter() - started
 
 
-def sqlite_rows(path: Path, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Read-only query of the server's database (WAL lets it run while the server writes)."""
-    import sqlite3
-
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        return list(connection.execute(query, params))
-    finally:
-        connection.close()
-
-
 @dataclass(frozen=True)
 class StepBreakdown:
     """Where one serial step's time goes, from the event timestamps a workflow and its children left in the DB."""
@@ -476,25 +463,20 @@ class StepBreakdown:
         )
 
 
-def step_breakdown(database: Path, parent_id: str) -> StepBreakdown | None:
+def step_breakdown(database: BenchDatabase, parent_id: str) -> StepBreakdown | None:
     """Medians over the children of ``parent_id``; None when the database does not have the expected shape.
 
-    Reads the engine's tables directly (schema of obelisk/storage/sqlite/migrations), so it is a diagnostic only.
+    Reads the engine's tables directly (the schema of either backend's migrations), so it is a diagnostic only.
     """
-    import sqlite3
-
     try:
-        rows = sqlite_rows(
-            database,
+        rows = database.rows(
             "SELECT l.execution_id, l.event_type, l.created_at, s.created_at FROM execution_log AS l "
             "JOIN execution_state AS s ON s.execution_id = l.execution_id WHERE s.parent_execution_id = ?",
             (parent_id,),
         )
-        parent = sqlite_rows(database, "SELECT created_at FROM execution_log WHERE execution_id = ?", (parent_id,))
-        responses = sqlite_rows(
-            database, "SELECT created_at FROM join_set_response WHERE execution_id = ?", (parent_id,)
-        )
-    except sqlite3.Error:
+        parent = database.rows("SELECT created_at FROM execution_log WHERE execution_id = ?", (parent_id,))
+        responses = database.rows("SELECT created_at FROM join_set_response WHERE execution_id = ?", (parent_id,))
+    except Exception:
         return None
     children: dict[str, dict[str, int]] = collections.defaultdict(dict)
     for child, kind, at, created in rows:

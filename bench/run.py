@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Run the benchmark workloads against a real ``obelisk server run`` subprocess and print a table.
 
-Usage: .venv/bin/python bench/run.py [--only W1,W2,W3,W4,SLEEP-RSS] [--runs N] [--engine-defaults]
+Usage: .venv/bin/python bench/run.py [--only W1,W2,W3,W4,W5,SLEEP-RSS] [--runs N] [--db sqlite|postgres]
+       [--engine-defaults]
 
-Each workload starts its own servers on free 127.0.0.1 ports with fresh SQLite files; the shared compile caches
+Each workload starts its own servers on free 127.0.0.1 ports with fresh databases (SQLite files, or databases
+in a throwaway PostgreSQL cluster with ``--db postgres``; W5 needs it); the shared compile caches
 under build/bench-cache/ are warmed first, outside any timing. Every figure is the median of ``--runs`` runs with
 the min-max, next to the peers measured on this machine and the target.
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness, sleep_rss, w1_serial, w2_throughput, w3_cold_start, w4_kill_restart
+from bench import harness, sleep_rss, w1_serial, w2_throughput, w3_cold_start, w4_kill_restart, w5_two_servers
+from bench.databases import DATABASES
 from bench.harness import BenchError, Row, WorkloadResult, engine_revision, machine, warm_caches
 
 WORKLOADS: dict[str, Callable[[int], Awaitable[WorkloadResult]]] = {
@@ -28,8 +31,10 @@ WORKLOADS: dict[str, Callable[[int], Awaitable[WorkloadResult]]] = {
     "W2": w2_throughput.run,
     "W3": w3_cold_start.run,
     "W4": w4_kill_restart.run,
+    "W5": w5_two_servers.run,
     "SLEEP-RSS": sleep_rss.run,
 }
+POSTGRES_ONLY = {"W5"}
 
 
 async def machine_floor() -> dict[str, float] | None:
@@ -75,7 +80,12 @@ def table(rows: list[Row]) -> str:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated: " + ",".join(WORKLOADS))
+    parser.add_argument(
+        "--only", help="comma-separated: " + ",".join(WORKLOADS) + " (default: all that run on the --db)"
+    )
+    parser.add_argument(
+        "--db", choices=("sqlite", "postgres"), default="sqlite", help="the database of every server (default sqlite)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per workload (default 3)")
     parser.add_argument(
         "--engine-defaults",
@@ -83,18 +93,25 @@ async def main() -> int:
         help="leave every component exec setting at its default instead of the repository obelisk.toml's",
     )
     args = parser.parse_args()
-    chosen = [name.strip().upper() for name in args.only.split(",") if name.strip()]
+    everything = [name for name in WORKLOADS if args.db == "postgres" or name not in POSTGRES_ONLY]
+    chosen = [name.strip().upper() for name in (args.only or ",".join(everything)).split(",") if name.strip()]
     unknown = [name for name in chosen if name not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.db != "postgres" and POSTGRES_ONLY & set(chosen):
+        parser.error(f"{', '.join(sorted(POSTGRES_ONLY & set(chosen)))} runs on PostgreSQL only: add --db postgres")
+    with DATABASES.using(args.db):
+        return await _suite(args, chosen)
 
+
+async def _suite(args: argparse.Namespace, chosen: list[str]) -> int:
     harness.REPOSITORY_EXEC_SETTINGS = not args.engine_defaults
     print(f"machine: {machine().describe()}", flush=True)
     print(f"engine: {engine_revision()}", flush=True)
     settings = "engine defaults" if args.engine_defaults else "as in the repository obelisk.toml"
-    print(f"component exec settings: {settings}; sqlite: defaults (synchronous = FULL)", flush=True)
+    print(f"component exec settings: {settings}; database: {DATABASES.describe()}", flush=True)
     started = time.perf_counter()
     try:
         print(f"warming the compile caches: {await warm_caches():.1f} s", flush=True)

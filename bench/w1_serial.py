@@ -7,7 +7,7 @@ The event timestamps the run left in the database then say where a step's time g
 
 from __future__ import annotations
 
-from bench.harness import Row, StepBreakdown, WorkloadResult, ms, run_fiboa, running_server, sqlite_file, step_breakdown
+from bench.harness import Row, StepBreakdown, WorkloadResult, ms, run_fiboa, running_server, step_breakdown
 
 ITERATIONS = 500
 PEERS = {"Restate": 0.62, "DBOS": 0.93, "Temporal": 24.0}
@@ -15,10 +15,10 @@ TIMEOUT_SECONDS = 120.0
 
 
 async def one_run() -> tuple[float, StepBreakdown | None]:
-    async with running_server() as (_server, api, tmp):
+    async with running_server() as (_server, api, database):
         await run_fiboa(api, 10, 1, timeout=60)
         execution_id, elapsed = await run_fiboa(api, 10, ITERATIONS, timeout=TIMEOUT_SECONDS)
-        return elapsed, step_breakdown(sqlite_file(tmp), execution_id)
+        return elapsed, step_breakdown(database, execution_id)
 
 
 async def run(runs: int) -> WorkloadResult:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import obelisk
+from bench.databases import DATABASES
 from bench.harness import (
     FIBOA,
     Api,
@@ -90,9 +91,9 @@ async def _wait_for_port(server: ServerProcess, port: int) -> None:
 
 
 async def one_run() -> ColdStart:
-    with tempfile.TemporaryDirectory(prefix="obelisk-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="obelisk-bench-") as tmp, DATABASES.fresh(Path(tmp)) as database:
         port = free_port()
-        server = ServerProcess(write_config(Path(tmp), port))
+        server = ServerProcess(write_config(Path(tmp), port, database))
         api = Api(port)
         execution_id = str(ExecutionId.generate())
         try:

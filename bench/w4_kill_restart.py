@@ -14,8 +14,8 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
+from bench.databases import BenchDatabase
 from bench.harness import (
     FIBOA,
     BenchError,
@@ -24,8 +24,6 @@ from bench.harness import (
     WorkloadResult,
     ok_value,
     running_server,
-    sqlite_file,
-    sqlite_rows,
 )
 from bench.w3_cold_start import warm_bytecode_cache
 
@@ -48,12 +46,10 @@ class Crash:
     """Submit → finished, including the crash and restart."""
 
 
-async def _wait_for_steps(database: Path, execution_id: str, steps: int, server: ServerProcess) -> None:
+async def _wait_for_steps(database: BenchDatabase, execution_id: str, steps: int, server: ServerProcess) -> None:
     deadline = time.monotonic() + TIMEOUT_SECONDS
     while True:
-        rows = sqlite_rows(
-            database, "SELECT response_count FROM execution_state WHERE execution_id = ?", (execution_id,)
-        )
+        rows = database.rows("SELECT response_count FROM execution_state WHERE execution_id = ?", (execution_id,))
         if rows and rows[0][0] >= steps:
             return
         if server.process is not None and server.process.poll() is not None:
@@ -63,10 +59,9 @@ async def _wait_for_steps(database: Path, execution_id: str, steps: int, server:
         await asyncio.sleep(POLL_SECONDS)
 
 
-def _check_children(database: Path, execution_id: str, restarted_at_us: int) -> tuple[int, int]:
+def _check_children(database: BenchDatabase, execution_id: str, restarted_at_us: int) -> tuple[int, int]:
     """(reruns, µs timestamp of the first child Finished after the restart); raises on a broken guarantee."""
-    events = sqlite_rows(
-        database,
+    events = database.rows(
         "SELECT l.execution_id, l.event_type, l.created_at FROM execution_log AS l "
         "JOIN execution_state AS s ON s.execution_id = l.execution_id WHERE s.parent_execution_id = ?",
         (execution_id,),
@@ -89,16 +84,13 @@ def _check_children(database: Path, execution_id: str, restarted_at_us: int) -> 
 
 
 async def one_run() -> Crash:
-    async with running_server() as (server, api, tmp):
-        database = sqlite_file(tmp)
+    async with running_server() as (server, api, database):
         (execution_id,) = await api.generate_ids(1)
         started = time.perf_counter()
         await api.submit(execution_id, FIBOA, [10, ITERATIONS])
         await _wait_for_steps(database, execution_id, KILL_AFTER_STEPS, server)
         server.kill()
-        steps = sqlite_rows(
-            database, "SELECT response_count FROM execution_state WHERE execution_id = ?", (execution_id,)
-        )
+        steps = database.rows("SELECT response_count FROM execution_state WHERE execution_id = ?", (execution_id,))
         server.launch()  # the same config and database: a restart
         status = await api.finished(execution_id, timeout=TIMEOUT_SECONDS)
         total = time.perf_counter() - started

@@ -85,4 +85,6 @@ in
   package = cfg.package.name;
   etc = builtins.attrNames config.environment.etc;
   systemPackages = map (p: p.name or (toString p)) config.environment.systemPackages;
+  postgresql = config.services.postgresql;
+  inherit (config) users;
 }

@@ -321,12 +321,51 @@ let
     http_server = mapAttrsToList (_: renderHttpServer) cfg.httpServers;
   };
 
+  # ---------------------------------------------------------------------------------------- database
+
+  db = cfg.database;
+  usesPostgres = db.type == "postgresql";
+  # The server reads `${OBELISK_DB_PASSWORD}` in [database.postgres] from its environment; the start script sets
+  # it from the systemd credential of `database.passwordFile`, so the password is in neither the store nor the file.
+  passwordVariable = "OBELISK_DB_PASSWORD";
+  localSocketDir = "/run/postgresql";
+
+  renderedPostgres = dropNulls {
+    host = if db.createLocally then localSocketDir else db.host;
+    # Over a Unix socket the port names the socket file (.s.PGSQL.<port>), so the local server's port is kept.
+    port = if db.createLocally then config.services.postgresql.settings.port else db.port;
+    inherit (db) user;
+    db_name = db.name;
+    password = if db.passwordFile != null then "\${${passwordVariable}}" else null;
+    pool_size = db.poolSize;
+    provision_policy = db.provisionPolicy;
+  };
+
+  # [database.postgres] written directly in `settings` wins over the typed options, key by key.
+  databaseSettings =
+    if usesPostgres then
+      {
+        database = (cfg.settings.database or { }) // {
+          postgres = renderedPostgres // (cfg.settings.database.postgres or { });
+        };
+      }
+    else
+      { };
+
+  # The server refuses a file in which two tables configure the database, so the [sqlite] table of the module's
+  # default `file` is left out on PostgreSQL and beside [database.sqlite] (the newer form) unless keys were set in it.
+  newerSqliteTable = cfg.settings ? database.sqlite;
+  sqliteSettings = filterAttrs (_: value: value != null) (cfg.settings.sqlite or { });
+  withoutUnusedSqlite = settings: if sqliteSettings == { } then removeAttrs settings [ "sqlite" ] else settings;
+
   # Lists written directly in `settings` come first, the declared ones after them.
-  finalSettings =
+  finalSettings = withoutUnusedSqlite (
     cfg.settings
+    // databaseSettings
     // lib.mapAttrs (kind: items: (cfg.settings.${kind} or [ ]) ++ items) (
       filterAttrs (_: items: items != [ ]) declared
-    );
+    )
+  );
 
   configFile = pkgs.writeText "obelisk.toml" (toml.render cfg.finalSettings);
 
@@ -425,14 +464,60 @@ let
     )
   );
 
+  # Contradictory database settings, each with the options involved and what to do.
+  postgresOnlySet =
+    lib.optional db.createLocally "database.createLocally"
+    ++ lib.optional (db.host != null) "database.host"
+    ++ lib.optional (db.port != null) "database.port"
+    ++ lib.optional (db.passwordFile != null) "database.passwordFile"
+    ++ lib.optional (db.poolSize != null) "database.poolSize"
+    ++ lib.optional (db.provisionPolicy != null) "database.provisionPolicy"
+    ++ lib.optional (cfg.settings ? database.postgres) "settings.database.postgres";
+  listed = names: concatMapStringsSep ", " (name: "services.obelisk.${name}") names;
+  databaseProblems =
+    optional (!usesPostgres && postgresOnlySet != [ ])
+      ''services.obelisk.database.type is "sqlite", but ${listed postgresOnlySet} ${
+        if lib.length postgresOnlySet > 1 then "are" else "is"
+      } set, which only PostgreSQL uses: set services.obelisk.database.type = "postgresql", or remove ${
+        if lib.length postgresOnlySet > 1 then "them" else "it"
+      }.''
+    ++ optional (usesPostgres && db.createLocally && db.host != null)
+      ''services.obelisk.database.createLocally provisions PostgreSQL on this machine and connects through ${localSocketDir}, but services.obelisk.database.host = "${db.host}" names a server: set one of them, not both.''
+    ++ optional (usesPostgres && db.createLocally && db.passwordFile != null)
+      "services.obelisk.database.passwordFile is set with services.obelisk.database.createLocally = true: the local database admits the service by peer authentication over its Unix socket, without a password. Remove passwordFile, or set createLocally = false and host for a database elsewhere."
+    ++ optional (usesPostgres && db.createLocally && db.port != null)
+      "services.obelisk.database.port is set with services.obelisk.database.createLocally = true: the local server listens on services.postgresql.settings.port; set that instead."
+    ++ optional (usesPostgres && db.createLocally && db.name != db.user)
+      ''services.obelisk.database.createLocally: name = "${db.name}" and user = "${db.user}" differ, but the role is made the owner of the database of its own name (services.postgresql.ensureUsers.*.ensureDBOwnership): make them equal.''
+    ++ optional (usesPostgres && !db.createLocally && db.host == null && !(cfg.settings ? database.postgres.host))
+      ''services.obelisk.database.type = "postgresql" needs a server: set services.obelisk.database.createLocally = true to provision one on this machine, or services.obelisk.database.host (with database.passwordFile) for one elsewhere.''
+    ++ optional (usesPostgres && (sqliteSettings != { } || newerSqliteTable))
+      ''services.obelisk.database.type = "postgresql", but ${
+        if newerSqliteTable then "services.obelisk.settings.database.sqlite" else "services.obelisk.settings.sqlite"
+      } configures SQLite, which the server refuses beside [database.postgres]: remove it.''
+    ++ optional (!usesPostgres && sqliteSettings != { } && newerSqliteTable)
+      "services.obelisk.settings.sqlite and services.obelisk.settings.database.sqlite both configure the SQLite database, which the server refuses: keep one ([database.sqlite] is the newer form)."
+    ++ optional (db.passwordFile != null && cfg.credentials ? ${passwordVariable})
+      "services.obelisk.credentials.${passwordVariable} and services.obelisk.database.passwordFile both set the database password: keep database.passwordFile.";
+
+  # A database on another machine is reached once the network is up.
+  remoteDatabase = usesPostgres && !db.createLocally && !(lib.hasPrefix "/" (toString db.host));
+
+  # The database password is one more credential, under the name the rendered [database.postgres] reads.
+  loadedCredentials =
+    cfg.credentials // optionalAttrs (db.passwordFile != null) { ${passwordVariable} = db.passwordFile; };
   # The unit's start script reads each credential from systemd's credentials directory into the environment
   # variable of its name, so `env_vars = [ "NAME" ]` hands it to an activity without it entering the Nix store.
   startScript = ''
     ${lib.concatMapStrings (name: ''
       ${name}="$(< "$CREDENTIALS_DIRECTORY/${name}")"
       export ${name}
-    '') (lib.attrNames cfg.credentials)}exec ${lib.getExe cfg.package} server run --config ${configFile}
+    '') (lib.attrNames loadedCredentials)}exec ${lib.getExe cfg.package} server run --config ${configFile}
   '';
+
+  # With createLocally the service logs in to the local PostgreSQL by peer authentication, which compares the
+  # connecting process's system user name with the role name: that needs a user of a fixed name, not a dynamic one.
+  staticUser = usesPostgres && db.createLocally;
 in
 {
   options.services.obelisk = {
@@ -477,13 +562,30 @@ in
           sqlite = mkOption {
             type = freeformSection {
               file = mkOption {
-                type = types.str;
-                default = "${stateDir}/obelisk.sqlite";
-                description = "The SQLite database, in the service's state directory.";
+                type = types.nullOr types.str;
+                default = if usesPostgres || newerSqliteTable then null else "${stateDir}/obelisk.sqlite";
+                defaultText = literalExpression ''
+                  if config.services.obelisk.database.type == "sqlite" then "${stateDir}/obelisk.sqlite" else null
+                '';
+                description = ''
+                  The SQLite database, in the service's state directory. Not written on PostgreSQL, nor when
+                  `settings.database.sqlite` is set (the server refuses two tables that configure the database).
+                '';
               };
             };
             default = { };
             description = "The [sqlite] table (e.g. `synchronous`).";
+          };
+          data_directory = mkOption {
+            type = types.nullOr types.str;
+            default = if usesPostgres then stateDir else null;
+            defaultText = literalExpression ''
+              if config.services.obelisk.database.type == "postgresql" then "${stateDir}" else null
+            '';
+            description = ''
+              Where a server on a shared database (PostgreSQL) keeps its identity, locked for its life: the state
+              directory, which is each machine's own. (On SQLite the identity is kept beside the database file.)
+            '';
           };
           codegen_cache = mkOption {
             type = freeformSection {
@@ -583,6 +685,98 @@ in
       '';
     };
 
+    database = {
+      type = mkOption {
+        type = types.enum [
+          "sqlite"
+          "postgresql"
+        ];
+        default = "sqlite";
+        description = ''
+          Where the server keeps its executions. "sqlite": one file in the state directory (`settings.sqlite`),
+          for one server. "postgresql": a PostgreSQL database ([database.postgres] in obelisk.toml), which several
+          servers with the same components can share: they split the work, and when one dies the others finish
+          what it held. Either provisioned here (`createLocally`) or a server elsewhere (`host`).
+        '';
+      };
+
+      createLocally = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Provision the database on this machine: enables `services.postgresql` with the database `name` and a role
+          `user` that owns it, and orders the service after `postgresql.target`. The server connects over the
+          Unix socket in ${localSocketDir} with peer authentication, which admits a process only under the role
+          of its system user's name, so with this option the service runs as the static system user (and group)
+          `user`, created here, instead of a DynamicUser whose name and uid vary. No password is involved. Servers
+          on other machines cannot log in this way: for several servers on one database, give each of them `host`
+          and `passwordFile`.
+        '';
+      };
+
+      host = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "db.example.org";
+        description = ''
+          The PostgreSQL server: a host name, an IP address, or the absolute path of a Unix-socket directory.
+          Leave null with `createLocally`. With a host name or an address the service starts after
+          `network-online.target`.
+        '';
+      };
+
+      port = mkOption {
+        type = types.nullOr types.port;
+        default = null;
+        description = "Its port (server default 5432). With `createLocally`, set `services.postgresql.settings.port`.";
+      };
+
+      name = mkOption {
+        type = types.str;
+        default = "obelisk";
+        description = "The database (`db_name`). With `createLocally` it must equal `user`, the role that owns it.";
+      };
+
+      user = mkOption {
+        type = types.str;
+        default = "obelisk";
+        description = "The role the server logs in as; with `createLocally` also the service's system user.";
+      };
+
+      passwordFile = mkOption {
+        type = types.nullOr secretFile;
+        default = null;
+        example = "/run/secrets/obelisk-db-password";
+        description = ''
+          A file holding the role's password, for a database reached over the network. systemd loads it as a
+          credential readable by the service alone, and the start script exports it as ''$${passwordVariable},
+          which the rendered file names (`password = "''${${passwordVariable}}"`), so the password is neither in the
+          Nix store nor in obelisk.toml. A string, not a path literal; a trailing newline is dropped. To run
+          `obelisk server verify` by hand, set ${passwordVariable} in its environment the same way.
+        '';
+      };
+
+      poolSize = mkOption {
+        type = types.nullOr types.ints.positive;
+        default = null;
+        description = "Connections for reads, beside the writer's and the listener's (`pool_size`; server default 4).";
+      };
+
+      provisionPolicy = mkOption {
+        type = types.nullOr (
+          types.enum [
+            "auto"
+            "never"
+          ]
+        );
+        default = null;
+        description = ''
+          "auto" creates a missing database (the role needs CREATEDB); "never" requires it to exist. Either way the
+          schema is created and migrated at start (`provision_policy`; server default "auto").
+        '';
+      };
+    };
+
     finalSettings = mkOption {
       type = tomlTable;
       readOnly = true;
@@ -607,6 +801,10 @@ in
         assertion = builtins.match envVarName name != null;
         message = ''services.obelisk.credentials."${name}": a credential is exported as an environment variable, so its name must match ${envVarName}.'';
       }) (lib.attrNames cfg.credentials)
+      ++ map (message: {
+        assertion = false;
+        inherit message;
+      }) databaseProblems
       ++ map (c: {
         assertion = (c.wasm == null) != (c.package == null);
         message =
@@ -633,11 +831,39 @@ in
 
     networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall exposedPorts;
 
+    # The database and its owner role, as nixpkgs' own modules provision theirs; the role is reached by peer
+    # authentication over the Unix socket (NixOS' default pg_hba.conf has `local all all peer`).
+    services.postgresql = mkIf staticUser {
+      enable = true;
+      ensureDatabases = [ db.name ];
+      ensureUsers = [
+        {
+          name = db.user;
+          ensureDBOwnership = true;
+        }
+      ];
+    };
+    users.users = mkIf staticUser {
+      ${db.user} = {
+        isSystemUser = true;
+        group = db.user;
+        description = "Obelisk workflow engine";
+      };
+    };
+    users.groups = mkIf staticUser { ${db.user} = { }; };
+
     systemd.services.obelisk = {
       description = "Obelisk workflow engine";
       wantedBy = [ "multi-user.target" ];
-      after = [ "network.target" ] ++ optional bindsSpecificAddress "network-online.target";
-      wants = optional bindsSpecificAddress "network-online.target";
+      # postgresql.target, not postgresql.service: the database and the role are created by postgresql-setup.service,
+      # which the target also covers.
+      after = [
+        "network.target"
+      ]
+      ++ optional (bindsSpecificAddress || remoteDatabase) "network-online.target"
+      ++ optional staticUser "postgresql.target";
+      wants = optional (bindsSpecificAddress || remoteDatabase) "network-online.target";
+      requires = optional staticUser "postgresql.target";
       restartTriggers = [ configFile ];
       script = startScript;
       environment = {
@@ -658,9 +884,11 @@ in
         # SIGTERM is a clean stop: webhook requests get their shutdown_grace, runs in flight are released.
         TimeoutStopSec = "${toString (longestShutdownGrace + 20)}s";
         EnvironmentFile = lib.mkIf (cfg.environmentFile != null) cfg.environmentFile;
-        LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentials;
+        LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") loadedCredentials;
 
-        DynamicUser = true;
+        DynamicUser = !staticUser;
+        User = mkIf staticUser db.user;
+        Group = mkIf staticUser db.user;
         StateDirectory = "obelisk";
         StateDirectoryMode = "0700";
         CacheDirectory = "obelisk";

@@ -98,17 +98,22 @@ let
     else
       renderValue path item;
 
+  # The keys of a table that are written as `key = value` lines under its header.
+  ownKeys = table: filter (key: !(isSection table.${key}) && !(isTableList table.${key})) (entries table);
+
   # A table's own keys first, then its sub-tables, then its arrays of tables: TOML requires the plain keys of a
   # table to precede any header that follows it.
   renderTable =
     path: table:
     let
       keys = entries table;
-      plain = filter (key: !(isSection table.${key}) && !(isTableList table.${key})) keys;
+      plain = ownKeys table;
       tables = filter (key: isSection table.${key}) keys;
       tableLists = filter (key: isTableList table.${key}) keys;
       line = key: "${renderKey key} = ${renderValue (path ++ [ key ]) table.${key}}\n";
-      section = key: "\n[${renderPath (path ++ [ key ])}]\n" + renderTable (path ++ [ key ]) table.${key};
+      # A table holding only tables needs no header of its own: `[database.postgres]` alone, not `[database]` too.
+      header = key: if ownKeys table.${key} == [ ] then "" else "\n[${renderPath (path ++ [ key ])}]\n";
+      section = key: header key + renderTable (path ++ [ key ]) table.${key};
       arraySection =
         key:
         concatStringsSep "" (

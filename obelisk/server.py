@@ -21,9 +21,9 @@ from obelisk.api.server import ApiServer
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
-from obelisk.concepts.events import UNLIMITED_RETRIES
+from obelisk.concepts.events import UNLIMITED_RETRIES, Created
 from obelisk.concepts.ffqn import WEBHOOK_FFQN
-from obelisk.concepts.ids import ExecutorId
+from obelisk.concepts.ids import ExecutionId, ExecutorId
 from obelisk.concepts.results import ExecutionFailure
 from obelisk.config import (
     ActivityConfig,
@@ -35,16 +35,16 @@ from obelisk.config import (
     resolve_env_vars,
 )
 from obelisk.config.values import parse_socket_addr
+from obelisk.database import claim_identity, open_storage
 from obelisk.executor.executor import Executor, ExecutorConfig
-from obelisk.executor.identity import DatabaseClaim, claim_database
+from obelisk.executor.identity import IdentityClaim
 from obelisk.executor.live_runs import LiveRuns
 from obelisk.executor.threads import AbandonedThreads
 from obelisk.executor.timers import TimersWatcher
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
-from obelisk.storage.interface import ExecutionQuery, Storage, StorageError
-from obelisk.storage.sqlite import SqliteStorage
+from obelisk.storage.interface import ExecutionQuery, HeldLock, Storage, StorageError, WriteOp
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import WasmEngine
@@ -184,7 +184,7 @@ class Server:
         registry: ComponentRegistry,
         executors: list[Executor],
         timers: TimersWatcher,
-        claim: DatabaseClaim,
+        claim: IdentityClaim,
         executor_id: ExecutorId,
         clock: Clock,
         loaded: dict[str, LoadedComponent],
@@ -199,7 +199,8 @@ class Server:
         self.executors = executors
         self.timers = timers
         self.claim = claim
-        """This process's lock on the database: no other server uses it, or this server's executor id, meanwhile."""
+        """This process's lock on its identity: no other server uses its executor id (nor, on SQLite, its database)
+        meanwhile."""
         self.executor_id = executor_id
         self.clock = clock
         self.abandoned = abandoned
@@ -246,18 +247,18 @@ class Server:
         env = os.environ if env is None else env
         started = time.perf_counter()
         _ensure_dirs(config)
-        claim = claim_database(config.sqlite.file)
+        claim = claim_identity(config)
         engine = WasmEngine()
         engine.start()
         storage: Storage | None = None
         try:
             prepared_task = asyncio.create_task(asyncio.to_thread(prepare_components, config, engine, env))
-            storage = await SqliteStorage.open(config.sqlite.file, synchronous=config.sqlite.synchronous, clock=clock)
+            storage = await open_storage(config, clock)
             prepared = await prepared_task
             executor_id = claim.executor_id()
             live_runs = LiveRuns()
             await _release_held_locks(storage, executor_id, clock, after_crash=True)
-            await _finish_webhook_records_left_open(storage, clock)
+            await _finish_unowned_webhook_records(storage, clock)
             abandoned = AbandonedThreads(SERVER_ABANDONED_THREADS_LIMIT)
             executors = [
                 _activity_executor(
@@ -349,41 +350,64 @@ class Server:
         await self.stop()
 
 
+WEBHOOK_RECORD_LEFT_OPEN = ExecutionFailure("the server stopped before the request was answered")
+
+
 async def _release_held_locks(storage: Storage, executor_id: ExecutorId, clock: Clock, *, after_crash: bool) -> None:
     """Give back what this server's executor id holds: at a clean stop, its runs in flight (abandoned; their late
     writes are refused by the version check); at start, what its previous process held when it died. Either way
-    the executions are due again at once, with no retry consumed."""
+    the executions are due again at once, with no retry consumed.
+
+    The webhook request records it holds are finished instead (nothing would ever run them): at start they belong
+    to requests its previous process never answered, at stop to requests whose record could not be finished when
+    they ended. Only this server's own: on a shared database, another server's records are its requests in flight,
+    or, if it died, are finished when their lock expires (see ``WebhookExecutions``)."""
     now = clock.now_us()
     held = await storage.held_locks(executor_id, now)
     if not held:
         return
-    await storage.write(ops_for_held_locks(held, now, after_crash=after_crash), now)
+    ops: list[WriteOp] = []
+    runs: list[HeldLock] = []
+    for lock in held:
+        if await _is_webhook_record(storage, lock.execution_id):
+            ops += finish_ops(lock.execution_id, lock.version, None, WEBHOOK_RECORD_LEFT_OPEN)
+        else:
+            runs.append(lock)
+    ops += ops_for_held_locks(runs, now, after_crash=after_crash)
+    await storage.write(ops, now)
+    records = len(held) - len(runs)
     if after_crash:
-        log.info("released %d executions held by this server's previous process", len(held))
+        log.info(
+            "released %d executions and finished %d webhook request records held by this server's previous process",
+            len(runs),
+            records,
+        )
     else:
-        log.info("released %d executions in flight at stop", len(held))
+        log.info("released %d executions in flight and finished %d webhook request records at stop", len(runs), records)
 
 
-async def _finish_webhook_records_left_open(storage: Storage, clock: Clock) -> None:
-    """A webhook request's record is finished when its response ends. One still open at start belongs to a request
-    the previous process never answered (it died, or its guest outlived the shutdown grace): finish it with that
-    reason, so that it does not stay pending for ever. The children it started are durable and go on.
+async def _is_webhook_record(storage: Storage, execution_id: ExecutionId) -> bool:
+    (first,) = await storage.list_events(execution_id, 0, 1)
+    return isinstance(first.event, Created) and first.event.ffqn == WEBHOOK_FFQN
 
-    Records carry no owner: when several servers share one database, this must learn whose records are whose.
-    """
+
+async def _finish_unowned_webhook_records(storage: Storage, clock: Clock) -> None:
+    """A webhook request's record is locked by its server from its first write, so a record that is merely pending
+    belongs to no server: it was written before records had owners, or its server released it without finishing it.
+    No request can still be answered for it: finish it, so that it does not stay pending for ever. The children
+    it started are durable and go on."""
     query = ExecutionQuery(ffqn=WEBHOOK_FFQN, state="PendingAt", length=WEBHOOK_RECORDS_PER_WRITE)
-    failure = ExecutionFailure("the server stopped before the request was answered")
     finished = 0
     while summaries := await storage.list_executions(query):
         now = clock.now_us()
         ops = []
         for summary in summaries:
             status = await storage.get_status(summary.execution_id)
-            ops += finish_ops(summary.execution_id, status.next_version, None, failure)
+            ops += finish_ops(summary.execution_id, status.next_version, None, WEBHOOK_RECORD_LEFT_OPEN)
         await storage.write(ops, now)
         finished += len(summaries)
     if finished:
-        log.info("finished %d webhook request records left open by this server's previous process", finished)
+        log.info("finished %d webhook request records left open without an owner", finished)
 
 
 async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
@@ -410,6 +434,7 @@ async def _start_http_servers(
         storage=server.storage,
         executions=server.executions,
         clock=server.clock,
+        executor_id=server.executor_id,
         env=env,
     )
 
@@ -452,7 +477,7 @@ def _activity_executor(
 
 
 def _ensure_dirs(config: ObeliskConfig) -> None:
-    config.sqlite.file.parent.mkdir(parents=True, exist_ok=True)
+    # The directory of the identity (the SQLite file's, or data_directory) is created by claim_identity.
     if config.codegen_cache.enabled:
         config.codegen_cache.directory.mkdir(parents=True, exist_ok=True)
 

@@ -29,5 +29,23 @@ in
     };
     systemd.services = loose;
     virtualisation = loose;
+    users = loose;
+    # What services.obelisk reads back (the port) is declared with NixOS' default; the rest is recorded as given.
+    services.postgresql = lib.mkOption {
+      type = lib.types.submodule {
+        freeformType = lib.types.attrsOf lib.types.anything;
+        options.settings = lib.mkOption {
+          type = lib.types.submodule {
+            freeformType = lib.types.attrsOf lib.types.anything;
+            options.port = lib.mkOption {
+              type = lib.types.port;
+              default = 5432;
+            };
+          };
+          default = { };
+        };
+      };
+      default = { };
+    };
   };
 }

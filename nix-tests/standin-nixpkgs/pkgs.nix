@@ -83,6 +83,7 @@ let
     "markupsafe"
     "mypy"
     "protobuf"
+    "psycopg"
     "pydantic"
     "pytest"
     "pytest-asyncio"
@@ -161,7 +162,7 @@ let
     nixfmt = package "nixfmt" { meta.mainProgram = "nixfmt"; };
     # The real one builds VMs from nixpkgs' nixos/, which the `lib` snapshot has not. This one evaluates each node
     # with the module system and ./nixos.nix, fails on the node's failed assertions as NixOS would, and
-    # records the test script and the node's service, files and firewall in its derivation.
+    # records the test script and the node's services, files, firewall, PostgreSQL and users in its derivation.
     testers.runNixOSTest =
       {
         name,
@@ -188,6 +189,8 @@ let
           etc = node.config.environment.etc;
           firewall = node.config.networking.firewall.allowedTCPPorts;
           systemPackages = node.config.environment.systemPackages;
+          postgresql = node.config.services.postgresql;
+          inherit (node.config) users;
         }) evaluated;
       in
       if failed != [ ] then

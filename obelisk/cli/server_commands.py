@@ -72,6 +72,7 @@ def _start_artifact_checks(config: object) -> None:
 
 async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
     from obelisk.config import ObeliskConfig
+    from obelisk.database import describe
     from obelisk.server import Server
 
     assert isinstance(config, ObeliskConfig)
@@ -85,7 +86,7 @@ async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
         raise ServerStartFailed(f"the server cannot start: {error}") from error
     if on_ready is not None:
         on_ready()
-    print(f"Server is ready, sqlite file: {config.sqlite.file}", flush=True)
+    print(f"Server is ready, {describe(config)}", flush=True)
     try:
         await stop.wait()
         log.info("stopping")
@@ -95,17 +96,32 @@ async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
 
 
 def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) -> int:
+    """Load the config, check that the database can be used, and compile and link-check every component; one line
+    on the first problem. With ``ignore_missing_env_vars`` an unset ``${NAME}`` of the database's keys skips the
+    database check (said in a line) instead of failing."""
     from obelisk.config import load_config
+    from obelisk.database import database_problem, describe
     from obelisk.server import prepare_components
     from obelisk.wasm.engine import WasmEngine
 
     configure_logging("WARNING")
     try:
-        loaded = load_config(config_path)
+        loaded = load_config(config_path, ignore_missing_env_vars=ignore_missing_env_vars)
+    except ObeliskError as error:
+        return _fail(error)
+    config = loaded.config
+    unset = [entry for entry in loaded.missing_env_vars if entry.startswith("database.")]
+    if unset:
+        print(f"Database not checked: environment variables not set here ({'; '.join(unset)})")
+    else:
+        problem = asyncio.run(database_problem(config))
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
+        print(f"Database: {describe(config)}")
+    try:
         engine = WasmEngine()
-        prepared = prepare_components(
-            loaded.config, engine, os.environ, ignore_missing_env_vars=ignore_missing_env_vars
-        )
+        prepared = prepare_components(config, engine, os.environ, ignore_missing_env_vars=ignore_missing_env_vars)
     except ObeliskError as error:
         return _fail(error)
     for component in prepared.registry.components:

@@ -29,6 +29,7 @@ from obelisk.config.models import (
     COMPONENT_KINDS,
     CONTEXT_KEY,
     ObeliskConfig,
+    SqliteBackend,
     ValidationContext,
     cross_field_problems,
     format_key_path,
@@ -44,6 +45,8 @@ CONFIG_FILE_NAME = "obelisk.toml"
 # "*" matches every element of an array of tables.
 PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("sqlite", "file"),
+    ("database", "sqlite", "directory"),
+    ("data_directory",),
     ("wasm_cache_directory",),
     ("codegen_cache", "directory"),
     ("log", "file", "directory"),
@@ -68,11 +71,17 @@ class LoadedConfig:
     sources: tuple[Path, ...]
     env_overrides: tuple[str, ...]
     dirs: ConfigDirs
+    missing_env_vars: tuple[str, ...] = ()
+    """``key: NAME`` for each ``${NAME}`` that was not set, with ``ignore_missing_env_vars`` only (else an error)."""
 
     def ensure_dirs(self) -> None:
         """Create the directories the server writes to; the loader itself never touches the disk."""
         config = self.config
-        config.sqlite.file.parent.mkdir(parents=True, exist_ok=True)
+        backend = config.backend
+        if isinstance(backend, SqliteBackend):
+            backend.file.parent.mkdir(parents=True, exist_ok=True)
+        elif config.data_directory is not None:  # the server's identity, with PostgreSQL
+            config.data_directory.mkdir(parents=True, exist_ok=True)
         config.wasm_cache_directory.mkdir(parents=True, exist_ok=True)
         if config.codegen_cache.enabled:
             config.codegen_cache.directory.mkdir(parents=True, exist_ok=True)
@@ -95,11 +104,13 @@ def load_config(
     *,
     search_paths: Sequence[Path] | None = None,
     cwd: Path | None = None,
+    ignore_missing_env_vars: bool = False,
 ) -> LoadedConfig:
     """Load the configuration; raise ``ConfigError`` listing every problem found.
 
     With ``path`` only that file is read. Otherwise every existing file of ``search_paths`` (default:
-    ``default_search_paths(env)``) is merged, and at least one must exist.
+    ``default_search_paths(env)``) is merged, and at least one must exist. ``${NAME}`` in the values that take it
+    is read from ``env``; an unset one is an error unless ``ignore_missing_env_vars`` (``server verify -i``).
     """
     cwd = cwd or Path.cwd()
     if path is not None:
@@ -133,7 +144,14 @@ def load_config(
         raise ConfigError(problems)
 
     dirs = ConfigDirs.from_env(env)
-    context = ValidationContext(dirs=dirs, cwd=cwd, home=env.get("HOME"), skip_cross_checks=True)
+    context = ValidationContext(
+        dirs=dirs,
+        cwd=cwd,
+        home=env.get("HOME"),
+        skip_cross_checks=True,
+        env=env,
+        ignore_missing_env_vars=ignore_missing_env_vars,
+    )
     try:
         config = ObeliskConfig.model_validate(merged, context={CONTEXT_KEY: context})
     except ValidationError as err:
@@ -151,6 +169,7 @@ def load_config(
         sources=tuple(s.path for s in sources),
         env_overrides=tuple(env_paths.values()),
         dirs=dirs,
+        missing_env_vars=tuple(context.missing_env_vars),
     )
 
 

@@ -29,7 +29,8 @@ from pydantic import (
     model_validator,
 )
 
-from obelisk.config.durations import Duration
+from obelisk.config.durations import Duration, describe_value
+from obelisk.config.interpolation import interpolate
 from obelisk.config.paths import ConfigDirs, expand_path
 from obelisk.config.values import (
     UNLIMITED,
@@ -37,6 +38,7 @@ from obelisk.config.values import (
     parse_socket_addr,
     resolve_env_vars,
     validate_env_var_entry,
+    validate_host,
     validate_http_method,
     validate_limit,
     validate_socket_addr,
@@ -58,10 +60,17 @@ class ValidationContext:
     home: str | None = None
     skip_cross_checks: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Where ``${NAME}`` in string values is looked up (``obelisk.config.interpolation``)."""
+    ignore_missing_env_vars: bool = False
+    """``server verify --ignore-missing-env-vars``: an unset ``${NAME}`` becomes ``""`` and is listed in
+    ``missing_env_vars`` instead of being an error."""
+    missing_env_vars: list[str] = field(default_factory=list)
+    """``key: NAME`` for each unset variable let through by ``ignore_missing_env_vars``."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], cwd: Path | None = None) -> Self:
-        return cls(dirs=ConfigDirs.from_env(env), cwd=cwd or Path.cwd(), home=env.get("HOME"))
+        return cls(dirs=ConfigDirs.from_env(env), cwd=cwd or Path.cwd(), home=env.get("HOME"), env=env)
 
 
 def _context(info: ValidationInfo) -> ValidationContext | None:
@@ -152,15 +161,114 @@ class WebUiConfig(HttpConnectionLimits):
     """Live-update streams (server-sent events) served at once; past it a new one gets 503."""
 
 
+SQLITE_FILE_NAME = "obelisk.sqlite"
+DEFAULT_SYNCHRONOUS: Literal["FULL"] = "FULL"
+SQLITE_PRAGMAS: Mapping[str, tuple[str, ...]] = {"synchronous": ("FULL", "NORMAL", "OFF")}
+"""The pragmas ``[database.sqlite] pragma`` may set, with their values. The engine sets the others itself (WAL
+journal, busy timeout, cache and mmap sizes, ...): the storage relies on them, so they are refused by name."""
+
+
 class SqliteConfig(_Model):
-    file: ConfigPath = Path("${DATA_DIR}/obelisk.sqlite")
+    """``[sqlite]``: the first form of the SQLite settings, still accepted in place of ``[database.sqlite]``."""
+
+    file: ConfigPath = Path("${DATA_DIR}/" + SQLITE_FILE_NAME)
     synchronous: Annotated[
         Literal["FULL", "NORMAL", "OFF"],
         BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
-    ] = "FULL"
+    ] = DEFAULT_SYNCHRONOUS
     # Accepted for compatibility with the original's config; this implementation has no write queue.
     queue_capacity: PositiveU32 = 100
     low_prio_threshold: PositiveU32 = 100
+
+
+def _validate_pragmas(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f'expected a table such as {{ synchronous = "FULL" }}, got {describe_value(value)}')
+    pragmas: dict[str, str] = {}
+    for name, setting in value.items():
+        allowed = SQLITE_PRAGMAS.get(name)
+        if allowed is None:
+            raise ValueError(
+                f'pragma "{name}" cannot be set (the engine sets the pragmas it relies on itself); '
+                f"accepted: {', '.join(SQLITE_PRAGMAS)}"
+            )
+        if not isinstance(setting, str) or setting.upper() not in allowed:
+            expected = ", ".join(f'"{a}"' for a in allowed)
+            raise ValueError(f"pragma {name}: expected one of {expected}, got {describe_value(setting)}")
+        pragmas[name] = setting.upper()
+    return pragmas
+
+
+class SqliteDatabaseConfig(_Model):
+    """``[database.sqlite]`` (the original's newer keys): SQLite, the default database; one server per file."""
+
+    directory: ConfigPath = Path("${DATA_DIR}")
+    pragma: Annotated[dict[str, str], PlainValidator(_validate_pragmas)] = Field(default_factory=_empty_table)
+
+    @property
+    def file(self) -> Path:
+        return self.directory / SQLITE_FILE_NAME
+
+
+def _interpolated(value: str, info: ValidationInfo, key: str) -> str:
+    """``value`` with its ``${NAME}`` references replaced; ``key`` names the value in what is recorded when an unset
+    variable is let through for ``server verify --ignore-missing-env-vars``."""
+    ctx = _context(info) or ValidationContext.from_env(os.environ)
+    if not ctx.ignore_missing_env_vars:
+        return interpolate(value, ctx.env, ctx.dirs)
+
+    def let_through(name: str) -> str:
+        ctx.missing_env_vars.append(f"{key}: {name}")
+        return ""
+
+    return interpolate(value, ctx.env, ctx.dirs, on_missing=let_through)
+
+
+class PostgresDatabaseConfig(_Model):
+    """``[database.postgres]``: selects PostgreSQL, which several servers may share (each with its own
+    ``data_directory``). Keys of the original's newer releases, plus ``port`` and ``pool_size``."""
+
+    host: str
+    """A host name, an IP address, or the absolute path of the directory of the server's Unix socket."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    user: str
+    password: Annotated[str | None, Field(repr=False)] = None
+    """``None``: no password (peer authentication over a Unix socket, trust, ``~/.pgpass``)."""
+    db_name: str
+    pool_size: Annotated[int, Field(ge=1, le=1000)] = 4
+    provision_policy: Literal["auto", "never"] = "auto"
+
+    @field_validator("host", "user", "password", "db_name")
+    @classmethod
+    def _interpolate(cls, value: str | None, info: ValidationInfo) -> str | None:
+        assert info.field_name is not None
+        if value is None:
+            return None
+        if not value and info.field_name != "password":
+            raise ValueError("must not be empty")
+        resolved = _interpolated(value, info, f"database.postgres.{info.field_name}")
+        if info.field_name == "host" and resolved:  # empty only when verify let an unset variable through
+            validate_host(resolved)
+        return resolved
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteBackend:
+    """The SQLite database in use, whichever table (``[database.sqlite]``, ``[sqlite]``, none) described it."""
+
+    file: Path
+    synchronous: str
+
+
+DatabaseBackend = SqliteBackend | PostgresDatabaseConfig
+"""The database a server uses (``ObeliskConfig.backend``); ``obelisk.database`` matches on it."""
+
+
+class DatabaseConfig(_Model):
+    """``[database]``: at most one of its tables. None at all means SQLite in ``${DATA_DIR}``."""
+
+    sqlite: SqliteDatabaseConfig | None = None
+    postgres: PostgresDatabaseConfig | None = None
 
 
 class CodegenCacheConfig(_Model):
@@ -433,7 +541,13 @@ ComponentConfig = ActivityConfig | WorkflowConfig | WebhookEndpointConfig
 class ObeliskConfig(_Model):
     api: ApiConfig
     webui: WebUiConfig | None = None
-    sqlite: SqliteConfig = _default_table()
+    sqlite: SqliteConfig | None = None
+    """``[sqlite]`` as written, if it was; ``backend`` is the database in use, however it was configured."""
+    database: DatabaseConfig = _default_table()
+    data_directory: ConfigPath | None = None
+    """Where a server whose database is shared (PostgreSQL) keeps its identity, locked for its life: each server
+    on one database needs its own. Defaults to ``${DATA_DIR}`` with PostgreSQL; with SQLite the identity is kept
+    beside the database file, which one server uses at a time, and this key is not used."""
     wasm_cache_directory: ConfigPath = Path("${CACHE_DIR}/wasm")
     codegen_cache: CodegenCacheConfig = _default_table()
     wasmtime_allocator_config: Literal["auto", "on_demand", "pooling"] = "auto"
@@ -445,6 +559,24 @@ class ObeliskConfig(_Model):
     http_server: list[HttpServerConfig] = Field(default_factory=_empty_array)
     webhook_endpoint: list[WebhookEndpointConfig] = Field(default_factory=_empty_array)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _database_defaults(cls, data: Any) -> Any:
+        """No database table means SQLite in ``${DATA_DIR}``, and PostgreSQL without ``data_directory`` means an
+        identity in ``${DATA_DIR}``. Filled in here rather than as field defaults so that a default is expanded,
+        and ``${DATA_DIR}`` needed (it is not known to a bare service without ``HOME``), only when it is used."""
+        if not isinstance(data, Mapping):
+            return data
+        database = data.get("database", {})
+        if not isinstance(database, Mapping):
+            return data
+        data = dict(data)
+        if "sqlite" not in data and not database.keys() & {"sqlite", "postgres"}:
+            data["database"] = {**database, "sqlite": {}}
+        elif "postgres" in database and "data_directory" not in data:
+            data["data_directory"] = "${DATA_DIR}"
+        return data
+
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Self:
         ctx = _context(info)
@@ -454,6 +586,18 @@ class ObeliskConfig(_Model):
         if problems:
             raise ValueError("; ".join(f"{format_key_path(loc)}: {msg}" for loc, msg in problems))
         return self
+
+    @property
+    def backend(self) -> DatabaseBackend:
+        """The database this server uses (when two tables select one, ``cross_field_problems`` refuses the config)."""
+        if self.database.postgres is not None:
+            return self.database.postgres
+        if self.database.sqlite is not None:
+            sqlite = self.database.sqlite
+            return SqliteBackend(sqlite.file, sqlite.pragma.get("synchronous", DEFAULT_SYNCHRONOUS))
+        if self.sqlite is not None:
+            return SqliteBackend(self.sqlite.file, self.sqlite.synchronous)
+        raise AssertionError("no database: _database_defaults configures SQLite when none is given")
 
     @property
     def webui_listening_addr(self) -> str | None:
@@ -526,6 +670,8 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
                 )
             )
 
+    problems += _database_problems(config)
+
     addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]
     if config.webui is not None and config.webui.listening_addr is not None:
         addresses.append((("webui", "listening_addr"), config.webui.listening_addr))
@@ -539,4 +685,28 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
             problems.append((loc, f'address "{addr}" is already used by {format_key_path(bound[host_port])}'))
         else:
             bound[host_port] = loc
+    return problems
+
+
+def _database_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
+    """Two tables that each choose the database: which one was meant is the user's call, not the loader's."""
+    problems: list[tuple[KeyPath, str]] = []
+    database = config.database
+    if config.sqlite is not None and database.sqlite is not None:
+        problems.append(
+            (
+                ("database", "sqlite"),
+                "[sqlite] and [database.sqlite] both configure the SQLite database: keep one"
+                " ([database.sqlite] is the newer form: directory, pragma)",
+            )
+        )
+    if database.postgres is not None:
+        for table, given in (("sqlite", config.sqlite), ("database.sqlite", database.sqlite)):
+            if given is not None:
+                problems.append(
+                    (
+                        ("database", "postgres"),
+                        f"[{table}] selects SQLite and [database.postgres] selects PostgreSQL: keep one",
+                    )
+                )
     return problems

@@ -36,14 +36,36 @@ wasm_cache_directory = "${CACHE_DIR}/wasm"
 # wasmtime instance allocator: "auto" (default), "on_demand" or "pooling".
 #wasmtime_allocator_config = "auto"
 
-[sqlite]
-# Database file; its parent directory is created at start-up.
-file = "${DATA_DIR}/obelisk.sqlite"
-# PRAGMA synchronous: "FULL" (default, durable on power loss), "NORMAL" or "OFF".
-synchronous = "FULL"
-# Accepted for compatibility with the original Obelisk; unused here.
-#queue_capacity = 100
-#low_prio_threshold = 100
+# With PostgreSQL (below), where each server keeps its identity: its executor id, and a lock on it held while the
+# server runs. Every server sharing a database needs its own, so two servers on one host need two directories.
+# Created at start-up. Default "${DATA_DIR}"; not used with SQLite (the identity is kept beside the database file).
+#data_directory = "${DATA_DIR}"
+
+# The database. SQLite is the default: one file, used by one server at a time.
+[database.sqlite]
+# The file is <directory>/obelisk.sqlite; the directory is created at start-up.
+directory = "${DATA_DIR}"
+# PRAGMA synchronous: "FULL" (default, durable on power loss), "NORMAL" or "OFF". The engine sets the other
+# pragmas it relies on itself (WAL journal, busy timeout, ...), and refuses them here.
+pragma = { synchronous = "FULL" }
+# The first form of these settings is still accepted instead of [database.sqlite] (not beside it):
+#   [sqlite]
+#   file = "${DATA_DIR}/obelisk.sqlite"
+#   synchronous = "FULL"
+#   queue_capacity = 100, low_prio_threshold = 100   (the original Obelisk's; accepted, unused here)
+
+# PostgreSQL instead: several servers with the same components share one database and its work (each execution
+# is run by one server at a time; a server that dies leaves its work to the others). Replace [database.sqlite]
+# with this table (giving both is an error). ${NAME} in host, user, password and db_name is read from the
+# environment, so that the password stays out of this file.
+# [database.postgres]
+# host = "localhost"                   # a host name, an IP address, or a Unix-socket directory: "/run/postgresql"
+# port = 5432
+# user = "obelisk"
+# password = "${OBELISK_DB_PASSWORD}"  # leave it out for peer authentication over a Unix socket, or ~/.pgpass
+# db_name = "obelisk"
+# pool_size = 4                        # connections for reads, beside the one that writes and the one that listens
+# provision_policy = "auto"            # "auto": create the database if missing (the role needs CREATEDB); "never"
 
 [codegen_cache]
 # Compiled components, keyed by digest and wasmtime version. A cache as well.

@@ -50,6 +50,21 @@ def parse_socket_addr(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def validate_host(text: str) -> str:
+    """Where a database server is: a host name, an IP address (IPv6 without brackets), or the absolute path of the
+    directory holding its Unix socket (``/run/postgresql``)."""
+    if text.startswith("/"):
+        return text
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        if not _HOSTNAME.match(text):
+            raise ValueError(
+                f'expected a host name, an IP address or the absolute path of a socket directory, got "{text}"'
+            ) from None
+    return text
+
+
 def validate_socket_addr(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f'expected a socket address string "host:port", got {describe_value(value)}')

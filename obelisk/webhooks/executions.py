@@ -1,9 +1,11 @@
 """The execution record of a webhook request and the executions it starts (docs/architecture.md#webhook-endpoints).
 
 A webhook's record is created lazily, on its first call of an imported function: ffqn
-``wasi:http/incoming-handler.handle``, params ``[method, path]``, no retries. Direct calls add a join set and a
-child request to it and create the child ``E_W.N`` in the same write; ``-schedule`` adds a
-``Schedule`` event and creates a new top-level execution scheduled by the webhook. The record is finished when the
+``wasi:http/incoming-handler.handle``, params ``[method, path]``, no retries, and locked in the same write by the
+server that serves the request (its executor id) for longer than the request can last: the lock says whose record
+it is when several servers share a database. Direct calls add a join set and a child request to it and create the
+child ``E_W.N`` in the same write; ``-schedule`` adds a ``Schedule`` event and creates a new top-level execution
+scheduled by the webhook. The record is finished when the
 response ends, so no webhook execution lingers as pending. Calls are not replayed: a webhook is not durable.
 
 Everything here is a coroutine on the server's loop; the webhook's thread reaches it through
@@ -23,13 +25,14 @@ from obelisk.concepts.events import (
     Finished,
     JoinSetCreated,
     JoinSetRequest,
+    Locked,
     ParentRef,
     Schedule,
     ScheduleAt,
     resolve_schedule,
 )
 from obelisk.concepts.ffqn import WEBHOOK_FFQN
-from obelisk.concepts.ids import ExecutionId, JoinSetId
+from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import FinishedResult
 from obelisk.registry import ExportedFunction
 from obelisk.service.executions import ExecutionService
@@ -51,24 +54,32 @@ class WebhookRecord:
 
 
 class WebhookExecutions:
-    def __init__(self, storage: Storage, executions: ExecutionService, clock: Clock) -> None:
+    def __init__(
+        self, storage: Storage, executions: ExecutionService, clock: Clock, executor_id: ExecutorId, lock_us: int
+    ) -> None:
+        """``lock_us``: how long a record stays this server's. Longer than any request can last here, so that only
+        the death of this process can leave a record locked past it; then whichever server sees the lock expire
+        finishes the record (a timeout), and this server, restarted, finishes its own at once."""
         self._storage = storage
         self._executions = executions
         self._clock = clock
+        self._executor_id = executor_id
+        self._lock_us = lock_us
 
-    def _ensure_created(self, record: WebhookRecord, ops: list[WriteOp]) -> None:
+    def _ensure_created(self, record: WebhookRecord, ops: list[WriteOp], now: int) -> None:
         if record.created:
             return
         created = Created(
             ffqn=WEBHOOK_FFQN,
             params=[record.method, record.path],
-            scheduled_at=self._clock.now_us(),
+            scheduled_at=now,
             component_id=record.component_id,
             max_retries=0,
             retry_exp_backoff_us=0,
         )
-        ops.append(CreateExecution(record.execution_id, created))
-        record.next_version = 1
+        locked = Locked(record.component_id, self._executor_id, RunId.generate(), now + self._lock_us)
+        ops += [CreateExecution(record.execution_id, created), AppendEvents(record.execution_id, 1, [locked])]
+        record.next_version = 2
 
     async def _write(self, record: WebhookRecord, ops: list[WriteOp], appended: int, now: int) -> None:
         await self._storage.write(ops, now)
@@ -84,7 +95,7 @@ class WebhookExecutions:
         """
         now = self._clock.now_us()
         ops: list[WriteOp] = []
-        self._ensure_created(record, ops)
+        self._ensure_created(record, ops, now)
         record.children += 1
         child_id = record.execution_id.child(record.children)
         join_set_id = JoinSetId.generate()
@@ -107,7 +118,7 @@ class WebhookExecutions:
         """``-schedule``: a new top-level execution of ``callee`` at the requested time."""
         now = self._clock.now_us()
         ops: list[WriteOp] = []
-        self._ensure_created(record, ops)
+        self._ensure_created(record, ops, now)
         new_id = ExecutionId.generate()
         ops.append(AppendEvents(record.execution_id, record.next_version, [Schedule(new_id, schedule_at)]))
         created = callee.created(params, resolve_schedule(schedule_at, now), scheduled_by=record.execution_id)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import timedelta
 
-from obelisk.concepts.clock import Clock
+from obelisk.concepts.clock import Clock, to_micros
+from obelisk.concepts.ids import ExecutorId
 from obelisk.config import ObeliskConfig, WebhookEndpointConfig, resolve_env_vars
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport
 from obelisk.service.executions import ExecutionService
@@ -17,6 +19,16 @@ from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.webhooks.executions import WebhookExecutions
 from obelisk.webhooks.http_server import Mount, WebhookHttpServer
 from obelisk.webhooks.worker import WebhookCalls, WebhookSettings, WebhookWorker
+
+RECORD_LOCK_MARGIN = timedelta(seconds=10)
+
+
+def record_lock_us(config: ObeliskConfig) -> int:
+    """How long a webhook request's record is locked by its server: past the longest request deadline and the longest
+    shutdown grace, after which a request is answered (and its record finished) or its server is gone."""
+    longest_request = max((w.request_timeout for w in config.webhook_endpoint), default=timedelta(0))
+    longest_grace = max((s.shutdown_grace for s in config.http_server), default=timedelta(0))
+    return to_micros(longest_request + longest_grace + RECORD_LOCK_MARGIN)
 
 
 def build_webhook_worker(
@@ -56,10 +68,12 @@ async def start_http_servers(
     storage: Storage,
     executions: ExecutionService,
     clock: Clock,
+    executor_id: ExecutorId,
     env: Mapping[str, str],
 ) -> list[WebhookHttpServer]:
     """One started server per ``[[http_server]]``; on failure the ones already started are stopped."""
-    calls = WebhookCalls(WebhookExecutions(storage, executions, clock), asyncio.get_running_loop())
+    records = WebhookExecutions(storage, executions, clock, executor_id, record_lock_us(config))
+    calls = WebhookCalls(records, asyncio.get_running_loop())
     mounts: dict[str, list[Mount]] = {server.name: [] for server in config.http_server}
     for webhook in config.webhook_endpoint:
         entry = registry.component(webhook.name)

@@ -100,7 +100,7 @@ PROBE = textwrap.dedent(
             time.sleep(0.001)
         while not gc.isenabled():
             time.sleep(0.01)
-        lazy = ("typer", "click", "rich", "aiohttp", "jinja2", "obelisk.webui", "obelisk.webhooks")
+        lazy = ("typer", "click", "rich", "aiohttp", "jinja2", "obelisk.webui", "obelisk.webhooks", "psycopg")
         print("LOADED", sorted(name for name in lazy if name in sys.modules), flush=True)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -137,7 +137,7 @@ def test_importing_the_server_leaves_out_what_the_first_request_does_not_use() -
         "import obelisk.server\n"
         "lazy = ('typer', 'click', 'rich', 'aiohttp', 'jinja2', 'obelisk.webui', 'obelisk.webhooks',\n"
         "        'obelisk.wit.printer', 'obelisk.wasm.wasi_http.outgoing', 'http.client', 'grpc_health.v1.health',\n"
-        "        'grpc_reflection.v1alpha.reflection')\n"
+        "        'grpc_reflection.v1alpha.reflection', 'psycopg')\n"
         "print(sorted(name for name in lazy if name in sys.modules))\n"
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)

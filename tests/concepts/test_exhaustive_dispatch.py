@@ -26,6 +26,7 @@ FAKES: dict[str, tuple[str, ...]] = {
         "PendingState",
     ),
     "obelisk/concepts/results.py": ("ExecutionError",),
+    "obelisk/config/models.py": ("DatabaseBackend",),
     "obelisk/workers/outcome.py": ("WorkerOutcome",),
     "obelisk/storage/interface.py": ("WriteOp",),
     "obelisk/storage/state_machine.py": ("DelayChange",),

@@ -13,6 +13,7 @@ from obelisk.config import (
     ConfigError,
     ConfigProblem,
     ObeliskConfig,
+    SqliteBackend,
     load_config,
 )
 from obelisk.config.loading import parse_env_value
@@ -48,9 +49,8 @@ def test_defaults_of_a_minimal_config(tmp_path: Path, env: dict[str, str]) -> No
     assert config.api.listening_addr == "127.0.0.1:5005"
     assert config.api.host_port == ("127.0.0.1", 5005)
     assert config.webui is None and config.webui_listening_addr is None
-    assert config.sqlite.file == home / ".local/share/obelisk/obelisk.sqlite"
-    assert config.sqlite.synchronous == "FULL"
-    assert (config.sqlite.queue_capacity, config.sqlite.low_prio_threshold) == (100, 100)
+    assert config.sqlite is None and config.database.postgres is None and config.data_directory is None
+    assert config.backend == SqliteBackend(home / ".local/share/obelisk/obelisk.sqlite", "FULL")
     assert config.wasm_cache_directory == home / ".cache/obelisk/wasm"
     assert config.codegen_cache.enabled is True
     assert config.codegen_cache.directory == home / ".cache/obelisk/codegen"
@@ -229,8 +229,8 @@ def test_merged_files_later_wins_tables_merge_arrays_replace(tmp_path: Path, env
     config = loaded.config
     assert loaded.sources == (system, user, local)
     assert config.api.listening_addr == "127.0.0.1:2000"
-    assert config.sqlite.synchronous == "NORMAL"  # kept from the system file: tables merge
-    assert config.sqlite.file == tmp_path / "user/db/user.sqlite"  # relative to the declaring file
+    # synchronous kept from the system file (tables merge), the file relative to the declaring file
+    assert config.backend == SqliteBackend(tmp_path / "user/db/user.sqlite", "NORMAL")
     assert [a.name for a in config.activity_wasm] == ["from_local"]  # arrays are replaced
     assert config.activity_wasm[0].location_path == tmp_path / "work/local.wasm"
 
@@ -456,7 +456,7 @@ def test_path_prefixes_and_xdg(tmp_path: Path) -> None:
     )
     env = {"HOME": "/home/u", "XDG_DATA_HOME": "/xdg/data"}
     config = load_config(cfg_file, env, cwd=tmp_path).config
-    assert config.sqlite.file == Path("/xdg/data/obelisk/db/x.sqlite")
+    assert config.backend == SqliteBackend(Path("/xdg/data/obelisk/db/x.sqlite"), "FULL")
     assert config.wasm_cache_directory == Path("/home/u/.cache/obelisk")
     assert config.codegen_cache.directory == Path("/home/u/.config/obelisk/cg")
 

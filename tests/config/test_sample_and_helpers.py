@@ -16,6 +16,7 @@ from obelisk.config import (
     ConfigFileExistsError,
     MissingEnvVarError,
     ObeliskConfig,
+    SqliteBackend,
     config_to_toml,
     duration_to_toml,
     load_config,
@@ -39,7 +40,7 @@ def test_sample_loads_with_documented_values(tmp_path: Path) -> None:
     config = load_config(path, ENV, cwd=tmp_path).config
     assert config.api.listening_addr == "127.0.0.1:5005"
     assert config.webui_listening_addr == "127.0.0.1:8080"
-    assert config.sqlite.file == Path("/home/tester/.local/share/obelisk/obelisk.sqlite")
+    assert config.backend == SqliteBackend(Path("/home/tester/.local/share/obelisk/obelisk.sqlite"), "FULL")
     assert config.components() == []
 
 
@@ -196,5 +197,5 @@ def test_repository_example_config_loads(tmp_path: Path) -> None:
     assert by_name["sleep_activity"].exec.lock_expiry == timedelta(seconds=10)
     assert by_name["fibo_activity"].max_retries == 0
     assert by_name["fibo_activity"].location_path == root / "build/components/fibo_activity.wasm"
-    assert config.sqlite.file == root / "data/obelisk.sqlite"
+    assert config.backend == SqliteBackend(root / "data/obelisk.sqlite", "FULL")
     assert config.webui_listening_addr == "127.0.0.1:8080"

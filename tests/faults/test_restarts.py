@@ -18,11 +18,12 @@ import pytest
 
 from obelisk.concepts.clock import SystemClock
 from obelisk.concepts.component_id import ComponentId, ComponentType, ContentDigest
-from obelisk.concepts.events import Created, Finished, FinishedState, Locked, Unlocked
+from obelisk.concepts.events import Created, Finished, FinishedState, Locked, LockedState, Unlocked
 from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
-from obelisk.concepts.ids import ExecutionId
-from obelisk.concepts.results import ExecutionFailure, Ok
-from obelisk.storage.interface import ExecutionLog, ExecutionQuery
+from obelisk.concepts.ids import ExecutionId, ExecutorId, RunId
+from obelisk.concepts.results import ExecutionFailure, Ok, Timeout
+from obelisk.server import WEBHOOK_RECORD_LEFT_OPEN
+from obelisk.storage.interface import AppendEvents, CreateExecution, ExecutionLog, ExecutionQuery, Storage, WriteOp
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW
 from tests.integration.server_harness import finished, running_server, write_config
@@ -185,23 +186,61 @@ async def test_an_execution_running_at_every_crash_is_ended_but_a_clean_stop_is_
         assert server.terminate() == 0
 
 
-async def test_a_webhook_record_left_open_by_a_dead_process_is_finished_at_start(tmp_path: Path) -> None:
-    """A webhook request's record is finished when its response ends; the process that served it may die first.
-    Its next start finishes the record (it has no executor and would stay pending for ever), not its children."""
+async def _open_webhook_record(storage: Storage, owner: ExecutorId | None, lock_seconds: float) -> ExecutionId:
+    """A webhook request's record as a server writes it at the request's first call (owned: locked by the server's
+    executor id), or as records were written before they had owners."""
+    record = ExecutionId.generate()
+    now = SystemClock().now_us()
+    created = Created(WEBHOOK_FFQN, ["GET", "/hook"], now, "webhook_endpoint:hook:0123456789abcdef", 0, 0)
+    ops: list[WriteOp] = [CreateExecution(record, created)]
+    if owner is not None:
+        locked = Locked(created.component_id, owner, RunId.generate(), now + int(lock_seconds * 1_000_000))
+        ops.append(AppendEvents(record, 1, [locked]))
+    await storage.write(ops, now)
+    return record
+
+
+def _left_open_finished(log: ExecutionLog) -> bool:
+    """Finished as a request that was never answered, without being released first (that would be a run's fate)."""
+    result = finished(log.events)
+    assert not any(isinstance(e.event, Unlocked) for e in log.events), [e.event for e in log.events]
+    return isinstance(result, ExecutionFailure) and result.reason == WEBHOOK_RECORD_LEFT_OPEN.reason
+
+
+async def test_webhook_records_left_open_are_finished_at_start_but_only_the_servers_own(tmp_path: Path) -> None:
+    """A webhook request's record is locked by the server that serves it and finished when its response ends; the
+    process may die first. Its next start finishes its own records (they have no executor and would stay open for
+    ever) and records without an owner, never a record another server holds: on a shared database that is a request
+    in flight there. Should that server be dead, the record is finished when its lock expires."""
     components = f'[[activity_wasm]]\nname = "fibo"\nlocation.path = "{build_wat_fixture("fibo", tmp_path / "wat")}"\n'
     path = write_config(tmp_path, tmp_path / "codegen", components)
-    async with running_server(path):
-        pass  # creates the database
-    record = ExecutionId.generate()
+    async with running_server(path) as first:
+        mine = first.executor_id
+        at_stop = await _open_webhook_record(first.storage, mine, 600)  # its request's finish failed, say
+    other = ExecutorId.generate()
     storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
     try:
-        now = SystemClock().now_us()
-        created = Created(WEBHOOK_FFQN, ["GET", "/hook"], now, "webhook_endpoint:hook:0123456789abcdef", 0, 0)
-        await storage.create(record, created, now)
+        assert _left_open_finished(await storage.get(at_stop))
+        own = await _open_webhook_record(storage, mine, 600)
+        unowned = await _open_webhook_record(storage, None, 0)
+        others_in_flight = await _open_webhook_record(storage, other, 600)
+        others_dead = await _open_webhook_record(storage, other, 1)
     finally:
         await storage.close()
     async with running_server(path) as server:
-        log = await server.storage.get(record)
-        result = finished(log.events)
-        assert isinstance(result, ExecutionFailure)
-        assert result.reason == "the server stopped before the request was answered"
+        assert server.executor_id == mine
+        assert _left_open_finished(await server.storage.get(own))
+        assert _left_open_finished(await server.storage.get(unowned))
+        state = (await server.storage.get(others_in_flight)).pending_state
+        assert isinstance(state, LockedState) and state.executor_id == other
+        deadline = time.monotonic() + 10
+        while not isinstance((log := await server.storage.get(others_dead)).pending_state, FinishedState):
+            assert time.monotonic() < deadline, [e.event for e in log.events]
+            await asyncio.sleep(0.05)
+        assert finished(log.events) == Timeout()
+    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
+    try:  # a clean stop left the other server's record alone too
+        state = (await storage.get(others_in_flight)).pending_state
+        assert isinstance(state, LockedState) and state.executor_id == other
+    finally:
+        await storage.close()

@@ -28,7 +28,7 @@ from obelisk.server import Server
 from obelisk.storage.interface import ExecutionNotFound
 from obelisk.storage.sqlite import SqliteStorage
 from tests.faults.conftest import scaled, server_pragma
-from tests.integration.server_harness import running_server, write_config
+from tests.integration.server_harness import running_server, sqlite_file, write_config
 from tests.wat_fixtures import build_wat_fixture
 
 ECHO = "testing:types/types.echo"
@@ -128,7 +128,7 @@ async def test_a_full_database_refuses_work_cleanly_and_recovers(
         assert sum("cannot be written" in r.getMessage() for r in caplog.records) == 1  # the fault, once
 
         # Nothing half-written: the file is consistent, what was refused does not exist.
-        with sqlite3.connect(server.config.sqlite.file) as reader:
+        with sqlite3.connect(sqlite_file(server)) as reader:
             assert reader.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         for execution_id in refused:
             with pytest.raises(ExecutionNotFound):
@@ -145,5 +145,5 @@ async def test_a_full_database_refuses_work_cleanly_and_recovers(
                 assert result == Ok(ReturnValue(text)), execution_id
                 log = await server.executions.get(execution_id)
                 assert log.created.params == [text]
-    with sqlite3.connect(server.config.sqlite.file) as reader:
+    with sqlite3.connect(sqlite_file(server)) as reader:
         assert reader.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from obelisk.concepts.events import ExecutionEvent, Finished
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import FinishedResult
-from obelisk.config import load_config
+from obelisk.config import SqliteBackend, load_config
 from obelisk.server import Server
 
 
@@ -27,6 +27,13 @@ codegen_cache.directory = "{codegen_cache}"
 """
     )
     return path
+
+
+def sqlite_file(server: Server) -> Path:
+    """The SQLite file of a server started by these helpers (``write_config`` chooses SQLite)."""
+    backend = server.config.backend
+    assert isinstance(backend, SqliteBackend)
+    return backend.file
 
 
 @asynccontextmanager

@@ -116,8 +116,10 @@ def test_flake_outputs_evaluate_with_stand_ins(system: str, arch: str) -> None:
     assert out["app"].endswith("/bin/obelisk-example")
     assert out["devShell"].endswith(".drv")
     assert out["formatter"] == "nixfmt"
-    assert {"package", "components", "vm-basic", "vm-restart", "vm-crash"} <= set(out["checks"])
+    vm_tests = {"vm-basic", "vm-restart", "vm-crash", "vm-postgres", "vm-postgres-local"}
+    assert {"package", "components"} | vm_tests <= set(out["checks"])
     assert out["checks"]["vm-crash"] == "vm-test-run-obelisk-crash"
+    assert out["checks"]["vm-postgres"] == "vm-test-run-obelisk-postgres"
 
 
 def test_the_flake_module_runs_the_flake_package_with_only_enable() -> None:
@@ -139,12 +141,40 @@ def test_the_overlay_adds_names_of_its_own() -> None:
 
 def test_vm_test_nodes_evaluate_with_the_flake_module() -> None:
     out = eval_flake("x86_64-linux")
-    for name in ("vm-basic", "vm-restart", "vm-crash"):
-        machine = out["vmTestNodes"][name]["machine"]
+    run = f"exec {out['obelisk']['path']}/bin/obelisk server run"
+    servers = [(name, "machine") for name in ("vm-basic", "vm-restart", "vm-crash", "vm-postgres-local")]
+    servers += [("vm-postgres", "a"), ("vm-postgres", "b")]
+    for test, node in servers:
+        machine = out["vmTestNodes"][test][node]
         service = machine["services"]["obelisk"]
-        assert service["script"].startswith(f"exec {out['obelisk']['path']}/bin/obelisk server run"), name
+        assert service["script"].splitlines()[-1].startswith(run), (test, node)
         assert service["serviceConfig"]["Restart"] == "on-failure"
         assert machine["warnings"] == [], machine["warnings"]
+
+
+def test_vm_postgres_test_has_a_database_machine_and_two_servers() -> None:
+    """nix-tests/postgres.py: `db` lets the two servers log in by password over the test network."""
+    nodes = eval_flake("x86_64-linux")["vmTestNodes"]["vm-postgres"]
+    assert set(nodes) == {"db", "a", "b"}
+    db = nodes["db"]
+    assert "obelisk" not in db["services"], "the database machine runs no Obelisk server"
+    postgresql = db["postgresql"]
+    assert postgresql["enable"] is True and postgresql["enableTCPIP"] is True
+    assert postgresql["ensureDatabases"] == ["obelisk"]
+    assert postgresql["ensureUsers"] == [{"name": "obelisk", "ensureDBOwnership": True}]
+    assert postgresql["authentication"].split() == ["host", "obelisk", "obelisk", "samenet", "scram-sha-256"]
+    assert postgresql["initialScript"].endswith("-obelisk-role.sql")
+    assert db["firewall"] == [5432]
+    assert nodes["a"] == nodes["b"], "the two servers run the same configuration"
+    service = nodes["a"]["services"]["obelisk"]
+    assert service["serviceConfig"]["LoadCredential"] == ["OBELISK_DB_PASSWORD:/etc/obelisk-db-password"]
+    assert service["after"] == ["network.target", "network-online.target"]
+    assert nodes["a"]["etc"]["obelisk-db-password"]["mode"] == "0400"
+
+    local = eval_flake("x86_64-linux")["vmTestNodes"]["vm-postgres-local"]["machine"]
+    assert local["postgresql"]["ensureDatabases"] == ["obelisk"]
+    assert local["users"]["users"]["obelisk"]["isSystemUser"] is True
+    assert local["services"]["obelisk"]["requires"] == ["postgresql.target"]
 
 
 def test_docker_image_runs_unprivileged_with_certificates_and_a_state_volume() -> None:
@@ -197,6 +227,8 @@ def test_nix_flake_check_with_a_stand_in_nixpkgs(tmp_path: Path) -> None:
         "formatter.aarch64-linux",
         "checks.x86_64-linux.vm-crash",
         "checks.aarch64-linux.vm-basic",
+        "checks.x86_64-linux.vm-postgres",
+        "checks.aarch64-linux.vm-postgres-local",
     ):
         assert f"checking derivation {output}" in checked, f"{output} was not checked:\n{checked[-3000:]}"
     assert "checking NixOS module 'nixosModules.default'" in checked

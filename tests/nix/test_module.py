@@ -7,13 +7,17 @@ module (which picks the flake's package) is evaluated in test_flake.py.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from obelisk.concepts.errors import ObeliskError
 from obelisk.config import load_config
-from tests.nix.nixtools import ENV, nix_eval, nix_eval_error, nix_string, nixpkgs_lib
+from tests.nix.nixtools import ENV, REPO, nix_eval, nix_eval_error, nix_string, nixpkgs_lib
 
 
 def _module_args(configuration: str, components: str | None, with_overlay: bool) -> str:
@@ -55,7 +59,7 @@ def test_vm_node_config_is_accepted_by_the_server(tmp_path: Path) -> None:
 
     assert config.api.listening_addr == "127.0.0.1:5005"
     assert config.webui_listening_addr == "127.0.0.1:8080"
-    assert config.sqlite.file == Path("/var/lib/obelisk/obelisk.sqlite")
+    assert config.sqlite is not None and config.sqlite.file == Path("/var/lib/obelisk/obelisk.sqlite")
     assert config.codegen_cache.directory == Path("/var/cache/obelisk/codegen")
     assert [a.name for a in config.activity_wasm] == ["fibo_activity", "http_get_activity", "sleep_activity"]
     assert [w.name for w in config.workflow] == ["fibo_workflow", "http_get_workflow", "sleep_workflow"]
@@ -67,6 +71,56 @@ def test_vm_node_config_is_accepted_by_the_server(tmp_path: Path) -> None:
     assert config.workflow[0].exec.max_inflight_instances == 8
     assert data["firewall"] == []
     assert "obelisk/obelisk.toml" in data["etc"]
+
+
+def _postgres_node(name: str, components: Path) -> dict[str, Any]:
+    return eval_module(
+        f"{{ testArgs, ... }}: {{ imports = [ (import ./nix-tests/postgres-nodes.nix testArgs).{name} ]; }}",
+        components=str(components),
+        with_overlay=True,
+    )
+
+
+def test_vm_postgres_servers_share_a_remote_database(tmp_path: Path) -> None:
+    """Nodes a and b of nix-tests/postgres.py: node.nix's components on the database of node db."""
+    data = _postgres_node("server", tmp_path / "components")
+    assert data["failedAssertions"] == [] and data["warnings"] == []
+    rendered = tomllib.loads(data["toml"])
+    assert rendered["database"]["postgres"] == {
+        "host": "db",
+        "user": "obelisk",
+        "db_name": "obelisk",
+        "password": "${OBELISK_DB_PASSWORD}",
+        "provision_policy": "never",
+    }
+    assert "sqlite" not in rendered
+    assert "obelisk-vm-test-password" not in data["toml"]
+    unit = data["service"]["serviceConfig"]
+    assert unit["LoadCredential"] == ["OBELISK_DB_PASSWORD:/etc/obelisk-db-password"]
+    assert "obelisk-db-password" in data["etc"]
+    # postgres.py relies on a run waiting out its sleep in place, two per server: the sleep must fit in the lock.
+    checks = next(w for w in rendered["workflow"] if w["name"] == "checks_workflow")
+    assert checks["join_next_blocking_strategy"] == "await"
+    assert checks["exec"] == {"max_inflight_instances": 2, "lock_expiry": {"secs": 30}}
+    script = (REPO / "nix-tests" / "postgres.py").read_text(encoding="utf-8")
+    found = re.search(r"^SLEEP_MS = ([0-9_]+)$", script, flags=re.MULTILINE)
+    assert found and int(found[1]) < checks["exec"]["lock_expiry"]["secs"] * 1000 / 2, (
+        "the sleep must end well within the lock"
+    )
+    assert [c["name"] for c in rendered["activity_wasm"]] == [
+        "fibo_activity",
+        "flaky_activity",
+        "http_get_activity",
+        "sleep_activity",
+    ]
+
+
+def test_vm_postgres_local_node_provisions_its_database(tmp_path: Path) -> None:
+    data = _postgres_node("local", tmp_path / "components")
+    assert data["failedAssertions"] == [] and data["warnings"] == []
+    assert tomllib.loads(data["toml"])["database"]["postgres"]["host"] == "/run/postgresql"
+    assert data["postgresql"]["ensureUsers"] == [{"name": "obelisk", "ensureDBOwnership": True}]
+    assert data["service"]["serviceConfig"]["User"] == "obelisk"
 
 
 def test_module_service_is_hardened_but_allows_the_jit() -> None:
@@ -146,7 +200,7 @@ def test_module_renders_webhooks_the_server_accepts(tmp_path: Path) -> None:
     rendered = tmp_path / "obelisk.toml"
     rendered.write_text(data["toml"], encoding="utf-8")
     config = load_config(rendered, env=ENV, cwd=tmp_path).config
-    assert config.sqlite.synchronous == "NORMAL"
+    assert config.sqlite is not None and config.sqlite.synchronous == "NORMAL"
     (server,) = config.http_server
     assert (server.name, server.listening_addr, server.max_request_body_bytes) == ("public", "0.0.0.0:9090", 1024)
     assert server.header_timeout == timedelta(seconds=5)
@@ -292,3 +346,262 @@ def test_a_path_literal_in_settings_reaches_the_store(tmp_path: Path) -> None:
     path = tomllib.loads(data["toml"])["activity_wasm"][0]["location"]["path"]
     assert path.startswith("/nix/store/") and path.endswith("-x.wasm"), path
     assert path in data["tomlContext"], data["tomlContext"]
+
+
+# ---------------------------------------------------------------------------------------------- database
+
+
+def _obelisk(options: str) -> str:
+    """A configuration with services.obelisk enabled, the fake package and `options` (Nix, inside services.obelisk)."""
+    return f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; {options} }}; }}"
+
+
+def test_sqlite_stays_the_default() -> None:
+    data = eval_module(_obelisk(""))
+    rendered = tomllib.loads(data["toml"])
+    assert rendered["sqlite"] == {"file": "/var/lib/obelisk/obelisk.sqlite"}
+    assert "database" not in rendered
+    assert data["postgresql"].get("enable") is not True, "SQLite needs no PostgreSQL"
+    assert data["users"] == {}
+    unit = data["service"]["serviceConfig"]
+    assert unit["DynamicUser"] is True and "User" not in unit
+    assert "requires" not in data["service"] or data["service"]["requires"] == []
+
+
+def test_create_locally_provisions_postgresql_and_runs_as_its_static_user() -> None:
+    data = eval_module(_obelisk('database = { type = "postgresql"; createLocally = true; };'))
+    assert data["failedAssertions"] == []
+    rendered = tomllib.loads(data["toml"])
+    assert rendered["database"] == {
+        "postgres": {"host": "/run/postgresql", "port": 5432, "user": "obelisk", "db_name": "obelisk"}
+    }
+    assert "sqlite" not in rendered, "a PostgreSQL server's file must not name an unused SQLite database"
+    assert data["postgresql"]["enable"] is True
+    assert data["postgresql"]["ensureDatabases"] == ["obelisk"]
+    assert data["postgresql"]["ensureUsers"] == [{"name": "obelisk", "ensureDBOwnership": True}]
+    # Peer authentication matches the system user's name to the role: a static user, not a dynamic one.
+    assert data["users"]["users"]["obelisk"] == {
+        "isSystemUser": True,
+        "group": "obelisk",
+        "description": "Obelisk workflow engine",
+    }
+    assert data["users"]["groups"] == {"obelisk": {}}
+    service = data["service"]
+    unit = service["serviceConfig"]
+    assert (unit["DynamicUser"], unit["User"], unit["Group"]) == (False, "obelisk", "obelisk")
+    assert service["after"] == ["network.target", "postgresql.target"]
+    assert service["requires"] == ["postgresql.target"]
+    assert unit["LoadCredential"] == [] and "PASSWORD" not in service["script"]
+
+
+def test_create_locally_follows_the_port_and_names_of_the_local_server() -> None:
+    data = eval_module(
+        "{ services.postgresql.settings.port = 5433; "
+        f"services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'database = { type = "postgresql"; createLocally = true; name = "engine"; user = "engine"; '
+        'poolSize = 2; provisionPolicy = "never"; }; }; }'
+    )
+    assert data["failedAssertions"] == []
+    assert tomllib.loads(data["toml"])["database"]["postgres"] == {
+        "host": "/run/postgresql",
+        "port": 5433,
+        "user": "engine",
+        "db_name": "engine",
+        "pool_size": 2,
+        "provision_policy": "never",
+    }
+    assert data["postgresql"]["ensureUsers"] == [{"name": "engine", "ensureDBOwnership": True}]
+    assert data["service"]["serviceConfig"]["User"] == "engine"
+    assert list(data["users"]["users"]) == ["engine"]
+
+
+def test_a_remote_database_gets_its_password_from_a_credential_never_the_file() -> None:
+    data = eval_module(
+        _obelisk(
+            'database = { type = "postgresql"; host = "db.example.org"; port = 6432; name = "flows"; '
+            'user = "worker"; passwordFile = "/run/secrets/db-password"; };'
+        )
+    )
+    assert data["failedAssertions"] == []
+    assert tomllib.loads(data["toml"])["database"]["postgres"] == {
+        "host": "db.example.org",
+        "port": 6432,
+        "user": "worker",
+        "db_name": "flows",
+        "password": "${OBELISK_DB_PASSWORD}",
+    }
+    assert "/run/secrets" not in data["toml"]
+    service = data["service"]
+    unit = service["serviceConfig"]
+    assert unit["LoadCredential"] == ["OBELISK_DB_PASSWORD:/run/secrets/db-password"]
+    assert service["script"].startswith(
+        'OBELISK_DB_PASSWORD="$(< "$CREDENTIALS_DIRECTORY/OBELISK_DB_PASSWORD")"\nexport OBELISK_DB_PASSWORD\nexec '
+    ), service["script"]
+    assert unit["DynamicUser"] is True, "a password login needs no fixed system user"
+    assert service["after"] == ["network.target", "network-online.target"]
+    assert service["wants"] == ["network-online.target"]
+    assert data["postgresql"].get("enable") is not True and data["users"] == {}
+
+
+def test_the_database_password_joins_the_other_credentials() -> None:
+    data = eval_module(
+        _obelisk(
+            'credentials.API_TOKEN = "/run/secrets/api-token"; '
+            'database = { type = "postgresql"; host = "10.0.0.5"; passwordFile = "/run/secrets/db"; };'
+        )
+    )
+    assert data["service"]["serviceConfig"]["LoadCredential"] == [
+        "API_TOKEN:/run/secrets/api-token",
+        "OBELISK_DB_PASSWORD:/run/secrets/db",
+    ]
+
+
+def test_a_socket_directory_as_host_does_not_wait_for_the_network() -> None:
+    data = eval_module(_obelisk('database = { type = "postgresql"; host = "/run/postgresql"; };'))
+    assert data["failedAssertions"] == []
+    assert data["service"]["after"] == ["network.target"]
+
+
+def test_settings_database_postgres_wins_over_the_typed_options_key_by_key() -> None:
+    data = eval_module(
+        _obelisk(
+            'database = { type = "postgresql"; host = "db"; poolSize = 8; }; '
+            'settings.database.postgres.pool_size = 16; settings.data_directory = "/srv/obelisk";'
+        )
+    )
+    rendered = tomllib.loads(data["toml"])
+    assert rendered["database"]["postgres"] == {"host": "db", "user": "obelisk", "db_name": "obelisk", "pool_size": 16}
+    assert rendered["data_directory"] == "/srv/obelisk"
+
+
+def test_a_postgres_server_keeps_its_identity_in_the_state_directory() -> None:
+    data = eval_module(_obelisk('database = { type = "postgresql"; host = "db"; };'))
+    assert tomllib.loads(data["toml"])["data_directory"] == "/var/lib/obelisk"
+    assert "data_directory" not in tomllib.loads(eval_module(_obelisk(""))["toml"]), "SQLite keeps it by the file"
+
+
+def test_the_newer_sqlite_table_replaces_the_default_file() -> None:
+    """[sqlite] and [database.sqlite] together are refused by the server: the module's default file steps aside."""
+    data = eval_module(
+        _obelisk('settings.database.sqlite = { directory = "/srv/db"; pragma.synchronous = "NORMAL"; };')
+    )
+    assert data["failedAssertions"] == []
+    rendered = tomllib.loads(data["toml"])
+    assert "sqlite" not in rendered
+    assert rendered["database"] == {"sqlite": {"directory": "/srv/db", "pragma": {"synchronous": "NORMAL"}}}
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            'database.createLocally = true; database.passwordFile = "/run/secrets/db";',
+            'services.obelisk.database.type is "sqlite", but services.obelisk.database.createLocally, '
+            "services.obelisk.database.passwordFile are set, which only PostgreSQL uses: set "
+            'services.obelisk.database.type = "postgresql", or remove them.',
+        ),
+        (
+            'settings.database.postgres.host = "db";',
+            'services.obelisk.database.type is "sqlite", but services.obelisk.settings.database.postgres is set',
+        ),
+        (
+            'database = { type = "postgresql"; createLocally = true; host = "db.example.org"; };',
+            "services.obelisk.database.createLocally provisions PostgreSQL on this machine and connects through "
+            '/run/postgresql, but services.obelisk.database.host = "db.example.org" names a server: set one of them, '
+            "not both.",
+        ),
+        (
+            'database = { type = "postgresql"; createLocally = true; passwordFile = "/run/secrets/db"; };',
+            "services.obelisk.database.passwordFile is set with services.obelisk.database.createLocally = true: the "
+            "local database admits the service by peer authentication over its Unix socket, without a password.",
+        ),
+        (
+            'database = { type = "postgresql"; createLocally = true; port = 5433; };',
+            "the local server listens on services.postgresql.settings.port; set that instead.",
+        ),
+        (
+            'database = { type = "postgresql"; createLocally = true; name = "flows"; };',
+            'services.obelisk.database.createLocally: name = "flows" and user = "obelisk" differ',
+        ),
+        (
+            'database = { type = "postgresql"; host = "db"; }; settings.sqlite.synchronous = "NORMAL";',
+            'services.obelisk.database.type = "postgresql", but services.obelisk.settings.sqlite configures SQLite, '
+            "which the server refuses beside [database.postgres]: remove it.",
+        ),
+        (
+            'database = { type = "postgresql"; host = "db"; }; settings.database.sqlite.directory = "/srv";',
+            "but services.obelisk.settings.database.sqlite configures SQLite",
+        ),
+        (
+            'settings.sqlite.synchronous = "NORMAL"; settings.database.sqlite.directory = "/srv";',
+            "services.obelisk.settings.sqlite and services.obelisk.settings.database.sqlite both configure the SQLite "
+            "database, which the server refuses: keep one",
+        ),
+        (
+            'database.type = "postgresql";',
+            'services.obelisk.database.type = "postgresql" needs a server: set '
+            "services.obelisk.database.createLocally = true to provision one on this machine, or "
+            "services.obelisk.database.host (with database.passwordFile) for one elsewhere.",
+        ),
+        (
+            'database = { type = "postgresql"; host = "db"; passwordFile = "/run/secrets/db"; }; '
+            'credentials.OBELISK_DB_PASSWORD = "/run/secrets/other";',
+            "services.obelisk.credentials.OBELISK_DB_PASSWORD and services.obelisk.database.passwordFile both set "
+            "the database password: keep database.passwordFile.",
+        ),
+    ],
+    ids=[
+        "postgres-options-on-sqlite",
+        "postgres-settings-on-sqlite",
+        "local-and-remote",
+        "local-with-password",
+        "local-with-port",
+        "local-name-not-user",
+        "sqlite-settings-on-postgres",
+        "newer-sqlite-settings-on-postgres",
+        "both-sqlite-tables",
+        "postgres-without-server",
+        "password-twice",
+    ],
+)
+def test_contradictory_database_settings_fail_with_the_options_named(options: str, expected: str) -> None:
+    data = eval_module(_obelisk(options))
+    (message,) = data["failedAssertions"]
+    assert expected in message, message
+    assert "toml" not in data, "evaluation stops at failed assertions, as a NixOS build does"
+
+
+def test_the_database_password_file_refuses_a_path_literal(tmp_path: Path) -> None:
+    secret = tmp_path / "db-password"
+    secret.write_text("hunter2\n", encoding="utf-8")
+    stderr = eval_module_error(
+        _obelisk(f'database = {{ type = "postgresql"; host = "db"; passwordFile = {secret}; }};')
+    )
+    assert "absolute path outside the Nix store, as a string" in stderr, stderr
+
+
+def test_vm_postgres_nodes_load_through_the_servers_loader(tmp_path: Path) -> None:
+    """What the servers of postgres.py and postgres_local.py read: PostgreSQL (and no SQLite table), the password
+    from the environment, refused when it is not set, the identity in the state directory."""
+    rendered = tmp_path / "server.toml"
+    rendered.write_text(_postgres_node("server", tmp_path / "components")["toml"], encoding="utf-8")
+    config = load_config(rendered, env={**ENV, "OBELISK_DB_PASSWORD": "s3cret"}, cwd=tmp_path).config
+    postgres = config.database.postgres
+    assert postgres is not None and config.backend == postgres
+    assert (postgres.host, postgres.port, postgres.user, postgres.db_name) == ("db", 5432, "obelisk", "obelisk")
+    assert (postgres.password, postgres.provision_policy) == ("s3cret", "never")
+    assert config.data_directory == Path("/var/lib/obelisk")
+    assert config.sqlite is None and config.database.sqlite is None
+    with pytest.raises(ObeliskError, match="OBELISK_DB_PASSWORD"):
+        load_config(rendered, env=ENV, cwd=tmp_path)
+
+    rendered = tmp_path / "local.toml"
+    rendered.write_text(_postgres_node("local", tmp_path / "components")["toml"], encoding="utf-8")
+    postgres = load_config(rendered, env=ENV, cwd=tmp_path).config.database.postgres
+    assert postgres is not None
+    assert (postgres.host, postgres.port, postgres.user, postgres.password) == (
+        "/run/postgresql",
+        5432,
+        "obelisk",
+        None,
+    )

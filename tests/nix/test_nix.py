@@ -42,6 +42,7 @@ def test_the_flake_files_exist() -> None:
         "nixos-module/toml.nix",
         "nix-tests/default.nix",
         "nix-tests/node.nix",
+        "nix-tests/postgres-nodes.nix",
     }
     found = {path.relative_to(REPO).as_posix() for path in nix_files()}
     assert expected <= found, f"missing: {sorted(expected - found)}"
@@ -163,6 +164,13 @@ def test_renderer_copies_a_path_literal_into_the_store_with_its_reference(tmp_pa
     assert data["context"] == [path], data
 
 
+def test_renderer_writes_no_header_for_a_table_that_holds_only_tables() -> None:
+    text = render('{ database.postgres = { host = "db"; port = 5432; user = "obelisk"; }; }')
+    assert text.splitlines()[0] == "[database.postgres]", text
+    assert "[database]" not in text, text
+    assert tomllib.loads(text) == {"database": {"postgres": {"host": "db", "port": 5432, "user": "obelisk"}}}
+
+
 def test_renderer_names_the_key_of_a_null_inside_an_array() -> None:
     stderr = nix_eval_error("(import ./nixos-module/toml.nix).render { outer.list = [ 1 null ]; }")
     assert "TOML arrays cannot hold null" in stderr and "`outer.list`" in stderr, stderr
@@ -205,7 +213,7 @@ def test_docker_and_app_settings_use_absolute_paths_and_all_interfaces(tmp_path:
     config = load_config(rendered, env=ENV, cwd=tmp_path).config
     assert config.api.listening_addr == "0.0.0.0:5005"
     assert config.webui_listening_addr == "0.0.0.0:8080"
-    assert config.sqlite.file == Path("/data/obelisk.sqlite")
+    assert config.sqlite is not None and config.sqlite.file == Path("/data/obelisk.sqlite")
     assert config.codegen_cache.directory == Path("/data/cache/codegen")
     assert all(str(c.location_path).startswith("/nix/store/c-components/") for c in config.components())
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from obelisk.concepts.events import ChildExecutionFinished, Created, Finished, FinishedState
+from obelisk.concepts.events import ChildExecutionFinished, Created, Finished, FinishedState, Locked
 from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok
@@ -183,6 +183,8 @@ async def test_webhook_execution_records(tmp_path: Path, codegen_cache: Path, bu
             by_params[tuple(log.created.params)] = log
             last = log.events[-1].event
             assert isinstance(last, Finished) and isinstance(last.result, Ok)
+            owner = log.events[1].event  # whose record it is, when several servers share the database
+            assert isinstance(owner, Locked) and owner.executor_id == server.executor_id
         direct = by_params[("GET", "/fibo/3/2")]
         child_log = await server.executions.get(direct.execution_id.child(1))
         assert str(child_log.created.ffqn) == "testing:fibo-workflow/workflow.fiboa"

@@ -20,6 +20,7 @@ from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.server import Server
 from obelisk.storage.row_codec import dumps
+from tests.integration.server_harness import sqlite_file
 
 Client = TestClient[web.Request, web.Application]
 COUNT = 100_000
@@ -81,7 +82,7 @@ def _ids(page: str) -> list[str]:
 
 
 async def test_listing_100k_executions(client: Client, server: Server) -> None:
-    ids = _bulk_insert(server.config.sqlite.file)
+    ids = _bulk_insert(sqlite_file(server))
     middle = COUNT // 2
     cursor = f"{T0 + middle * 1000}-{ids[middle]}"
     cases = {

@@ -1,0 +1,302 @@
+"""Several ``obelisk server run`` processes on one PostgreSQL database, as a user runs them: each with its own
+data directory, driven over gRPC, one killed with ``kill -9``. The outcome is read from the database itself."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from obelisk.api.client import ApiClient, ApiError
+from obelisk.concepts.clock import SystemClock
+from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState, Locked
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId, ExecutorId
+from obelisk.concepts.results import Ok, ReturnValue
+from obelisk.storage.interface import ExecutionLog, ExecutionQuery, ExecutionSummary
+from obelisk.storage.postgres.backend import PostgresStorage
+from tests.integration.server_process import ServerProcess
+from tests.postgres_cluster import ROLE, PostgresCluster
+
+pytestmark = pytest.mark.slow
+
+FIBOA = "testing:fibo-workflow/workflow.fiboa"
+FIBO = "testing:fibo/fibo.fibo"
+SLEEP = "testing:sleep/sleep.sleep"
+SLEEP_ACTIVITY_IN_WORKFLOW = "testing:sleep-workflow/workflow.sleep-activity"
+PASSWORD_VARIABLE = "OBELISK_TEST_DB_PASSWORD"
+WORKFLOWS = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _fibo_components(built: Path) -> str:
+    # Short locks, so that the survivor takes over the work of the killed server within seconds.
+    return f"""
+[[activity_wasm]]
+name = "fibo_activity"
+location.path = "{built / "fibo_activity.wasm"}"
+exec.lock_expiry = {{secs = 1}}
+exec.tick_sleep = {{millis = 50}}
+
+[[workflow]]
+name = "fibo_workflow"
+location.path = "{built / "fibo_workflow.wasm"}"
+exec.lock_expiry = {{secs = 2}}
+exec.tick_sleep = {{millis = 50}}
+"""
+
+
+def _sleep_components(built: Path) -> str:
+    # Long locks: the restarted server must give its own back at start, not wait for them to expire.
+    return f"""
+[[activity_wasm]]
+name = "sleep_activity"
+location.path = "{built / "sleep_activity.wasm"}"
+exec.lock_expiry = {{secs = 60}}
+exec.tick_sleep = {{millis = 50}}
+
+[[workflow]]
+name = "sleep_workflow"
+location.path = "{built / "sleep_workflow.wasm"}"
+exec.lock_expiry = {{secs = 90}}
+exec.tick_sleep = {{millis = 50}}
+"""
+
+
+def _write_config(
+    home: Path, cluster: PostgresCluster, db_name: str, codegen_cache: Path, components: str
+) -> tuple[Path, int]:
+    """A server's config in ``home``: its own data directory and API port, the shared database (the password
+    through ``${...}`` from the environment, as a deployment keeps it out of the file)."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    config = home / "obelisk.toml"
+    config.write_text(
+        f"""
+api.listening_addr = "127.0.0.1:{port}"
+data_directory = "{home / "data"}"
+wasm_cache_directory = "{home / "wasm-cache"}"
+codegen_cache.directory = "{codegen_cache}"
+
+[database.postgres]
+host = "127.0.0.1"
+port = {cluster.port}
+user = "{ROLE}"
+password = "${{{PASSWORD_VARIABLE}}}"
+db_name = "{db_name}"
+pool_size = 2
+{components}
+"""
+    )
+    return config, port
+
+
+def _executor_id(home: Path) -> ExecutorId:
+    return ExecutorId.parse((home / "data" / "obelisk-server.executor-id").read_text().strip())
+
+
+@contextmanager
+def _servers(*configs: Path) -> Iterator[list[ServerProcess]]:
+    servers: list[ServerProcess] = []
+    try:
+        for config in configs:
+            servers.append(ServerProcess(config).start())
+        yield servers
+    finally:
+        for server in servers:
+            server.kill()
+
+
+@asynccontextmanager
+async def _database(cluster: PostgresCluster, db_name: str) -> AsyncIterator[PostgresStorage]:
+    storage = await PostgresStorage.open(cluster.target(db_name))
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+async def _all_of(storage: PostgresStorage, ffqn: str, state: str | None = None) -> list[ExecutionSummary]:
+    return await storage.list_executions(ExecutionQuery(ffqn=Ffqn.parse(ffqn), state=state, length=10_000))
+
+
+def _finished_by(log: ExecutionLog) -> ExecutorId:
+    """The executor of the run that finished the execution: the last ``Locked`` before its ``Finished``."""
+    locks = [e.event for e in log.events if isinstance(e.event, Locked)]
+    assert locks, [type(e.event).__name__ for e in log.events]
+    return locks[-1].executor_id
+
+
+def _finished_events(events: list[ExecutionEvent]) -> list[Finished]:
+    return [e.event for e in events if isinstance(e.event, Finished)]
+
+
+@pytest.fixture
+def cluster_env(postgres_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The servers read the database password from the environment they inherit."""
+    monkeypatch.setenv(PASSWORD_VARIABLE, postgres_cluster.password)
+
+
+async def test_two_servers_share_300_workflows_and_one_killed_midway_loses_nothing(
+    tmp_path: Path,
+    postgres_cluster: PostgresCluster,
+    postgres_database: str,
+    built_components: Path,
+    codegen_cache: Path,
+    cluster_env: None,
+) -> None:
+    """300 ``fiboa(10, 3)`` (three activity children each) on two servers; server B is killed with ``kill -9`` when a
+    third are done and not started again. Server A takes over what B held once its locks expire: every workflow
+    finishes with 55, every child exactly once, and both servers finished some."""
+    components = _fibo_components(built_components)
+    config_a, port_a = _write_config(tmp_path / "a", postgres_cluster, postgres_database, codegen_cache, components)
+    config_b, port_b = _write_config(tmp_path / "b", postgres_cluster, postgres_database, codegen_cache, components)
+    with _servers(config_a, config_b) as (server_a, server_b):
+        id_a, id_b = _executor_id(tmp_path / "a"), _executor_id(tmp_path / "b")
+        assert id_a != id_b
+
+        def submit_all() -> list[str]:
+            """Through both servers in turn, so that each has work of its own besides what it takes from the other;
+            once B is gone, its share goes to A (a submit is idempotent: the same id again is no second execution)."""
+            submitted = []
+            with ApiClient(f"http://127.0.0.1:{port_a}") as a, ApiClient(f"http://127.0.0.1:{port_b}") as b:
+                for n in range(WORKFLOWS):
+                    execution_id = str(ExecutionId.generate())
+                    try:
+                        submitted.append((b if n % 2 else a).submit(execution_id, FIBOA, [10, 3]))
+                    except ApiError:
+                        assert n % 2, "server A refused a submit"
+                        submitted.append(a.submit(execution_id, FIBOA, [10, 3]))
+            return submitted
+
+        submitting = asyncio.create_task(asyncio.to_thread(submit_all))
+        async with _database(postgres_cluster, postgres_database) as storage:
+            deadline = time.monotonic() + 120
+            while len(await _all_of(storage, FIBOA, "Finished")) < WORKFLOWS // 3:
+                assert time.monotonic() < deadline, "a third of the workflows did not finish in 120 s"
+                await asyncio.sleep(0.02)
+            held_by_b = len(await storage.held_locks(id_b, SystemClock().now_us()))
+            server_b.kill()
+            killed_at = time.monotonic()
+            finished_at_kill = len(await _all_of(storage, FIBOA, "Finished"))
+            assert held_by_b > 0, "server B held nothing when it was killed"
+            workflows = await submitting
+            while len(done := await _all_of(storage, FIBOA, "Finished")) < WORKFLOWS:
+                assert time.monotonic() < deadline + 120, f"{WORKFLOWS - len(done)} workflows unfinished after the kill"
+                await asyncio.sleep(0.2)
+            took_over_in = time.monotonic() - killed_at
+
+            assert sorted(s.execution_id for s in done) == sorted(ExecutionId.parse(w) for w in workflows)
+            finishers: set[ExecutorId] = set()
+            taken_over = 0
+            children = await _all_of(storage, FIBO)
+            children_of: dict[ExecutionId, list[ExecutionId]] = {}
+            for child in children:
+                assert child.parent_execution_id is not None
+                children_of.setdefault(child.parent_execution_id, []).append(child.execution_id)
+            for summary in done:
+                log = await storage.get(summary.execution_id)
+                (finished,) = _finished_events(log.events)
+                assert finished.result == Ok(ReturnValue(55)), summary.execution_id
+                finishers.add(_finished_by(log))
+                lockers = [e.event.executor_id for e in log.events if isinstance(e.event, Locked)]
+                taken_over += id_b in lockers and lockers[-1] == id_a
+                assert len(children_of[summary.execution_id]) == 3, summary.execution_id
+            assert len(children) == 3 * WORKFLOWS
+            for child in children:
+                child_log = await storage.get(child.execution_id)
+                assert isinstance(child_log.pending_state, FinishedState), child.execution_id
+                assert len(_finished_events(child_log.events)) == 1, child.execution_id
+                lockers = [e.event.executor_id for e in child_log.events if isinstance(e.event, Locked)]
+                taken_over += id_b in lockers and lockers[-1] == id_a
+            assert finishers == {id_a, id_b}, "both servers must have finished some workflows"
+            assert taken_over > 0, "nothing the killed server held was finished by the survivor"
+        assert server_a.terminate() == 0
+    print(
+        f"{finished_at_kill} of {WORKFLOWS} finished at the kill (B held {held_by_b}); the survivor finished the rest"
+        f" in {took_over_in:.1f} s, {taken_over} of them taken over from the killed server"
+    )
+
+
+async def test_a_follower_on_one_server_sees_an_execution_run_by_the_other_finish_at_once(
+    tmp_path: Path,
+    postgres_cluster: PostgresCluster,
+    postgres_database: str,
+    built_components: Path,
+    codegen_cache: Path,
+    cluster_env: None,
+) -> None:
+    """Server A has no components, so the execution can only run on server B; A's follower is told of each change
+    as B commits it, not by A's 5 s poll of the database."""
+    config_a, port_a = _write_config(tmp_path / "a", postgres_cluster, postgres_database, codegen_cache, "")
+    config_b, port_b = _write_config(
+        tmp_path / "b", postgres_cluster, postgres_database, codegen_cache, _sleep_components(built_components)
+    )
+    with _servers(config_a, config_b):
+
+        def submit_and_follow() -> tuple[str, list[str], float]:
+            with ApiClient(f"http://127.0.0.1:{port_a}") as a, ApiClient(f"http://127.0.0.1:{port_b}") as b:
+                execution_id = b.submit(b.generate_execution_id(), SLEEP, [{"milliseconds": 1500}])
+                seen = []
+                for response in a.get_status(execution_id, follow=True):
+                    seen.append(response.WhichOneof("message"))
+                    if response.HasField("finished_status"):
+                        return execution_id, seen, time.time()
+            raise AssertionError(f"the follow ended without a finished status: {seen}")
+
+        execution_id, seen, seen_at = await asyncio.to_thread(submit_and_follow)
+        assert seen[-1] == "finished_status", seen
+        async with _database(postgres_cluster, postgres_database) as storage:
+            log = await storage.get(ExecutionId.parse(execution_id))
+        assert _finished_by(log) == _executor_id(tmp_path / "b")
+        finished_at = log.events[-1].created_at / 1_000_000
+        assert seen_at - finished_at < 1.0, f"the follower on A saw the finish {seen_at - finished_at:.2f} s late"
+        print(f"the follower on A saw B's finish {seen_at - finished_at:.3f} s after its commit")
+
+
+async def test_a_server_killed_and_restarted_gives_back_its_own_locks_at_once(
+    tmp_path: Path,
+    postgres_cluster: PostgresCluster,
+    postgres_database: str,
+    built_components: Path,
+    codegen_cache: Path,
+    cluster_env: None,
+) -> None:
+    """A workflow waits in place for its child with a 90 s lock, and the child runs under a 60 s one. The server is
+    killed and started again on the same data directory: its executor id is the same, so it releases both at once
+    and the workflow finishes within seconds, not when the locks expire."""
+    config, port = _write_config(
+        tmp_path / "a", postgres_cluster, postgres_database, codegen_cache, _sleep_components(built_components)
+    )
+    with _servers(config) as (server,):
+        executor_id = _executor_id(tmp_path / "a")
+        with ApiClient(f"http://127.0.0.1:{port}") as client:
+            workflow = ExecutionId.parse(
+                client.submit(client.generate_execution_id(), SLEEP_ACTIVITY_IN_WORKFLOW, [{"milliseconds": 500}])
+            )
+        async with _database(postgres_cluster, postgres_database) as storage:
+            deadline = time.monotonic() + 30
+            while not [s for s in await _all_of(storage, SLEEP, "Locked") if s.parent_execution_id == workflow]:
+                assert time.monotonic() < deadline, "the workflow's child was not locked in 30 s"
+                await asyncio.sleep(0.05)
+            server.kill()
+            server.start()
+            restarted = time.monotonic()
+            assert _executor_id(tmp_path / "a") == executor_id
+            while not isinstance((log := await storage.get(workflow)).pending_state, FinishedState):
+                assert time.monotonic() - restarted < 15, [type(e.event).__name__ for e in log.events]
+                await asyncio.sleep(0.05)
+            assert _finished_events(log.events)[0].result == Ok(None)
+        server.wait_for_output("held by this server's previous process")
+        assert server.terminate() == 0
