@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 guest_log = logging.getLogger("obelisk.guest")
 
 MAX_RESPONSES_PER_READ = 1_000
-MAX_COMMITS_IN_FLIGHT = 1
+MAX_COMMITS_IN_FLIGHT = 8
 """How many commits of one run may be outstanding while its guest goes on (see ``write_pipeline.py``)."""
 
 
