@@ -96,7 +96,7 @@ def _install_sqlite(counters: Counters) -> None:
     connect = sqlite3.connect
 
     def counted_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)
+        conn: sqlite3.Connection = connect(*args, **kwargs)
         changes_at_begin = [0]
 
         def trace(sql: str) -> None:
@@ -167,9 +167,8 @@ def _install_handoffs(counters: Counters) -> None:
 
         return call_soon_threadsafe
 
-    asyncio.base_events.BaseEventLoop.call_soon_threadsafe = counted_call_soon_threadsafe(  # type: ignore[method-assign]
-        asyncio.base_events.BaseEventLoop.call_soon_threadsafe
-    )
+    base = asyncio.base_events.BaseEventLoop
+    base.call_soon_threadsafe = counted_call_soon_threadsafe(base.call_soon_threadsafe)  # type: ignore[method-assign,assignment]
     try:
         import uvloop
     except ImportError:
@@ -177,8 +176,8 @@ def _install_handoffs(counters: Counters) -> None:
     else:
         # The server runs on uvloop, whose methods (Cython) cannot be patched: a Python subclass of its loop
         # counts the calls made from Python (the engine's, aiosqlite's, ``run_coroutine_threadsafe``).
-        class CountedLoop(uvloop.Loop):  # type: ignore[misc,name-defined]
-            call_soon_threadsafe = counted_call_soon_threadsafe(uvloop.Loop.call_soon_threadsafe)  # type: ignore[attr-defined]
+        class CountedLoop(uvloop.Loop):
+            call_soon_threadsafe = counted_call_soon_threadsafe(uvloop.Loop.call_soon_threadsafe)  # type: ignore[assignment]
 
         run = uvloop.run
 

@@ -33,6 +33,8 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "commits_read": ("commits_read",),
     "event_loop_hops": ("into_loop",),
     "thread_handoffs": ("into_loop", "to_threads", "thread_results"),
+    "to_threads": ("to_threads",),
+    "thread_results": ("thread_results",),
 }
 """Each figure: the sum of these raw counters of ``bench.counted_server``."""
 
@@ -43,7 +45,15 @@ DESCRIPTIONS = {
     "commits_written": "commits that wrote (fsyncs)",
     "commits_read": "commits of read transactions",
     "event_loop_hops": "event-loop hops (call_soon_threadsafe)",
-    "thread_handoffs": "thread hand-offs (into the loop + to worker threads + results to waiting threads)",
+    "thread_handoffs": "thread hand-offs (the three lines below added up)",
+    "to_threads": "  of which work handed to worker threads (queue puts)",
+    "thread_results": "  of which results handed to waiting threads (concurrent futures)",
+}
+SHORT = {
+    "sql": "SQL statements",
+    "commits_written": "commits (fsyncs)",
+    "event_loop_hops": "event-loop hops",
+    "thread_handoffs": "thread hand-offs",
 }
 
 CHECKED = ("sql", "commits_written", "event_loop_hops", "thread_handoffs")
@@ -102,6 +112,20 @@ def load_baseline(path: Path = BASELINE_FILE) -> dict[str, dict[str, dict[str, f
     return baseline
 
 
+def record_baseline(db: str, counts: StepCounts, path: Path = BASELINE_FILE) -> None:
+    """Write ``counts`` as the baseline of ``db``, keeping the other databases' baselines."""
+    document = json.loads(path.read_text()) if path.exists() else {}
+    document.setdefault(
+        "about",
+        "Counted per serial step and per one-step workflow by bench/counts.py (W1 with the WAT fixtures, counters"
+        " of bench/counted_server.py); bench/run.py --check and tests/bench/test_step_counts.py fail when a checked"
+        " count exceeds its baseline by more than the tolerance in bench/counts.py. Update with"
+        " bench/run.py --record-baseline [--db postgres] when a change lowers a count (or raises it on purpose).",
+    )
+    document.setdefault("counts", {})[db] = counts.as_json()
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
 def exceeded(counts: StepCounts, baseline: dict[str, dict[str, float]]) -> list[str]:
     """One line per checked figure that grew past its baseline by more than the tolerance."""
     problems: list[str] = []
@@ -132,10 +156,9 @@ async def run(runs: int) -> WorkloadResult:
     del runs
     counts = await measure()
     rows = [
-        Row("COUNTS", f"{DESCRIPTIONS[figure]} per serial step", "count", [counts.per_step[figure]])
-        for figure in CHECKED
+        Row("COUNTS", f"{SHORT[figure]} per serial step", "count", [counts.per_step[figure]]) for figure in CHECKED
     ] + [
-        Row("COUNTS", f"{DESCRIPTIONS[figure]} per one-step workflow", "count", [counts.per_workflow[figure]])
+        Row("COUNTS", f"{SHORT[figure]} per one-step workflow", "count", [counts.per_workflow[figure]])
         for figure in CHECKED
     ]
     return WorkloadResult("COUNTS", rows, describe(counts), counts=counts)

@@ -131,6 +131,8 @@ class Row:
     target: float | None = None
     """Ours must be below (or above, when higher is better) this; None: no target."""
     decimals: int = 2
+    peers_measured: bool = False
+    """``peers`` were measured in this invocation (``bench/run.py --peers``), not the last recorded figures."""
 
     @property
     def median(self) -> float:
@@ -150,7 +152,8 @@ class Row:
         return f"{'met' if met else 'MISSED'} ({sign} {self.target:g})"
 
     def peers_text(self) -> str:
-        return ", ".join(f"{name} {value:g}" for name, value in self.peers.items())
+        text = ", ".join(f"{name} {value:.3g}" for name, value in self.peers.items())
+        return text if self.peers_measured or not text else f"{text} (last recorded)"
 
 
 @dataclass
