@@ -40,8 +40,8 @@ class BenchDatabase:
         import psycopg
 
         assert self.conninfo is not None
-        with psycopg.connect(self.conninfo, autocommit=True) as connection:
-            return list(connection.execute(query.replace("?", "%s"), params).fetchall())
+        with psycopg.connect(self.conninfo, autocommit=True) as pg:
+            return list(pg.execute(query.replace("?", "%s"), params).fetchall())
 
 
 class Databases:
