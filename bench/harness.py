@@ -149,7 +149,7 @@ class Row:
             return ""
         met = self.median > self.target if self.higher_is_better else self.median < self.target
         sign = ">" if self.higher_is_better else "<"
-        return f"{'met' if met else 'MISSED'} ({sign} {self.target:g})"
+        return f"{'met' if met else 'MISSED'} ({sign} {self.target:.3g})"
 
     def peers_text(self) -> str:
         text = ", ".join(f"{name} {value:.3g}" for name, value in self.peers.items())

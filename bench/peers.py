@@ -27,6 +27,8 @@ from pathlib import Path
 DEFAULT_ROOT = Path(os.environ.get("PEERS_ROOT", "/tmp/peers"))
 """Where the drivers' ``setup.sh`` installs the peers (its own default, or ``PEERS_ROOT``)."""
 W1_STEPS = 500
+RATIO_TARGETS = {("W1-engine", "DBOS"): "target <= 0.25", ("W2", "Restate"): "target >= 1.1"}
+"""The ratios the hot-path work aims at, printed beside the measured ones."""
 TIMEOUT_SECONDS = {"dbos_w1": 180.0, "dbos": 420.0, "restate": 420.0}
 
 
@@ -130,11 +132,13 @@ def ratio_lines(ours: dict[str, list[float]], figures: PeerFigures) -> list[str]
             continue
         median = statistics.median(ours[workload])
         for peer, seconds in figures.w1_seconds.items():
+            target = RATIO_TARGETS.get((workload, peer), "lower is better")
             lines.append(
-                f"{workload} / {peer} W1: {median / seconds:.2f} ({median:.3f} s vs {seconds:.3f} s; lower is better)"
+                f"{workload} / {peer} W1: {median / seconds:.2f} ({median:.3f} s vs {seconds:.3f} s; {target})"
             )
     if ours.get("W2"):
         median = statistics.median(ours["W2"])
         for peer, rate in figures.w2_per_second.items():
-            lines.append(f"W2 / {peer} W2: {median / rate:.2f} ({median:.1f} vs {rate:.1f} wf/s; higher is better)")
+            target = RATIO_TARGETS.get(("W2", peer), "higher is better")
+            lines.append(f"W2 / {peer} W2: {median / rate:.2f} ({median:.1f} vs {rate:.1f} wf/s; {target})")
     return lines
