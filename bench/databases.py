@@ -73,6 +73,15 @@ class Databases:
                 self._cluster = None
 
     @contextlib.contextmanager
+    def using_cluster(self, cluster: Any) -> Iterator[None]:
+        """PostgreSQL in a cluster that is already running (the test session's), left running on exit."""
+        self.kind, self._cluster = "postgres", cluster
+        try:
+            yield
+        finally:
+            self.kind, self._cluster = "sqlite", None
+
+    @contextlib.contextmanager
     def fresh(self, directory: Path) -> Iterator[BenchDatabase]:
         """A new, empty database for one server run (several servers may share it)."""
         if self.kind == "sqlite":
