@@ -31,10 +31,18 @@ from obelisk.storage.interface import (
     StorageFault,
 )
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
+from obelisk.wasm.guest_failure import trap_failure
+from obelisk.wasm.host_calls import (
+    GuestCallRefused,
+    GuestInstantiationError,
+    GuestInterrupted,
+    GuestTrap,
+    call_guest,
+    instantiate_guest,
+)
 from obelisk.wasm.introspect import CallableExport, ComponentInterfaces, callable_exports
 from obelisk.wasm.values import from_wasm, to_wasm
-from obelisk.wasm.workflow_wasi import NonDeterministicCall, new_workflow_store
+from obelisk.wasm.workflow_wasi import new_workflow_store
 from obelisk.workers.outcome import (
     FailedPermanently,
     FailedTemporarily,
@@ -154,18 +162,19 @@ class WorkflowWorker:
             return FailedPermanently(NondeterminismDetected(str(error)), version=run.version)
         except ChildExecutionError as error:
             return FailedPermanently(error.as_failure(), version=run.version)
-        except (WorkflowError, NonDeterministicCall) as error:
-            # A forbidden call recurs on every replay: retrying cannot heal it.
+        except (WorkflowError, GuestCallRefused) as error:
+            # A misuse of the workflow API or a forbidden call recurs on every replay: retrying cannot heal it.
+            log.info("%s: workflow failed: %s", locked.execution_id, error)
             return FailedPermanently(ExecutionFailure(f"workflow error: {error}"), version=run.version)
         except GuestInterrupted:
             return TimedOut(version=run.version)
         except GuestTrap as trap:
-            reason = f"trap: {trap.reason}"
+            trapped = trap_failure(trap, run.output)
+            log.info("%s: run failed: %s", locked.execution_id, trapped.reason)
             if self._settings.retry_on_trap:
-                return FailedTemporarily(reason, trap.backtrace, version=run.version)
-            return FailedPermanently(
-                ExecutionFailure(f"uncategorized error - {reason}", trap.backtrace), version=run.version
-            )
+                return FailedTemporarily(trapped.reason, trapped.detail, version=run.version)
+            reason = trapped.reason if trapped.guest_error else f"uncategorized error - {trapped.reason}"
+            return FailedPermanently(ExecutionFailure(reason, trapped.detail), version=run.version)
         except GuestInstantiationError as error:
             return FailedTemporarily("instantiation error", str(error), version=run.version)
         except StorageFault as fault:
