@@ -32,3 +32,10 @@ class Flaky(exports.Flaky):
 
     def env_var(self, name: str) -> str | None:
         return os.environ.get(name)
+
+    def raise_error(self, message: str) -> int:
+        return _fail(message)
+
+
+def _fail(message: str) -> int:
+    raise ValueError(message)
