@@ -1,6 +1,7 @@
 """Activity exporting `testing:flaky/flaky`: deliberately failing functions for the retry tests."""
 
 import os
+import socket
 import sys
 import time
 
@@ -35,6 +36,10 @@ class Flaky(exports.Flaky):
 
     def raise_error(self, message: str) -> int:
         return _fail(message)
+
+    def open_socket(self) -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as opened:
+            return repr(opened)
 
 
 def _fail(message: str) -> int:

@@ -1,8 +1,8 @@
 """Runs one attempt of an activity: a fresh sandboxed Store and Instance, one call, the result as an outcome.
 
 Everything here runs in an executor thread. Failures are classified for the retry policy: a
-trap, a call the host refused or an instantiation failure is temporary, a timeout is a timeout, a malformed
-parameter or result is permanent (retrying cannot fix it). A guest's failure is one line in the server's log;
+trap or an instantiation failure is temporary, a timeout is a timeout; a malformed parameter or result and a call
+the sandbox refuses are permanent (retrying cannot fix them). A guest's failure is one line in the server's log;
 its text leads with the guest's own error when it printed one (``obelisk.wasm.guest_failure``).
 """
 
@@ -132,8 +132,9 @@ class ActivityWorker:
             log.info("%s: attempt failed: %s", locked.execution_id, failure.reason)
             return FailedTemporarily(failure.reason, failure.detail)
         except GuestCallRefused as refused:
-            log.info("%s: attempt failed: %s", locked.execution_id, refused)
-            return FailedTemporarily(f"call refused: {refused}")
+            # The guest's code makes a call its sandbox does not allow: every retry would make it again.
+            log.info("%s: attempt failed: call refused: %s", locked.execution_id, refused)
+            return FailedPermanently(ExecutionFailure(f"call refused: {refused}"))
         except GuestInstantiationError as error:
             log.info("%s: attempt failed: %s", locked.execution_id, error)
             return FailedTemporarily("instantiation error", str(error))
