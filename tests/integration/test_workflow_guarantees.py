@@ -155,6 +155,9 @@ async def test_a_diverging_binary_replacing_the_component_is_detected(tmp_path: 
         result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), 20)
         assert isinstance(result, NondeterminismDetected)
         assert "JoinSetRequest" in result.reason and "delay" in result.reason and "version" in result.reason
+        assert result.reason.endswith(
+            "its component was replaced, while the execution was running, by a build that calls differently"
+        )
 
 
 async def test_a_compatible_binary_replacing_the_component_continues(tmp_path: Path) -> None:

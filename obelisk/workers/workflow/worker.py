@@ -66,6 +66,12 @@ DEADLINE_GRACE_SECONDS = 1.0
 MAX_TIMEOUTS_IN_A_ROW = 5
 """Workflows retry a timed-out run for ever, unless it is the fifth in a row without recording any progress: then
 the fault recurs on every run (an endless loop, work that cannot fit in the lock) and the execution ends."""
+NONDETERMINISM_HINT = (
+    "a workflow must make the same host calls in the same order on every replay of its history; this usually means"
+    " its component was replaced, while the execution was running, by a build that calls differently"
+)
+"""Said after what diverged: a workflow's clock, random numbers and host-call results are all replayed, so a
+divergence nearly always means different code."""
 STORAGE_FAULT_PAUSE_US = 1_000_000
 """A run stopped by a storage fault is due again after this pause, not at once: the fault may last."""
 
@@ -159,7 +165,7 @@ class WorkflowWorker:
             return Interrupted()
         except NondeterminismError as error:
             log.warning("%s: nondeterminism detected: %s", locked.execution_id, error)
-            return FailedPermanently(NondeterminismDetected(str(error)), version=run.version)
+            return FailedPermanently(NondeterminismDetected(f"{error}; {NONDETERMINISM_HINT}"), version=run.version)
         except ChildExecutionError as error:
             return FailedPermanently(error.as_failure(), version=run.version)
         except (WorkflowError, GuestCallRefused) as error:
