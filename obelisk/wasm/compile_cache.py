@@ -205,9 +205,21 @@ class ComponentLoader:
             # The file changed between hashing and reading: the bytes compiled are what the digest must name.
             logger.warning("component %s changed while loading (%s -> %s)", path, digest, actual)
             digest = actual
+        if data[:8] == CORE_MODULE_HEADER:
+            raise ComponentLoadError(
+                path,
+                "a core WebAssembly module, not a component: build it as a component (this implementation does not"
+                " convert core modules, whatever convert_core_module says)",
+            )
         try:
             return Component(self.engine.engine, data), digest
         except wasmtime.WasmtimeError as err:
+            if self.engine.pooling is not None and "pooling allocator" in str(err):
+                causes = [line.strip() for line in str(err).splitlines()[1:]]
+                reason = "; ".join(c.split(": ", 1)[-1] for c in causes if c and c != "Caused by:")
+                raise ComponentLoadError(
+                    path, f"does not fit the limits of [wasmtime_pooling_config]: {reason or _first_line(err)}"
+                ) from err
             raise ComponentLoadError(path, f"not a valid WebAssembly component: {_first_line(err)}") from err
 
     def _store_artifact(self, path: Path, digest: ContentDigest, component: Component) -> None:
@@ -251,6 +263,10 @@ def _read_interfaces(path: Path) -> ComponentInterfaces | None:
 def digest_of(path: Path) -> ContentDigest:
     """The content digest of a component file, with a typed error naming the file."""
     return digest_file(Path(path))
+
+
+CORE_MODULE_HEADER = b"\0asm\x01\x00\x00\x00"
+"""The magic and version of a core module; a component's differ in their version and layer bytes."""
 
 
 def _first_line(err: BaseException) -> str:
