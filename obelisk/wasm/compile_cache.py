@@ -187,6 +187,9 @@ class ComponentLoader:
         try:
             return Component.deserialize_file(self.engine.engine, str(artifact))
         except wasmtime.WasmtimeError as err:
+            misfit = self._pooling_misfit(path, err)
+            if misfit is not None:  # compiling it again would not make it fit
+                raise misfit from err
             logger.warning(
                 "codegen cache artifact %s for %s does not load (%s); recompiling and replacing it",
                 artifact,
@@ -214,13 +217,19 @@ class ComponentLoader:
         try:
             return Component(self.engine.engine, data), digest
         except wasmtime.WasmtimeError as err:
-            if self.engine.pooling is not None and "pooling allocator" in str(err):
-                causes = [line.strip() for line in str(err).splitlines()[1:]]
-                reason = "; ".join(c.split(": ", 1)[-1] for c in causes if c and c != "Caused by:")
-                raise ComponentLoadError(
-                    path, f"does not fit the limits of [wasmtime_pooling_config]: {reason or _first_line(err)}"
-                ) from err
-            raise ComponentLoadError(path, f"not a valid WebAssembly component: {_first_line(err)}") from err
+            raise self._pooling_misfit(path, err) or ComponentLoadError(
+                path, f"not a valid WebAssembly component: {_first_line(err)}"
+            ) from err
+
+    def _pooling_misfit(self, path: Path, err: wasmtime.WasmtimeError) -> ComponentLoadError | None:
+        """The error for a component whose memories or tables exceed the pooling allocator's per-instance limits."""
+        if self.engine.pooling is None or "pooling allocator" not in str(err):
+            return None
+        causes = [line.strip() for line in str(err).splitlines()[1:]]
+        reason = "; ".join(c.split(": ", 1)[-1] for c in causes if c and c != "Caused by:")
+        return ComponentLoadError(
+            path, f"does not fit the limits of [wasmtime_pooling_config]: {reason or _first_line(err)}"
+        )
 
     def _store_artifact(self, path: Path, digest: ContentDigest, component: Component) -> None:
         artifact = self.artifact_path(digest)
