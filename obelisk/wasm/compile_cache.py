@@ -208,15 +208,15 @@ class ComponentLoader:
             # The file changed between hashing and reading: the bytes compiled are what the digest must name.
             logger.warning("component %s changed while loading (%s -> %s)", path, digest, actual)
             digest = actual
-        if data[:8] == CORE_MODULE_HEADER:
-            raise ComponentLoadError(
-                path,
-                "a core WebAssembly module, not a component: build it as a component (this implementation does not"
-                " convert core modules, whatever convert_core_module says)",
-            )
         try:
             return Component(self.engine.engine, data), digest
         except wasmtime.WasmtimeError as err:
+            if _is_core_module(self.engine, data):
+                raise ComponentLoadError(
+                    path,
+                    "a core WebAssembly module, not a component: build it as a component (this implementation does"
+                    " not convert core modules, whatever convert_core_module says)",
+                ) from err
             raise self._pooling_misfit(path, err) or ComponentLoadError(
                 path, f"not a valid WebAssembly component: {_first_line(err)}"
             ) from err
@@ -276,6 +276,16 @@ def digest_of(path: Path) -> ContentDigest:
 
 CORE_MODULE_HEADER = b"\0asm\x01\x00\x00\x00"
 """The magic and version of a core module; a component's differ in their version and layer bytes."""
+
+
+def _is_core_module(engine: WasmEngine, data: bytes) -> bool:
+    if data[:8] != CORE_MODULE_HEADER:
+        return False
+    try:
+        wasmtime.Module.validate(engine.engine, data)
+    except wasmtime.WasmtimeError:
+        return False
+    return True
 
 
 def _first_line(err: BaseException) -> str:
