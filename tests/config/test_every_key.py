@@ -14,6 +14,9 @@ A new key that is in none of them fails ``test_every_key_is_accounted_for``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -323,3 +326,21 @@ def test_a_log_level_that_cannot_be_read_is_refused_with_its_line(tmp_path: Path
         (problem,) = err.value.problems
         assert (problem.key, problem.line) == ("log.stdout.level", 3)
         assert words in problem.message, problem.message
+
+
+def test_server_verify_prints_the_warning(tmp_path: Path) -> None:
+    path = tmp_path / "obelisk.toml"
+    path.write_text(f'{API}sqlite.file = "{tmp_path / "db.sqlite"}"\n[otlp]\nenabled = true\n', encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "obelisk", "server", "verify", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, HOME=str(tmp_path)),
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == f"warning: {path}:4: otlp.enabled: OpenTelemetry export is not implemented yet, so " + (
+        "otlp.enabled has no effect: nothing is exported\n"
+    )
+    assert run.stdout.endswith("Configuration is valid.\n")
