@@ -78,7 +78,8 @@ def unsupported_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
         pooling = config.wasmtime_pooling_config
         for name in type(pooling).model_fields:
             value = getattr(pooling, name)
-            if value is not None and value is not False:
+            refused = any(loc == ("wasmtime_pooling_config", name) for loc, _ in problems)
+            if value is not None and value is not False and not refused:
                 problems.append(
                     (
                         ("wasmtime_pooling_config", name),
