@@ -91,7 +91,9 @@ def server_generate_config(
 @component_app.command("inspect")
 def component_inspect(
     path: Annotated[Path, typer.Argument(metavar="COMPONENT", help="A component file (.wasm).")],
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False, help="-v: imports too; -vv: WASI.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, show_default=False, help="-v: imports too; -vv: WASI.")
+    ] = 0,
     extensions: Annotated[
         bool, typer.Option("--extensions", "-e", help="Also list the -obelisk-ext functions of each export.")
     ] = False,
