@@ -255,7 +255,7 @@ async def test_api_url_is_accepted_on_every_client_command(url: str, server: Ser
         assert from_env.code == ExitCode.OK, (args, from_env.stderr)
 
 
-async def test_component_list_prints_no_empty_headers(url: str) -> None:
+async def test_component_list_and_inspect_print_no_empty_headers(url: str, tmp_path: Path) -> None:
     run = await obelisk("client", "-a", url, "component", "list", "-v")
     assert run.code == ExitCode.OK, run.stderr
     lines = run.stdout.splitlines()
@@ -264,6 +264,9 @@ async def test_component_list_prints_no_empty_headers(url: str) -> None:
             assert following.startswith("\t"), run.stdout
     assert "Imports:" in lines  # the workflow imports the activity's function
     assert lines.count("Imports:") == 1
+    inspected = await obelisk("client", "component", "inspect", "-v", str(build_wat_fixture("fibo", tmp_path)))
+    assert inspected.code == 0, inspected.stderr
+    assert inspected.stdout.splitlines()[1:] == ["Exports:", "\ttesting:fibo/fibo.fibo : func(n: u8) -> u64"]
 
 
 def _commands(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
