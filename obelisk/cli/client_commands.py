@@ -413,6 +413,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
             str | None,
             typer.Option(
                 "--execution-id",
+                show_default=False,
                 metavar="E_<ULID>",
                 help="The id to submit under (default: a new one). Submitting the same id, function and "
                 "parameters again is accepted and changes nothing.",
@@ -446,6 +447,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
             typer.Option(
                 "--function",
                 "--ffqn",
+                show_default=False,
                 metavar="NAME",
                 help="Only this function (ns:pkg/ifc.fn), or the functions of an interface (ns:pkg/ifc) or of a "
                 "package (ns:pkg).",
@@ -456,6 +458,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
             typer.Option(
                 "--state",
                 "-s",
+                show_default=False,
                 metavar="STATE",
                 help="Only executions in this state; repeat for any of several: pending (due), scheduled (later), "
                 "locked, blocked (awaiting children or a delay), finished, ok, err, failed (a failure, timeout or "
@@ -469,6 +472,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
             str | None,
             typer.Option(
                 "--older-than",
+                show_default=False,
                 metavar="ID|TIME",
                 help="Created before this execution or time (RFC 3339, UTC if no offset): the next page, or a time "
                 "filter.",
@@ -478,6 +482,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
             str | None,
             typer.Option(
                 "--newer-than",
+                show_default=False,
                 metavar="ID|TIME",
                 help="Created after this execution or time: the previous page, or the first ones after a time.",
             ),
