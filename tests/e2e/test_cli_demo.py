@@ -107,5 +107,14 @@ def test_readme_demo_fibo_workflow(tmp_path: Path, built_components: Path, codeg
         assert_finished_ok_55(client(port, "execution", "get", "--follow", scheduled.group(1)), server)
         with urllib.request.urlopen(f"http://127.0.0.1:{webhook_port}/fibo/5/3", timeout=60) as response:
             assert response.read().decode() == "fiboa(5, 3) = direct call: 5"
+
+        # Both fiboa runs are top-level (the webhook's was scheduled); the direct call is a child of the request.
+        listed = client(port, "execution", "list", "--function", "testing:fibo-workflow", "--state", "ok")
+        assert listed.returncode == 0, listed.stderr
+        assert [line.split("\t")[1:3] for line in listed.stdout.splitlines()] == [
+            ["testing:fibo-workflow/workflow.fiboa", "Finished: OK"]
+        ] * 2
+        children = client(port, "execution", "list", "--all", "--function", "testing:fibo-workflow/workflow.fiboa")
+        assert len(children.stdout.splitlines()) == 3, children.stdout
     finally:
         assert server.terminate() == 0
