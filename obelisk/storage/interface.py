@@ -60,6 +60,11 @@ class StorageUnavailable(StorageFault):
     written after all (as after a crash), which version-checked appends tolerate."""
 
 
+class StorageClosed(StorageError):
+    def __init__(self, database: str) -> None:
+        super().__init__(f"storage {database} is closed")
+
+
 class ExecutionNotFound(StorageError):
     def __init__(self, execution_id: ExecutionId) -> None:
         super().__init__(f"execution {execution_id} not found")

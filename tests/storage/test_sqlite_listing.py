@@ -16,8 +16,8 @@ from obelisk.storage.interface import (
     ExecutionQuery,
     ListDirection,
 )
+from obelisk.storage.row_codec import dumps
 from obelisk.storage.sqlite.reads import list_executions_sql
-from obelisk.storage.sqlite.writes import dumps
 
 from .helpers import T0, created, opened
 

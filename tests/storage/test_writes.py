@@ -35,9 +35,9 @@ from obelisk.storage.interface import (
     ExpiredLock,
     IllegalStateTransition,
     Storage,
-    StorageError,
     VersionMismatch,
 )
+from obelisk.storage.migrations import SchemaTooNew
 
 from .backends import Backend
 from .helpers import EXECUTOR, SEC, T0, WORKFLOW, created, new_id
@@ -239,8 +239,9 @@ async def test_persistence_and_migrations_across_reopen(storage_backend: Backend
             assert isinstance(log.pending_state, LockedState)
     assert storage_backend.schema_version() == migrations >= 1
     storage_backend.set_schema_version(migrations + 1)
-    with pytest.raises(StorageError, match="newer Obelisk"):
+    with pytest.raises(SchemaTooNew, match="newer Obelisk") as refused:
         await storage_backend.open()
+    assert (refused.value.found, refused.value.supported) == (migrations + 1, migrations)
 
 
 async def test_created_and_locked_in_one_write_inserts_the_final_row(storage_backend: Backend) -> None:

@@ -19,7 +19,7 @@ from obelisk.concepts.events import Created, event_to_json
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.server import Server
-from obelisk.storage.sqlite.writes import dumps
+from obelisk.storage.row_codec import dumps
 from tests.integration.server_harness import sqlite_file
 
 Client = TestClient[web.Request, web.Application]

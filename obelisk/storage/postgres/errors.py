@@ -41,11 +41,6 @@ class DatabaseMissing(StorageError):
         self.target = target
 
 
-class StorageClosed(StorageError):
-    def __init__(self, target: PostgresTarget) -> None:
-        super().__init__(f"storage {target.describe()} is closed")
-
-
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 """Serialization failure and deadlock: PostgreSQL rolled back the statement of one of two transactions that
 locked rows in opposite orders (servers writing the same executions in another order); running it again works."""

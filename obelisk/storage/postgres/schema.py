@@ -1,67 +1,28 @@
-"""Connecting, provisioning the database, and numbered migrations of the PostgreSQL backend.
+"""Connecting, provisioning the database, and the migrations of the PostgreSQL backend.
 
-Migrations are the ``migrations/NNNN_*.sql`` files of this package, applied in order, each in its own transaction
-together with its ``schema_version`` row, so a crash mid-upgrade leaves the previous version intact. Servers that
-start together on one database take turns (a transaction-scoped advisory lock): the second finds the work done.
-A database whose newest ``schema_version`` is beyond the newest migration was written by newer code and is
-refused rather than being misread.
+The migrations are this package's ``migrations/NNNN_*.sql`` files (loaded and checked by
+``obelisk.storage.migrations``), each applied in its own transaction together with its ``schema_version`` row.
+Servers that start together on one database take turns (a transaction-scoped advisory lock): the second finds the
+work done.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
-from importlib import resources
 
 import psycopg
 from psycopg import sql
 
-from obelisk.storage.interface import StorageError
+from obelisk.storage.migrations import MigrationFailed, load_migrations, refuse_newer
 from obelisk.storage.postgres.errors import DatabaseMissing, as_storage_error, connect_error
 from obelisk.storage.postgres.target import PostgresTarget
 
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+MIGRATIONS_PACKAGE = "obelisk.storage.postgres"
 MIGRATION_LOCK = 0x0B_E1_15_C0
 """The advisory lock key servers take turns on while migrating (any constant of this program's own)."""
 APPLICATION_NAME = "obelisk"
 _MAINTENANCE_DATABASES = ("postgres", "template1")
 """Where ``CREATE DATABASE`` is sent from: a connection needs some database, and these exist on every server."""
-
-
-class SchemaTooNew(StorageError):
-    def __init__(self, target: PostgresTarget, found: int, supported: int) -> None:
-        super().__init__(
-            f"database {target.describe()} has schema version {found}, this program knows versions up to "
-            f"{supported}: it was written by a newer Obelisk; upgrade Obelisk or point it at another database"
-        )
-        self.found = found
-        self.supported = supported
-
-
-class MigrationFailed(StorageError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def load_migrations() -> list[Migration]:
-    """The packaged migrations in version order; their numbers must run 1, 2, 3, ... without gaps."""
-    found: list[Migration] = []
-    for entry in (resources.files("obelisk.storage.postgres") / "migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match is not None:
-            found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise MigrationFailed(f"migration {migration.name}: expected number {expected:04d} (no gaps allowed)")
-    return found
 
 
 def connect(target: PostgresTarget, db_name: str | None = None) -> psycopg.Connection[tuple[object, ...]]:
@@ -123,7 +84,7 @@ def create_database(target: PostgresTarget) -> None:
 
 def migrate(conn: psycopg.Connection[tuple[object, ...]], target: PostgresTarget) -> int:
     """Bring the schema up to date; returns the resulting version."""
-    migrations = load_migrations()
+    migrations = load_migrations(MIGRATIONS_PACKAGE)
     current = 0
     for migration in [None, *migrations]:
         with conn.transaction():
@@ -134,8 +95,7 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], target: PostgresTarget
             )
             found = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
             current = int(found[0]) if found else 0  # type: ignore[call-overload]
-            if current > len(migrations):
-                raise SchemaTooNew(target, current, len(migrations))
+            refuse_newer(target.describe(), current, migrations)
             if migration is None or migration.version <= current:
                 continue
             try:

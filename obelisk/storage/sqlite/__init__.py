@@ -1,7 +1,9 @@
 """The SQLite storage backend: one file, WAL, durable commits, one server per file.
 
-``backend`` is the ``Storage`` implementation (group commit, notifications); ``writes`` and ``reads`` hold the SQL
-that runs on the database thread; ``schema`` the connection set-up and numbered migrations.
+``backend`` is the ``SqlStorage`` over this backend's one connection; ``writes`` and ``reads`` hold the SQL that
+runs on the database thread (the ``WriteStatements`` and ``ReadStatements`` of ``obelisk.storage.write_flow`` and
+``read_flow``); ``errors`` maps SQLite's result codes to the typed storage faults; ``schema`` the connection set-up
+and applying the migrations.
 """
 
 from obelisk.storage.sqlite.backend import SqliteStorage

@@ -1,7 +1,8 @@
-"""Read-only queries of the SQLite backend: logs, pending states, timers and listings.
+"""The read statements of the SQLite backend (``read_flow.ReadStatements``): logs, state rows, timers, listings.
 
-Like ``writes`` these are synchronous functions run on aiosqlite's worker thread, each inside one read
-transaction so that its several SELECTs see one snapshot.
+Synchronous, on aiosqlite's worker thread; what the rows mean and when a read fails is ``read_flow``'s. SQL texts
+are module constants so that ``sqlite3``'s statement cache (keyed by text) keeps them prepared; the timer queries
+name their partial index (``INDEXED BY``), as without ``ANALYZE`` statistics the planner may prefer a broader one.
 """
 
 from __future__ import annotations
@@ -9,215 +10,89 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, ParentRef, PendingState
-from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
-from obelisk.storage.interface import (
-    ExecutionLog,
-    ExecutionNotFound,
-    ExecutionQuery,
-    ExecutionStatus,
-    ExecutionSummary,
-    ExpiredDelay,
-    ExpiredLock,
-    HeldLock,
-    ListDirection,
-)
-from obelisk.storage.sqlite.writes import (
-    SELECT_RESPONSES,
-    execution_event,
-    failed_runs_in_a_row,
-    load_row,
-    response_event,
-)
-from obelisk.storage.state_machine import STATES, pending_state, pending_state_of, status
+from obelisk.concepts.ids import ExecutionId, ExecutorId
+from obelisk.storage.interface import ExecutionQuery
+from obelisk.storage.read_flow import ROW_COLUMNS, Rows
+from obelisk.storage.read_flow import list_executions_sql as shared_list_executions_sql
 
+_SELECT_ROW = f"SELECT {ROW_COLUMNS} FROM execution_state WHERE execution_id = ?"
 _SELECT_EVENTS = (
     "SELECT version, created_at, json FROM execution_log WHERE execution_id = ? AND version >= ?"
     " ORDER BY version LIMIT ?"
 )
-
+_SELECT_RESPONSES = (
+    "SELECT id, created_at, join_set_id, json FROM join_set_response WHERE execution_id = ? AND id > ?"
+    " ORDER BY id LIMIT ?"
+)
 _SELECT_RESPONSES_INCL = (
     "SELECT id, created_at, join_set_id, json FROM join_set_response WHERE execution_id = ? AND id >= ?"
     " ORDER BY id LIMIT ?"
 )
-
+_SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = ?"
+_EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = ?"
+_SELECT_LOG_TAIL = "SELECT json FROM execution_log WHERE execution_id = ? AND version >= ? ORDER BY version DESC"
+_SELECT_HELD_BY = (
+    "SELECT execution_id, next_version, state, parent_execution_id, parent_join_set_id"
+    " FROM execution_state INDEXED BY execution_state_executor WHERE executor_id = ?"
+    " AND (state = 'Locked' OR (state IN ('PendingAt', 'BlockedByJoinSet') AND pending_expires_finished > ?))"
+)
 _SELECT_EXPIRED_LOCKS = (
     "SELECT execution_id, next_version, run_id, executor_id, pending_expires_finished, temporary_event_count,"
     " max_retries, retry_exp_backoff_us, parent_execution_id, parent_join_set_id, ffqn"
     " FROM execution_state INDEXED BY execution_state_locked"
     " WHERE state = 'Locked' AND pending_expires_finished <= ? ORDER BY pending_expires_finished"
 )
-
-_SELECT_HELD_BY = (
-    "SELECT execution_id, next_version, state, parent_execution_id, parent_join_set_id"
-    " FROM execution_state INDEXED BY execution_state_executor WHERE executor_id = ?"
-    " AND (state = 'Locked' OR (state IN ('PendingAt', 'BlockedByJoinSet') AND pending_expires_finished > ?))"
-)
 _SELECT_DUE_DELAYS = (
     "SELECT execution_id, join_set_id, delay_id, expires_at FROM delay WHERE expires_at <= ? ORDER BY expires_at"
 )
 
-_SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = ?"
-
-_EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = ?"
-
-_SUMMARY_COLUMNS = (
-    "execution_id, ffqn, state, pending_expires_finished, join_set_id, join_set_closing, executor_id, run_id,"
-    " result_kind, finished_at, created_at, scheduled_at, component_id, parent_execution_id"
-)
-
-
-def get_log(conn: sqlite3.Connection, execution_id: ExecutionId) -> ExecutionLog:
-    row = load_row(conn, execution_id)
-    events = [execution_event(r) for r in conn.execute(_SELECT_EVENTS, (execution_id, 0, -1))]
-    responses = [response_event(r) for r in conn.execute(SELECT_RESPONSES, (execution_id, -1, -1))]
-    return ExecutionLog(execution_id, events, responses, pending_state(row))
-
-
-def get_pending_state(conn: sqlite3.Connection, execution_id: ExecutionId) -> PendingState:
-    return pending_state(load_row(conn, execution_id))
-
-
-def get_status(conn: sqlite3.Connection, execution_id: ExecutionId) -> ExecutionStatus:
-    return status(load_row(conn, execution_id))
-
-
-def change_count(conn: sqlite3.Connection, execution_id: ExecutionId) -> int:
-    found = conn.execute(_SELECT_COUNT, (execution_id,)).fetchone()
-    if found is None:
-        raise ExecutionNotFound(execution_id)
-    return int(found[0])
-
-
-def held_locks(conn: sqlite3.Connection, executor_id: ExecutorId, now: int) -> list[HeldLock]:
-    """What ``executor_id`` holds: its locks, and the runs of it that wait in place (``BlockedByJoinSet``) or own a
-    ``PendingAt`` whose time is still their lock's. An interrupt-strategy run waits with an expiry of ``now``, so
-    its blocked execution is nobody's and is not returned."""
-    held: list[HeldLock] = []
-    for eid, version, state, parent_id, parent_js in conn.execute(_SELECT_HELD_BY, (executor_id, now)).fetchall():
-        execution_id = ExecutionId(eid)
-        running = state == "Locked"
-        held.append(
-            HeldLock(
-                execution_id=execution_id,
-                version=version,
-                running=running,
-                parent=None if parent_id is None else ParentRef(ExecutionId(parent_id), JoinSetId(parent_js)),
-                crashes_in_a_row=failed_runs_in_a_row(conn, execution_id, version).crashes if running else 0,
-            )
-        )
-    return held
-
-
-def get_expired_timers(conn: sqlite3.Connection, now: int) -> list[ExpiredLock | ExpiredDelay]:
-    """Expired locks and due delays. ``BlockedByJoinSet`` rows are never returned: they wait for a response."""
-    timers: list[ExpiredLock | ExpiredDelay] = []
-    for found in conn.execute(_SELECT_EXPIRED_LOCKS, (now,)):
-        (eid, version, run_id, executor_id, expires, temporaries, max_retries, backoff, parent_id, parent_js, ffqn) = (
-            found
-        )
-        parent = None if parent_id is None else ParentRef(ExecutionId(parent_id), JoinSetId(parent_js))
-        timers.append(
-            ExpiredLock(
-                execution_id=ExecutionId(eid),
-                version=version,
-                run_id=RunId(run_id),
-                executor_id=ExecutorId(executor_id),
-                lock_expires_at=expires,
-                temporary_event_count=temporaries,
-                max_retries=max_retries,
-                retry_exp_backoff_us=backoff,
-                parent=parent,
-                ffqn=Ffqn.parse(ffqn),
-            )
-        )
-    for eid, join_set_id, delay_id, expires_at in conn.execute(_SELECT_DUE_DELAYS, (now,)):
-        timers.append(ExpiredDelay(ExecutionId(eid), JoinSetId(join_set_id), DelayId(delay_id), expires_at))
-    return timers
-
-
-def list_events(
-    conn: sqlite3.Connection, execution_id: ExecutionId, version_from: int, length: int
-) -> list[ExecutionEvent]:
-    events = [execution_event(r) for r in conn.execute(_SELECT_EVENTS, (execution_id, version_from, length))]
-    if not events and conn.execute(_EXISTS, (execution_id,)).fetchone() is None:
-        raise ExecutionNotFound(execution_id)
-    return events
-
-
-def list_responses(
-    conn: sqlite3.Connection, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool
-) -> list[JoinSetResponseEvent]:
-    sql = _SELECT_RESPONSES_INCL if including_cursor else SELECT_RESPONSES
-    responses = [response_event(r) for r in conn.execute(sql, (execution_id, cursor_from, length))]
-    if not responses and conn.execute(_EXISTS, (execution_id,)).fetchone() is None:
-        raise ExecutionNotFound(execution_id)
-    return responses
-
 
 def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
-    """The listing query; separate so that tests can ``EXPLAIN QUERY PLAN`` exactly what runs."""
-    where: list[str] = []
-    params: list[Any] = []
-    if query.ffqn is not None:
-        where.append("ffqn = ?")
-        params.append(str(query.ffqn))
-    if query.state is not None:
-        if query.state not in STATES:
-            raise ValueError(f"ExecutionQuery.state: expected one of {', '.join(STATES)} or None, got {query.state!r}")
-        where.append("state = ?")
-        params.append(query.state)
-    if query.result_kind is not None:
-        where.append("result_kind = ?")
-        params.append(query.result_kind.value)
-    if query.top_level_only:
-        where.append("parent_execution_id IS NULL")
-    newer = query.direction is ListDirection.NEWER
-    if query.cursor is not None:
-        operator = (">" if newer else "<") + ("=" if query.including_cursor else "")
-        where.append(f"(created_at, execution_id) {operator} (?, ?)")
-        params.extend(query.cursor)
-    order = "ASC" if newer else "DESC"
-    sql = f"SELECT {_SUMMARY_COLUMNS} FROM execution_state"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY created_at {order}, execution_id {order} LIMIT ?"
-    params.append(query.length)
-    return sql, params
+    """The listing query as it runs here; separate so that tests can ``EXPLAIN QUERY PLAN`` exactly that."""
+    return shared_list_executions_sql(query, "?")
 
 
-def list_executions(conn: sqlite3.Connection, query: ExecutionQuery) -> list[ExecutionSummary]:
-    sql, params = list_executions_sql(query)
-    summaries = []
-    for found in conn.execute(sql, params):
-        (
-            eid,
-            ffqn,
-            state,
-            pef,
-            js,
-            closing,
-            executor,
-            run,
-            kind,
-            finished_at,
-            created_at,
-            scheduled_at,
-            cid,
-            parent,
-        ) = found
-        summaries.append(
-            ExecutionSummary(
-                execution_id=ExecutionId(eid),
-                ffqn=Ffqn.parse(ffqn),
-                pending_state=pending_state_of(state, pef, js, closing, executor, run, kind, finished_at),
-                created_at=created_at,
-                scheduled_at=scheduled_at,
-                component_id=cid,
-                parent_execution_id=None if parent is None else ExecutionId(parent),
-            )
-        )
-    if query.direction is ListDirection.NEWER:
-        summaries.reverse()
-    return summaries
+class SqliteReads:
+    """``read_flow.ReadStatements`` on one ``sqlite3.Connection`` (``LIMIT -1`` is SQLite's "no limit")."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def state_row(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self.conn.execute(_SELECT_ROW, (execution_id,)).fetchone()
+        return found
+
+    def events(self, execution_id: ExecutionId, version_from: int, length: int) -> Rows:
+        return self.conn.execute(_SELECT_EVENTS, (execution_id, version_from, length))
+
+    def responses(self, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool) -> Rows:
+        sql = _SELECT_RESPONSES_INCL if including_cursor else _SELECT_RESPONSES
+        return self.conn.execute(sql, (execution_id, cursor_from, length))
+
+    def all_responses(self, execution_id: ExecutionId) -> Rows:
+        return self.conn.execute(_SELECT_RESPONSES, (execution_id, -1, -1))
+
+    def change_count(self, execution_id: ExecutionId) -> int | None:
+        found = self.conn.execute(_SELECT_COUNT, (execution_id,)).fetchone()
+        return None if found is None else int(found[0])
+
+    def exists(self, execution_id: ExecutionId) -> bool:
+        return self.conn.execute(_EXISTS, (execution_id,)).fetchone() is not None
+
+    def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
+        return self.conn.execute(_SELECT_LOG_TAIL, (execution_id, version_from))
+
+    def held_by(self, executor_id: ExecutorId, now: int) -> list[tuple[Any, ...]]:
+        return self.conn.execute(_SELECT_HELD_BY, (executor_id, now)).fetchall()
+
+    def expired_locks(self, now: int) -> Rows:
+        return self.conn.execute(_SELECT_EXPIRED_LOCKS, (now,))
+
+    def due_delays(self, now: int) -> Rows:
+        return self.conn.execute(_SELECT_DUE_DELAYS, (now,))
+
+    def executions(self, query: ExecutionQuery) -> Rows:
+        sql, params = list_executions_sql(query)
+        return self.conn.execute(sql, params)

@@ -1,0 +1,370 @@
+"""Every write of the storage, the same on every backend, over the backend's SQL (``WriteStatements``).
+
+A write job (one caller's ``write`` or ``lock_pending``) runs here in order: load each state row it touches once,
+let ``state_machine`` move it over the events, responses and creations, insert what the rules allow, store each
+row once at the end, and note the ``Effects`` to announce after the commit. The functions are synchronous and
+run on the backend's write thread, inside the transaction (and the savepoint per job) that ``group_commit`` opened,
+so each job is all-or-nothing without managing transactions itself; a whole job in one synchronous function costs
+one thread hop per transaction instead of one per statement.
+
+A backend's ``writes.py`` only runs statements: how a state row is locked against other writers, how a duplicate
+is recognised (a unique key's error, or ``ON CONFLICT DO NOTHING`` and a row count), how due rows are chosen.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, assert_never
+
+from obelisk.concepts.events import (
+    ChildExecutionFinished,
+    Created,
+    DelayFinished,
+    Event,
+    Finished,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    Locked,
+    Schedule,
+    TemporarilyFailed,
+    TemporarilyTimedOut,
+    Unlocked,
+    event_kind,
+    event_to_json,
+    response_to_json,
+)
+from obelisk.concepts.failed_runs import NO_FAILED_RUNS
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, RunId
+from obelisk.storage import row_codec, state_machine
+from obelisk.storage.interface import (
+    AppendEvents,
+    CreateExecution,
+    DeliverResponse,
+    ExecutionAlreadyExists,
+    ExecutionNotFound,
+    IllegalStateTransition,
+    LockedExecution,
+    WriteOp,
+)
+from obelisk.storage.read_flow import ReadStatements, Rows, failed_runs_in_a_row
+from obelisk.storage.state_machine import CreateDelay, DelayChange, DropAllDelays, DropDelay, Effects, ExecutionRow
+
+MUTABLE_COLUMNS = (
+    "next_version",
+    "response_count",
+    "state",
+    "pending_expires_finished",
+    "join_set_id",
+    "join_set_closing",
+    "executor_id",
+    "run_id",
+    "temporary_event_count",
+    "result_kind",
+    "finished_at",
+)
+"""The columns of ``execution_state`` the rules change, in the order of ``mutable_values``."""
+INSERT_COLUMNS = (
+    "execution_id",
+    "ffqn",
+    "created_at",
+    "scheduled_at",
+    "max_retries",
+    "retry_exp_backoff_us",
+    "parent_execution_id",
+    "parent_join_set_id",
+    "component_id",
+    *MUTABLE_COLUMNS,
+)
+"""The columns of a new state row, in the order ``insert_state`` receives them."""
+EVENT_COLUMNS = ("execution_id", "version", "created_at", "event_type", "json", "join_set_id")
+"""The columns of a new log row, in the order ``insert_events`` receives them."""
+RESPONSE_COLUMNS = ("execution_id", "join_set_id", "created_at", "json", "child_execution_id", "delay_id")
+"""The columns of a new response, in the order ``insert_response`` receives them."""
+
+
+class WriteStatements(ReadStatements, Protocol):
+    """A backend's write statements on its write connection, within the transaction of the job's group."""
+
+    def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
+        """As ``state_row``, the row then held against other writers until the transaction ends (where other
+        writers can exist), so that its version is checked on what will be overwritten."""
+
+    def insert_state(self, values: tuple[Any, ...]) -> None:
+        """A new state row: ``INSERT_COLUMNS``."""
+
+    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
+        """Write ``values`` (``MUTABLE_COLUMNS``), which differ from ``loaded``, the row's values as read."""
+
+    def insert_created(self, execution_id: ExecutionId, created_at: int, json: str) -> bool:
+        """The ``Created`` event at version 0 (``event_type`` ``Created``, no join set); ``False``, writing nothing,
+        if the execution exists (racing creations: the second waits for the first to commit, then gets ``False``)."""
+
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
+        """Log rows: ``EVENT_COLUMNS`` each; at least one."""
+
+    def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
+        """``created_at`` of the response of ``join_set_id`` that its next ``JoinNext`` consumes: the (k+1)-th in
+        arrival order, k being the ``JoinNext`` events on it in the log plus ``earlier_in_batch``; ``None`` if
+        it has not arrived (see ``state_machine.ResponseLookup``)."""
+
+    def insert_response(self, values: tuple[Any, ...]) -> bool:
+        """A response: ``RESPONSE_COLUMNS``; ``False``, writing nothing, if the same one was delivered before (the
+        unique keys on ``child_execution_id`` and ``delay_id``)."""
+
+    def insert_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str, expires_at: int) -> bool:
+        """``False``, writing nothing, if the execution has that delay already."""
+
+    def delete_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str) -> None: ...
+
+    def delete_delays_of(self, execution_id: ExecutionId) -> None: ...
+
+    def lock_due(self, ffqns: list[str], now: int, batch_size: int) -> list[tuple[Any, ...]]:
+        """The ``PendingAt`` rows of ``ffqns`` due at ``now``, oldest first (``pending_expires_finished``, then
+        ``execution_id``) over all of them, at most ``batch_size``: each ``execution_id``, ``ROW_COLUMNS`` and the
+        JSON of its ``Created`` event. Where other writers exist, they are held as by ``state_row_for_update``, and
+        rows another writer holds are skipped rather than waited for."""
+
+    def history(self, execution_id: ExecutionId) -> Rows:
+        """``version, created_at, json`` of the events in ``HISTORY_EVENT_TYPES``, in version order."""
+
+
+# ---------------------------------------------------------------------------------------------- state rows
+mutable_values: Callable[[ExecutionRow], tuple[Any, ...]] = operator.attrgetter(*MUTABLE_COLUMNS)
+"""The row's values in ``MUTABLE_COLUMNS`` order (the columns are named as ``ExecutionRow``'s fields)."""
+
+
+class _StoredRow:
+    """An execution's state row in this job: the rules' ``ExecutionRow`` plus what it takes to write it back.
+
+    ``loaded`` holds the column values as read, so that ``store`` writes only when (and, on SQLite, only what)
+    changed; ``None`` means created by this job and not inserted yet (``insert`` holds its immutable columns)."""
+
+    __slots__ = ("insert", "loaded", "row")
+
+    def __init__(self, row: ExecutionRow, loaded: tuple[Any, ...] | None, insert: tuple[Any, ...] = ()) -> None:
+        self.row = row
+        self.loaded = loaded
+        self.insert = insert
+
+    def store(self, db: WriteStatements) -> None:
+        current = mutable_values(self.row)
+        if self.loaded is None:
+            db.insert_state((*self.insert, *current))
+        elif current != self.loaded:
+            db.update_state(self.row.execution_id, current, self.loaded)
+        self.loaded = current
+
+
+class StateRows:
+    """The ``execution_state`` rows one write job touches: each read (and held) at most once and written once, at
+    the end.
+
+    A serial workflow step touches its parent twice (the child's response, then the parent's next events) and
+    creates a child it locks at once; reading and writing each row once per job instead of once per operation
+    saves statements, and a child inserted already ``Locked`` never rewrites the indexes of a ``PendingAt`` row.
+    It is also the ``ResponseLookup`` the rules ask about join-set responses.
+    """
+
+    __slots__ = ("_rows", "db")
+
+    def __init__(self, db: WriteStatements) -> None:
+        self.db = db
+        self._rows: dict[ExecutionId, _StoredRow] = {}
+
+    def get(self, execution_id: ExecutionId) -> ExecutionRow:
+        stored = self._rows.get(execution_id)
+        if stored is None:
+            found = self.db.state_row_for_update(execution_id)
+            if found is None:
+                raise ExecutionNotFound(execution_id)
+            row = ExecutionRow(execution_id, *found)
+            stored = self._rows[execution_id] = _StoredRow(row, mutable_values(row))
+        return stored.row
+
+    def add_locked(self, row: ExecutionRow) -> None:
+        """A row this job already read and holds (``lock_pending``)."""
+        self._rows[row.execution_id] = _StoredRow(row, mutable_values(row))
+
+    def add_created(self, row: ExecutionRow, insert: tuple[Any, ...]) -> None:
+        self._rows[row.execution_id] = _StoredRow(row, None, insert)
+
+    def store(self) -> None:
+        for stored in self._rows.values():
+            stored.store(self.db)
+
+    def response_for_join_next(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
+        return self.db.nth_response_time(execution_id, join_set_id, earlier_in_batch)
+
+
+# ---------------------------------------------------------------------------------------------- writes
+def apply_ops(db: WriteStatements, ops: Sequence[WriteOp], now: int, effects: Effects) -> None:
+    rows = StateRows(db)
+    for op in ops:
+        match op:
+            case AppendEvents(execution_id, version, events):
+                append_events(rows, execution_id, version, events, now, effects)
+            case CreateExecution(execution_id, created):
+                create_execution(rows, execution_id, created, now, effects)
+            case DeliverResponse():
+                deliver_response(rows, op, now, effects)
+            case _:
+                assert_never(op)
+    rows.store()
+
+
+def create_execution(rows: StateRows, execution_id: ExecutionId, created: Created, now: int, effects: Effects) -> None:
+    parent = created.parent
+    # The log's primary key (execution_id, 0) is what refuses a second creation; the state row follows at the end
+    # of the job (``StateRows.store``), already in the state the rest of the job leaves it in.
+    if not rows.db.insert_created(execution_id, now, row_codec.dumps(event_to_json(created))):
+        raise ExecutionAlreadyExists(execution_id)
+    row = state_machine.new_execution(execution_id, created)
+    rows.add_created(
+        row,
+        (
+            execution_id,
+            row.ffqn,
+            now,
+            created.scheduled_at,
+            created.max_retries,
+            created.retry_exp_backoff_us,
+            None if parent is None else parent.execution_id,
+            None if parent is None else parent.join_set_id,
+            created.component_id,
+        ),
+    )
+    effects.note_created(row, now)
+
+
+def append_events(
+    rows: StateRows,
+    execution_id: ExecutionId,
+    version: int,
+    events: Sequence[Event],
+    now: int,
+    effects: Effects,
+) -> ExecutionRow:
+    """Append ``events`` at ``version``; the state row is written when the job's ``rows`` are stored."""
+    row = rows.get(execution_id)
+    delay_changes = state_machine.append(row, version, events, now, rows)
+    if events:
+        dumps = row_codec.dumps
+        rows.db.insert_events(
+            [
+                (execution_id, at, now, event_kind(event), dumps(event_to_json(event)), _join_set_of(event))
+                for at, event in enumerate(events, start=version)
+            ]
+        )
+    _apply_delay_changes(rows.db, execution_id, delay_changes)
+    effects.note_changed(row, now)
+    return row
+
+
+def _join_set_of(event: Event) -> str | None:
+    """The join set an event is indexed by (``JoinNext`` counting reads it)."""
+    match event:
+        case JoinSetCreated(join_set_id) | JoinSetRequest(join_set_id) | JoinNext(join_set_id):
+            return join_set_id
+        case Created() | Locked() | Unlocked() | TemporarilyFailed() | TemporarilyTimedOut() | Finished() | Schedule():
+            return None
+        case _:
+            assert_never(event)
+
+
+def _apply_delay_changes(db: WriteStatements, execution_id: ExecutionId, changes: Sequence[DelayChange]) -> None:
+    for change in changes:
+        match change:
+            case CreateDelay(join_set_id, delay_id, expires_at):
+                if not db.insert_delay(execution_id, join_set_id, delay_id, expires_at):
+                    raise IllegalStateTransition(
+                        f"execution {execution_id} already requested delay {delay_id} in join set {join_set_id}"
+                    )
+            case DropDelay(join_set_id, delay_id):
+                db.delete_delay(execution_id, join_set_id, delay_id)
+            case DropAllDelays():
+                db.delete_delays_of(execution_id)
+            case _:
+                assert_never(change)
+
+
+def deliver_response(rows: StateRows, op: DeliverResponse, now: int, effects: Effects) -> None:
+    row = rows.get(op.execution_id)  # held first: responses to one execution are stored in commit order
+    response = op.response
+    child_id: ExecutionId | None = None
+    delay_id: DelayId | None = None
+    match response:
+        case ChildExecutionFinished(child_execution_id=child_execution_id):
+            child_id = child_execution_id
+        case DelayFinished(delay_id=finished_delay):
+            delay_id = finished_delay
+        case _:
+            assert_never(response)
+    inserted = rows.db.insert_response(
+        (
+            op.execution_id,
+            op.join_set_id,
+            now if op.created_at is None else op.created_at,
+            row_codec.dumps(response_to_json(response)),
+            child_id,
+            delay_id,
+        )
+    )
+    if not inserted:  # already delivered: a second delivery is a no-op
+        effects.duplicate_responses += 1
+        return
+    _apply_delay_changes(rows.db, op.execution_id, state_machine.accept_response(row, op.join_set_id, response))
+    effects.note_changed(row, now)
+
+
+def lock_pending(
+    db: WriteStatements,
+    ffqns: Sequence[Ffqn],
+    batch_size: int,
+    now: int,
+    executor_id: ExecutorId,
+    component_id: str,
+    lock_expires_at: int,
+    effects: Effects,
+) -> list[LockedExecution]:
+    if batch_size <= 0:
+        return []
+    locked: list[LockedExecution] = []
+    rows = StateRows(db)
+    for found in db.lock_due([str(ffqn) for ffqn in ffqns], now, batch_size):
+        execution_id = ExecutionId(found[0])
+        row = ExecutionRow(execution_id, *found[1:-1])
+        rows.add_locked(row)
+        created = row_codec.created_event(found[-1])
+        # A first lock (only Created written, no response yet) has no history to read: three statements saved on
+        # the most common lock of all.
+        fresh = row.next_version == 1 and row.response_count == 0
+        run_id = RunId.generate()
+        append_events(
+            rows,
+            execution_id,
+            row.next_version,
+            [Locked(component_id, executor_id, run_id, lock_expires_at)],
+            now,
+            effects,
+        )
+        history = [] if fresh else [row_codec.execution_event(r) for r in db.history(execution_id)]
+        failed_runs = NO_FAILED_RUNS if fresh else failed_runs_in_a_row(db, execution_id, row.next_version)
+        responses = [] if fresh else [row_codec.response_event(r) for r in db.all_responses(execution_id)]
+        locked.append(
+            LockedExecution(
+                execution_id=execution_id,
+                run_id=run_id,
+                version=row.next_version,
+                created=created,
+                lock_expires_at=lock_expires_at,
+                temporary_event_count=row.temporary_event_count,
+                history=history,
+                responses=responses,
+                timeouts_in_a_row=failed_runs.timeouts,
+            )
+        )
+    rows.store()
+    return locked
