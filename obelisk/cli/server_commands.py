@@ -137,5 +137,11 @@ def generate_config(path: Path) -> int:
         write_sample_config(path)
     except ObeliskError as error:
         return _fail(error)
+    except FileNotFoundError:
+        print(f"error: cannot write {path}: the folder {path.parent} does not exist", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+        return 1
     print(f"Generated {path}")
     return 0
