@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +47,7 @@ from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import ExecutionQuery, HeldLock, Storage, StorageError, WriteOp
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
-from obelisk.wasm.engine import WasmEngine
+from obelisk.wasm.engine import PoolingLimits, WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
@@ -156,6 +156,26 @@ def prepare_components(
     return PreparedComponents(registry, loaded, interfaces_by_name, resolved)
 
 
+def wasm_engine(config: ObeliskConfig) -> WasmEngine:
+    """The engine ``wasmtime_allocator_config`` asks for: on demand (``auto``, ``on_demand``) or pooling, with the
+    limits of ``[wasmtime_pooling_config]``. Raises ``EngineConfigError`` when the pool cannot be reserved."""
+    if config.wasmtime_allocator_config != "pooling":
+        return WasmEngine()
+    pooling = config.wasmtime_pooling_config
+    limits = PoolingLimits(
+        linear_memory_keep_resident=pooling.pooling_memory_keep_resident,
+        table_keep_resident=pooling.pooling_table_keep_resident,
+        total_core_instances=pooling.pooling_total_core_instances,
+        total_component_instances=pooling.pooling_total_component_instances,
+        total_memories=pooling.pooling_total_memories,
+        total_tables=pooling.pooling_total_tables,
+        max_memory_size=pooling.pooling_max_memory_size,
+    )
+    described = ", ".join(f"{name} {value}" for name, value in asdict(limits).items() if value is not None)
+    log.info("wasmtime's pooling allocator, with %s", described or "wasmtime's default limits")
+    return WasmEngine(pooling=limits)
+
+
 def _location(component: ComponentConfig) -> Path:
     if component.location.path is None:
         raise StartupError(f"component {component.name!r}: location.path is required")
@@ -246,9 +266,9 @@ class Server:
         clock = clock or SystemClock()
         env = os.environ if env is None else env
         started = time.perf_counter()
+        engine = wasm_engine(config)
         _ensure_dirs(config)
         claim = claim_identity(config)
-        engine = WasmEngine()
         engine.start()
         storage: Storage | None = None
         try:

@@ -52,3 +52,11 @@ class Workflow(exports.Workflow):
         count = 0
         while True:
             count += 1
+
+    def raise_error(self, message: str) -> int:
+        print("about to raise")
+        return _fail(message)
+
+
+def _fail(message: str) -> int:
+    raise ValueError(message)

@@ -1,6 +1,7 @@
 """Activity exporting `testing:flaky/flaky`: deliberately failing functions for the retry tests."""
 
 import os
+import socket
 import sys
 import time
 
@@ -32,3 +33,14 @@ class Flaky(exports.Flaky):
 
     def env_var(self, name: str) -> str | None:
         return os.environ.get(name)
+
+    def raise_error(self, message: str) -> int:
+        return _fail(message)
+
+    def open_socket(self) -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as opened:
+            return repr(opened)
+
+
+def _fail(message: str) -> int:
+    raise ValueError(message)

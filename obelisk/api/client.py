@@ -28,21 +28,35 @@ EVENTS_PAGE = 500
 class ApiError(ObeliskError):
     """A call failed: the server could not be reached or answered with an error status."""
 
-    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+    def __init__(self, message: str, code: grpc.StatusCode | None = None, *, reached: bool = True) -> None:
         super().__init__(message)
         self.code = code
+        self.reached = reached
+        """False when the server was not reached: no connection, or no answer in time."""
+
+    @property
+    def retryable(self) -> bool:
+        """The server could not take the request now (unreachable, its database full or unwritable)."""
+        return not self.reached or self.code in _RETRYABLE
+
+
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class ClientInputError(ObeliskError):
+    """A value given to the client is malformed (an ``--api-url``, a function name); nothing was sent."""
 
 
 def channel_target(url: str) -> tuple[str, bool]:
     """``http://host:port`` -> (``host:port``, secure=False); ``https://`` is secure; a bare ``host:port`` too."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https", "grpc", "grpcs") or not parts.hostname:
-        raise ApiError(f"--api-url {url!r}: expected a URL such as {DEFAULT_API_URL}")
+        raise ClientInputError(f"--api-url {url!r}: expected a URL such as {DEFAULT_API_URL}")
     secure = parts.scheme in ("https", "grpcs")
     try:
         port = parts.port or (443 if secure else 80)
     except ValueError:
-        raise ApiError(f"--api-url {url!r}: the port is not a number") from None
+        raise ClientInputError(f"--api-url {url!r}: the port is not a number") from None
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{host}:{port}", secure
 
@@ -50,7 +64,7 @@ def channel_target(url: str) -> tuple[str, bool]:
 def function_name(ffqn: str) -> pb.FunctionName:
     interface, dot, function = ffqn.rpartition(".")
     if not dot or not interface or not function:
-        raise ApiError(f"{ffqn!r} is not a function name; expected namespace:package/interface.function")
+        raise ClientInputError(f"{ffqn!r} is not a function name; expected namespace:package/interface.function")
     return pb.FunctionName(interface_name=interface, function_name=function)
 
 
@@ -84,7 +98,7 @@ class ApiClient:
         details = (error.details() if hasattr(error, "details") else None) or str(code)
         details = " ".join(str(details).split())
         if code is grpc.StatusCode.UNAVAILABLE and not _answered_by_server(error):
-            return ApiError(f"cannot reach the server at {self.url}: {details}", code)
+            return ApiError(f"cannot reach the server at {self.url}: {details}", code, reached=False)
         return ApiError(details, code)
 
     def _call(self, method: Any, request: Any) -> Any:
@@ -117,10 +131,7 @@ class ApiClient:
         finally:
             stream.cancel()
 
-    def list_executions(self, ffqn: str | None, limit: int) -> list[pb.ExecutionSummary]:
-        request = pb.ListExecutionsRequest(older_than=pb.ListExecutionsRequest.OlderThan(length=limit))
-        if ffqn is not None:
-            request.function_name.CopyFrom(function_name(ffqn))
+    def list_executions(self, request: pb.ListExecutionsRequest) -> list[pb.ExecutionSummary]:
         return list(self._call(self._executions.ListExecutions, request).executions)
 
     def list_events(self, execution_id: str) -> list[pb.ExecutionEvent]:
@@ -133,6 +144,19 @@ class ApiClient:
             events += page
             if len(page) < EVENTS_PAGE:
                 return events
+
+    def list_responses(self, execution_id: str) -> list[pb.ResponseWithCursor]:
+        responses: list[pb.ResponseWithCursor] = []
+        while True:
+            request = pb.ListResponsesRequest(
+                execution_id=pb.ExecutionId(id=execution_id),
+                cursor_from=responses[-1].cursor if responses else 0,
+                length=EVENTS_PAGE,
+            )
+            page = list(self._call(self._executions.ListResponses, request).responses)
+            responses += page
+            if len(page) < EVENTS_PAGE:
+                return responses
 
     # ------------------------------------------------------------------------------------------ components
     def list_components(self, *, extensions: bool) -> list[pb.Component]:

@@ -24,6 +24,7 @@ from obelisk.registry import FunctionNotFound
 from obelisk.service.components import ComponentNotFound
 from obelisk.service.executions import SubmitConflict
 from obelisk.service.json_input import JsonInputError
+from obelisk.service.listing import InvalidFilter
 from obelisk.service.log_limit import LogLimit
 from obelisk.storage.interface import (
     AlreadyFinished,
@@ -54,6 +55,7 @@ _STATUS: list[tuple[type[ObeliskError], grpc.StatusCode]] = [
     (ValueTypeError, grpc.StatusCode.INVALID_ARGUMENT),
     (ParseError, grpc.StatusCode.INVALID_ARGUMENT),
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (InvalidFilter, grpc.StatusCode.INVALID_ARGUMENT),
     (JsonInputError, grpc.StatusCode.INVALID_ARGUMENT),
     (TimestampOutOfRange, grpc.StatusCode.INVALID_ARGUMENT),
     (StorageFull, grpc.StatusCode.RESOURCE_EXHAUSTED),

@@ -12,10 +12,10 @@ from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.errors import ParseError
 from obelisk.concepts.events import Finished, FinishedState
-from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.service.executions import ExecutionService
 from obelisk.service.json_input import parse_json
+from obelisk.service.listing import FunctionScope, ListFilter, ScopeKind, StateFilter
 from obelisk.storage.interface import ExecutionLog, ExecutionQuery, ExecutionSummary, ListDirection
 
 DEFAULT_PAGE = 20
@@ -64,6 +64,41 @@ def _finished_status(log: ExecutionLog) -> pb.FinishedStatus | None:
     )
 
 
+_SCOPES = {
+    "package_name": ScopeKind.PACKAGE,
+    "interface_name": ScopeKind.INTERFACE,
+    "function_name": ScopeKind.FUNCTION,
+}
+
+_STATE_FILTERS = {
+    pb.ListExecutionsRequest.ExecutionStateFilter.Value(f"EXECUTION_STATE_FILTER_{state.name}"): state
+    for state in StateFilter
+}
+"""The original's ``ExecutionStateFilter`` values: each member of ``StateFilter`` is named after one."""
+
+
+def _list_filter(request: pb.ListExecutionsRequest) -> ListFilter:
+    """``function_name`` (exact) or ``function_filter`` (a scope), ``state_filters`` and ``top_level_only``."""
+    scope: FunctionScope | None = None
+    which = request.function_filter.WhichOneof("scope")
+    if request.HasField("function_name"):
+        if which is not None:
+            raise InvalidRequest("give function_name or function_filter, not both")
+        scope = FunctionScope.of(ScopeKind.FUNCTION, convert.ffqn_text(request.function_name))
+    elif which is not None:
+        scope = FunctionScope.of(_SCOPES[which], getattr(request.function_filter, which))
+    states: set[StateFilter] = set()
+    for value in request.state_filters:
+        state = _STATE_FILTERS.get(value)
+        if state is None:
+            raise InvalidRequest(
+                f"state_filters: {value} is not supported here; expected one of "
+                + ", ".join(pb.ListExecutionsRequest.ExecutionStateFilter.Name(v) for v in _STATE_FILTERS)
+            )
+        states.add(state)
+    return ListFilter(scope=scope, states=frozenset(states), top_level_only=request.top_level_only)
+
+
 class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
     def __init__(self, executions: ExecutionService) -> None:
         self._executions = executions
@@ -109,14 +144,14 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
     async def ListExecutions(
         self, request: pb.ListExecutionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListExecutionsResponse:
-        query = await self._query(request)
-        summaries = await self._executions.list_executions(query)
+        list_filter = _list_filter(request)
+        page = await self._page(request)
+        summaries = await self._executions.list_filtered(list_filter, page)
         # The API answers newest first whichever way it pages (sorting a page is cheap and backend-independent).
         summaries.sort(key=lambda s: (s.created_at, s.execution_id), reverse=True)
         return pb.ListExecutionsResponse(executions=[convert.execution_summary(s) for s in summaries])
 
-    async def _query(self, request: pb.ListExecutionsRequest) -> ExecutionQuery:
-        ffqn = Ffqn.parse(convert.ffqn_text(request.function_name)) if request.HasField("function_name") else None
+    async def _page(self, request: pb.ListExecutionsRequest) -> ExecutionQuery:
         which = request.WhichOneof("pagination")
         page = request.newer_than if which == "newer_than" else request.older_than
         direction = ListDirection.NEWER if which == "newer_than" else ListDirection.OLDER
@@ -133,7 +168,6 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
                 tie = _LOWEST_ID if newer == including else _HIGHEST_ID
                 cursor = (convert.micros_of(page.cursor.created_at, "cursor.created_at"), tie)
         return ExecutionQuery(
-            ffqn=ffqn,
             cursor=cursor,
             direction=direction,
             including_cursor=including,

@@ -1,16 +1,19 @@
-"""``obelisk client [--api-url URL] component list | execution submit|get|list|events``: talk to a server.
+"""``obelisk client [-a URL] component list | execution submit|get|list|events``: talk to a server.
 
 Each command prints human lines as the original CLI did (docs/compatibility.md#cli), or with ``--json`` one JSON
 object per line (docs/architecture.md#cli). Every failure (server unreachable, unknown function, bad JSON, ...) is
-one ``error: ...`` line on stderr and exit code 1, never a traceback. grpc is imported inside the commands, never
-wasmtime.
+one ``error: ...`` line on stderr, never a traceback, and the exit status says what kind of failure it was
+(``ExitCode``), so that a script can tell a failed execution from a typo and from a server that is down. grpc is
+imported inside the commands, never wasmtime.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,67 +22,160 @@ from obelisk.concepts.errors import ObeliskError
 
 if TYPE_CHECKING:
     from obelisk.api.client import ApiClient
+    from obelisk.api.generated import obelisk_pb2 as pb
 
 DEFAULT_API_URL = "http://127.0.0.1:5005"
-INTERRUPTED = 130
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
-FollowOption = Annotated[bool, typer.Option("--follow", "-f", help="Wait for the result, showing each status change.")]
 
 
-def _fail(message: str) -> int:
+class ExitCode(enum.IntEnum):
+    """The exit status of every client command (``EXIT_CODES`` is the table the help and README show)."""
+
+    OK = 0
+    NOT_OK = 1
+    """The execution finished, but not with an ``ok`` result (``err``, a failure, a timeout, nondeterminism)."""
+    USAGE = 2
+    """The command line is wrong: an unknown option, a malformed id, function name, time or JSON value."""
+    REFUSED = 3
+    """The server refused the request: an unknown execution or function, parameters of the wrong type."""
+    UNAVAILABLE = 4
+    """The server could not be reached, or cannot take the request now (its database full or unwritable)."""
+    INTERRUPTED = 130
+
+
+EXIT_CODES = (
+    "Exit status: 0 done (a followed execution finished OK) · 1 the execution finished, not OK (err, failure, "
+    "timeout, nondeterminism) · 2 usage error · 3 refused by the server (not found, wrong parameters) · "
+    "4 server unreachable or unavailable · 130 interrupted."
+)
+
+
+class UsageError(ObeliskError):
+    """A value on the command line is malformed; nothing was sent."""
+
+
+def _fail(message: str, code: ExitCode) -> int:
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
-    return 1
+    return code
 
 
-def _api_url(ctx: typer.Context) -> str:
+def _api_url(ctx: typer.Context, override: str | None) -> str:
+    if override is not None:
+        return override
     obj = ctx.find_root().obj if ctx.obj is None else ctx.obj
     return str((obj or {}).get("api_url", DEFAULT_API_URL))
 
 
-def _run(ctx: typer.Context, action: Callable[[ApiClient], int]) -> int:
-    from obelisk.api.client import ApiClient
+def _run(ctx: typer.Context, api_url: str | None, action: Callable[[ApiClient], int]) -> int:
+    from obelisk.api.client import ApiClient, ApiError, ClientInputError
 
     try:
-        with ApiClient(_api_url(ctx)) as client:
+        with ApiClient(_api_url(ctx, api_url)) as client:
             return action(client)
+    except (UsageError, ClientInputError) as error:
+        return _fail(str(error), ExitCode.USAGE)
+    except ApiError as error:
+        return _fail(str(error), ExitCode.UNAVAILABLE if error.retryable else ExitCode.REFUSED)
     except ObeliskError as error:
-        return _fail(str(error))
+        return _fail(str(error), ExitCode.REFUSED)
     except KeyboardInterrupt:
-        return INTERRUPTED
+        return ExitCode.INTERRUPTED
 
 
 def _emit(document: dict[str, Any]) -> None:
     print(json.dumps(document, ensure_ascii=False), flush=True)
 
 
-# ---------------------------------------------------------------------------------------------- executions
+# ---------------------------------------------------------------------------------------------- arguments
 def parse_params(text: str) -> list[Any]:
     from obelisk.service.json_input import parse_json
 
-    params = parse_json(text, "PARAMS")
+    try:
+        params = parse_json(text, "PARAMS")
+    except ObeliskError as error:
+        raise UsageError(str(error)) from None
     if not isinstance(params, list):
-        raise ObeliskError(f"params must be a JSON array such as '[10]', got {text!r}")
+        raise UsageError(f"params must be a JSON array such as '[10]', got {text!r}")
     return params
 
 
-def parse_execution_id(text: str) -> str:
-    """The ``EXECUTION_ID`` argument, checked here so a typo is named before the server is asked."""
+def parse_execution_id(text: str, what: str = "EXECUTION_ID", *, top_level: bool = False) -> str:
+    """An execution id argument, checked here so a typo is named before the server is asked."""
     from obelisk.concepts.errors import ParseError
     from obelisk.concepts.ids import ExecutionId
 
     try:
-        return ExecutionId.parse(text)
+        return ExecutionId.parse_top_level(text) if top_level else ExecutionId.parse(text)
     except ParseError as error:
-        raise ObeliskError(f"EXECUTION_ID: {error}; expected E_<ULID> or a child's E_<ULID>.<n>") from None
+        expected = "E_<ULID>" if top_level else "E_<ULID> or a child's E_<ULID>.<n>"
+        raise UsageError(f"{what}: {error}; expected {expected}") from None
 
 
+def parse_time(text: str, what: str) -> datetime:
+    """RFC 3339 (``2026-01-31T12:00:00Z``) or a date; without a UTC offset the time is UTC, as the CLI prints."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{what}: {text!r} is neither an execution id nor a time such as 2026-01-31T12:00:00Z"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def list_cursor(text: str, what: str) -> pb.ListExecutionsRequest.Cursor:
+    """An execution id (``E_...``) or a time."""
+    from obelisk.api.generated import obelisk_pb2 as pb
+
+    if text.startswith("E_"):
+        return pb.ListExecutionsRequest.Cursor(execution_id=pb.ExecutionId(id=parse_execution_id(text, what)))
+    cursor = pb.ListExecutionsRequest.Cursor()
+    cursor.created_at.FromDatetime(parse_time(text, what))
+    return cursor
+
+
+def function_filter(text: str) -> pb.ListExecutionsRequest.ExecutionFunctionFilter:
+    """``ns:pkg`` (a package), ``ns:pkg/ifc`` (an interface) or ``ns:pkg/ifc.fn`` (one function)."""
+    from obelisk.api.generated import obelisk_pb2 as pb
+    from obelisk.service.listing import FunctionScope, InvalidFilter, ScopeKind
+
+    if "/" not in text:
+        kind = ScopeKind.PACKAGE
+    else:
+        try:
+            kind = FunctionScope.of(ScopeKind.INTERFACE, text).kind
+        except InvalidFilter:
+            kind = ScopeKind.FUNCTION
+    try:
+        scope = FunctionScope.of(kind, text)
+    except InvalidFilter as error:
+        raise UsageError(f"--function: {error}") from None
+    return pb.ListExecutionsRequest.ExecutionFunctionFilter(**{f"{scope.kind.value}_name": scope.name})
+
+
+def state_filters(words: list[str]) -> list[pb.ListExecutionsRequest.ExecutionStateFilter]:
+    from obelisk.api.generated import obelisk_pb2 as pb
+    from obelisk.service.listing import StateFilter
+
+    values = []
+    for word in words:
+        try:
+            state = StateFilter(word.lower())
+        except ValueError:
+            raise UsageError(f"--state {word!r}: expected one of {', '.join(s.value for s in StateFilter)}") from None
+        values.append(getattr(pb.ListExecutionsRequest, f"EXECUTION_STATE_FILTER_{state.name}"))
+    return values
+
+
+# ---------------------------------------------------------------------------------------------- executions
 def show_status(client: ApiClient, execution_id: str, *, follow: bool, as_json: bool) -> int:
-    """Print the status stream: ``Function: ...``, state changes, then the result (or JSON lines of the same)."""
+    """Print the status stream: ``Function: ...``, state changes, then the result (or JSON lines of the same).
+
+    ``NOT_OK`` once a result other than ``ok`` is shown.
+    """
     from obelisk.api.client import ffqn_of
     from obelisk.cli import client_output as out
 
     last_word: str | None = None
+    code = ExitCode.OK
     for message in client.get_status(execution_id, follow=follow):
         match message.WhichOneof("message"):
             case "summary":
@@ -99,6 +195,8 @@ def show_status(client: ApiClient, execution_id: str, *, follow: bool, as_json: 
                     _emit({"execution_id": execution_id, "finished": out.result_json(finished.result_detail)})
                 else:
                     print(out.finished_text(finished), flush=True)
+                if not out.finished_ok(finished.result_detail):
+                    code = ExitCode.NOT_OK
                 continue
             case _:
                 continue
@@ -106,148 +204,316 @@ def show_status(client: ApiClient, execution_id: str, *, follow: bool, as_json: 
         if not as_json and word is not None and word != last_word:
             print(word, flush=True)
             last_word = word
-    return 0
+    return code
 
 
-def execution_submit(ctx: typer.Context, ffqn: str, params_text: str, *, follow: bool, as_json: bool) -> int:
+def execution_submit(
+    ctx: typer.Context,
+    api_url: str | None,
+    ffqn: str,
+    params_text: str,
+    *,
+    execution_id: str | None,
+    follow: bool,
+    as_json: bool,
+) -> int:
     try:
         params = parse_params(params_text)
-    except ObeliskError as error:
-        return _fail(str(error))
+        if execution_id is not None:
+            execution_id = parse_execution_id(execution_id, "--execution-id", top_level=True)
+    except UsageError as error:
+        return _fail(str(error), ExitCode.USAGE)
 
     def action(client: ApiClient) -> int:
         from obelisk.concepts.ids import ExecutionId
 
-        execution_id = client.submit(ExecutionId.generate(), ffqn, params)
+        submitted = client.submit(execution_id or ExecutionId.generate(), ffqn, params)
         if as_json:
-            _emit({"execution_id": execution_id})
+            _emit({"execution_id": submitted})
         else:
-            print(execution_id, flush=True)
-        return show_status(client, execution_id, follow=True, as_json=as_json) if follow else 0
+            print(submitted, flush=True)
+        return show_status(client, submitted, follow=True, as_json=as_json) if follow else ExitCode.OK
 
-    return _run(ctx, action)
+    return _run(ctx, api_url, action)
 
 
-def execution_get(ctx: typer.Context, execution_id: str, *, follow: bool, as_json: bool) -> int:
+def execution_get(ctx: typer.Context, api_url: str | None, execution_id: str, *, follow: bool, as_json: bool) -> int:
     try:
         execution_id = parse_execution_id(execution_id)
-    except ObeliskError as error:
-        return _fail(str(error))
-    return _run(ctx, lambda client: show_status(client, execution_id, follow=follow, as_json=as_json))
+    except UsageError as error:
+        return _fail(str(error), ExitCode.USAGE)
+    return _run(ctx, api_url, lambda client: show_status(client, execution_id, follow=follow, as_json=as_json))
 
 
-def execution_list(ctx: typer.Context, ffqn: str | None, limit: int, *, as_json: bool) -> int:
+def execution_list(
+    ctx: typer.Context,
+    api_url: str | None,
+    *,
+    function: str | None,
+    states: list[str],
+    include_children: bool,
+    older_than: str | None,
+    newer_than: str | None,
+    limit: int,
+    as_json: bool,
+) -> int:
+    from obelisk.api.generated import obelisk_pb2 as pb
     from obelisk.cli import client_output as out
 
+    try:
+        if older_than is not None and newer_than is not None:
+            raise UsageError("give --older-than or --newer-than, not both")
+        request = pb.ListExecutionsRequest(top_level_only=not include_children, state_filters=state_filters(states))
+        if function is not None:
+            request.function_filter.CopyFrom(function_filter(function))
+        if newer_than is not None:
+            request.newer_than.CopyFrom(
+                pb.ListExecutionsRequest.NewerThan(length=limit, cursor=list_cursor(newer_than, "--newer-than"))
+            )
+        else:
+            request.older_than.CopyFrom(pb.ListExecutionsRequest.OlderThan(length=limit))
+            if older_than is not None:
+                request.older_than.cursor.CopyFrom(list_cursor(older_than, "--older-than"))
+    except UsageError as error:
+        return _fail(str(error), ExitCode.USAGE)
+
     def action(client: ApiClient) -> int:
-        for summary in client.list_executions(ffqn, limit):
+        summaries = client.list_executions(request)
+        for summary in summaries:
             if as_json:
                 _emit(out.summary_json(summary))
             else:
                 print(out.summary_line(summary))
-        return 0
+        if not as_json:
+            _page_hint(summaries, limit, newer=newer_than is not None, paged=older_than is not None)
+        return ExitCode.OK
 
-    return _run(ctx, action)
+    return _run(ctx, api_url, action)
 
 
-def execution_events(ctx: typer.Context, execution_id: str, *, as_json: bool) -> int:
+def _page_hint(summaries: list[pb.ExecutionSummary], limit: int, *, newer: bool, paged: bool) -> None:
+    """On stderr, so that stdout stays the listing: the options that show the next pages, or that none matched."""
+    if not summaries:
+        print("No executions found.", file=sys.stderr)
+        return
+    more = []
+    if len(summaries) == limit or newer:
+        more.append(f"older: --older-than {summaries[-1].execution_id.id}")
+    if (len(summaries) == limit and newer) or paged:
+        more.append(f"newer: --newer-than {summaries[0].execution_id.id}")
+    if more:
+        print("More pages: " + "; ".join(more), file=sys.stderr)
+
+
+def execution_events(ctx: typer.Context, api_url: str | None, execution_id: str, *, as_json: bool) -> int:
     from obelisk.cli import client_output as out
 
     try:
         execution_id = parse_execution_id(execution_id)
-    except ObeliskError as error:
-        return _fail(str(error))
+    except UsageError as error:
+        return _fail(str(error), ExitCode.USAGE)
 
     def action(client: ApiClient) -> int:
-        for event in client.list_events(execution_id):
+        events = client.list_events(execution_id)
+        responses = client.list_responses(execution_id)
+        paired = out.answers(events, responses)
+        start = events[0].created_at
+        for event in events:
+            index = paired.get(event.version)
+            answer = None if index is None else responses[index].event
             if as_json:
-                _emit(out.event_json(event))
+                document = out.event_json(event)
+                if answer is not None:
+                    document["response"] = out.response_json(answer, start)
+                _emit(document)
             else:
-                print(out.event_line(event))
-        return 0
+                print(out.event_line(event, answer, start))
+        for index in sorted(set(range(len(responses))) - set(paired.values())):
+            waiting = responses[index].event
+            if as_json:
+                _emit({"type": "Response", "version": None} | out.response_json(waiting, start))
+            else:
+                print(out.response_line(waiting, start))
+        return ExitCode.OK
 
-    return _run(ctx, action)
+    return _run(ctx, api_url, action)
 
 
-def component_list(ctx: typer.Context, *, extensions: bool, verbose: int, as_json: bool) -> int:
+def component_list(ctx: typer.Context, api_url: str | None, *, extensions: bool, verbose: int, as_json: bool) -> int:
     from obelisk.cli import client_output as out
 
     def action(client: ApiClient) -> int:
-        for component in client.list_components(extensions=extensions):
+        components = client.list_components(extensions=extensions)
+        for component in components:
             if as_json:
                 _emit(out.component_json(component, imports=verbose > 0))
             else:
                 print("\n".join(out.component_lines(component, imports=verbose > 0)))
-        return 0
+        if not components and not as_json:
+            print("No components: the server's config declares none.", file=sys.stderr)
+        return ExitCode.OK
 
-    return _run(ctx, action)
+    return _run(ctx, api_url, action)
 
 
 # ---------------------------------------------------------------------------------------------- wiring
+ApiUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        "-a",
+        metavar="URL",
+        help=f"The server's gRPC API (default: OBELISK_API_URL, else {DEFAULT_API_URL}).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
+FollowOption = Annotated[bool, typer.Option("--follow", "-f", help="Wait for the result, showing each status change.")]
+ExecutionIdArgument = Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="E_<ULID>, or a child's E_<ULID>.<n>")]
+
+
 def register_client_commands(client_app: typer.Typer, component_app: typer.Typer) -> None:
     """Add ``--api-url``, ``component list`` and the ``execution`` group to the ``client`` typer app."""
 
-    @client_app.callback()
+    @client_app.callback(epilog=EXIT_CODES)
     def client(
         ctx: typer.Context,
         api_url: Annotated[
-            str, typer.Option("--api-url", "-a", help="The server's gRPC API.", envvar="OBELISK_API_URL")
+            str,
+            typer.Option("--api-url", "-a", metavar="URL", help="The server's gRPC API.", envvar="OBELISK_API_URL"),
         ] = DEFAULT_API_URL,
     ) -> None:
         """Talk to a server, or inspect components offline."""
         ctx.obj = {"api_url": api_url}
 
-    @component_app.command("list")
+    @component_app.command("list", epilog=EXIT_CODES)
     def component_list_command(
         ctx: typer.Context,
         extensions: Annotated[
             bool, typer.Option("--extensions", "-e", help="Also list the -obelisk-ext functions.")
         ] = False,
-        verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="Show imports too.")] = 0,
+        verbose: Annotated[
+            int, typer.Option("--verbose", "-v", count=True, show_default=False, help="Show imports too.")
+        ] = 0,
         as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
     ) -> None:
         """List the server's components and their exported functions."""
-        raise typer.Exit(component_list(ctx, extensions=extensions, verbose=verbose, as_json=as_json))
+        raise typer.Exit(component_list(ctx, api_url, extensions=extensions, verbose=verbose, as_json=as_json))
 
-    execution_app = typer.Typer(help="Submit and observe executions.", no_args_is_help=True)
+    execution_app = typer.Typer(help="Submit and observe executions.", no_args_is_help=True, epilog=EXIT_CODES)
     client_app.add_typer(execution_app, name="execution")
 
-    @execution_app.command("submit")
+    @execution_app.command("submit", epilog=EXIT_CODES)
     def submit_command(
         ctx: typer.Context,
-        ffqn: Annotated[str, typer.Argument(help="namespace:package/interface.function")],
-        params: Annotated[str, typer.Argument(help="The parameters as a JSON array, e.g. '[10]'.")],
+        ffqn: Annotated[str, typer.Argument(metavar="FFQN", help="namespace:package/interface.function")],
+        params: Annotated[str, typer.Argument(metavar="PARAMS", help="The parameters as a JSON array, e.g. '[10]'.")],
+        execution_id: Annotated[
+            str | None,
+            typer.Option(
+                "--execution-id",
+                show_default=False,
+                metavar="E_<ULID>",
+                help="The id to submit under (default: a new one). Submitting the same id, function and "
+                "parameters again is accepted and changes nothing.",
+            ),
+        ] = None,
         follow: FollowOption = False,
         as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
     ) -> None:
         """Submit an execution and print its id (with --follow: wait for its result)."""
-        raise typer.Exit(execution_submit(ctx, ffqn, params, follow=follow, as_json=as_json))
+        raise typer.Exit(
+            execution_submit(ctx, api_url, ffqn, params, execution_id=execution_id, follow=follow, as_json=as_json)
+        )
 
-    @execution_app.command("get")
+    @execution_app.command("get", epilog=EXIT_CODES)
     def get_command(
         ctx: typer.Context,
-        execution_id: Annotated[str, typer.Argument(help="E_<ULID>")],
+        execution_id: ExecutionIdArgument,
         follow: FollowOption = False,
         as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
     ) -> None:
         """Show an execution's status (and result once finished)."""
-        raise typer.Exit(execution_get(ctx, execution_id, follow=follow, as_json=as_json))
+        raise typer.Exit(execution_get(ctx, api_url, execution_id, follow=follow, as_json=as_json))
 
-    @execution_app.command("list")
+    @execution_app.command("list", epilog=EXIT_CODES)
     def list_command(
         ctx: typer.Context,
-        ffqn: Annotated[str | None, typer.Option("--ffqn", help="Only executions of this function.")] = None,
-        limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="How many, newest first.")] = 20,
+        function: Annotated[
+            str | None,
+            typer.Option(
+                "--function",
+                "--ffqn",
+                show_default=False,
+                metavar="NAME",
+                help="Only this function (ns:pkg/ifc.fn), or the functions of an interface (ns:pkg/ifc) or of a "
+                "package (ns:pkg).",
+            ),
+        ] = None,
+        state: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--state",
+                "-s",
+                show_default=False,
+                metavar="STATE",
+                help="Only executions in this state; repeat for any of several: pending (due), scheduled (later), "
+                "locked, blocked (awaiting children or a delay), finished, ok, err, failed (a failure, timeout or "
+                "nondeterminism).",
+            ),
+        ] = None,
+        include_children: Annotated[
+            bool, typer.Option("--all", help="Child executions too (by default only top-level ones).")
+        ] = False,
+        older_than: Annotated[
+            str | None,
+            typer.Option(
+                "--older-than",
+                show_default=False,
+                metavar="ID|TIME",
+                help="Created before this execution or time (RFC 3339, UTC if no offset): the next page, or a time "
+                "filter.",
+            ),
+        ] = None,
+        newer_than: Annotated[
+            str | None,
+            typer.Option(
+                "--newer-than",
+                show_default=False,
+                metavar="ID|TIME",
+                help="Created after this execution or time: the previous page, or the first ones after a time.",
+            ),
+        ] = None,
+        limit: Annotated[
+            int, typer.Option("--limit", "-n", metavar="N", min=1, max=1000, help="How many at most (1-1000).")
+        ] = 20,
         as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
     ) -> None:
-        """List executions, newest first."""
-        raise typer.Exit(execution_list(ctx, ffqn, limit, as_json=as_json))
+        """List executions, newest first; on stderr, the options that show the next pages."""
+        raise typer.Exit(
+            execution_list(
+                ctx,
+                api_url,
+                function=function,
+                states=state or [],
+                include_children=include_children,
+                older_than=older_than,
+                newer_than=newer_than,
+                limit=limit,
+                as_json=as_json,
+            )
+        )
 
-    @execution_app.command("events")
+    @execution_app.command("events", epilog=EXIT_CODES)
     def events_command(
         ctx: typer.Context,
-        execution_id: Annotated[str, typer.Argument(help="E_<ULID>")],
+        execution_id: ExecutionIdArgument,
         as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
     ) -> None:
-        """Print an execution's event log."""
-        raise typer.Exit(execution_events(ctx, execution_id, as_json=as_json))
+        """Print an execution's event log; each JoinNext with the response it got (a child's result, a delay)."""
+        raise typer.Exit(execution_events(ctx, api_url, execution_id, as_json=as_json))

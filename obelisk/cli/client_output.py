@@ -47,6 +47,16 @@ def _any_json(message: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- status
+RESULT_WORDS: dict[int, str] = {
+    pb.OK: "OK",
+    pb.FALLIBLE_ERROR: "Err",
+    pb.TIMEOUT: "Timeout",
+    pb.EXECUTION_FAILURE: "Execution failure",
+    pb.NONDETERMINISM_DETECTED: "Nondeterminism detected",
+}
+"""How a result kind reads wherever it is shown: ``Execution finished: Err: ...`` and ``Finished: Err`` alike."""
+
+
 def status_word(status: pb.ExecutionStatus) -> str | None:
     """The one-word state of the original CLI; None for ``Finished`` (the result is shown instead)."""
     match status.WhichOneof("status"):
@@ -70,7 +80,7 @@ def status_json(status: pb.ExecutionStatus) -> dict[str, Any]:
                 "lock_expires_at": rfc3339(status.locked.lock_expires_at),
             }
         case "pending_at":
-            return {"state": "PendingAt", "scheduled_at": rfc3339(status.pending_at.scheduled_at)}
+            return {"state": "Pending", "scheduled_at": rfc3339(status.pending_at.scheduled_at)}
         case "blocked_by_join_set":
             blocked = status.blocked_by_join_set
             return {
@@ -89,10 +99,16 @@ def status_json(status: pb.ExecutionStatus) -> dict[str, Any]:
 
 
 def status_text(status: pb.ExecutionStatus) -> str:
+    """The state column of a listing: the word ``get`` prints, or ``Finished: `` and the result's word."""
     word = status_word(status)
     if word is not None:
         return word
-    return "Finished: " + str(pb.ResultKind.Name(status.finished.result_kind))
+    kind = status.finished.result_kind
+    return "Finished: " + RESULT_WORDS.get(kind, f"result kind {kind}")
+
+
+def finished_ok(detail: pb.ResultDetail) -> bool:
+    return bool(detail.WhichOneof("value") == "ok")
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -123,17 +139,17 @@ def result_text(detail: pb.ResultDetail) -> str:
     match detail.WhichOneof("value"):
         case "ok":
             if not detail.ok.HasField("return_value"):
-                return "OK: (no return value)"
-            return f"OK: {dumps(_any_json(detail.ok.return_value))}"
+                return f"{RESULT_WORDS[pb.OK]}: (no return value)"
+            return f"{RESULT_WORDS[pb.OK]}: {dumps(_any_json(detail.ok.return_value))}"
         case "fallible_error":
-            return f"Err: {dumps(result_json(detail)['err'])}"
+            return f"{RESULT_WORDS[pb.FALLIBLE_ERROR]}: {dumps(result_json(detail)['err'])}"
         case "timeout":
-            return "Timeout"
+            return RESULT_WORDS[pb.TIMEOUT]
         case "nondeterminism_detected":
-            return f"Nondeterminism detected: {detail.nondeterminism_detected.reason}"
+            return f"{RESULT_WORDS[pb.NONDETERMINISM_DETECTED]}: {detail.nondeterminism_detected.reason}"
         case "execution_failure":
             failure = detail.execution_failure
-            text = f"Execution failure: {failure.reason}"
+            text = f"{RESULT_WORDS[pb.EXECUTION_FAILURE]}: {failure.reason}"
             if failure.HasField("detail"):
                 text += f"\ndetail: {failure.detail}"
             return text
@@ -165,6 +181,57 @@ def summary_line(summary: pb.ExecutionSummary) -> str:
             rfc3339(summary.created_at),
         )
     )
+
+
+def answers(events: list[pb.ExecutionEvent], responses: list[pb.ResponseWithCursor]) -> dict[int, int]:
+    """Which response (its index in ``responses``) answered each ``JoinNext`` (by version): the n-th
+    ``JoinNext`` of a join set consumes the n-th response of that join set in arrival order, as the web UI's
+    timeline pairs them."""
+    by_join_set: dict[str, list[int]] = {}
+    for index, response in enumerate(responses):
+        by_join_set.setdefault(response.event.join_set_id.id, []).append(index)
+    consumed: dict[str, int] = {}
+    paired: dict[int, int] = {}
+    for event in events:
+        if event.WhichOneof("event") != "history_variant" or event.history_variant.WhichOneof("event") != "join_next":
+            continue
+        join_set_id = event.history_variant.join_next.join_set_id.id
+        nth = consumed.get(join_set_id, 0)
+        consumed[join_set_id] = nth + 1
+        available = by_join_set.get(join_set_id, [])
+        if nth < len(available):
+            paired[event.version] = available[nth]
+    return paired
+
+
+def response_json(response: pb.JoinSetResponseEvent, start: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "join_set_id": response.join_set_id.id,
+        "created_at": rfc3339(response.created_at),
+        "after": human_duration(micros(response.created_at) - micros(start)),
+    }
+    match response.WhichOneof("response"):
+        case "child_execution_finished":
+            child = response.child_execution_finished
+            return body | {
+                "child_execution_id": child.child_execution_id.id,
+                "result": result_json(child.result_detail),
+            }
+        case "delay_finished":
+            return body | {"delay_id": response.delay_finished.delay_id.id, "expired": True}
+    return body
+
+
+def response_text(response: pb.JoinSetResponseEvent, start: Any) -> str:
+    after = human_duration(micros(response.created_at) - micros(start))
+    match response.WhichOneof("response"):
+        case "child_execution_finished":
+            child = response.child_execution_finished
+            result = result_text(child.result_detail).replace("\n", " ")
+            return f"child {child.child_execution_id.id} {result} (at +{after})"
+        case "delay_finished":
+            return f"delay {response.delay_finished.delay_id.id} expired (at +{after})"
+    return f"response (at +{after})"
 
 
 def event_json(event: pb.ExecutionEvent) -> dict[str, Any]:
@@ -240,14 +307,25 @@ def _history_json(history: pb.ExecutionEvent.HistoryEvent) -> dict[str, Any]:
     return {"type": "HistoryEvent"}
 
 
-def event_line(event: pb.ExecutionEvent) -> str:
+def event_line(event: pb.ExecutionEvent, response: pb.JoinSetResponseEvent | None = None, start: Any = None) -> str:
+    """One tab-separated line; a ``JoinNext`` answered by ``response`` ends with ``-> child E_... OK: 55 (at +T)``
+    (``start``: the execution's creation time)."""
     body = event_json(event)
     version, created_at, kind = body.pop("version"), body.pop("created_at"), body.pop("type")
     if kind == "Finished":
         detail = result_text(event.finished.result_detail).replace("\n", " ")
     else:
         detail = " ".join(f"{k}={dumps(v) if not isinstance(v, str) else v}" for k, v in body.items() if v is not None)
+    if response is not None:
+        detail += f" -> {response_text(response, start if start is not None else event.created_at)}"
     return f"{version}\t{created_at}\t{kind}" + (f"\t{detail}" if detail else "")
+
+
+def response_line(response: pb.JoinSetResponseEvent, start: Any) -> str:
+    """An arrived response that no ``JoinNext`` consumed yet: ``-`` in the version column."""
+    return f"-\t{rfc3339(response.created_at)}\tResponse\tjoin_set_id={response.join_set_id.id} -> " + response_text(
+        response, start
+    )
 
 
 # ---------------------------------------------------------------------------------------------- components
@@ -282,9 +360,11 @@ def component_json(component: pb.Component, *, imports: bool) -> dict[str, Any]:
 
 
 def component_lines(component: pb.Component, *, imports: bool) -> list[str]:
-    lines = [f"{component.name}\t{component.component_id.id}", "Exports:"]
-    lines += [f"\t{ffqn_of(f.function_name)} : {signature(f)}" for f in component.exports]
-    if imports:
-        lines.append("Imports:")
-        lines += [f"\t{ffqn_of(f.function_name)} : {signature(f)}" for f in component.imports]
+    """``name\tid``, then ``Exports:`` and (with ``imports``) ``Imports:``, each left out when it has none."""
+    lines = [f"{component.name}\t{component.component_id.id}"]
+    sections = [("Exports:", component.exports)] + ([("Imports:", component.imports)] if imports else [])
+    for header, functions in sections:
+        if functions:
+            lines.append(header)
+            lines += [f"\t{ffqn_of(f.function_name)} : {signature(f)}" for f in functions]
     return lines

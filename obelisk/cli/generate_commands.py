@@ -14,7 +14,12 @@ generate_app = typer.Typer(help="Generate files for component authors.", no_args
 
 OutDirOption = Annotated[
     Path,
-    typer.Option("--out-dir", "-o", help="Folder to write into, typically the guest's wit/deps (created if missing)."),
+    typer.Option(
+        "--out-dir",
+        "-o",
+        metavar="DIR",
+        help="Folder to write into, typically the guest's wit/deps (created if missing).",
+    ),
 ]
 
 
@@ -56,7 +61,7 @@ def wit_support(out_dir: OutDirOption = Path("wit/deps")) -> None:
 
 @generate_app.command("wit-extensions")
 def wit_extensions(
-    component: Annotated[Path, typer.Argument(help="An activity or workflow component (.wasm).")],
+    component: Annotated[Path, typer.Argument(metavar="COMPONENT", help="An activity or workflow component (.wasm).")],
     out_dir: OutDirOption = Path("wit/deps"),
 ) -> None:
     """Write the -obelisk-ext packages of a component's exports, plus the exported packages they refer to.

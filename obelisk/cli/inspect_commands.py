@@ -84,10 +84,11 @@ def inspect_component_file(path: Path, *, verbose: int = 0, extensions: bool = F
         return 0
     if verbose:
         print(f"{path}\t{loaded.digest}")
-    print("Exports:")
-    for function, _ in rows:
-        print(_line(function))
-    if verbose:
+    if rows:
+        print("Exports:")
+        for function, _ in rows:
+            print(_line(function))
+    if imports:
         print("Imports:")
         for function in imports:
             print(_line(function))

@@ -11,9 +11,12 @@ from typing import Annotated
 
 import typer
 
+from obelisk.cli import help_style
 from obelisk.cli.client_commands import register_client_commands
 from obelisk.cli.generate_commands import generate_app
 from obelisk.cli.server_commands import generate_config, run_server, verify_config
+
+help_style.install()
 
 app = typer.Typer(
     name="obelisk",
@@ -21,6 +24,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"obelisk {version('obelisk')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", "-V", help="Print the version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """A deterministic workflow engine on the WebAssembly Component Model."""
+
+
 server_app = typer.Typer(help="Run and check the server.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(generate_app, name="generate")
@@ -32,7 +55,9 @@ register_client_commands(client_app, component_app)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="The config file; without it, the default locations are merged."),
+    typer.Option(
+        "--config", "-c", metavar="FILE", help="The config file; without it, the default locations are merged."
+    ),
 ]
 
 
@@ -55,7 +80,9 @@ def server_verify(
 
 @server_app.command("generate-config")
 def server_generate_config(
-    path: Annotated[Path, typer.Argument(help="Where to write the sample config.")] = Path("obelisk.toml"),
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the sample config.")] = Path(
+        "obelisk.toml"
+    ),
 ) -> None:
     """Write a commented sample config (refuses to overwrite an existing file)."""
     raise typer.Exit(generate_config(path))
@@ -63,8 +90,10 @@ def server_generate_config(
 
 @component_app.command("inspect")
 def component_inspect(
-    path: Annotated[Path, typer.Argument(help="A component file (.wasm).")],
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: imports too; -vv: WASI.")] = 0,
+    path: Annotated[Path, typer.Argument(metavar="COMPONENT", help="A component file (.wasm).")],
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, show_default=False, help="-v: imports too; -vv: WASI.")
+    ] = 0,
     extensions: Annotated[
         bool, typer.Option("--extensions", "-e", help="Also list the -obelisk-ext functions of each export.")
     ] = False,

@@ -32,23 +32,20 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
-def _log_level(config_level: str) -> str:
-    """The Python level from an EnvFilter-style ``log.stdout.level`` (``info,app=trace`` -> ``INFO``)."""
-    first = config_level.split(",", 1)[0].strip().upper()
-    return first if first in {"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR"} else "INFO"
-
-
 def run_server(config_path: Path | None, *, on_ready: Callable[[], None] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; ``on_ready`` runs once the server is started, before ``Server is ready``."""
     from obelisk.config import load_config
+    from obelisk.log_sinks import install_log_sinks
 
     try:
         loaded = load_config(config_path)
+        config = loaded.config
+        _start_artifact_checks(config)
+        install_log_sinks(config.log)
     except ObeliskError as error:
         return _fail(error)
-    config = loaded.config
-    _start_artifact_checks(config)
-    configure_logging(_log_level(config.log.stdout.level).replace("WARN", "WARNING").replace("TRACE", "DEBUG"))
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
     import uvloop
 
     try:
@@ -101,8 +98,7 @@ def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) ->
     database check (said in a line) instead of failing."""
     from obelisk.config import load_config
     from obelisk.database import database_problem, describe
-    from obelisk.server import prepare_components
-    from obelisk.wasm.engine import WasmEngine
+    from obelisk.server import prepare_components, wasm_engine
 
     configure_logging("WARNING")
     try:
@@ -110,6 +106,8 @@ def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) ->
     except ObeliskError as error:
         return _fail(error)
     config = loaded.config
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     unset = [entry for entry in loaded.missing_env_vars if entry.startswith("database.")]
     if unset:
         print(f"Database not checked: environment variables not set here ({'; '.join(unset)})")
@@ -120,7 +118,7 @@ def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) ->
             return 1
         print(f"Database: {describe(config)}")
     try:
-        engine = WasmEngine()
+        engine = wasm_engine(config)
         prepared = prepare_components(config, engine, os.environ, ignore_missing_env_vars=ignore_missing_env_vars)
     except ObeliskError as error:
         return _fail(error)
@@ -139,5 +137,11 @@ def generate_config(path: Path) -> int:
         write_sample_config(path)
     except ObeliskError as error:
         return _fail(error)
+    except FileNotFoundError:
+        print(f"error: cannot write {path}: the folder {path.parent} does not exist", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+        return 1
     print(f"Generated {path}")
     return 0

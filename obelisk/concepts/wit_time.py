@@ -21,6 +21,12 @@ _MICROS_PER_UNIT = {
 }
 
 
+MAX_TIME_US = 2**62
+"""The longest duration and the latest time (microseconds since the Unix epoch) accepted, about 146,000 years:
+the WIT types allow far more (``u64`` days), but every time is stored as a signed 64-bit count of microseconds,
+and a duration added to the current time must stay within it."""
+
+
 class TimeValueError(ObeliskError):
     pass
 
@@ -30,14 +36,24 @@ def duration_us_from_json(value: Any) -> int:
         ((unit, amount),) = value.items()
         factor = _MICROS_PER_UNIT.get(unit)
         if factor is not None and isinstance(amount, int) and amount >= 0:
-            return amount * factor
+            return _within_range(amount * factor, f"duration {value!r}")
     raise TimeValueError(f"invalid duration {value!r}: expected one of {sorted(_MICROS_PER_UNIT)} with a count")
 
 
 def datetime_us_from_json(value: Any) -> int:
     if isinstance(value, dict) and set(value) == {"seconds", "nanoseconds"}:
-        return int(value["seconds"]) * 1_000_000 + int(value["nanoseconds"]) // 1_000
+        return _within_range(
+            int(value["seconds"]) * 1_000_000 + int(value["nanoseconds"]) // 1_000, f"datetime {value!r}"
+        )
     raise TimeValueError(f"invalid datetime {value!r}: expected {{seconds, nanoseconds}}")
+
+
+def _within_range(micros: int, what: str) -> int:
+    if micros > MAX_TIME_US:
+        raise TimeValueError(
+            f"invalid {what}: beyond what this host can hold (at most {MAX_TIME_US} microseconds, about 146,000 years)"
+        )
+    return micros
 
 
 def schedule_at_from_json(value: Any) -> ScheduleAt:

@@ -35,6 +35,7 @@ from obelisk.config.models import (
     format_key_path,
 )
 from obelisk.config.paths import ConfigDirs
+from obelisk.config.unsupported import unsupported_warnings
 
 ENV_PREFIX = "OBELISK__"
 ENV_SEPARATOR = "__"
@@ -73,6 +74,9 @@ class LoadedConfig:
     dirs: ConfigDirs
     missing_env_vars: tuple[str, ...] = ()
     """``key: NAME`` for each ``${NAME}`` that was not set, with ``ignore_missing_env_vars`` only (else an error)."""
+    warnings: tuple[ConfigProblem, ...] = ()
+    """Keys that load but do nothing yet (``obelisk.config.unsupported``), located like problems; the server logs
+    them at start-up and ``server verify`` prints them."""
 
     def ensure_dirs(self) -> None:
         """Create the directories the server writes to; the loader itself never touches the disk."""
@@ -170,6 +174,7 @@ def load_config(
         env_overrides=tuple(env_paths.values()),
         dirs=dirs,
         missing_env_vars=tuple(context.missing_env_vars),
+        warnings=tuple(_locate(loc, message, sources, env_paths) for loc, message in unsupported_warnings(config)),
     )
 
 

@@ -31,7 +31,9 @@ from pydantic import (
 
 from obelisk.config.durations import Duration, describe_value
 from obelisk.config.interpolation import interpolate
+from obelisk.config.log_levels import validate_level_filter
 from obelisk.config.paths import ConfigDirs, expand_path
+from obelisk.config.unsupported import unsupported_problems
 from obelisk.config.values import (
     UNLIMITED,
     Limit,
@@ -49,6 +51,7 @@ COMPONENT_KINDS: tuple[str, ...] = ("activity_wasm", "workflow", "webhook_endpoi
 DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_LIVE_STREAMS = 100
 U32_MAX = 2**32 - 1
+U64_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ EnvVarEntry = Annotated[str, PlainValidator(validate_env_var_entry)]
 HttpMethod = Annotated[str, PlainValidator(validate_http_method)]
 NonNegativeU32 = Annotated[int, Field(ge=0, le=U32_MAX)]
 PositiveU32 = Annotated[int, Field(ge=1, le=U32_MAX)]
+NonNegativeU64 = Annotated[int, Field(ge=0, le=U64_MAX)]
 StdForwarding = Literal["none", "stdout", "stderr"]
 
 
@@ -176,7 +180,7 @@ class SqliteConfig(_Model):
         Literal["FULL", "NORMAL", "OFF"],
         BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
     ] = DEFAULT_SYNCHRONOUS
-    # Accepted for compatibility with the original's config; this implementation has no write queue.
+    # The original's writer-queue settings: refused at other values (obelisk.config.unsupported).
     queue_capacity: PositiveU32 = 100
     low_prio_threshold: PositiveU32 = 100
 
@@ -276,21 +280,28 @@ class CodegenCacheConfig(_Model):
     directory: ConfigPath = Path("${CACHE_DIR}/codegen")
 
 
-class WasmtimePoolingConfig(_Model):
-    """Accepted for compatibility; wasmtime-py exposes only part of these knobs."""
+WasmtimeAllocator = Literal["auto", "on_demand", "pooling"]
 
-    pooling_memory_keep_resident: Annotated[int, Field(ge=0)] | None = None
-    pooling_table_keep_resident: Annotated[int, Field(ge=0)] | None = None
+
+class WasmtimePoolingConfig(_Model):
+    """Limits of wasmtime's pooling allocator (``wasmtime_allocator_config = "pooling"``); unset keys keep wasmtime's
+    defaults. Set with another allocator they are refused, as are the two wasmtime-py cannot honour
+    (``memory_protection_keys = true``, ``pooling_total_stacks``): see ``obelisk.config.unsupported``."""
+
+    pooling_memory_keep_resident: NonNegativeU64 | None = None
+    pooling_table_keep_resident: NonNegativeU64 | None = None
     memory_protection_keys: bool | None = None
     pooling_total_core_instances: NonNegativeU32 | None = None
     pooling_total_component_instances: NonNegativeU32 | None = None
     pooling_total_memories: NonNegativeU32 | None = None
     pooling_total_tables: NonNegativeU32 | None = None
     pooling_total_stacks: NonNegativeU32 | None = None
-    pooling_max_memory_size: Annotated[int, Field(ge=0)] | None = None
+    pooling_max_memory_size: NonNegativeU64 | None = None
 
 
 class OtlpConfig(_Model):
+    """Accepted, not implemented yet: a non-default table loads with a warning (``obelisk.config.unsupported``)."""
+
     enabled: bool = False
     level: str = "info,app=trace"
     service_name: str = "obelisk-server"
@@ -299,25 +310,32 @@ class OtlpConfig(_Model):
 
 LogStyle = Literal["plain", "plain_compact", "json"]
 LogSpan = Literal["none", "new", "enter", "exit", "close", "active", "full"]
+LogLevelFilter = Annotated[str, AfterValidator(validate_level_filter)]
+"""``info,app=trace``: see ``obelisk.config.log_levels``."""
+LogRotation = Literal["minutely", "hourly", "daily", "never"]
 
 
 class StdoutLogConfig(_Model):
+    """The console log (``obelisk.log_sinks``); ``span`` is refused at values other than ``"none"``."""
+
     enabled: bool = True
-    level: str = "info,app=trace"
+    level: LogLevelFilter = "info,app=trace"
     style: LogStyle = "plain_compact"
     span: LogSpan = "none"
     target: bool = False
 
 
 class FileLogConfig(_Model):
+    """A log file rotated by the clock (``obelisk.log_sinks``); ``span`` as in ``[log.stdout]``."""
+
     enabled: bool = True
-    level: str = "info,app=trace"
+    level: LogLevelFilter = "info,app=trace"
     style: LogStyle = "plain"
     span: LogSpan = "none"
     target: bool = False
     directory: ConfigPath
     prefix: str
-    rotation: Literal["minutely", "hourly", "daily", "never"]
+    rotation: LogRotation
 
 
 class LogConfig(_Model):
@@ -488,7 +506,9 @@ class WorkflowConfig(_ComponentCommon):
     non_blocking_event_batching: NonNegativeU32 = 100
     retry_on_trap: bool = False
     convert_core_module: bool = True
+    """Components only, whatever its value: a core module is refused at load, naming this key."""
     forward_stdout: StdForwarding = "none"
+    """Refused at other values: a workflow's output always goes to the server log."""
     forward_stderr: StdForwarding = "none"
 
     KIND: ClassVar[str] = "workflow"
@@ -550,7 +570,8 @@ class ObeliskConfig(_Model):
     beside the database file, which one server uses at a time, and this key is not used."""
     wasm_cache_directory: ConfigPath = Path("${CACHE_DIR}/wasm")
     codegen_cache: CodegenCacheConfig = _default_table()
-    wasmtime_allocator_config: Literal["auto", "on_demand", "pooling"] = "auto"
+    wasmtime_allocator_config: WasmtimeAllocator = "auto"
+    """``auto`` is on-demand allocation here (docs/decisions.md#configuration)."""
     wasmtime_pooling_config: WasmtimePoolingConfig = _default_table()
     otlp: OtlpConfig | None = None
     log: LogConfig = _default_table()
@@ -629,7 +650,8 @@ def format_key_path(path: KeyPath) -> str:
 
 
 def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
-    """Rules spanning several tables: unique names, existing http servers, distinct listening addresses."""
+    """Rules spanning several tables: unique names, existing http servers, distinct listening addresses; and the
+    keys refused at other values than their defaults (``obelisk.config.unsupported``)."""
     problems: list[tuple[KeyPath, str]] = []
 
     seen: dict[str, KeyPath] = {}
@@ -671,6 +693,7 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
             )
 
     problems += _database_problems(config)
+    problems += unsupported_problems(config)
 
     addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]
     if config.webui is not None and config.webui.listening_addr is not None:

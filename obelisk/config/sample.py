@@ -30,11 +30,15 @@ webui.listening_addr = "127.0.0.1:8080"
 #webui.idle_timeout = {secs = 60}
 #webui.max_live_streams = 100             # live-updating execution pages at once; past it 503
 
-# Fetched and transformed WASM files. A cache: deleting it only costs time.
+# Where the original Obelisk keeps components pulled from OCI registries or converted from core modules. Neither
+# is offered here (location.oci and core modules are refused), so nothing is written there; accepted as it is.
 wasm_cache_directory = "${CACHE_DIR}/wasm"
 
-# wasmtime instance allocator: "auto" (default), "on_demand" or "pooling".
-#wasmtime_allocator_config = "auto"
+# wasmtime instance allocator: "auto" (default; allocates on demand here), "on_demand" or "pooling" (instances
+# come from a pool reserved at start-up and sized by [wasmtime_pooling_config] below; an instantiation past its
+# limits fails and is retried).
+# wasmtime_allocator_config = "auto"
+#wasmtime_allocator_config = "pooling"
 
 # With PostgreSQL (below), where each server keeps its identity: its executor id, and a lock on it held while the
 # server runs. Every server sharing a database needs its own, so two servers on one host need two directories.
@@ -52,7 +56,8 @@ pragma = { synchronous = "FULL" }
 #   [sqlite]
 #   file = "${DATA_DIR}/obelisk.sqlite"
 #   synchronous = "FULL"
-#   queue_capacity = 100, low_prio_threshold = 100   (the original Obelisk's; accepted, unused here)
+#   queue_capacity = 100, low_prio_threshold = 100   (the original's write-queue settings: only these values
+#                                                    are accepted, as this storage has no such queue)
 
 # PostgreSQL instead: several servers with the same components share one database and its work (each execution
 # is run by one server at a time; a server that dies leaves its work to the others). Replace [database.sqlite]
@@ -73,17 +78,25 @@ enabled = true
 directory = "${CACHE_DIR}/codegen"
 
 [log.stdout]
-# Log to standard output. enabled: true/false; level: "info", "debug", ... (default "info,app=trace");
-# style: "plain", "plain_compact" (default) or "json"; span: "none" (default), "new", "enter", "exit",
-# "close", "active" or "full"; target: show the logger name (default false).
+# The console log (written to standard error; standard output carries the server's own lines).
+# enabled: true/false.
+# level: a default level and target=level directives (default "info,app=trace"). Levels: trace, debug, info,
+#   warn, error, off. Targets are logger names and cover the loggers below them ("obelisk.storage"); "app" is the
+#   guests' obelisk:log calls and workflows' output.
+# style: "plain_compact" (default: local time, level, message), "plain" (UTC time to the microsecond) or "json"
+#   (one object per line: time, level, logger, message, and execution_id when the line has one).
+# target: put the logger name before the message (default false; "json" always has it).
+# span: "none" only (the original's tracing spans have no counterpart here; other values are refused).
 enabled = true
 level = "info,app=trace"
 style = "plain_compact"
 span = "none"
 target = false
 
-# Log to rotating files as well; same keys as [log.stdout] (style defaults to "plain") plus directory,
-# prefix and rotation ("minutely", "hourly", "daily" or "never"), all three required.
+# Log to a file as well; the same keys as [log.stdout] (style defaults to "plain") plus directory, prefix and
+# rotation, all three required. The file is <directory>/<prefix>; with rotation "minutely", "hourly" or "daily" it
+# is renamed at each UTC boundary to <prefix>.<period> (obelisk.log.2025-01-20 for daily), and nothing is ever
+# deleted; "never" keeps one file.
 #[log.file]
 #enabled = true
 #level = "info"
@@ -94,14 +107,18 @@ target = false
 #prefix = "obelisk.log"
 #rotation = "daily"
 
-# OpenTelemetry export; accepted for compatibility, not exported by this implementation yet.
+# OpenTelemetry export: not implemented yet. The table is accepted, and a server given values other than these
+# defaults logs a warning at start-up that nothing is exported.
 #[otlp]
 #enabled = false
 #level = "info,app=trace"
 #service_name = "obelisk-server"
 #otlp_endpoint = "http://localhost:4317"
 
-# Optional knobs of the pooling allocator (see wasmtime_allocator_config above).
+# Limits of the pooling allocator; accepted with wasmtime_allocator_config = "pooling" only. Unset keys keep
+# wasmtime's defaults. A component whose memory exceeds pooling_max_memory_size fails to load.
+# memory_protection_keys = true and any pooling_total_stacks = N are refused: wasmtime-py can turn on neither
+# memory protection keys nor the async stacks that would be pooled.
 #[wasmtime_pooling_config]
 #pooling_memory_keep_resident = 0
 #pooling_table_keep_resident = 0
@@ -110,7 +127,6 @@ target = false
 #pooling_total_component_instances = 1000
 #pooling_total_memories = 1000
 #pooling_total_tables = 1000
-#pooling_total_stacks = 1000
 #pooling_max_memory_size = 4294967296
 
 # ---------------------------------------------------------------------------------------------------------
@@ -146,8 +162,8 @@ target = false
 #join_next_blocking_strategy = "await"  # "await" keeps the instance while waiting, "interrupt" replays later
 #non_blocking_event_batching = 100      # submit/schedule events written in one transaction
 #retry_on_trap = false                  # a trap is a permanent failure unless true
-#convert_core_module = true
-#forward_stdout = "none"
+#convert_core_module = true             # either way a workflow must be a component: core modules are refused
+#forward_stdout = "none"                # "none" only: a workflow's output always goes to the server log
 #forward_stderr = "none"
 #exec.lock_expiry = {secs = 2}
 

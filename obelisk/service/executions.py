@@ -21,13 +21,14 @@ from obelisk.concepts.events import (
     PendingState,
     resolve_schedule,
 )
-from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import FinishedResult
 from obelisk.concepts.wit_time import schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionExtension
 from obelisk.registry import ComponentRegistry
+from obelisk.service.listing import ListFilter, list_filtered
 from obelisk.storage.interface import (
     ExecutionAlreadyExists,
     ExecutionLog,
@@ -120,6 +121,11 @@ class ExecutionService:
 
     async def list_executions(self, query: ExecutionQuery) -> list[ExecutionSummary]:
         return await self._storage.list_executions(query)
+
+    async def list_filtered(self, list_filter: ListFilter, page: ExecutionQuery) -> list[ExecutionSummary]:
+        """A page of the executions of a function scope in any of a set of states (``service/listing.py``)."""
+        known = [f.metadata.ffqn for f in self._registry.exported_functions()] + [WEBHOOK_FFQN]
+        return await list_filtered(self._storage.list_executions, known, list_filter, page, self._clock.now_us())
 
     async def list_events(
         self, execution_id: ExecutionId, version_from: int = 0, length: int = 100

@@ -33,6 +33,7 @@ from wasmtime.component import Component, Linker
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm.engine import WasmEngine
+from obelisk.wasm.guest_output import GuestOutput, tee
 from obelisk.wasm.host_calls import store_data
 from obelisk.wasm.wasi_http.linking import define_python_wasi
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
@@ -125,11 +126,13 @@ def new_activity_store(
     forward_stderr: OutputForwarding | str = OutputForwarding.NONE,
     deadline_seconds: float | None,
     outbound: OutboundPolicy | None = None,
+    output: GuestOutput | None = None,
 ) -> wasmtime.Store:
     """A fresh Store for one attempt, ready to instantiate: sandboxed WASI, wasi:http, its deadline set (the epoch
     deadline for running code, the Python WASI layer's for waits). ``outbound`` ``None`` allows every request.
 
-    Forwarded output is written line by line to the server's stdout/stderr, each line prefixed with
+    The guest's stdout and stderr are kept in ``output`` (the last bytes of each, to explain a failure), and
+    forwarded if configured: line by line to the server's stdout/stderr, each line prefixed with
     ``[<component_id> <execution_id> stdout]`` (or ``stderr``), so lines of concurrent attempts stay apart.
     """
     stdout_target = OutputForwarding.parse(str(forward_stdout), setting="forward_stdout")
@@ -143,8 +146,9 @@ def new_activity_store(
     wasi = wasmtime.WasiConfig()
     wasi.env = [(key, value) for key, value in env.items()]
     wasi.argv = []
-    stdout = _forwarder(f"[{component_id} {execution_id} stdout] ", stdout_target)
-    stderr = _forwarder(f"[{component_id} {execution_id} stderr] ", stderr_target)
+    captured = output if output is not None else GuestOutput()
+    stdout = tee(captured.stdout, _forwarder(f"[{component_id} {execution_id} stdout] ", stdout_target))
+    stderr = tee(captured.stderr, _forwarder(f"[{component_id} {execution_id} stderr] ", stderr_target))
     # The Python layer shadows wasi:cli/stdout and stderr too, so its streams do the forwarding.
     deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
     http_state = WasiHttpState(outbound=outbound, stdout=stdout, stderr=stderr, deadline=deadline)

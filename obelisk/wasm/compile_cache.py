@@ -187,6 +187,9 @@ class ComponentLoader:
         try:
             return Component.deserialize_file(self.engine.engine, str(artifact))
         except wasmtime.WasmtimeError as err:
+            misfit = self._pooling_misfit(path, err)
+            if misfit is not None:  # compiling it again would not make it fit
+                raise misfit from err
             logger.warning(
                 "codegen cache artifact %s for %s does not load (%s); recompiling and replacing it",
                 artifact,
@@ -208,7 +211,25 @@ class ComponentLoader:
         try:
             return Component(self.engine.engine, data), digest
         except wasmtime.WasmtimeError as err:
-            raise ComponentLoadError(path, f"not a valid WebAssembly component: {_first_line(err)}") from err
+            if _is_core_module(self.engine, data):
+                raise ComponentLoadError(
+                    path,
+                    "a core WebAssembly module, not a component: build it as a component (this implementation does"
+                    " not convert core modules, whatever convert_core_module says)",
+                ) from err
+            raise self._pooling_misfit(path, err) or ComponentLoadError(
+                path, f"not a valid WebAssembly component: {_first_line(err)}"
+            ) from err
+
+    def _pooling_misfit(self, path: Path, err: wasmtime.WasmtimeError) -> ComponentLoadError | None:
+        """The error for a component whose memories or tables exceed the pooling allocator's per-instance limits."""
+        if self.engine.pooling is None or "pooling allocator" not in str(err):
+            return None
+        causes = [line.strip() for line in str(err).splitlines()[1:]]
+        reason = "; ".join(c.split(": ", 1)[-1] for c in causes if c and c != "Caused by:")
+        return ComponentLoadError(
+            path, f"does not fit the limits of [wasmtime_pooling_config]: {reason or _first_line(err)}"
+        )
 
     def _store_artifact(self, path: Path, digest: ContentDigest, component: Component) -> None:
         artifact = self.artifact_path(digest)
@@ -251,6 +272,20 @@ def _read_interfaces(path: Path) -> ComponentInterfaces | None:
 def digest_of(path: Path) -> ContentDigest:
     """The content digest of a component file, with a typed error naming the file."""
     return digest_file(Path(path))
+
+
+CORE_MODULE_HEADER = b"\0asm\x01\x00\x00\x00"
+"""The magic and version of a core module; a component's differ in their version and layer bytes."""
+
+
+def _is_core_module(engine: WasmEngine, data: bytes) -> bool:
+    if data[:8] != CORE_MODULE_HEADER:
+        return False
+    try:
+        wasmtime.Module.validate(engine.engine, data)
+    except wasmtime.WasmtimeError:
+        return False
+    return True
 
 
 def _first_line(err: BaseException) -> str:

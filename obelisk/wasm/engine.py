@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import math
 import os
 import platform
+import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import wasmtime
+from wasmtime import _ffi as ffi
 
 from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm import fast_bytes, fast_host_calls, variant_lowering
@@ -54,6 +58,86 @@ class EngineOptions:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PoolingLimits:
+    """Allocate instances from wasmtime's pooling allocator, with these limits (``None``: wasmtime's default).
+
+    The pool is reserved when the engine is created and sized by these limits: an instantiation past one fails
+    (and is retried like any instantiation failure), and a component whose memory or tables exceed a per-instance
+    limit fails to load. Not part of ``config_tag``: compiled artifacts load under either allocator.
+    wasmtime-py has no Python API for it; the field names are those of the C API's setters, called through its
+    ctypes bindings.
+
+    wasmtime's C API aborts the process when the pool cannot be reserved (limits whose address space the machine
+    does not have), so ``check`` first creates an engine with these limits in a child process.
+    """
+
+    linear_memory_keep_resident: int | None = None
+    table_keep_resident: int | None = None
+    total_core_instances: int | None = None
+    total_component_instances: int | None = None
+    total_memories: int | None = None
+    total_tables: int | None = None
+    max_memory_size: int | None = None
+
+    def apply(self, config: wasmtime.Config) -> None:
+        _apply_pooling(config, {field.name: getattr(self, field.name) for field in fields(self)})
+
+    def check(self) -> None:
+        """``EngineConfigError`` with wasmtime's reason when an engine with this pool cannot be created."""
+        # The child imports this module and wasmtime, found where this process found them.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)))
+        try:
+            probe = subprocess.run(
+                [sys.executable, "-c", _POOLING_PROBE, json.dumps(asdict(self))],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise EngineConfigError(f"wasmtime's pooling allocator cannot be checked: {err}") from err
+        if probe.returncode != 0:
+            raise EngineConfigError(f"wasmtime's pooling allocator cannot be set up: {_panic_reason(probe.stderr)}")
+
+
+def _apply_pooling(config: wasmtime.Config, limits: dict[str, int | None]) -> None:
+    pool = ffi.wasmtime_pooling_allocation_config_new()
+    try:
+        for name, value in limits.items():
+            if value is not None:
+                getattr(ffi, f"wasmtime_pooling_allocation_config_{name}_set")(pool, value)
+        ffi.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)  # copies the pool's configuration
+    finally:
+        ffi.wasmtime_pooling_allocation_config_delete(pool)
+
+
+_POOLING_PROBE = "from obelisk.wasm.engine import probe_pooling; probe_pooling()"
+
+
+def probe_pooling() -> None:
+    """The child of ``PoolingLimits.check``: create an engine with the limits in ``argv[1]``; aborts if it cannot."""
+    config = wasmtime.Config()
+    config.wasm_component_model = True
+    _apply_pooling(config, json.loads(sys.argv[1]))
+    wasmtime.Engine(config)
+
+
+def _panic_reason(stderr: str) -> str:
+    """wasmtime's error from the panic message of a failed engine creation, without the Rust backtrace."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    reason: list[str] = []
+    for line in lines:
+        if line.startswith("stack backtrace:") or line.startswith("note:"):
+            break
+        if "Result::unwrap()" in line:
+            reason.append(line.split("value:", 1)[-1].strip())
+        elif reason and line and line != "Caused by:":
+            reason.append(line.split(": ", 1)[-1] if line[:1].isdigit() else line)
+    return "; ".join(reason) or (lines[-1] if lines else "the engine could not be created")
+
+
 @functools.cache
 def wasmtime_version() -> str:
     """The installed wasmtime-py version; artifacts of another version are refused by wasmtime.
@@ -79,11 +163,19 @@ class WasmEngine:
     deadline never stretches because the ticker was late.
     """
 
-    def __init__(self, options: EngineOptions | None = None, *, tick_seconds: float = DEFAULT_TICK_SECONDS):
+    def __init__(
+        self,
+        options: EngineOptions | None = None,
+        *,
+        tick_seconds: float = DEFAULT_TICK_SECONDS,
+        pooling: PoolingLimits | None = None,
+    ):
+        """``pooling``: allocate instances from wasmtime's pooling allocator; ``None``: on demand (the default)."""
         if not (0.0005 <= tick_seconds <= 1.0):
             raise EngineConfigError(f"tick_seconds must be within [0.0005, 1.0] seconds, got {tick_seconds}")
         self.options = options or EngineOptions()
         self.tick_seconds = tick_seconds
+        self.pooling = pooling
         fast_bytes.install()
         fast_host_calls.install()
         variant_lowering.install()
@@ -92,6 +184,9 @@ class WasmEngine:
         config.wasm_component_model = True
         config.cranelift_opt_level = self.options.cranelift_opt_level
         config.parallel_compilation = self.options.parallel_compilation
+        if pooling is not None:
+            pooling.check()
+            pooling.apply(config)
         self.engine = wasmtime.Engine(config)
         self.config_tag = _config_tag(self.options)
         self._stop = threading.Event()

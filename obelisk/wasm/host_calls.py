@@ -69,6 +69,13 @@ class GuestInterrupted(GuestError):
     """The store's epoch deadline passed while the guest was running: the attempt timed out."""
 
 
+class GuestCallRefused(ObeliskError):
+    """A host function refused a call the guest made: the guest's fault, not the host's (a stale resource handle,
+    a function its kind of component may not call). The guest is unwound as by a trap; the worker reports the
+    refusal, which names the call, as the failure of the attempt and in one line of the server's log, never as a
+    crash of the host."""
+
+
 class GuestInstantiationError(ObeliskError):
     """A component could not be instantiated: an import is not provided or has the wrong type."""
 

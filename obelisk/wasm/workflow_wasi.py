@@ -11,21 +11,21 @@ wasmtime's type), so subscribing to a clock traps instead of sleeping: workflows
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import wasmtime
 from wasmtime.component import Linker, Record
 
-from obelisk.concepts.errors import ObeliskError
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.host_calls import store_data
+from obelisk.wasm.host_calls import GuestCallRefused, store_data
 
 WALL_CLOCK = "wasi:clocks/wall-clock"
 MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock"
 RANDOM = "wasi:random/random"
 INSECURE_RANDOM = "wasi:random/insecure"
 INSECURE_SEED = "wasi:random/insecure-seed"
+HOST_SLEEP = "obelisk:workflow/host-activities.sleep"
 _NANOS_PER_SECOND = 1_000_000_000
 
 
@@ -43,8 +43,9 @@ class DeterministicSource(Protocol):
     def write_output(self, stream: str, data: bytes) -> None: ...
 
 
-class NonDeterministicCall(ObeliskError):
-    """The guest asked for something a workflow cannot have (waiting on a clock, a timer)."""
+class NonDeterministicCall(GuestCallRefused):
+    """The guest asked for something a workflow cannot have (waiting on a clock, a timer). It recurs on every
+    replay, so the execution ends with this message, which names the call and what to use instead."""
 
 
 def _source(context: Any) -> DeterministicSource:
@@ -76,10 +77,18 @@ def _monotonic_resolution(_context: Any) -> int:
     return 1_000
 
 
-def _no_timers(_context: Any, *_args: Any) -> Any:
-    raise NonDeterministicCall(
-        "a workflow cannot wait on a clock (time.sleep, asyncio timers); use obelisk:workflow/host-activities.sleep"
-    )
+def _no_timer(interface: str, function: str) -> Callable[..., Any]:
+    """A refusal of ``interface#function``, which a guest calls to wait on the real clock (Python's ``time.sleep``
+    subscribes to an instant; asyncio's timers and ``select`` to an instant or a duration)."""
+
+    def refuse(_context: Any, *_args: Any) -> Any:
+        raise NonDeterministicCall(
+            f"the workflow called {interface}#{function} (Python's time.sleep, or an asyncio timer): a workflow"
+            " cannot wait on the real clock, its time is the workflow clock of its event log;"
+            f" use {HOST_SLEEP} instead, a durable sleep"
+        )
+
+    return refuse
 
 
 def _random_bytes(context: Any, length: int) -> bytes:
@@ -112,8 +121,8 @@ def add_deterministic_wasi(linker: Linker, imported_interfaces: Iterable[str]) -
             with root.add_instance(name) as instance:
                 instance.add_func("now", _monotonic_now)
                 instance.add_func("resolution", _monotonic_resolution)
-                instance.add_func("subscribe-instant", _no_timers)
-                instance.add_func("subscribe-duration", _no_timers)
+                instance.add_func("subscribe-instant", _no_timer(name, "subscribe-instant"))
+                instance.add_func("subscribe-duration", _no_timer(name, "subscribe-duration"))
         for name in _versions(imported, RANDOM):
             with root.add_instance(name) as instance:
                 instance.add_func("get-random-bytes", _random_bytes)

@@ -34,10 +34,14 @@ from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.registry import ImportKind, ResolvedImport
 from obelisk.wasm.activity_wasi import LineForwarder, OutputForwarding
 from obelisk.wasm.engine import WasmEngine
+from obelisk.wasm.guest_failure import trap_failure
+from obelisk.wasm.guest_output import GuestOutput, tee
 from obelisk.wasm.host_calls import (
+    GuestCallRefused,
     GuestError,
     GuestInstantiationError,
     GuestInterrupted,
+    GuestTrap,
     call_guest,
     instantiate_guest,
     store_data,
@@ -77,7 +81,7 @@ class WebhookError(ObeliskError):
     """The webhook component cannot serve requests (it does not export ``wasi:http/incoming-handler``)."""
 
 
-class WebhookCallRefused(ObeliskError):
+class WebhookCallRefused(GuestCallRefused):
     """The guest called an imported function in a way a webhook may not (``-submit``, ``-await-next``)."""
 
 
@@ -145,6 +149,8 @@ class _StoreData:
     calls: WebhookCalls | None
     component_id: str
     control: RequestControl
+    output: GuestOutput
+    """What the guest wrote to stdout and stderr while serving the request (``obelisk.wasm.guest_output``)."""
 
 
 class _ResponseSink(BodySink):
@@ -221,12 +227,13 @@ class WebhookWorker:
             target.end(str(stopped))
             return WebhookOutcome(record.execution_id, str(stopped), stopped=stopped.reason)
         prefix = f"[{self._settings.component_id} {record.execution_id}"
+        output = GuestOutput()
         state = WasiHttpState(
-            stdout=_forwarder(f"{prefix} stdout] ", self._settings.forward_stdout),
-            stderr=_forwarder(f"{prefix} stderr] ", self._settings.forward_stderr),
+            stdout=tee(output.stdout, _forwarder(f"{prefix} stdout] ", self._settings.forward_stdout)),
+            stderr=tee(output.stderr, _forwarder(f"{prefix} stderr] ", self._settings.forward_stderr)),
             response_sink=lambda: _ResponseSink(target, control),
         )
-        data = _StoreData(state, record, self._calls, self._settings.component_id, control)
+        data = _StoreData(state, record, self._calls, self._settings.component_id, control, output)
         store = self._engine.new_store(deadline_seconds=control.remaining(), data=data)
         with interruptible(control.check):
             return self._serve(request, target, control, store, data)
@@ -253,7 +260,13 @@ class WebhookWorker:
             target.end(StopReason.DEADLINE.value)
             return WebhookOutcome(record.execution_id, StopReason.DEADLINE.value, stopped=StopReason.DEADLINE)
         except (GuestInstantiationError, GuestError) as failure:
-            log.warning("%s: cannot instantiate: %s", record.execution_id, failure)
+            log.warning(
+                "%s: %s %s: cannot instantiate: %s",
+                record.execution_id,
+                request.method,
+                request.path_with_query,
+                failure,
+            )
             target.end(str(failure))
             return WebhookOutcome(record.execution_id, str(failure), instantiation_failed=True)
         func = instance.get_func(store, self._handle_index)
@@ -282,9 +295,12 @@ class WebhookWorker:
             stopped = StopReason.DEADLINE
         except RequestStopped as failure:  # a wait of the guest was cut short
             stopped = failure.reason
+        except GuestTrap as trap:
+            trapped = trap_failure(trap, data.output)
+            error, detail = trapped.reason, trapped.detail
         except GuestError as failure:
             error, detail = failure.reason, failure.backtrace
-        except ObeliskError as failure:
+        except ObeliskError as failure:  # a call refused (GuestCallRefused), a child that cannot be started
             error = str(failure)
         except Exception as failure:  # a bug of the host layer must not take the server down either
             log.exception("%s: host error while serving the request", record.execution_id)
@@ -292,7 +308,9 @@ class WebhookWorker:
         if stopped is not None:
             error = stopped.value
         if error is not None:
-            log.info("%s: webhook failed: %s", record.execution_id, error)
+            log.info(
+                "%s: %s %s: webhook failed: %s", record.execution_id, request.method, request.path_with_query, error
+            )
         target.end(error)
         if record.created and self._calls is not None:
             result: FinishedResult = Ok(None) if error is None else ExecutionFailure(error, detail)

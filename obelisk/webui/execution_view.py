@@ -206,11 +206,12 @@ def _describe(event: ExecutionEvent, url_of: ExecutionUrl) -> tuple[str, str, Ma
                 Markup("lock given back: {}; runs again from {}").format(e.reason, time_tag(e.backoff_expires_at)),
             )
         case TemporarilyFailed():
-            detail = Markup("") if not e.detail else Markup(' <span class="detail">{}</span>').format(e.detail)
+            # The detail may be a guest's traceback and a wasm backtrace: kept in lines, below the reason.
+            detail = Markup("") if not e.detail else Markup('<pre class="detail">{}</pre>').format(e.detail)
             return (
                 "attempt failed",
                 "failed",
-                Markup("{}{}; retry at {}").format(e.reason, detail, time_tag(e.backoff_expires_at)),
+                Markup("{}; retry at {}{}").format(e.reason, time_tag(e.backoff_expires_at), detail),
             )
         case TemporarilyTimedOut():
             return (

@@ -1,8 +1,9 @@
 """Runs one attempt of an activity: a fresh sandboxed Store and Instance, one call, the result as an outcome.
 
 Everything here runs in an executor thread. Failures are classified for the retry policy: a
-trap or an instantiation failure is temporary, a timeout is a timeout, a malformed parameter or result is
-permanent (retrying cannot fix it).
+trap or an instantiation failure is temporary, a timeout is a timeout; a malformed parameter or result and a call
+the sandbox refuses are permanent (retrying cannot fix them). A guest's failure is one line in the server's log;
+its text leads with the guest's own error when it printed one (``obelisk.wasm.guest_failure``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.storage.interface import LockedExecution
 from obelisk.wasm.activity_wasi import OutputForwarding, build_activity_linker, new_activity_store
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
+from obelisk.wasm.guest_failure import trap_failure
+from obelisk.wasm.guest_output import GuestOutput
+from obelisk.wasm.host_calls import (
+    GuestCallRefused,
+    GuestInstantiationError,
+    GuestInterrupted,
+    GuestTrap,
+    call_guest,
+    instantiate_guest,
+)
 from obelisk.wasm.introspect import callable_exports
 from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.wasi_http.io import DeadlinePassed
@@ -95,6 +105,7 @@ class ActivityWorker:
             args = [to_wasm(value, param.type) for value, param in zip(params, metadata.params, strict=True)]
         except ObeliskError as error:
             return FailedPermanently(ExecutionFailure(f"error parsing parameters: {error}"))
+        output = GuestOutput()
         store = new_activity_store(
             self._engine,
             component_id=self._settings.component_id,
@@ -104,6 +115,7 @@ class ActivityWorker:
             forward_stderr=self._settings.forward_stderr,
             outbound=self._settings.outbound,
             deadline_seconds=max(0.0, (deadline.us - self._clock.now_us()) / 1_000_000),
+            output=output,
         )
         try:
             instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)
@@ -116,9 +128,15 @@ class ActivityWorker:
         except (GuestInterrupted, DeadlinePassed):
             return TimedOut()
         except GuestTrap as trap:
-            log.info("%s: trap: %s", locked.execution_id, trap.reason)
-            return FailedTemporarily(f"trap: {trap.reason}", trap.backtrace)
+            failure = trap_failure(trap, output)
+            log.info("%s: attempt failed: %s", locked.execution_id, failure.reason)
+            return FailedTemporarily(failure.reason, failure.detail)
+        except GuestCallRefused as refused:
+            # The guest's code makes a call its sandbox does not allow: every retry would make it again.
+            log.info("%s: attempt failed: call refused: %s", locked.execution_id, refused)
+            return FailedPermanently(ExecutionFailure(f"call refused: {refused}"))
         except GuestInstantiationError as error:
+            log.info("%s: attempt failed: %s", locked.execution_id, error)
             return FailedTemporarily("instantiation error", str(error))
         finally:
             # Free the instance now: frames of wasmtime-py's error handling (a timeout raised in a host call is

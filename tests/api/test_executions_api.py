@@ -229,3 +229,21 @@ async def test_gzip_compressed_calls(executions: pb_grpc.ExecutionRepositoryStub
         follow(executions, response.execution_id.id, compression=grpc.Compression.Gzip), 10
     )
     assert json.loads(messages[-1].finished_status.result_detail.ok.return_value.value) == 55
+
+
+async def test_list_executions_filters_refuse_what_they_cannot_mean(
+    executions: pb_grpc.ExecutionRepositoryStub,
+) -> None:
+    request = pb.ListExecutionsRequest
+    refused = [
+        (request(state_filters=[9]), "state_filters: 9"),  # type: ignore[list-item]  # the original's PAUSED
+        (request(function_name=FIBO, function_filter={"package_name": "testing:fibo"}), "not both"),
+        (request(function_filter={"interface_name": "testing:fibo"}), "namespace:package/interface"),
+    ]
+    for message, fragment in refused:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await executions.ListExecutions(message)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert fragment in (error.value.details() or ""), error.value.details()
+    finished = request(state_filters=[request.EXECUTION_STATE_FILTER_FINISHED], top_level_only=True)
+    assert list((await executions.ListExecutions(finished)).executions) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -29,7 +30,9 @@ class Run:
         return [json.loads(line) for line in self.stdout.splitlines()]
 
 
-async def obelisk(*args: str, timeout: float = 30.0) -> Run:
+async def obelisk(*args: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> Run:
+    """``python -m obelisk ARGS``; ``OBELISK_API_URL`` only from ``env`` (not inherited from the test run)."""
+    environment = {k: v for k, v in os.environ.items() if k != "OBELISK_API_URL"} | (env or {})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -37,6 +40,7 @@ async def obelisk(*args: str, timeout: float = 30.0) -> Run:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=environment,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None

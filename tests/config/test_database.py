@@ -66,11 +66,15 @@ def test_database_sqlite_defaults_to_the_data_dir_and_full(tmp_path: Path) -> No
 
 
 def test_the_older_sqlite_table_keeps_working(tmp_path: Path) -> None:
-    path = write(tmp_path, '[sqlite]\nfile = "db/x.sqlite"\nsynchronous = "OFF"\nqueue_capacity = 7\n')
+    path = write(tmp_path, '[sqlite]\nfile = "db/x.sqlite"\nsynchronous = "OFF"\nqueue_capacity = 100\n')
     config = load_config(path, HOME, cwd=tmp_path).config
     assert config.backend == SqliteBackend(tmp_path / "conf/db/x.sqlite", "OFF")
-    assert config.sqlite is not None and config.sqlite.queue_capacity == 7
     assert config.database.sqlite is None
+    # The original's queue settings load at their defaults only: this storage has no such queue.
+    path.write_text(path.read_text().replace("queue_capacity = 100", "queue_capacity = 7"))
+    problem = only_problem(path, HOME)
+    assert (problem.key, problem.line) == ("sqlite.queue_capacity", 5)
+    assert "no bounded request queue" in problem.message and "set it to 100" in problem.message
 
 
 def test_a_pragma_the_engine_sets_is_refused_by_name(tmp_path: Path) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from obelisk.api.client import ApiClient, ApiError
@@ -299,4 +302,52 @@ async def test_a_server_killed_and_restarted_gives_back_its_own_locks_at_once(
                 await asyncio.sleep(0.05)
             assert _finished_events(log.events)[0].result == Ok(None)
         server.wait_for_output("held by this server's previous process")
+        assert server.terminate() == 0
+
+
+async def test_the_cli_and_the_web_ui_work_unchanged_on_postgres(
+    tmp_path: Path,
+    postgres_cluster: PostgresCluster,
+    postgres_database: str,
+    built_components: Path,
+    codegen_cache: Path,
+    cluster_env: None,
+) -> None:
+    """The faces a user meets first, on a server whose database is PostgreSQL: the CLI submits and follows a workflow
+    and lists it, the web UI shows it in its list and on its own page with its children and result."""
+    ui_port = _free_port()
+    config, port = _write_config(
+        tmp_path / "a", postgres_cluster, postgres_database, codegen_cache, _fibo_components(built_components)
+    )
+    config.write_text(f'webui.listening_addr = "127.0.0.1:{ui_port}"\n' + config.read_text())
+    api_url = f"http://127.0.0.1:{port}"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "obelisk", "client", "execution", *args, "--api-url", api_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    with _servers(config) as (server,):
+        execution_id = str(ExecutionId.generate())
+        submitted = await asyncio.to_thread(cli, "submit", FIBOA, "[10, 2]", "--execution-id", execution_id, "--follow")
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        assert "OK: 55" in submitted.stdout, submitted.stdout
+        listed = await asyncio.to_thread(cli, "list")
+        assert listed.returncode == 0 and execution_id in listed.stdout, listed.stdout + listed.stderr
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            async with session.get(f"http://127.0.0.1:{ui_port}/execution/list") as response:
+                assert response.status == 200
+                assert execution_id in await response.text()
+            async with session.get(f"http://127.0.0.1:{ui_port}/execution/{execution_id}") as response:
+                assert response.status == 200
+                page = await response.text()
+        async with _database(postgres_cluster, postgres_database) as storage:
+            children = [s.execution_id for s in await _all_of(storage, FIBO) if s.parent_execution_id == execution_id]
+        assert len(children) == 2
+        assert all(child in page for child in children), "the children are not on the page"
+        assert "55" in page
         assert server.terminate() == 0

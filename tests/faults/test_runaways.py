@@ -61,8 +61,31 @@ async def test_a_forbidden_call_in_a_workflow_ends_it_at_once_with_what_to_use_i
     async with running_server(path) as server:
         execution_id, result = await submit_and_wait(server, "testing:checks/workflow.forbidden-sleep", [10])
         assert isinstance(result, ExecutionFailure)
-        assert "cannot wait on a clock" in result.reason
-        assert "obelisk:workflow/host-activities.sleep" in result.reason
+        # It names the call (time.sleep subscribes to an instant of the monotonic clock) and what to use instead.
+        assert result.reason.startswith(
+            "workflow error: the workflow called wasi:clocks/monotonic-clock@0.2.9#subscribe-instant"
+            " (Python's time.sleep, or an asyncio timer): a workflow cannot wait on the real clock"
+        )
+        assert result.reason.endswith("use obelisk:workflow/host-activities.sleep instead, a durable sleep")
+        events = [e.event for e in (await server.storage.get(execution_id)).events]
+        assert sum(isinstance(e, Locked) for e in events) == 1
+    assert not [r for r in caplog.records if r.exc_info], "a guest's fault printed a host traceback"
+
+
+async def test_a_sleep_longer_than_time_can_hold_ends_the_workflow_naming_the_call(
+    tmp_path: Path, built_components: Path, codegen_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``u64`` milliseconds fit the WIT type but not the database's times: it used to crash the worker with a
+    storage traceback on every run."""
+    path = write_config(tmp_path, codegen_cache, _components(built_components))
+    caplog.set_level(logging.INFO)
+    async with running_server(path) as server:
+        execution_id, result = await submit_and_wait(server, "testing:checks/workflow.clock-random", [2**64 - 1])
+        assert isinstance(result, ExecutionFailure)
+        assert result.reason.startswith(
+            "workflow error: obelisk:workflow/host-activities.sleep: invalid duration"
+            " {'milliseconds': 18446744073709551615}: beyond what this host can hold"
+        )
         events = [e.event for e in (await server.storage.get(execution_id)).events]
         assert sum(isinstance(e, Locked) for e in events) == 1
     assert not [r for r in caplog.records if r.exc_info], "a guest's fault printed a host traceback"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -74,7 +75,14 @@ async def test_trap_is_retried_until_success(config_path: Path) -> None:
         events = [e.event for e in (await server.executions.get(execution_id)).events]
         failures = [e for e in events if isinstance(e, TemporarilyFailed)]
         assert len(failures) >= 2
-        assert all(f.reason.startswith("trap") for f in failures)
+        # Each attempt's failure is the guest's own error, its traceback leading the detail, the wasm trap below.
+        assert all(f.reason.startswith("RuntimeError: too early by ") for f in failures)
+        for failure in failures:
+            assert failure.detail is not None
+            traceback, _, trap = failure.detail.partition("\n\n")
+            assert traceback.startswith("Traceback (most recent call last):\n")
+            assert traceback.endswith(failure.reason)
+            assert trap.startswith("wasm trap: wasm `unreachable` instruction executed\n")
         # backoff doubles: the second retry waits twice as long as the first
         assert failures[1].backoff_expires_at - failures[0].backoff_expires_at >= 150_000
 
@@ -84,10 +92,30 @@ async def test_retries_exhausted_finish_as_execution_failure(config_path: Path) 
     async with running_server(config_path) as server:
         execution_id, result = await submit_and_wait(server, "testing:flaky/flaky.trap-before", [never])
         assert isinstance(result, ExecutionFailure)
-        assert result.reason.startswith("permanently failed - trap")
+        assert result.reason.startswith("permanently failed - RuntimeError: too early by ")
+        assert result.detail is not None and result.detail.startswith("Traceback (most recent call last):\n")
         kinds = event_kinds((await server.executions.get(execution_id)).events)
         assert kinds.count("Locked") == 4  # max_retries = 3: four attempts
         assert kinds.count("TemporarilyFailed") == 3
+
+
+async def test_a_call_the_sandbox_refuses_ends_the_execution_naming_it_without_a_host_traceback(
+    config_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Python's ``socket`` asks WASI for a TCP socket, which an activity does not get: no retry can heal that."""
+    caplog.set_level(logging.INFO)
+    async with running_server(config_path) as server:
+        execution_id, result = await submit_and_wait(server, "testing:flaky/flaky.open-socket", [])
+        assert result == ExecutionFailure(
+            "call refused: the component called wasi:sockets/tcp-create-socket@0.2.9#create-tcp-socket, which this"
+            " host does not provide: activities and webhooks have no sockets; make HTTP requests with"
+            " wasi:http/outgoing-handler"
+        )
+        kinds = event_kinds((await server.executions.get(execution_id)).events)
+        assert kinds == ["Created", "Locked", "Finished"]  # max_retries = 3, none used
+    assert not [r for r in caplog.records if r.exc_info], "a guest's fault printed a host traceback"
+    logged = [r.getMessage() for r in caplog.records if execution_id in r.getMessage()]
+    assert logged == [f"{execution_id}: attempt failed: {result.reason}"]
 
 
 async def test_timeout_is_retried_then_finishes_as_timeout(config_path: Path) -> None:

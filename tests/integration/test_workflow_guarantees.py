@@ -52,7 +52,11 @@ async def test_a_direct_call_fails_the_parent_with_the_childs_reason(config_path
     async with running_server(config_path) as server:
         execution_id, result = await submit_and_wait(server, "testing:checks/workflow.call-trap", [NEVER])
         assert isinstance(result, ExecutionFailure)
-        assert result.reason.startswith("child finished with an execution error: permanently failed - trap")
+        # The child's own error (its Python exception), and its traceback as the detail.
+        assert result.reason.startswith(
+            "child finished with an execution error: permanently failed - RuntimeError: too early by"
+        )
+        assert result.detail is not None and result.detail.startswith("Traceback (most recent call last):\n")
         child = await server.executions.get(execution_id.child(0))
         assert isinstance(child.pending_state, FinishedState)
 
@@ -62,7 +66,9 @@ async def test_await_next_returns_the_childs_error_to_the_workflow(config_path: 
         execution_id, result = await submit_and_wait(server, "testing:checks/workflow.await-trap", [NEVER])
         assert isinstance(result, Ok) and result.value is not None
         text = result.value.json
-        assert text.startswith(f"err {execution_id.child(0)} ExecutionError_PermanentFailure permanently failed - trap")
+        assert text.startswith(
+            f"err {execution_id.child(0)} ExecutionError_PermanentFailure permanently failed - RuntimeError: too early"
+        )
 
 
 async def test_await_next_on_an_empty_join_set_is_an_error_not_a_hang(config_path: Path) -> None:
@@ -149,6 +155,9 @@ async def test_a_diverging_binary_replacing_the_component_is_detected(tmp_path: 
         result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), 20)
         assert isinstance(result, NondeterminismDetected)
         assert "JoinSetRequest" in result.reason and "delay" in result.reason and "version" in result.reason
+        assert result.reason.endswith(
+            "its component was replaced, while the execution was running, by a build that calls differently"
+        )
 
 
 async def test_a_compatible_binary_replacing_the_component_continues(tmp_path: Path) -> None:

@@ -232,7 +232,27 @@ class ResultDetail(_message.Message):
     def __init__(self, ok: _Optional[_Union[ResultDetail.Ok, _Mapping]] = ..., fallible_error: _Optional[_Union[ResultDetail.FallibleError, _Mapping]] = ..., timeout: _Optional[_Union[ResultDetail.Timeout, _Mapping]] = ..., nondeterminism_detected: _Optional[_Union[ResultDetail.NondeterminismDetected, _Mapping]] = ..., execution_failure: _Optional[_Union[ResultDetail.ExecutionFailure, _Mapping]] = ...) -> None: ...
 
 class ListExecutionsRequest(_message.Message):
-    __slots__ = ("function_name", "newer_than", "older_than")
+    __slots__ = ("function_name", "top_level_only", "newer_than", "older_than", "function_filter", "state_filters")
+    class ExecutionStateFilter(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        EXECUTION_STATE_FILTER_UNSPECIFIED: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_LOCKED: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_PENDING: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_SCHEDULED: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_BLOCKED: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_FINISHED: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_FINISHED_OK: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_FINISHED_ERROR: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_FINISHED_EXECUTION_FAILURE: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+    EXECUTION_STATE_FILTER_UNSPECIFIED: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_LOCKED: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_PENDING: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_SCHEDULED: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_BLOCKED: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_FINISHED: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_FINISHED_OK: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_FINISHED_ERROR: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_FINISHED_EXECUTION_FAILURE: ListExecutionsRequest.ExecutionStateFilter
     class Cursor(_message.Message):
         __slots__ = ("execution_id", "created_at")
         EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -258,13 +278,28 @@ class ListExecutionsRequest(_message.Message):
         cursor: ListExecutionsRequest.Cursor
         including_cursor: bool
         def __init__(self, length: _Optional[int] = ..., cursor: _Optional[_Union[ListExecutionsRequest.Cursor, _Mapping]] = ..., including_cursor: bool = ...) -> None: ...
+    class ExecutionFunctionFilter(_message.Message):
+        __slots__ = ("package_name", "interface_name", "function_name")
+        PACKAGE_NAME_FIELD_NUMBER: _ClassVar[int]
+        INTERFACE_NAME_FIELD_NUMBER: _ClassVar[int]
+        FUNCTION_NAME_FIELD_NUMBER: _ClassVar[int]
+        package_name: str
+        interface_name: str
+        function_name: str
+        def __init__(self, package_name: _Optional[str] = ..., interface_name: _Optional[str] = ..., function_name: _Optional[str] = ...) -> None: ...
     FUNCTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOP_LEVEL_ONLY_FIELD_NUMBER: _ClassVar[int]
     NEWER_THAN_FIELD_NUMBER: _ClassVar[int]
     OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FILTER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FILTERS_FIELD_NUMBER: _ClassVar[int]
     function_name: FunctionName
+    top_level_only: bool
     newer_than: ListExecutionsRequest.NewerThan
     older_than: ListExecutionsRequest.OlderThan
-    def __init__(self, function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., newer_than: _Optional[_Union[ListExecutionsRequest.NewerThan, _Mapping]] = ..., older_than: _Optional[_Union[ListExecutionsRequest.OlderThan, _Mapping]] = ...) -> None: ...
+    function_filter: ListExecutionsRequest.ExecutionFunctionFilter
+    state_filters: _containers.RepeatedScalarFieldContainer[ListExecutionsRequest.ExecutionStateFilter]
+    def __init__(self, function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., top_level_only: bool = ..., newer_than: _Optional[_Union[ListExecutionsRequest.NewerThan, _Mapping]] = ..., older_than: _Optional[_Union[ListExecutionsRequest.OlderThan, _Mapping]] = ..., function_filter: _Optional[_Union[ListExecutionsRequest.ExecutionFunctionFilter, _Mapping]] = ..., state_filters: _Optional[_Iterable[_Union[ListExecutionsRequest.ExecutionStateFilter, str]]] = ...) -> None: ...
 
 class ListExecutionsResponse(_message.Message):
     __slots__ = ("executions",)

@@ -21,6 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from obelisk.wasm.host_calls import GuestCallRefused
+
 _POLL_SLICE_SECONDS = 0.001
 _INTERRUPT_CHECK_SECONDS = 0.05
 
@@ -131,7 +133,7 @@ class DeadlinePassed(Exception):
         super().__init__("the deadline passed while the guest was waiting")
 
 
-class IoUsageError(Exception):
+class IoUsageError(GuestCallRefused):
     """The guest used a wasi:io resource in a way the interface forbids; surfaces as a trap."""
 
 

@@ -193,9 +193,21 @@ def _bind(host: _Host, impl: Impl, func_type: Any) -> Callable[..., Any]:
     return call
 
 
+_INSTEAD = {
+    "wasi:sockets": "activities and webhooks have no sockets; make HTTP requests with wasi:http/outgoing-handler",
+    "wasi:filesystem": "activities and webhooks have no filesystem; pass data as parameters or env_vars",
+}
+"""What to use instead of a WASI package this host does not provide, by package."""
+
+
 def _stub(interface: str, function: str) -> Callable[..., Any]:
+    instead = _INSTEAD.get(interface.split("/", 1)[0])
+    message = f"the component called {interface}#{function}, which this host does not provide"
+    if instead is not None:
+        message += f": {instead}"
+
     def stub(context: Any, *args: Any) -> Any:
-        raise WasiNotProvided(f"{interface}#{function} is not provided by this host")
+        raise WasiNotProvided(message)
 
     stub.__qualname__ = f"stub {interface}#{function}"
     return stub

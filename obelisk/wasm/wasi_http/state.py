@@ -10,13 +10,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from obelisk.concepts.errors import ObeliskError
-from obelisk.wasm.host_calls import store_data
+from obelisk.wasm.host_calls import GuestCallRefused, store_data
 from obelisk.wasm.wasi_http.objects import BodySink
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
 
 
-class WasiHttpError(ObeliskError):
+class WasiHttpError(GuestCallRefused):
     """The guest used the Python WASI layer wrongly (a stale handle, a function this host does not provide)."""
 
 

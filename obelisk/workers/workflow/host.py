@@ -15,12 +15,12 @@ What a workflow can call (docs/architecture.md#guest-contract):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from wasmtime.component import Linker, ResourceAny, ResourceHost
 
-from obelisk.concepts.wit_time import duration_us_from_json, schedule_at_from_json
+from obelisk.concepts.wit_time import TimeValueError, duration_us_from_json, schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.registry import ImportKind, ResolvedImport
 from obelisk.wasm.engine import WasmEngine
@@ -37,9 +37,11 @@ from obelisk.workers.host_imports import (
     result_to_wasm,
 )
 from obelisk.workers.workflow.child_results import await_next_json, direct_call_value
+from obelisk.workers.workflow.replay_types import WorkflowError
 from obelisk.workers.workflow.run import WorkflowRun
 
 HOST_ACTIVITIES = "obelisk:workflow/host-activities"
+T = TypeVar("T")
 
 
 def _run(context: Any) -> WorkflowRun:
@@ -50,6 +52,15 @@ def _run(context: Any) -> WorkflowRun:
 def _join_set(context: Any, handle: ResourceAny) -> Any:
     """The join set behind a borrowed handle; the borrow is consumed here (wasmtime requires it)."""
     return _run(context).join_set_of(handle.to_host(context).rep)
+
+
+def _time_value(metadata: FunctionMetadata, decode: Callable[[], T]) -> T:
+    """A time the guest passed to ``metadata``'s function; one out of range (``u64`` days) is the guest's misuse
+    of that function, which the execution ends with."""
+    try:
+        return decode()
+    except TimeValueError as error:
+        raise WorkflowError(f"{metadata.ffqn}: {error}") from None
 
 
 # ---------------------------------------------------------------------------------------------- host activities
@@ -63,7 +74,7 @@ def _new_join_set(context: Any) -> ResourceHost:
 def _sleep(metadata: FunctionMetadata) -> HostFunction:
     def sleep(context: Any, duration: Any) -> None:
         run = _run(context)
-        duration_us = duration_us_from_json(from_wasm(duration, metadata.params[0].type))
+        duration_us = _time_value(metadata, lambda: duration_us_from_json(from_wasm(duration, metadata.params[0].type)))
         now = run.now_us()
         result = run.machine.sleep(duration_us, now_us=now, run_expires_at=run.run_expires_at())
         run.wait(result, delay_expires_at=now + duration_us)
@@ -113,7 +124,7 @@ def _schedule(resolved: ResolvedImport) -> HostFunction:
 
     def schedule(context: Any, schedule_at: Any, *args: Any) -> Any:
         run = _run(context)
-        when = schedule_at_from_json(from_wasm(schedule_at, metadata.params[0].type))
+        when = _time_value(metadata, lambda: schedule_at_from_json(from_wasm(schedule_at, metadata.params[0].type)))
         execution_id = run.machine.schedule(when, callee, params_from_wasm(metadata, (schedule_at, *args), skip=1))
         run.flush_if_needed()
         return result_to_wasm(metadata, {"id": str(execution_id)})

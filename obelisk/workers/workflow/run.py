@@ -36,6 +36,7 @@ from obelisk.storage.interface import (
     LockedExecution,
     WriteOp,
 )
+from obelisk.wasm.guest_output import GuestOutput
 from obelisk.workers.outcome import Succeeded
 from obelisk.workers.outcome_events import RunContext, finish_ops, ops_for_outcome
 from obelisk.workers.worker import AttemptDeadline
@@ -107,6 +108,8 @@ class WorkflowRun:
         self._rng = random.Random(execution_id.seed())
         self._join_sets: list[JoinSetId] = []
         self._partial_lines: dict[str, bytes] = {}
+        self.output = GuestOutput()
+        """What the guest wrote in this run, to explain its failure (``obelisk.wasm.guest_failure``)."""
         self._executor_id = executor_id
         self._inline = inline_activities
         self._inline_responses = InlineResponses()
@@ -131,8 +134,10 @@ class WorkflowRun:
         return self._rng.getrandbits(64)
 
     def write_output(self, stream: str, data: bytes) -> None:
-        """Guest stdout/stderr, logged line by line with the execution id; suppressed while the run replays
-        recorded history so that every line is logged once (docs/architecture.md#workflow-clock-and-output)."""
+        """Guest stdout/stderr: kept in ``output`` (all of it: a guest that raises while it replays prints its
+        traceback then), and logged line by line with the execution id, except while the run replays recorded
+        history, so that every line is logged once (docs/architecture.md#workflow-clock-and-output)."""
+        self.output.stream(stream).write(data)
         if self.machine.is_replaying:
             return
         buffered = self._partial_lines.get(stream, b"") + data

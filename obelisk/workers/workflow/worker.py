@@ -31,10 +31,18 @@ from obelisk.storage.interface import (
     StorageFault,
 )
 from obelisk.wasm.engine import WasmEngine
-from obelisk.wasm.host_calls import GuestInstantiationError, GuestInterrupted, GuestTrap, call_guest, instantiate_guest
+from obelisk.wasm.guest_failure import trap_failure
+from obelisk.wasm.host_calls import (
+    GuestCallRefused,
+    GuestInstantiationError,
+    GuestInterrupted,
+    GuestTrap,
+    call_guest,
+    instantiate_guest,
+)
 from obelisk.wasm.introspect import CallableExport, ComponentInterfaces, callable_exports
 from obelisk.wasm.values import from_wasm, to_wasm
-from obelisk.wasm.workflow_wasi import NonDeterministicCall, new_workflow_store
+from obelisk.wasm.workflow_wasi import new_workflow_store
 from obelisk.workers.outcome import (
     FailedPermanently,
     FailedTemporarily,
@@ -60,6 +68,12 @@ DEADLINE_GRACE_SECONDS = 1.0
 MAX_TIMEOUTS_IN_A_ROW = 5
 """Workflows retry a timed-out run for ever, unless it is the fifth in a row without recording any progress: then
 the fault recurs on every run (an endless loop, work that cannot fit in the lock) and the execution ends."""
+NONDETERMINISM_HINT = (
+    "a workflow must make the same host calls in the same order on every replay of its history; this usually means"
+    " its component was replaced, while the execution was running, by a build that calls differently"
+)
+"""Said after what diverged: a workflow's clock, random numbers and host-call results are all replayed, so a
+divergence nearly always means different code."""
 STORAGE_FAULT_PAUSE_US = 1_000_000
 """A run stopped by a storage fault is due again after this pause, not at once: the fault may last."""
 
@@ -153,21 +167,22 @@ class WorkflowWorker:
             return _interrupted(interrupt.reason)
         except NondeterminismError as error:
             log.warning("%s: nondeterminism detected: %s", locked.execution_id, error)
-            return FailedPermanently(NondeterminismDetected(str(error)), version=run.version)
+            return FailedPermanently(NondeterminismDetected(f"{error}; {NONDETERMINISM_HINT}"), version=run.version)
         except ChildExecutionError as error:
             return FailedPermanently(error.as_failure(), version=run.version)
-        except (WorkflowError, NonDeterministicCall) as error:
-            # A forbidden call recurs on every replay: retrying cannot heal it.
+        except (WorkflowError, GuestCallRefused) as error:
+            # A misuse of the workflow API or a forbidden call recurs on every replay: retrying cannot heal it.
+            log.info("%s: workflow failed: %s", locked.execution_id, error)
             return FailedPermanently(ExecutionFailure(f"workflow error: {error}"), version=run.version)
         except GuestInterrupted:
             return TimedOut(version=run.version)
         except GuestTrap as trap:
-            reason = f"trap: {trap.reason}"
+            trapped = trap_failure(trap, run.output)
+            log.info("%s: run failed: %s", locked.execution_id, trapped.reason)
             if self._settings.retry_on_trap:
-                return FailedTemporarily(reason, trap.backtrace, version=run.version)
-            return FailedPermanently(
-                ExecutionFailure(f"uncategorized error - {reason}", trap.backtrace), version=run.version
-            )
+                return FailedTemporarily(trapped.reason, trapped.detail, version=run.version)
+            reason = trapped.reason if trapped.guest_error else f"uncategorized error - {trapped.reason}"
+            return FailedPermanently(ExecutionFailure(reason, trapped.detail), version=run.version)
         except GuestInstantiationError as error:
             return FailedTemporarily("instantiation error", str(error), version=run.version)
         except StorageFault as fault:
