@@ -44,6 +44,9 @@ from pathlib import Path
 from typing import Any
 
 COUNTS_ENV = "OBELISK_BENCH_COUNTS"
+SQL_LOG_ENV = "OBELISK_BENCH_SQL_LOG"
+"""Optional: a file every counted statement's text is appended to, one a line, with a ``-- counts read N`` line at
+each reading of the counts, so that the statements of one counting window can be read apart."""
 
 TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
 WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
@@ -54,10 +57,17 @@ class Counters:
 
     Re-entrant: the SIGUSR1 handler runs on the main thread, possibly in the middle of an ``add`` there."""
 
-    def __init__(self) -> None:
+    def __init__(self, sql_log: Path | None = None) -> None:
         self._lock = threading.RLock()
         self._values: dict[str, int] = {}
         self._dumps = 0
+        self._sql_log = None if sql_log is None else sql_log.open("a", buffering=1)
+
+    def statement(self, text: str) -> None:
+        """Note one statement's text in the SQL log, if there is one."""
+        if self._sql_log is not None:
+            with self._lock:
+                self._sql_log.write(" ".join(text.split()) + "\n")
 
     def add(self, key: str, amount: int = 1) -> None:
         with self._lock:
@@ -71,6 +81,8 @@ class Counters:
         with self._lock:
             self._dumps += 1
             document = {"sequence": self._dumps, "counts": dict(self._values)}
+            if self._sql_log is not None:
+                self._sql_log.write(f"-- counts read {self._dumps}\n")
         partial = path.with_name(path.name + ".partial")
         partial.write_text(json.dumps(document))
         partial.replace(path)
@@ -84,7 +96,8 @@ def _first_word(sql: str | bytes) -> str:
     return stripped.split(None, 1)[0].upper() if stripped else ""
 
 
-def _count_statement(counters: Counters, word: str) -> None:
+def _count_statement(counters: Counters, word: str, text: str) -> None:
+    counters.statement(text)
     counters.add("sql")
     if word in TRANSACTION_CONTROL:
         counters.add("sql_transaction_control")
@@ -104,7 +117,7 @@ def _install_sqlite(counters: Counters) -> None:
             if word == "--":  # a statement of a trigger, run by SQLite inside the statement that fired it
                 counters.add("sql_trigger")
                 return
-            _count_statement(counters, word)
+            _count_statement(counters, word, sql)
             if word == "BEGIN":
                 changes_at_begin[0] = conn.total_changes
             elif word in ("COMMIT", "END"):
@@ -130,8 +143,9 @@ def _install_postgres(counters: Counters) -> None:
     def note(conn: Any, query: Any, times: int) -> None:
         raw = query if isinstance(query, str | bytes) else query.as_string(conn)
         word = _first_word(raw)
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
         for _ in range(times):
-            _count_statement(counters, word)
+            _count_statement(counters, word, text)
         key = id(conn)
         if word == "BEGIN":
             dirty[key] = False
@@ -228,7 +242,8 @@ def _quiet_timers() -> None:
 
 def install(path: Path) -> Counters:
     """Install every counter in this process; dump to ``path`` on SIGUSR1 and at exit."""
-    counters = Counters()
+    sql_log = os.environ.get(SQL_LOG_ENV)
+    counters = Counters(Path(sql_log) if sql_log else None)
     _install_sqlite(counters)
     _install_postgres(counters)
     _install_handoffs(counters)

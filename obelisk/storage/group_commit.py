@@ -1,8 +1,9 @@
 """Group commit, and the write health it keeps: how every backend turns concurrent writes into few transactions.
 
 A ``write`` queues its job; one flusher task takes everything queued while the previous transaction was in flight
-and applies it in one transaction, each job in its own SAVEPOINT, so one caller's ``VersionMismatch`` rolls back
-only its own ops and fails only its own call while the others share one commit (one fsync on SQLite). A write that
+and applies it in one transaction, all-or-nothing per job: one caller's ``VersionMismatch`` rolls back only its
+own ops and fails only its own call while the others share one commit (one fsync on SQLite). The group runs in one
+SAVEPOINT; only when a job fails does it run again with a SAVEPOINT per job. A write that
 finds nothing in flight commits at once in its own coroutine. A job the database picked as the victim of a
 conflict with another writer (a PostgreSQL deadlock: two servers locking rows in opposite orders) is rolled back to
 its savepoint and run again in the next group. Announcements are made only after the commit succeeded.
@@ -73,13 +74,16 @@ def run_jobs(
     execute: Callable[[str], object],
     transaction_lost: Callable[[], bool],
 ) -> tuple[list[Outcome], Effects | None]:
-    """Run ``jobs`` in the transaction the caller has open, each in a savepoint (``execute`` runs the savepoint
+    """Run ``jobs`` in the transaction the caller has open, each all-or-nothing (``execute`` runs the savepoint
     statements); the outcomes and the merged effects of those that succeeded (``None``: none did, roll back).
 
-    A single job needs no savepoint: the transaction is the job. An error after which the database ended the
-    transaction by itself (``transaction_lost``: SQLite rolls back on ``SQLITE_FULL``, ``IOERR``, ``BUSY``; a
-    PostgreSQL connection broke) is raised at once: the jobs before lost their writes too, and the ones after would
-    run outside any transaction, each statement committed on its own. The caller then fails the whole group.
+    A single job needs no savepoint: the transaction is the job. Several share one savepoint while all succeed
+    (nearly always); one failure rolls the group back to it and runs it again with a savepoint per job.
+
+    An error after which the database ended the transaction by itself (``transaction_lost``: SQLite rolls back
+    on ``SQLITE_FULL``, ``IOERR``, ``BUSY``; a PostgreSQL connection broke) is raised at once: the jobs before lost
+    their writes too, and the ones after would run outside any transaction, each statement committed on its own.
+    The caller then fails the whole group.
     """
     if len(jobs) == 1:
         effects = Effects()
@@ -90,6 +94,34 @@ def run_jobs(
                 raise
             return [Outcome(False, exc)], None
         return [Outcome(True, value)], effects
+    # Optimistically, the whole group in one savepoint: two statements per group instead of two per job. A job
+    # that fails rolls the group back, and the group runs again with a savepoint per job (the rules are the same
+    # on the same rows, so the jobs before it succeed again and it fails again, alone).
+    execute("SAVEPOINT jobs")
+    values: list[Any] = []
+    merged = Effects()
+    try:
+        for job in jobs:
+            effects = Effects()
+            values.append(job.body(statements, effects))
+            merged.merge(effects)
+    except Exception:
+        if transaction_lost():
+            raise
+        execute("ROLLBACK TO SAVEPOINT jobs")
+        execute("RELEASE SAVEPOINT jobs")
+        return _run_jobs_apart(jobs, statements, execute, transaction_lost)
+    execute("RELEASE SAVEPOINT jobs")
+    return [Outcome(True, value) for value in values], merged
+
+
+def _run_jobs_apart(
+    jobs: Sequence[Job[S]],
+    statements: S,
+    execute: Callable[[str], object],
+    transaction_lost: Callable[[], bool],
+) -> tuple[list[Outcome], Effects | None]:
+    """``run_jobs`` with a savepoint per job: a job that fails rolls back its own writes only."""
     outcomes: list[Outcome] = []
     merged: Effects | None = None
     for job in jobs:
