@@ -92,18 +92,16 @@ class WriteStatements(ReadStatements, Protocol):
         """As ``state_row``, the row then held against other writers until the transaction ends (where other
         writers can exist), so that its version is checked on what will be overwritten."""
 
-    def insert_state(self, values: tuple[Any, ...]) -> None:
-        """A new state row: ``INSERT_COLUMNS``."""
+    def insert_state(self, values: tuple[Any, ...]) -> bool:
+        """A new state row: ``INSERT_COLUMNS``; ``False``, writing nothing, if the execution exists (racing
+        creations: the second waits for the first to commit, then gets ``False``)."""
 
     def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
         """Write ``values`` (``MUTABLE_COLUMNS``), which differ from ``loaded``, the row's values as read."""
 
-    def insert_created(self, execution_id: ExecutionId, created_at: int, json: str) -> bool:
-        """The ``Created`` event at version 0 (``event_type`` ``Created``, no join set); ``False``, writing nothing,
-        if the execution exists (racing creations: the second waits for the first to commit, then gets ``False``)."""
-
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
-        """Log rows: ``EVENT_COLUMNS`` each; at least one."""
+        """Log rows: ``EVENT_COLUMNS`` each; at least one. As few statements as the backend can (a job's events,
+        of several executions, come in one call)."""
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         """``created_at`` of the response of ``join_set_id`` that its next ``JoinNext`` consumes: the (k+1)-th in
@@ -152,7 +150,8 @@ class _StoredRow:
     def store(self, db: WriteStatements) -> None:
         current = mutable_values(self.row)
         if self.loaded is None:
-            db.insert_state((*self.insert, *current))
+            if not db.insert_state((*self.insert, *current)):
+                raise ExecutionAlreadyExists(self.row.execution_id)
         elif current != self.loaded:
             db.update_state(self.row.execution_id, current, self.loaded)
         self.loaded = current
@@ -160,19 +159,26 @@ class _StoredRow:
 
 class StateRows:
     """The ``execution_state`` rows one write job touches: each read (and held) at most once and written once, at
-    the end.
+    the end; and the job's log rows, inserted together after the state rows (one statement for the whole job).
 
     A serial workflow step touches its parent twice (the child's response, then the parent's next events) and
     creates a child it locks at once; reading and writing each row once per job instead of once per operation
     saves statements, and a child inserted already ``Locked`` never rewrites the indexes of a ``PendingAt`` row.
     It is also the ``ResponseLookup`` the rules ask about join-set responses.
+
+    A creation's duplicate is refused by the state row's primary key when the rows are stored (the log's row at
+    version 0 follows it in the same job), so the ``Created`` event goes out with the job's other events.
     """
 
-    __slots__ = ("_rows", "db")
+    __slots__ = ("_events", "_join_nexts", "_rows", "db")
 
     def __init__(self, db: WriteStatements) -> None:
         self.db = db
         self._rows: dict[ExecutionId, _StoredRow] = {}
+        self._events: list[tuple[Any, ...]] = []
+        self._join_nexts: dict[tuple[ExecutionId, str], int] = {}
+        """``JoinNext`` events per execution and join set among ``_events``: not in the log yet, but counted by
+        the next ``JoinNext`` lookup of the same job."""
 
     def get(self, execution_id: ExecutionId) -> ExecutionRow:
         stored = self._rows.get(execution_id)
@@ -189,14 +195,33 @@ class StateRows:
         self._rows[row.execution_id] = _StoredRow(row, mutable_values(row))
 
     def add_created(self, row: ExecutionRow, insert: tuple[Any, ...]) -> None:
+        if row.execution_id in self._rows:  # read from the database or created earlier in this job
+            raise ExecutionAlreadyExists(row.execution_id)
         self._rows[row.execution_id] = _StoredRow(row, None, insert)
+
+    def add_events(self, rows: list[tuple[Any, ...]]) -> None:
+        """Log rows (``EVENT_COLUMNS``) to insert with the job's other events."""
+        self._events.extend(rows)
+        for execution_id, _, _, kind, _, join_set_id in rows:
+            if kind == "JoinNext":
+                key = (execution_id, join_set_id)
+                self._join_nexts[key] = self._join_nexts.get(key, 0) + 1
+
+    def flush_events(self) -> None:
+        """Insert the log rows noted so far (a read of the log within the job must see them)."""
+        if self._events:
+            self.db.insert_events(self._events)
+            self._events = []
+            self._join_nexts.clear()
 
     def store(self) -> None:
         for stored in self._rows.values():
             stored.store(self.db)
+        self.flush_events()
 
     def response_for_join_next(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
-        return self.db.nth_response_time(execution_id, join_set_id, earlier_in_batch)
+        earlier_in_job = self._join_nexts.get((execution_id, join_set_id), 0)
+        return self.db.nth_response_time(execution_id, join_set_id, earlier_in_job + earlier_in_batch)
 
 
 # ---------------------------------------------------------------------------------------------- writes
@@ -217,10 +242,8 @@ def apply_ops(db: WriteStatements, ops: Sequence[WriteOp], now: int, effects: Ef
 
 def create_execution(rows: StateRows, execution_id: ExecutionId, created: Created, now: int, effects: Effects) -> None:
     parent = created.parent
-    # The log's primary key (execution_id, 0) is what refuses a second creation; the state row follows at the end
-    # of the job (``StateRows.store``), already in the state the rest of the job leaves it in.
-    if not rows.db.insert_created(execution_id, now, row_codec.dumps(event_to_json(created))):
-        raise ExecutionAlreadyExists(execution_id)
+    # The state row's primary key is what refuses a second creation, when the job's rows are stored
+    # (``StateRows.store``): the row is inserted then, already in the state the rest of the job leaves it in.
     row = state_machine.new_execution(execution_id, created)
     rows.add_created(
         row,
@@ -236,6 +259,7 @@ def create_execution(rows: StateRows, execution_id: ExecutionId, created: Create
             created.component_id,
         ),
     )
+    rows.add_events([(execution_id, 0, now, "Created", row_codec.dumps(event_to_json(created)), None)])
     effects.note_created(row, now)
 
 
@@ -252,7 +276,7 @@ def append_events(
     delay_changes = state_machine.append(row, version, events, now, rows)
     if events:
         dumps = row_codec.dumps
-        rows.db.insert_events(
+        rows.add_events(
             [
                 (execution_id, at, now, event_kind(event), dumps(event_to_json(event)), _join_set_of(event))
                 for at, event in enumerate(events, start=version)
@@ -350,6 +374,8 @@ def lock_pending(
             now,
             effects,
         )
+        if not fresh:
+            rows.flush_events()  # the history and the failed runs are read with this lock's event
         history = [] if fresh else [row_codec.execution_event(r) for r in db.history(execution_id)]
         failed_runs = NO_FAILED_RUNS if fresh else failed_runs_in_a_row(db, execution_id, row.next_version)
         responses = [] if fresh else [row_codec.response_event(r) for r in db.all_responses(execution_id)]

@@ -6,8 +6,8 @@ writing one database at once, under READ COMMITTED, are kept apart:
 
 * every state row is read ``FOR UPDATE`` before the rules check its version, so a second server's append waits
   for the first one's commit, then sees its version and fails with ``VersionMismatch``;
-* a creation inserts the log's ``(execution_id, 0)`` row ``ON CONFLICT DO NOTHING``: the second of two racing
-  creations waits for the first, inserts nothing and fails with ``ExecutionAlreadyExists``;
+* a creation inserts the state row ``ON CONFLICT DO NOTHING``: the second of two racing creations waits for the
+  first, inserts nothing and fails with ``ExecutionAlreadyExists``;
 * ``lock_due`` selects due rows ``FOR UPDATE SKIP LOCKED``: a row another server is locking is skipped, not
   waited for, so each execution is locked by exactly one of them;
 * a response is stored while its execution's row is held, so response ids grow in commit order per execution,
@@ -35,12 +35,13 @@ def _placeholders(columns: tuple[str, ...]) -> str:
 
 _SELECT_ROW_FOR_UPDATE = f"SELECT {ROW_COLUMNS} FROM execution_state WHERE execution_id = %s FOR UPDATE"
 _UPDATE_ROW = f"UPDATE execution_state SET {', '.join(c + ' = %s' for c in MUTABLE_COLUMNS)} WHERE execution_id = %s"
-_INSERT_STATE = f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
-_INSERT_CREATED = (
-    "INSERT INTO execution_log (execution_id, version, created_at, event_type, json, join_set_id)"
-    " VALUES (%s, 0, %s, 'Created', %s, NULL) ON CONFLICT DO NOTHING"
+_INSERT_STATE = (
+    f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
+    " ON CONFLICT (execution_id) DO NOTHING"
 )
-_INSERT_EVENT = f"INSERT INTO execution_log ({', '.join(EVENT_COLUMNS)}) VALUES ({_placeholders(EVENT_COLUMNS)})"
+_EVENT_ROW = f"({_placeholders(EVENT_COLUMNS)})"
+MAX_EVENTS_PER_INSERT = 64
+"""Log rows per ``INSERT`` statement (6 parameters each, far below PostgreSQL's limit of 65,535)."""
 _NTH_RESPONSE_TIME = (
     "SELECT created_at FROM join_set_response WHERE execution_id = %s AND join_set_id = %s ORDER BY id"
     " LIMIT 1 OFFSET (SELECT count(*) FROM execution_log"
@@ -70,6 +71,18 @@ _SELECT_HISTORY = (
 )
 
 
+_insert_event_texts: dict[int, str] = {}
+
+
+def _insert_events_sql(count: int) -> str:
+    """One ``INSERT`` of ``count`` log rows; cached per count (psycopg prepares a text it sees repeatedly)."""
+    sql = _insert_event_texts.get(count)
+    if sql is None:
+        sql = f"INSERT INTO execution_log ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join([_EVENT_ROW] * count)}"
+        _insert_event_texts[count] = sql
+    return sql
+
+
 class PostgresWrites(PostgresReads):
     """``write_flow.WriteStatements`` on the writer connection."""
 
@@ -78,20 +91,16 @@ class PostgresWrites(PostgresReads):
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         return self.conn.execute(_SELECT_ROW_FOR_UPDATE, (execution_id,)).fetchone()
 
-    def insert_state(self, values: tuple[Any, ...]) -> None:
-        self.conn.execute(_INSERT_STATE, values)
+    def insert_state(self, values: tuple[Any, ...]) -> bool:
+        return self.conn.execute(_INSERT_STATE, values).rowcount != 0
 
     def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
         self.conn.execute(_UPDATE_ROW, (*values, execution_id))
 
-    def insert_created(self, execution_id: ExecutionId, created_at: int, json: str) -> bool:
-        return self.conn.execute(_INSERT_CREATED, (execution_id, created_at, json)).rowcount != 0
-
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
-        if len(rows) == 1:
-            self.conn.execute(_INSERT_EVENT, rows[0])
-        else:
-            self.conn.cursor().executemany(_INSERT_EVENT, rows)
+        for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):
+            chunk = rows[start : start + MAX_EVENTS_PER_INSERT]
+            self.conn.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         found = self.conn.execute(

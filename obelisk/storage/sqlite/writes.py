@@ -28,12 +28,13 @@ def _placeholders(columns: tuple[str, ...]) -> str:
     return ", ".join("?" for _ in columns)
 
 
-_INSERT_STATE = f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
-_INSERT_EVENT = f"INSERT INTO execution_log ({', '.join(EVENT_COLUMNS)}) VALUES ({_placeholders(EVENT_COLUMNS)})"
-_INSERT_CREATED = (
-    "INSERT INTO execution_log (execution_id, version, created_at, event_type, json, join_set_id)"
-    " VALUES (?, 0, ?, 'Created', ?, NULL)"
+_INSERT_STATE = (
+    f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
+    " ON CONFLICT (execution_id) DO NOTHING"
 )
+_EVENT_ROW = f"({_placeholders(EVENT_COLUMNS)})"
+MAX_EVENTS_PER_INSERT = 64
+"""Log rows per ``INSERT`` statement (6 parameters each, far below SQLite's limit of 32,766)."""
 _COUNT_JOIN_NEXT = (
     "SELECT count(*) FROM execution_log INDEXED BY execution_log_join_next"
     " WHERE execution_id = ? AND join_set_id = ? AND event_type = 'JoinNext'"
@@ -61,6 +62,16 @@ _SELECT_HISTORY = (
 )
 
 _update_texts: dict[tuple[str, ...], str] = {}
+_insert_event_texts: dict[int, str] = {}
+
+
+def _insert_events_sql(count: int) -> str:
+    """One ``INSERT`` of ``count`` log rows; cached per count so that the texts stay in the statement cache."""
+    sql = _insert_event_texts.get(count)
+    if sql is None:
+        sql = f"INSERT INTO execution_log ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join([_EVENT_ROW] * count)}"
+        _insert_event_texts[count] = sql
+    return sql
 
 
 def _update_sql(columns: tuple[str, ...]) -> str:
@@ -84,23 +95,18 @@ class SqliteWrites(SqliteReads):
         found: tuple[Any, ...] | None = self.conn.execute(_SELECT_ROW, (execution_id,)).fetchone()
         return found
 
-    def insert_state(self, values: tuple[Any, ...]) -> None:
-        self.conn.execute(_INSERT_STATE, values)
+    def insert_state(self, values: tuple[Any, ...]) -> bool:
+        return self.conn.execute(_INSERT_STATE, values).rowcount != 0
 
     def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
         changed = [i for i, (a, b) in enumerate(zip(values, loaded, strict=True)) if a != b]
         sql = _update_sql(tuple(MUTABLE_COLUMNS[i] for i in changed))
         self.conn.execute(sql, (*(values[i] for i in changed), execution_id))
 
-    def insert_created(self, execution_id: ExecutionId, created_at: int, json: str) -> bool:
-        try:
-            self.conn.execute(_INSERT_CREATED, (execution_id, created_at, json))
-        except sqlite3.IntegrityError:
-            return False
-        return True
-
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
-        self.conn.executemany(_INSERT_EVENT, rows)
+        for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):
+            chunk = rows[start : start + MAX_EVENTS_PER_INSERT]
+            self.conn.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         (in_log,) = self.conn.execute(_COUNT_JOIN_NEXT, (execution_id, join_set_id)).fetchone()
