@@ -35,12 +35,11 @@ _INSERT_STATE = (
 _EVENT_ROW = f"({_placeholders(EVENT_COLUMNS)})"
 MAX_EVENTS_PER_INSERT = 64
 """Log rows per ``INSERT`` statement (6 parameters each, far below SQLite's limit of 32,766)."""
-_COUNT_JOIN_NEXT = (
-    "SELECT count(*) FROM execution_log INDEXED BY execution_log_join_next"
-    " WHERE execution_id = ? AND join_set_id = ? AND event_type = 'JoinNext'"
-)
 _NTH_RESPONSE_TIME = (
-    "SELECT created_at FROM join_set_response WHERE execution_id = ? AND join_set_id = ? ORDER BY id LIMIT 1 OFFSET ?"
+    # One statement: the JoinNext events already on the join set are counted as the offset.
+    "SELECT created_at FROM join_set_response WHERE execution_id = ? AND join_set_id = ? ORDER BY id LIMIT 1"
+    " OFFSET (SELECT count(*) FROM execution_log INDEXED BY execution_log_join_next"
+    " WHERE execution_id = ? AND join_set_id = ? AND event_type = 'JoinNext') + ?"
 )
 _INSERT_RESPONSE = (
     f"INSERT OR IGNORE INTO join_set_response ({', '.join(RESPONSE_COLUMNS)})"
@@ -109,8 +108,9 @@ class SqliteWrites(SqliteReads):
             self.conn.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
-        (in_log,) = self.conn.execute(_COUNT_JOIN_NEXT, (execution_id, join_set_id)).fetchone()
-        found = self.conn.execute(_NTH_RESPONSE_TIME, (execution_id, join_set_id, in_log + earlier_in_batch)).fetchone()
+        found = self.conn.execute(
+            _NTH_RESPONSE_TIME, (execution_id, join_set_id, execution_id, join_set_id, earlier_in_batch)
+        ).fetchone()
         return None if found is None else int(found[0])
 
     def insert_response(self, values: tuple[Any, ...]) -> bool:
