@@ -92,6 +92,10 @@ class WriteStatements(ReadStatements, Protocol):
         """As ``state_row``, the row then held against other writers until the transaction ends (where other
         writers can exist), so that its version is checked on what will be overwritten."""
 
+    def state_rows_for_update(self, execution_ids: list[ExecutionId]) -> list[tuple[Any, ...]]:
+        """As ``state_row_for_update`` for several executions in one statement: ``execution_id`` and
+        ``ROW_COLUMNS`` of each that exists, in no particular order."""
+
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         """A new state row: ``INSERT_COLUMNS``; ``False``, writing nothing, if the execution exists (racing
         creations: the second waits for the first to commit, then gets ``False``)."""
@@ -190,6 +194,13 @@ class StateRows:
             stored = self._rows[execution_id] = _StoredRow(row, mutable_values(row))
         return stored.row
 
+    def preload(self, execution_ids: list[ExecutionId]) -> None:
+        """Read (and hold) the rows of ``execution_ids`` in one statement, ahead of the operations that need them
+        (a serial step touches its finished child and its parent). One that does not exist is left to ``get``."""
+        for found in self.db.state_rows_for_update(execution_ids):
+            row = ExecutionRow(ExecutionId(found[0]), *found[1:])
+            self._rows[row.execution_id] = _StoredRow(row, mutable_values(row))
+
     def add_locked(self, row: ExecutionRow) -> None:
         """A row this job already read and holds (``lock_pending``)."""
         self._rows[row.execution_id] = _StoredRow(row, mutable_values(row))
@@ -227,6 +238,9 @@ class StateRows:
 # ---------------------------------------------------------------------------------------------- writes
 def apply_ops(db: WriteStatements, ops: Sequence[WriteOp], now: int, effects: Effects) -> None:
     rows = StateRows(db)
+    existing = _existing_rows_touched(ops)
+    if len(existing) > 1:
+        rows.preload(existing)
     for op in ops:
         match op:
             case AppendEvents(execution_id, version, events):
@@ -238,6 +252,23 @@ def apply_ops(db: WriteStatements, ops: Sequence[WriteOp], now: int, effects: Ef
             case _:
                 assert_never(op)
     rows.store()
+
+
+def _existing_rows_touched(ops: Sequence[WriteOp]) -> list[ExecutionId]:
+    """The executions whose rows ``ops`` read before creating them (if they create them at all), in order."""
+    created: set[ExecutionId] = set()
+    touched: dict[ExecutionId, None] = {}
+    for op in ops:
+        match op:
+            case CreateExecution(execution_id):
+                created.add(execution_id)
+            case AppendEvents(execution_id) | DeliverResponse(execution_id) if execution_id not in created:
+                touched[execution_id] = None
+            case AppendEvents() | DeliverResponse():
+                pass
+            case _:
+                assert_never(op)
+    return list(touched)
 
 
 def create_execution(rows: StateRows, execution_id: ExecutionId, created: Created, now: int, effects: Effects) -> None:

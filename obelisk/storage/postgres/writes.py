@@ -34,6 +34,10 @@ def _placeholders(columns: tuple[str, ...]) -> str:
 
 
 _SELECT_ROW_FOR_UPDATE = f"SELECT {ROW_COLUMNS} FROM execution_state WHERE execution_id = %s FOR UPDATE"
+_SELECT_ROWS_FOR_UPDATE = (
+    # The rows are locked in the primary key's order, whatever order the caller names them in.
+    f"SELECT execution_id, {ROW_COLUMNS} FROM execution_state WHERE execution_id = ANY(%s) FOR UPDATE"
+)
 _UPDATE_ROW = f"UPDATE execution_state SET {', '.join(c + ' = %s' for c in MUTABLE_COLUMNS)} WHERE execution_id = %s"
 _INSERT_STATE = (
     f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
@@ -90,6 +94,9 @@ class PostgresWrites(PostgresReads):
 
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         return self.conn.execute(_SELECT_ROW_FOR_UPDATE, (execution_id,)).fetchone()
+
+    def state_rows_for_update(self, execution_ids: list[ExecutionId]) -> list[tuple[Any, ...]]:
+        return self.conn.execute(_SELECT_ROWS_FOR_UPDATE, (execution_ids,)).fetchall()
 
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         return self.conn.execute(_INSERT_STATE, values).rowcount != 0

@@ -61,6 +61,19 @@ _SELECT_HISTORY = (
 )
 
 _update_texts: dict[tuple[str, ...], str] = {}
+_select_rows_texts: dict[int, str] = {}
+
+
+def _select_rows_sql(count: int) -> str:
+    sql = _select_rows_texts.get(count)
+    if sql is None:
+        sql = (
+            f"SELECT execution_id, {ROW_COLUMNS} FROM execution_state WHERE execution_id IN ({', '.join('?' * count)})"
+        )
+        _select_rows_texts[count] = sql
+    return sql
+
+
 _insert_event_texts: dict[int, str] = {}
 
 
@@ -93,6 +106,9 @@ class SqliteWrites(SqliteReads):
         # The transaction holds the database's write lock: reading the row is enough.
         found: tuple[Any, ...] | None = self.conn.execute(_SELECT_ROW, (execution_id,)).fetchone()
         return found
+
+    def state_rows_for_update(self, execution_ids: list[ExecutionId]) -> list[tuple[Any, ...]]:
+        return self.conn.execute(_select_rows_sql(len(execution_ids)), execution_ids).fetchall()
 
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         return self.conn.execute(_INSERT_STATE, values).rowcount != 0
