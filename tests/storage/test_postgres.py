@@ -102,8 +102,13 @@ async def test_another_servers_commits_wake_executors_and_followers_at_once(
 
         # A follower on A sees B's change with its new status, without reading.
         wf = new_id(1)
-        await b.create(wf, created(WORKFLOW), T0)
         with a.watch_status(wf) as watch:
+            # The creation's notification first: arriving after the watch opened, it must not be taken for the
+            # append's.
+            await b.create(wf, created(WORKFLOW), T0)
+            assert await watch.wait(2.0)
+            created_status = watch.take()
+            assert created_status is not None and created_status.change_count == 1
             js = JoinSetId.generate()
             await b.append(wf, 1, [JoinSetCreated(js)], T0)
             assert await watch.wait(2.0)
