@@ -88,6 +88,9 @@ class ExecutionRow:
     temporary_event_count: int
     result_kind: str | None
     finished_at: int | None
+    pending_delays: int = 0
+    """The execution's rows in ``delay``: requested, not yet finished, and not dropped by ``Finished``. Kept here
+    so that a ``Finished`` deletes delays only when there are some (most executions never request one)."""
     wake_when_due: bool = False
     """Set when the row became ``PendingAt`` through a retry or an unlock: worth a timed executor wake-up."""
 
@@ -217,6 +220,7 @@ def _transition(
                 row.join_set_closing = int(closing)
             row.wake_when_due = False
         case JoinSetRequest(join_set_id, DelayRequest(delay_id, expires_at)):
+            row.pending_delays += 1
             changes.append(CreateDelay(join_set_id, delay_id, expires_at))
         case Finished(result):
             row.state = FINISHED
@@ -228,7 +232,9 @@ def _transition(
             row.join_set_id = None
             row.join_set_closing = None
             row.wake_when_due = False
-            changes.append(DropAllDelays())
+            if row.pending_delays:
+                row.pending_delays = 0
+                changes.append(DropAllDelays())
         case Created():
             raise IllegalStateTransition(
                 f"cannot append Created to existing execution {row.execution_id}: create it instead"
@@ -257,8 +263,14 @@ def accept_response(row: ExecutionRow, join_set_id: JoinSetId, response: JoinSet
         # interrupt-strategy run wrote run_expires_at = now, so the execution is due at once.
         _make_pending_at(row, row.pending_expires_finished, keep_owner=True)
     match response:
-        case DelayFinished(delay_id):
+        case DelayFinished(delay_id) if row.pending_delays:
+            # Its row is still there: a delay's response is delivered once (a second delivery is refused before
+            # the rules see it), by the timers watcher that found the row, unless a Finished dropped every delay
+            # of the execution since (then the count is 0 and there is nothing to delete).
+            row.pending_delays -= 1
             return [DropDelay(join_set_id, delay_id)]
+        case DelayFinished():
+            return []
         case ChildExecutionFinished():
             return []
         case _:

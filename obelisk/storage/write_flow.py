@@ -64,6 +64,7 @@ MUTABLE_COLUMNS = (
     "temporary_event_count",
     "result_kind",
     "finished_at",
+    "pending_delays",
 )
 """The columns of ``execution_state`` the rules change, in the order of ``mutable_values``."""
 INSERT_COLUMNS = (

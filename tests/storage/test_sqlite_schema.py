@@ -28,3 +28,34 @@ async def test_wal_and_user_version(tmp_path: Path) -> None:
         conn.close()
     with pytest.raises(SchemaTooNew, match="newer Obelisk"):
         await SqliteStorage.open(path)
+
+
+async def test_pending_delays_counted_when_a_version_1_database_is_upgraded(tmp_path: Path) -> None:
+    """Migration 2 counts the delay rows an execution already has, so that its Finished still deletes them."""
+    path = tmp_path / "db.sqlite"
+    (first, *_later) = load_migrations(MIGRATIONS_PACKAGE)
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(f"BEGIN;\n{first.sql}\nPRAGMA user_version = 1;\nCOMMIT;")
+        for eid in ("waits", "idle"):
+            conn.execute(
+                "INSERT INTO execution_state (execution_id, next_version, ffqn, state, pending_expires_finished,"
+                " created_at, scheduled_at, max_retries, retry_exp_backoff_us, component_id)"
+                " VALUES (?, 4, 'a:b/c.d', 'BlockedByJoinSet', 0, 0, 0, 0, 0, 'c')",
+                (eid,),
+            )
+        conn.executemany(
+            "INSERT INTO delay (execution_id, join_set_id, delay_id, expires_at) VALUES ('waits', 'js', ?, 1)",
+            [("one",), ("two",)],
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    async with opened(path):
+        pass
+    conn = sqlite3.connect(path)
+    try:
+        counts = conn.execute("SELECT execution_id, pending_delays FROM execution_state ORDER BY 1").fetchall()
+    finally:
+        conn.close()
+    assert counts == [("idle", 0), ("waits", 2)]

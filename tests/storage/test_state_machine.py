@@ -117,7 +117,7 @@ def test_stale_version_and_finished_are_refused() -> None:
     lock(row)
     finished = Finished(Ok(ReturnValue(1)))
     changes = state_machine.append(row, row.next_version, [finished], T0 + SEC, Responses())
-    assert changes == [DropAllDelays()]
+    assert changes == []  # it never requested a delay: nothing to delete
     assert state_machine.pending_state(row) == FinishedState(T0 + SEC, ResultKind.OK)
     assert row.executor_id is None and row.next_version == 3
     with pytest.raises(AlreadyFinished):
@@ -213,9 +213,27 @@ def test_delays_are_created_and_dropped() -> None:
     request = JoinSetRequest(JS, DelayRequest(DELAY, T0 + 5 * SEC))
     changes = state_machine.append(row, row.next_version, [JoinSetCreated(JS), request], T0, Responses())
     assert changes == [CreateDelay(JS, DELAY, T0 + 5 * SEC)]
+    assert row.pending_delays == 1
     assert state_machine.accept_response(row, JS, DelayFinished(DELAY)) == [DropDelay(JS, DELAY)]
+    assert row.pending_delays == 0
     child_request = JoinSetRequest(JS, ChildExecutionRequest(CHILD))
     assert state_machine.append(row, row.next_version, [child_request], T0, Responses()) == []
+
+
+def test_finished_drops_the_delays_only_when_there_are_some() -> None:
+    row = new_row()
+    lock(row)
+    requests = [JoinSetRequest(JS, DelayRequest(DelayId(f"{DELAY}_{i}"), T0 + SEC)) for i in range(2)]
+    state_machine.append(row, row.next_version, [JoinSetCreated(JS), *requests], T0, Responses())
+    assert row.pending_delays == 2
+    state_machine.accept_response(row, JS, DelayFinished(DelayId(f"{DELAY}_0")))
+    assert row.pending_delays == 1
+    finished = Finished(Ok(ReturnValue(1)))
+    assert state_machine.append(row, row.next_version, [finished], T0, Responses()) == [DropAllDelays()]
+    assert row.pending_delays == 0
+    # The other delay's response, read by a timers watcher before the Finished, arrives after it: no row is left.
+    assert state_machine.accept_response(row, JS, DelayFinished(DelayId(f"{DELAY}_1"))) == []
+    assert row.pending_delays == 0
 
 
 def test_a_response_to_a_finished_execution_changes_only_its_count() -> None:

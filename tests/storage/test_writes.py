@@ -210,6 +210,31 @@ async def test_delay_row_lifecycle_and_expired_timers(storage_backend: Backend) 
         assert [t for t in await storage.get_expired_timers(T0 + 10 * SEC) if isinstance(t, ExpiredDelay)] == []
 
 
+async def test_finished_deletes_the_delays_still_pending(storage_backend: Backend) -> None:
+    """The rules count an execution's delay rows: a Finished deletes those left (and only then runs a DELETE); a
+    delay's response arriving after the Finished deletes nothing and is still stored."""
+    async with storage_backend.opened() as storage:
+        wf = new_id()
+        await storage.create(wf, created(WORKFLOW), T0)
+        await _lock(storage, wf, 1)
+        js, done, pending = JoinSetId.generate(), DelayId.generate(), DelayId.generate()
+        requests = [JoinSetRequest(js, DelayRequest(d, T0 + 2 * SEC)) for d in (done, pending)]
+        await storage.append(wf, 2, [JoinSetCreated(js), *requests], T0)
+        count = "SELECT count(*) FROM delay WHERE execution_id = ?"
+        assert storage_backend.query(count, (wf,)) == [(2,)]
+        await storage.write([DeliverResponse(wf, js, DelayFinished(done))], T0 + 2 * SEC)
+        assert storage_backend.query("SELECT delay_id FROM delay WHERE execution_id = ?", (wf,)) == [(pending,)]
+        await storage.append(wf, 5, [Finished(Ok(ReturnValue(1)))], T0 + 3 * SEC)
+        assert storage_backend.query(count, (wf,)) == [(0,)]
+        await storage.write([DeliverResponse(wf, js, DelayFinished(pending))], T0 + 3 * SEC)
+        assert storage_backend.query(count, (wf,)) == [(0,)]
+        log = await storage.get(wf)
+        assert [r.response for r in log.responses] == [DelayFinished(done), DelayFinished(pending)]
+        assert storage_backend.query("SELECT pending_delays FROM execution_state WHERE execution_id = ?", (wf,)) == [
+            (0,)
+        ]
+
+
 async def test_illegal_lock_transitions(storage_backend: Backend) -> None:
     async with storage_backend.opened() as storage:
         eid = new_id()
