@@ -131,9 +131,8 @@ async def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
             plan = " ".join(steps)
             # Every table is searched through an index (a subquery adds its own SEARCH line), none scanned.
             searches = [step for step in steps if not step.startswith("SCALAR SUBQUERY")]
-            assert all(
-                step.startswith("SEARCH") and ("INDEX" in step or "PRIMARY KEY" in step) for step in searches
-            ), (sql, plan)
+            indexed = [s.startswith("SEARCH") and ("INDEX" in s or "PRIMARY KEY" in s) for s in searches]
+            assert all(indexed), (sql, plan)
             assert "TEMP B-TREE" not in plan, (sql, plan)
     finally:
         conn.close()
