@@ -114,7 +114,8 @@ class Executor:
                 await asyncio.sleep(self._config.tick_sleep_seconds)
 
     async def tick(self) -> int:
-        """Lock and start one batch; when nothing was due, wait for new work. Returns the number started."""
+        """Lock and start one batch; when it was not full (nothing else was due), wait for new work. Returns the
+        number started."""
         await self._abandoned.wait_until_accepting(self._config.component_id)
         acquired = await self._acquire_permits()
         locked: list[LockedExecution] = []
@@ -135,7 +136,9 @@ class Executor:
             task = asyncio.create_task(self._run(execution), name=f"run {execution.execution_id}")
             self._runs.add(task)
             task.add_done_callback(self._runs.discard)
-        if not locked:
+        if len(locked) < acquired:
+            # Fewer than asked for: nothing else was due. Wait rather than lock again at once (an empty lock is a
+            # write transaction of its own); a commit that landed since the lock began still wakes the wait.
             await self._storage.wait_for_pending(self._worker.ffqns, self._config.tick_sleep_seconds)
         return len(locked)
 
