@@ -14,6 +14,7 @@ from typing import Any
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError, ParseError
 from obelisk.concepts.events import (
+    Created,
     ExecutionEvent,
     Finished,
     FinishedState,
@@ -103,6 +104,24 @@ class ExecutionService:
 
     async def pending_state(self, execution_id: ExecutionId) -> PendingState:
         return await self._storage.get_pending_state(execution_id)
+
+    async def summary(self, execution_id: ExecutionId) -> ExecutionSummary:
+        """The execution's summary from its state row and its ``Created`` event: two one-statement reads, where its
+        whole log (``get``) is a read transaction of three and grows with every step. ``ExecutionNotFound`` for an
+        unknown id."""
+        state = await self._storage.get_pending_state(execution_id)
+        (first,) = await self._storage.list_events(execution_id, 0, 1)
+        created = first.event
+        assert isinstance(created, Created), first
+        return ExecutionSummary(
+            execution_id, created.ffqn, state, first.created_at, created.scheduled_at, created.component_id
+        )
+
+    async def last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
+        """The newest event of the execution's log (two one-statement reads; its ``Finished`` once finished)."""
+        status = await self._storage.get_status(execution_id)
+        (last,) = await self._storage.list_events(execution_id, status.next_version - 1, 1)
+        return last
 
     async def wait_for_result(self, execution_id: ExecutionId, timeout: float | None = None) -> FinishedResult:
         """Wait until the execution finishes and return its result; ``TimeoutError`` after ``timeout`` seconds."""

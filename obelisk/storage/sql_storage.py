@@ -157,7 +157,11 @@ class SqlStorage(Storage):
         return await self._read(lambda db: read_flow.list_executions(db, query), single_statement=True)
 
     async def list_events(self, execution_id: ExecutionId, version_from: int, length: int) -> list[ExecutionEvent]:
-        return await self._read(lambda db: read_flow.list_events(db, execution_id, version_from, length))
+        # One SELECT (a second only when it found nothing, to tell an unknown execution from a range past its end;
+        # executions are never deleted, so the two need no common snapshot).
+        return await self._read(
+            lambda db: read_flow.list_events(db, execution_id, version_from, length), single_statement=True
+        )
 
     async def list_responses(
         self, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool

@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from obelisk.api import convert
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.ids import ExecutionId
@@ -91,6 +92,17 @@ async def test_get_status_without_follow(executions: pb_grpc.ExecutionRepository
         )
     ]
     assert [m.WhichOneof("message") for m in with_result] == ["summary", "finished_status"]
+    # Read from the log's first and last events (not the whole log): the same times the log holds.
+    log = await server.executions.get(ExecutionId(response.execution_id.id))
+    summary, finished = with_result[0].summary, with_result[1].finished_status
+    assert summary.function_name.function_name == log.created.ffqn.function_name
+
+    def micros(ts: Any) -> int:
+        return convert.micros_of(ts, "test")
+
+    assert micros(summary.created_at) == micros(finished.created_at) == log.events[0].created_at
+    assert micros(summary.scheduled_at) == micros(finished.scheduled_at) == log.created.scheduled_at
+    assert micros(finished.finished_at) == log.events[-1].created_at
 
 
 async def test_submit_is_idempotent_on_the_execution_id(executions: pb_grpc.ExecutionRepositoryStub) -> None:
