@@ -14,7 +14,6 @@ from typing import Any
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError, ParseError
 from obelisk.concepts.events import (
-    Created,
     ExecutionEvent,
     Finished,
     FinishedState,
@@ -106,22 +105,13 @@ class ExecutionService:
         return await self._storage.get_pending_state(execution_id)
 
     async def summary(self, execution_id: ExecutionId) -> ExecutionSummary:
-        """The execution's summary from its state row and its ``Created`` event: two one-statement reads, where its
-        whole log (``get``) is a read transaction of three and grows with every step. ``ExecutionNotFound`` for an
-        unknown id."""
-        state = await self._storage.get_pending_state(execution_id)
-        (first,) = await self._storage.list_events(execution_id, 0, 1)
-        created = first.event
-        assert isinstance(created, Created), first
-        return ExecutionSummary(
-            execution_id, created.ffqn, state, first.created_at, created.scheduled_at, created.component_id
-        )
+        """The execution's summary from its state row: one statement, where its whole log (``get``) is a read
+        transaction of three and grows with every step. ``ExecutionNotFound`` for an unknown id."""
+        return await self._storage.get_summary(execution_id)
 
     async def last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
-        """The newest event of the execution's log (two one-statement reads; its ``Finished`` once finished)."""
-        status = await self._storage.get_status(execution_id)
-        (last,) = await self._storage.list_events(execution_id, status.next_version - 1, 1)
-        return last
+        """The newest event of the execution's log (one statement; its ``Finished`` once finished)."""
+        return await self._storage.get_last_event(execution_id)
 
     async def wait_for_result(self, execution_id: ExecutionId, timeout: float | None = None) -> FinishedResult:
         """Wait until the execution finishes and return its result; ``TimeoutError`` after ``timeout`` seconds."""

@@ -304,6 +304,14 @@ class Storage(abc.ABC):
     async def get_status(self, execution_id: ExecutionId) -> ExecutionStatus: ...
 
     @abc.abstractmethod
+    async def get_summary(self, execution_id: ExecutionId) -> ExecutionSummary:
+        """What a listing shows of the execution, read from its state row alone."""
+
+    @abc.abstractmethod
+    async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
+        """The newest event of the execution's log (its ``Finished`` once finished)."""
+
+    @abc.abstractmethod
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:
         """Locks (and join-set waits) whose expiry is ``<= now``, and delays that are due."""
 

@@ -62,6 +62,12 @@ class ReadStatements(Protocol):
 
     def exists(self, execution_id: ExecutionId) -> bool: ...
 
+    def summary_row(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
+        """``row_codec.SUMMARY_COLUMNS`` of the state row, or ``None``."""
+
+    def last_event(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
+        """``version, created_at, json`` of the log's newest event, or ``None``."""
+
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         """``json`` of the log's events from ``version_from`` on, newest first."""
 
@@ -99,6 +105,20 @@ def get_pending_state(db: ReadStatements, execution_id: ExecutionId) -> PendingS
 
 def get_status(db: ReadStatements, execution_id: ExecutionId) -> ExecutionStatus:
     return status(load_row(db, execution_id))
+
+
+def get_summary(db: ReadStatements, execution_id: ExecutionId) -> ExecutionSummary:
+    found = db.summary_row(execution_id)
+    if found is None:
+        raise ExecutionNotFound(execution_id)
+    return row_codec.summary(found)
+
+
+def get_last_event(db: ReadStatements, execution_id: ExecutionId) -> ExecutionEvent:
+    found = db.last_event(execution_id)
+    if found is None:
+        raise ExecutionNotFound(execution_id)
+    return row_codec.execution_event(found)
 
 
 def change_count(db: ReadStatements, execution_id: ExecutionId) -> int:

@@ -150,6 +150,12 @@ class SqlStorage(Storage):
     async def held_locks(self, executor_id: ExecutorId, now: int) -> list[HeldLock]:
         return await self._read(lambda db: read_flow.held_locks(db, executor_id, now))
 
+    async def get_summary(self, execution_id: ExecutionId) -> ExecutionSummary:
+        return await self._read(lambda db: read_flow.get_summary(db, execution_id), single_statement=True)
+
+    async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
+        return await self._read(lambda db: read_flow.get_last_event(db, execution_id), single_statement=True)
+
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:
         return await self._read(lambda db: read_flow.get_expired_timers(db, now))
 

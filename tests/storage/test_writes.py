@@ -235,6 +235,27 @@ async def test_finished_deletes_the_delays_still_pending(storage_backend: Backen
         ]
 
 
+async def test_summary_and_last_event_read_alone(storage_backend: Backend) -> None:
+    """What a follower reads instead of the whole log: the state row's summary and the newest event."""
+    async with storage_backend.opened() as storage:
+        eid = new_id()
+        with pytest.raises(ExecutionNotFound):
+            await storage.get_summary(eid)
+        with pytest.raises(ExecutionNotFound):
+            await storage.get_last_event(eid)
+        await storage.create(eid, created(scheduled_at=T0 + SEC), T0)
+        summary = await storage.get_summary(eid)
+        log = await storage.get(eid)
+        assert (summary.created_at, summary.scheduled_at, summary.pending_state) == (T0, T0 + SEC, PendingAt(T0 + SEC))
+        assert (summary.ffqn, summary.component_id) == (log.created.ffqn, log.created.component_id)
+        assert await storage.get_last_event(eid) == log.events[0]
+        await _lock(storage, eid, 1, now=T0 + SEC)
+        await storage.append(eid, 2, [Finished(Ok(ReturnValue(7)))], T0 + 2 * SEC)
+        last = await storage.get_last_event(eid)
+        assert (last.version, last.created_at, last.event) == (2, T0 + 2 * SEC, Finished(Ok(ReturnValue(7))))
+        assert (await storage.get_summary(eid)).pending_state == FinishedState(T0 + 2 * SEC, ResultKind.OK)
+
+
 async def test_illegal_lock_transitions(storage_backend: Backend) -> None:
     async with storage_backend.opened() as storage:
         eid = new_id()

@@ -15,6 +15,7 @@ from obelisk.concepts.ids import ExecutionId, ExecutorId
 from obelisk.storage.interface import ExecutionQuery
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.read_flow import list_executions_sql as shared_list_executions_sql
+from obelisk.storage.row_codec import SUMMARY_COLUMNS
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -36,6 +37,10 @@ _SELECT_ALL_RESPONSES = (
 )
 _SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = %s"
 _EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = %s"
+_SELECT_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id = %s"
+_SELECT_LAST_EVENT = (
+    "SELECT version, created_at, json FROM execution_log WHERE execution_id = %s ORDER BY version DESC LIMIT 1"
+)
 _SELECT_LOG_TAIL = "SELECT json FROM execution_log WHERE execution_id = %s AND version >= %s ORDER BY version DESC"
 _SELECT_HELD_BY = (
     "SELECT execution_id, next_version, state, parent_execution_id, parent_join_set_id"
@@ -89,6 +94,14 @@ class PostgresReads:
 
     def exists(self, execution_id: ExecutionId) -> bool:
         return self.conn.execute(_EXISTS, (execution_id,)).fetchone() is not None
+
+    def summary_row(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self.conn.execute(_SELECT_SUMMARY, (execution_id,)).fetchone()
+        return found
+
+    def last_event(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self.conn.execute(_SELECT_LAST_EVENT, (execution_id,)).fetchone()
+        return found
 
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         return self.conn.execute(_SELECT_LOG_TAIL, (execution_id, version_from))

@@ -14,6 +14,7 @@ from obelisk.concepts.ids import ExecutionId, ExecutorId
 from obelisk.storage.interface import ExecutionQuery
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.read_flow import list_executions_sql as shared_list_executions_sql
+from obelisk.storage.row_codec import SUMMARY_COLUMNS
 
 _SELECT_ROW = f"SELECT {ROW_COLUMNS} FROM execution_state WHERE execution_id = ?"
 _SELECT_EVENTS = (
@@ -30,6 +31,10 @@ _SELECT_RESPONSES_INCL = (
 )
 _SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = ?"
 _EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = ?"
+_SELECT_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id = ?"
+_SELECT_LAST_EVENT = (
+    "SELECT version, created_at, json FROM execution_log WHERE execution_id = ? ORDER BY version DESC LIMIT 1"
+)
 _SELECT_LOG_TAIL = "SELECT json FROM execution_log WHERE execution_id = ? AND version >= ? ORDER BY version DESC"
 _SELECT_HELD_BY = (
     "SELECT execution_id, next_version, state, parent_execution_id, parent_join_set_id"
@@ -80,6 +85,14 @@ class SqliteReads:
 
     def exists(self, execution_id: ExecutionId) -> bool:
         return self.conn.execute(_EXISTS, (execution_id,)).fetchone() is not None
+
+    def summary_row(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self.conn.execute(_SELECT_SUMMARY, (execution_id,)).fetchone()
+        return found
+
+    def last_event(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self.conn.execute(_SELECT_LAST_EVENT, (execution_id,)).fetchone()
+        return found
 
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         return self.conn.execute(_SELECT_LOG_TAIL, (execution_id, version_from))
