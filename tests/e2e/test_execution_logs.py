@@ -84,7 +84,7 @@ def _parsed(stdout: str) -> list[tuple[str, str, str]]:
 def _finished(api: int, execution_id: str) -> bool:
     with ApiClient(f"http://127.0.0.1:{api}") as api_client:
         (summary, *_) = api_client.get_status(execution_id, follow=False)
-        return summary.summary.current_status.WhichOneof("status") == "finished"
+        return bool(summary.summary.current_status.WhichOneof("status") == "finished")
 
 
 def test_guest_output_and_log_calls_are_kept_per_execution_and_shown_everywhere(
