@@ -78,6 +78,8 @@ class GuestLogSink:
         self._wake.set()
         if self._task is not None:
             await self._task
+        else:
+            await self.flush()
 
     async def flush(self) -> None:
         """Write everything queued now (tests, and the last write at ``stop``)."""
