@@ -40,8 +40,8 @@ class BenchDatabase:
         import psycopg
 
         assert self.conninfo is not None
-        with psycopg.connect(self.conninfo, autocommit=True) as connection:
-            return list(connection.execute(query.replace("?", "%s"), params).fetchall())
+        with psycopg.connect(self.conninfo, autocommit=True) as pg:
+            return list(pg.execute(query.replace("?", "%s"), params).fetchall())
 
 
 class Databases:
@@ -71,6 +71,15 @@ class Databases:
                 yield
             finally:
                 self._cluster = None
+
+    @contextlib.contextmanager
+    def using_cluster(self, cluster: Any) -> Iterator[None]:
+        """PostgreSQL in a cluster that is already running (the test session's), left running on exit."""
+        self.kind, self._cluster = "postgres", cluster
+        try:
+            yield
+        finally:
+            self.kind, self._cluster = "sqlite", None
 
     @contextlib.contextmanager
     def fresh(self, directory: Path) -> Iterator[BenchDatabase]:

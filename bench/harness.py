@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -36,6 +36,9 @@ if str(REPO) not in sys.path:
 from bench.databases import DATABASES, BenchDatabase  # noqa: E402
 from obelisk.api.generated import obelisk_pb2 as pb  # noqa: E402
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc  # noqa: E402
+
+if TYPE_CHECKING:
+    from bench.counts import StepCounts
 
 COMPONENTS = REPO / "build" / "components"
 CACHE = REPO / "build" / "bench-cache"
@@ -128,6 +131,8 @@ class Row:
     target: float | None = None
     """Ours must be below (or above, when higher is better) this; None: no target."""
     decimals: int = 2
+    peers_measured: bool = False
+    """``peers`` were measured in this invocation (``bench/run.py --peers``), not the last recorded figures."""
 
     @property
     def median(self) -> float:
@@ -144,10 +149,11 @@ class Row:
             return ""
         met = self.median > self.target if self.higher_is_better else self.median < self.target
         sign = ">" if self.higher_is_better else "<"
-        return f"{'met' if met else 'MISSED'} ({sign} {self.target:g})"
+        return f"{'met' if met else 'MISSED'} ({sign} {self.target:.3g})"
 
     def peers_text(self) -> str:
-        return ", ".join(f"{name} {value:g}" for name, value in self.peers.items())
+        text = ", ".join(f"{name} {value:.3g}" for name, value in self.peers.items())
+        return text if self.peers_measured or not text else f"{text} (last recorded)"
 
 
 @dataclass
@@ -156,6 +162,8 @@ class WorkloadResult:
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
     """Checks and breakdowns, one line each (printed under the table)."""
+    counts: StepCounts | None = None
+    """The COUNTS workload's figures, for ``bench/run.py --check``."""
 
 
 def ms(seconds: float) -> float:
@@ -175,16 +183,71 @@ REPOSITORY_EXEC_SETTINGS = True
 (``bench/run.py --engine-defaults``)."""
 
 
-def write_config(directory: Path, api_port: int, database: BenchDatabase) -> Path:
-    """The benchmark config: the example components by absolute path, ``database``, the shared caches.
+@dataclass(frozen=True)
+class Components:
+    """Which builds of ``fibo_activity`` and ``fibo_workflow`` a benchmark server runs (the ffqns are the same)."""
+
+    name: str
+    fibo_activity: Path
+    fibo_workflow: Path
+    sleep_components: bool
+    """Also configure ``sleep_activity`` and ``sleep_workflow`` (the example builds; SLEEP-RSS needs them)."""
+
+
+EXAMPLES = Components("examples", COMPONENTS / "fibo_activity.wasm", COMPONENTS / "fibo_workflow.wasm", True)
+"""The componentize-py examples of ``scripts/build-components``."""
+
+
+def wat_components() -> Components:
+    """The project's tiny WAT fixtures (``tests/fixtures/wat/fibo*.wat``), built with ``wasm-tools`` into
+    ``build/bench-cache/wat/``: a step with almost no guest in it, so what is left is the engine's."""
+    from tests.wat_fixtures import build_wat_fixture
+
+    out = CACHE / "wat"
+    try:
+        return Components(
+            "wat", build_wat_fixture("fibo", out), build_wat_fixture("fibo_workflow", out), sleep_components=False
+        )
+    except Exception as error:  # wasm-tools missing or failing: say so as a workload failure
+        raise BenchError(f"cannot build the WAT fixtures: {error}") from error
+
+
+QUIET_TICK = "exec.tick_sleep = {secs = 60}"
+"""For counted servers: executors wake on notifications only, so no idle poll lands in a counting window."""
+
+
+def write_config(
+    directory: Path,
+    api_port: int,
+    database: BenchDatabase,
+    components: Components = EXAMPLES,
+    *,
+    quiet: bool = False,
+) -> Path:
+    """The benchmark config: ``components`` by absolute path, ``database``, the shared caches.
 
     The database and everything else stay at their defaults (SQLite: durable ``synchronous = FULL``; no web UI);
     the component settings are those of the repository's obelisk.toml unless ``REPOSITORY_EXEC_SETTINGS`` is
     False. Each config has a data directory of its own, so servers sharing a PostgreSQL database have identities
-    of their own.
+    of their own. ``quiet``: the fibo components' executors poll only when notified (``QUIET_TICK``).
     """
     workflow_exec = "exec.lock_expiry = {secs = 2}" if REPOSITORY_EXEC_SETTINGS else ""
+    tick = QUIET_TICK if quiet else ""
     sleep_exec = "exec.lock_expiry = {secs = 10}" if REPOSITORY_EXEC_SETTINGS else ""
+    sleep = (
+        f"""
+[[activity_wasm]]
+name = "sleep_activity"
+location.path = "{COMPONENTS / "sleep_activity.wasm"}"
+{sleep_exec}
+
+[[workflow]]
+name = "sleep_workflow"
+location.path = "{COMPONENTS / "sleep_workflow.wasm"}"
+"""
+        if components.sleep_components
+        else ""
+    )
     path = directory / "obelisk.toml"
     path.write_text(
         f"""
@@ -198,23 +261,16 @@ directory = "{CACHE / "codegen"}"
 
 [[activity_wasm]]
 name = "fibo_activity"
-location.path = "{COMPONENTS / "fibo_activity.wasm"}"
+location.path = "{components.fibo_activity}"
 max_retries = 0
-
-[[activity_wasm]]
-name = "sleep_activity"
-location.path = "{COMPONENTS / "sleep_activity.wasm"}"
-{sleep_exec}
+{tick}
 
 [[workflow]]
 name = "fibo_workflow"
-location.path = "{COMPONENTS / "fibo_workflow.wasm"}"
+location.path = "{components.fibo_workflow}"
 {workflow_exec}
-
-[[workflow]]
-name = "sleep_workflow"
-location.path = "{COMPONENTS / "sleep_workflow.wasm"}"
-"""
+{tick}
+{sleep}"""
     )
     return path
 
@@ -230,8 +286,10 @@ def check_components() -> None:
 class ServerProcess:
     """``python -m obelisk server run -c CONFIG`` with its output drained by a thread (last lines kept)."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, *, counts_file: Path | None = None) -> None:
         self.config_path = config_path
+        self.counts_file = counts_file
+        """Run the server as ``bench.counted_server``, which writes its counters here (``dump_counts``)."""
         self.process: subprocess.Popen[str] | None = None
         self.launched_perf = 0.0
         """``time.perf_counter()`` just before the process was created."""
@@ -248,12 +306,19 @@ class ServerProcess:
 
     def launch(self) -> ServerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        module = "obelisk"
+        if self.counts_file is not None:
+            from bench.counted_server import COUNTS_ENV
+
+            module = "bench.counted_server"
+            env[COUNTS_ENV] = str(self.counts_file)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self._ready.clear()
         self.ready_perf = None
         self.launched_wall = time.time()
         self.launched_perf = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "obelisk", "server", "run", "-c", str(self.config_path)],
+            [sys.executable, "-m", module, "server", "run", "-c", str(self.config_path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -303,6 +368,23 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
+    async def dump_counts(self, timeout: float = 10.0) -> dict[str, int]:
+        """The counters of a server launched with ``counts_file``, as of now (SIGUSR1, then read the file)."""
+        assert self.counts_file is not None and self.process is not None
+        previous = _counts_sequence(self.counts_file)
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while True:
+            document = _counts_document(self.counts_file)
+            if document is not None and document["sequence"] != previous:
+                counts: dict[str, int] = document["counts"]
+                return counts
+            if self.process.poll() is not None:
+                raise BenchError(f"server exited with {self.process.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"the server did not write its counts to {self.counts_file} in {timeout:.0f} s")
+            await asyncio.sleep(0.005)
+
     def proc_status(self) -> dict[str, str]:
         """``/proc/<pid>/status`` as a dict (VmRSS, VmHWM, Threads, ...)."""
         fields: dict[str, str] = {}
@@ -315,13 +397,31 @@ class ServerProcess:
         return int(self.proc_status()["VmRSS"].split()[0])
 
 
+def _counts_document(path: Path) -> dict[str, Any] | None:
+    try:
+        document: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return document
+
+
+def _counts_sequence(path: Path) -> int | None:
+    document = _counts_document(path)
+    return None if document is None else int(document["sequence"])
+
+
 @contextlib.asynccontextmanager
-async def running_server(*, wait_ready: bool = True) -> AsyncIterator[tuple[ServerProcess, Api, BenchDatabase]]:
-    """A fresh temp dir and database, a launched server and a client; everything is torn down on exit."""
+async def running_server(
+    *, wait_ready: bool = True, components: Components = EXAMPLES, counted: bool = False
+) -> AsyncIterator[tuple[ServerProcess, Api, BenchDatabase]]:
+    """A fresh temp dir and database, a launched server and a client; everything is torn down on exit.
+
+    ``counted``: the server runs with the counters of ``bench.counted_server`` (``ServerProcess.dump_counts``)."""
     with tempfile.TemporaryDirectory(prefix="obelisk-bench-") as tmp, DATABASES.fresh(Path(tmp)) as database:
         port = free_port()
-        config = write_config(Path(tmp), port, database)
-        server = ServerProcess(config).launch()
+        config = write_config(Path(tmp), port, database, components, quiet=counted)
+        counts_file = Path(tmp) / "counts.json" if counted else None
+        server = ServerProcess(config, counts_file=counts_file).launch()
         api: Api | None = None
         try:
             if wait_ready:

@@ -7,15 +7,26 @@ The event timestamps the run left in the database then say where a step's time g
 
 from __future__ import annotations
 
-from bench.harness import Row, StepBreakdown, WorkloadResult, ms, run_fiboa, running_server, step_breakdown
+from bench.harness import (
+    EXAMPLES,
+    Components,
+    Row,
+    StepBreakdown,
+    WorkloadResult,
+    ms,
+    run_fiboa,
+    running_server,
+    step_breakdown,
+)
 
 ITERATIONS = 500
 PEERS = {"Restate": 0.62, "DBOS": 0.93, "Temporal": 24.0}
+"""Last recorded on this machine (bench/README.md); ``bench/run.py --peers DIR`` measures them in the same run."""
 TIMEOUT_SECONDS = 120.0
 
 
-async def one_run() -> tuple[float, StepBreakdown | None]:
-    async with running_server() as (_server, api, database):
+async def one_run(components: Components = EXAMPLES) -> tuple[float, StepBreakdown | None]:
+    async with running_server(components=components) as (_server, api, database):
         await run_fiboa(api, 10, 1, timeout=60)
         execution_id, elapsed = await run_fiboa(api, 10, ITERATIONS, timeout=TIMEOUT_SECONDS)
         return elapsed, step_breakdown(database, execution_id)

@@ -37,6 +37,17 @@ FAKES: dict[str, tuple[str, ...]] = {
 _RESULT_KIND = '    OK = "Ok"\n'
 """``ResultKind`` gets a member too (the fake execution error's kind), so that the matches over it are checked."""
 
+ENUM_FAKES: dict[str, str] = {
+    "obelisk/service/listing.py": '    FUNCTION = "function"\n',
+}
+"""Other enums dispatched on, by module: the line of their last member, after which a fake member is added."""
+
+
+def _add_fake_enum_member(module: Path, last_member: str) -> None:
+    text = module.read_text()
+    assert text.count(last_member) == 1, f"{module}: the enum member line {last_member!r} not found once"
+    module.write_text(text.replace(last_member, last_member + '    FAKE = "fake"\n'))
+
 
 def _add_fake_members(module: Path, aliases: tuple[str, ...]) -> None:
     text = module.read_text()
@@ -69,6 +80,8 @@ def test_a_new_member_of_any_union_is_reported_at_every_assert_never(tmp_path: P
     shutil.copytree(REPO / "obelisk", package, ignore=shutil.ignore_patterns("__pycache__"))
     for module, aliases in FAKES.items():
         _add_fake_members(tmp_path / module, aliases)
+    for module, last_member in ENUM_FAKES.items():
+        _add_fake_enum_member(tmp_path / module, last_member)
     expected = _assert_never_calls(package)
     assert len(expected) > 20, "the sweep's assert_never calls are gone"
 

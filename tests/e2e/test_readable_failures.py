@@ -36,6 +36,8 @@ webui.listening_addr = "127.0.0.1:{webui}"
 sqlite.file = "{tmp_path / "obelisk.sqlite"}"
 wasm_cache_directory = "{tmp_path / "wasm-cache"}"
 codegen_cache.directory = "{codegen_cache}"
+# the logger's name on each line: the server's own lines are told from the guest output it forwards by it
+log.stdout.target = true
 
 [[activity_wasm]]
 name = "flaky"

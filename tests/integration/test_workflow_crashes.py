@@ -110,7 +110,9 @@ async def test_kill_9_during_fiboa_then_restart_finishes_without_rerunning_recor
             child_log = await storage.get(child.execution_id)
             assert sum(isinstance(e.event, Finished) for e in child_log.events) == 1
             reruns += sum(isinstance(e.event, Locked) for e in child_log.events) - 1
-        # at most the one activity in flight at the kill ran again: no step whose result was recorded re-ran
+        # No step whose result was recorded re-ran. At most one child has its lock committed and its result not
+        # (the commit after its lock carries its result); children of steps whose commits were lost at the kill
+        # (up to the run's bound on commits in flight) were created afresh on replay, locked once.
         assert reruns <= 1, f"{reruns} activities ran twice (recorded before the kill: {recorded_before})"
         assert server.terminate() == 0
     finally:

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from obelisk.concepts.events import ChildExecutionFinished, JoinSetResponseEvent
 from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId, JoinSetId
+from obelisk.concepts.results import FinishedResult
 from obelisk.workers.worker import Worker
 
 
@@ -31,3 +34,28 @@ class InlineActivity:
 
 
 InlineActivities = dict[Ffqn, InlineActivity]
+
+
+class InlineResponses:
+    """The responses of inline children, as the run saw them: fed to the replay machine at once (with cursors of
+    their own, below zero), and recognised when storage later lists them, so that they are not fed twice."""
+
+    def __init__(self) -> None:
+        self._delivered: set[tuple[JoinSetId, ExecutionId]] = set()
+        self._synthetic_cursor = 0
+
+    def delivered(
+        self, join_set_id: JoinSetId, child_id: ExecutionId, result: FinishedResult, at: int
+    ) -> JoinSetResponseEvent:
+        """The response to feed the machine for a child that finished inline."""
+        self._synthetic_cursor -= 1
+        self._delivered.add((join_set_id, child_id))
+        return JoinSetResponseEvent(self._synthetic_cursor, at, join_set_id, ChildExecutionFinished(child_id, result))
+
+    def seen(self, response: JoinSetResponseEvent) -> bool:
+        """Whether ``response`` (listed from storage) is one the run was fed already."""
+        child = response.response
+        return (
+            isinstance(child, ChildExecutionFinished)
+            and (response.join_set_id, child.child_execution_id) in self._delivered
+        )

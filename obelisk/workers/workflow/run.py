@@ -2,26 +2,24 @@
 sees of time, randomness and its own output.
 
 A ``WorkflowRun`` lives in one executor thread for the duration of one guest call. It is the Store's data, so the
-host functions (``host.py``) find it from their ``StoreContext``. It reaches storage through a ``StorageBridge``,
-which runs coroutines on the server's event loop and waits for them from this thread.
+host functions (``host.py``) find it from their ``StoreContext``. Its parts: ``RunDeadline`` (its lock, extensions,
+why it interrupts itself: ``interrupts.py``), ``WritePipeline`` (commits in flight, deferred writes, inline children
+not yet recorded: ``write_pipeline.py``) and ``InlineResponses`` (``inline.py``); it reaches storage through a
+``StorageBridge``, which runs coroutines on the server's event loop and waits for them from this thread.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from obelisk import guest_log_sink
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
-    ChildExecutionFinished,
     Created,
     JoinSetResponseEvent,
     Locked,
@@ -37,70 +35,33 @@ from obelisk.registry import ComponentRegistry
 from obelisk.storage.interface import (
     AppendEvents,
     CreateExecution,
-    DeliverResponse,
     LockedExecution,
-    Storage,
     WriteOp,
 )
 from obelisk.wasm.guest_output import GuestOutput
 from obelisk.workers.outcome import Succeeded
 from obelisk.workers.outcome_events import RunContext, finish_ops, ops_for_outcome
 from obelisk.workers.worker import AttemptDeadline
-from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
+from obelisk.workers.workflow.inline import InlineActivities, InlineActivity, InlineResponses
+from obelisk.workers.workflow.interrupts import (
+    BlockingStrategy,
+    InterruptReason,
+    InterruptRun,
+    RunDeadline,
+)
 from obelisk.workers.workflow.replay import ReplayMachine
 from obelisk.workers.workflow.replay_types import AwaitResult, Blocked, PendingWrites, Ready
+from obelisk.workers.workflow.storage_bridge import StorageBridge
+from obelisk.workers.workflow.write_pipeline import CHILD_VERSION_AFTER_LOCK, WritePipeline
 
 log = logging.getLogger(__name__)
 guest_log = logging.getLogger("obelisk.guest")
 
-T = TypeVar("T")
-
-INTERRUPT_MARGIN_US = 20_000
-"""A run that waits in place stops waiting this long before its lock expires, so it interrupts cleanly itself
-instead of being timed out by the executor."""
 MAX_RESPONSES_PER_READ = 1_000
-
-
-CHILD_VERSION_AFTER_LOCK = 2
-"""An inline child's next version: its ``Created`` and its ``Locked`` are written with its parent's request."""
-
-
-@dataclass(frozen=True, slots=True)
-class _InflightCommit:
-    future: concurrent.futures.Future[None]
-    version_before: int
-    """The parent's committed version should this commit fail."""
-    finishes: ExecutionId | None
-    """The inline child whose result this commit carries."""
-    locks: ExecutionId
-    """The inline child this commit creates already locked."""
-
-
-class BlockingStrategy(StrEnum):
-    AWAIT = "await"
-    INTERRUPT = "interrupt"
-
-
-class InterruptRun(Exception):
-    """Unwinds the guest: the run stops here and the execution is replayed once its awaited response arrives.
-
-    Raised from a host function; everything the run did is already written (the blocking ``JoinNext`` included).
-    """
-
-
-class StorageBridge:
-    """Lets a worker thread use the (asyncio) storage of the server's event loop."""
-
-    def __init__(self, storage: Storage, loop: asyncio.AbstractEventLoop) -> None:
-        self.storage = storage
-        self._loop = loop
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.start(coroutine).result()
-
-    def start(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Start ``coroutine`` on the loop and return at once; ``.result()`` waits for it."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+MAX_COMMITS_IN_FLIGHT = 16
+"""How many commits of one run may be outstanding while its guest goes on (see ``write_pipeline.py``): steps then
+share fsyncs (groups of about half this), and a crash may run up to this many + 1 activities of the run again.
+Measured in docs/decisions.md ("Pipelined commits")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,14 +96,12 @@ class WorkflowRun:
         self.created = created
         self.machine = machine
         self.version = version
-        """The version of the next append: everything before it is written."""
+        """The version of the next append: everything before it is written (or in flight in ``_writes``)."""
         self.run_id = run_id
-        self.deadline = deadline
+        self.deadline = RunDeadline(
+            deadline, strategy=settings.strategy, lock_expiry_us=settings.lock_expiry_us, clock=clock
+        )
         self.settings = settings
-        self._extension: int | None = None
-        """A lock extension decided but not yet written; the next write carries it (before any ``JoinNext``)."""
-        self.on_extend: Callable[[float], None] | None = None
-        """Set by the worker: gives the guest's store the extended time too (its epoch deadline)."""
         self._bridge = bridge
         self._registry = registry
         self._clock = clock
@@ -155,16 +114,16 @@ class WorkflowRun:
         """What the guest wrote in this run, to explain its failure (``obelisk.wasm.guest_failure``)."""
         self._executor_id = executor_id
         self._inline = inline_activities
-        self._deferred: list[WriteOp] = []
-        """The last inline child's ``Finished`` and this execution's response: written with the next write."""
-        self._deferred_child: ExecutionId | None = None
-        self._inline_responses: set[tuple[JoinSetId, ExecutionId]] = set()
-        self._inflight: _InflightCommit | None = None
-        """The commit of the last inline step, still running while the guest goes on (see ``_call_inline``)."""
-        self._unrecorded_children: dict[ExecutionId, int] = {}
-        """Inline children whose lock is committed but whose result is not (with the version to append at): if this
-        run ends on a storage fault, they are given back with it (``Released.inline_children``)."""
-        self._synthetic_cursor = 0
+        self._inline_responses = InlineResponses()
+        self._writes = WritePipeline(bridge, max_in_flight=MAX_COMMITS_IN_FLIGHT)
+
+    @property
+    def on_extend(self) -> Callable[[float], None] | None:
+        return self.deadline.on_extend
+
+    @on_extend.setter
+    def on_extend(self, callback: Callable[[float], None] | None) -> None:
+        self.deadline.on_extend = callback
 
     # ------------------------------------------------------------------------------------------ deterministic WASI
     def clock_ns(self) -> int:
@@ -213,27 +172,8 @@ class WorkflowRun:
         return self.deadline.us
 
     def run_expires_at(self, *, needed_us: int = 0) -> int:
-        """Recorded in a new ``JoinNext``: until when this run may keep waiting in place for the response.
-
-        A run that goes on past half its lock, or needs ``needed_us`` more than is left (an inline child),
-        extends its lock first: a long serial workflow keeps its instance instead of being replayed.
-        """
-        now = self.now_us()
-        self._extend_if_needed(now, needed_us)
-        if self.settings.strategy is BlockingStrategy.INTERRUPT:
-            return now
-        return self.deadline_us
-
-    def _extend_if_needed(self, now: int, needed_us: int) -> None:
-        lock_expiry = self.settings.lock_expiry_us
-        remaining = self.deadline_us - now - INTERRUPT_MARGIN_US
-        if remaining >= max(lock_expiry // 2, needed_us):
-            return
-        new_deadline = now + max(lock_expiry, needed_us + 2 * INTERRUPT_MARGIN_US)
-        self._extension = new_deadline
-        self.deadline.extend(new_deadline)
-        if self.on_extend is not None:
-            self.on_extend((new_deadline - now) / 1_000_000)
+        """Recorded in a new ``JoinNext`` (see ``RunDeadline.run_expires_at``)."""
+        return self.deadline.run_expires_at(needed_us=needed_us)
 
     # ------------------------------------------------------------------------------------------ writing
     def flush_if_needed(self) -> None:
@@ -242,9 +182,9 @@ class WorkflowRun:
 
     def flush(self) -> None:
         """Write what the machine collected (and an inline child's pending result), in one transaction with the
-        executions it creates. Also waits for a commit still in flight, so that after a flush all is written."""
+        executions it creates. Also waits for the commits still in flight, so that after a flush all is written."""
         self.await_inflight()
-        if not self.machine.has_pending and not self._deferred:
+        if not self.machine.has_pending and not self._writes.has_deferred:
             return
         pending = self.machine.take_pending()
         now = self.now_us()
@@ -253,43 +193,38 @@ class WorkflowRun:
         self.version = self.machine.next_version
 
     def _write(self, ops: list[WriteOp], now: int | None = None, *, finishes: ExecutionId | None = None) -> None:
-        """Write ``ops`` now, after the commit in flight; ``finishes``: the inline child whose result they carry."""
+        """Write ``ops`` now, after the commits in flight; ``finishes``: the inline child whose result they carry."""
         self.await_inflight()
-        self._bridge.run(self._bridge.storage.write(ops, self.now_us() if now is None else now))
-        if finishes is not None:
-            self._unrecorded_children.pop(finishes, None)
+        self._writes.write(ops, self.now_us() if now is None else now, finishes=finishes)
 
     def await_inflight(self) -> None:
-        """Wait for the last inline step's commit; raises its ``StorageError`` (the run is then abandoned, and
-        ``version`` is back at what is committed)."""
-        inflight, self._inflight = self._inflight, None
-        if inflight is None:
-            return
+        """Wait for the inline steps' commits; raises the first one's ``StorageError`` (the run is then abandoned,
+        and ``version`` is back at what is committed)."""
         try:
-            inflight.future.result()
+            self._writes.settle()
         except BaseException:
-            self.version = inflight.version_before
+            self._fall_back_to_committed()
             raise
-        if inflight.finishes is not None:
-            self._unrecorded_children.pop(inflight.finishes, None)
-        self._unrecorded_children[inflight.locks] = CHILD_VERSION_AFTER_LOCK
+
+    def _fall_back_to_committed(self) -> None:
+        if self._writes.failed_at_version is not None:
+            self.version = self._writes.failed_at_version
 
     def unrecorded_inline_children(self) -> tuple[tuple[ExecutionId, int], ...]:
         """What a run ended by a storage fault must give back besides itself (see ``Released``)."""
-        return tuple(self._unrecorded_children.items())
+        return self._writes.unrecorded_inline_children()
 
     def _take_deferred(self) -> tuple[list[WriteOp], ExecutionId | None]:
-        deferred, self._deferred = self._deferred, []
-        child, self._deferred_child = self._deferred_child, None
-        self._known_responses += sum(isinstance(op, DeliverResponse) for op in deferred)
+        deferred, child, responses = self._writes.take_deferred()
+        self._known_responses += responses
         return deferred, child
 
     def _ops(self, pending: PendingWrites, now: int) -> list[WriteOp]:
         ops: list[WriteOp] = []
         events = list(pending.events)
-        if self._extension is not None:
-            events.insert(0, Locked(self.settings.component_id, self._executor_id, self.run_id, self._extension))
-            self._extension = None
+        extension = self.deadline.take_extension()
+        if extension is not None:
+            events.insert(0, Locked(self.settings.component_id, self._executor_id, self.run_id, extension))
             self.machine.skip_version()
         if events:
             ops.append(AppendEvents(self.execution_id, pending.version, events))
@@ -326,7 +261,7 @@ class WorkflowRun:
         if self.settings.strategy is BlockingStrategy.INTERRUPT:
             return None
         inline = self._inline.get(callee)
-        if inline is None or self.now_us() + inline.lock_expiry_us > self.deadline_us - INTERRUPT_MARGIN_US:
+        if inline is None or not self.deadline.fits(inline.lock_expiry_us):
             return None  # the lock was extended before the request if it could be (``run_expires_at``)
         children = self.machine.pending_children()
         if not children or children[-1].join_set_id != join_set_id:
@@ -344,12 +279,14 @@ class WorkflowRun:
         ops.append(
             AppendEvents(child.child_id, 1, [Locked(inline.component_id, self._executor_id, run_id, lock_expires_at)])
         )
-        # The commit runs while the attempt runs and while the guest goes on to its next step; the next write waits
-        # for it first, so commits stay in order and a failed one ends the run before anything builds on it. A crash
+        # The commit runs while the attempt runs and while the guest goes on to its next steps (write_pipeline.py):
+        # commits stay in order, and a failed one ends the run before anything built on it is committed. A crash
         # loses at most the steps not yet committed, and their activities (at-least-once by contract) run again.
-        self.await_inflight()
-        future = self._bridge.start(self._bridge.storage.write(ops, now))
-        self._inflight = _InflightCommit(future, self.version, finished_child, child.child_id)
+        try:
+            self._writes.start(ops, now, version_before=self.version, finishes=finished_child, locks=child.child_id)
+        except BaseException:
+            self._fall_back_to_committed()  # an earlier commit failed while this one waited for room
+            raise
         self.version = self.machine.next_version
         created = next(
             op.created for op in ops if isinstance(op, CreateExecution) and op.execution_id == child.child_id
@@ -361,12 +298,13 @@ class WorkflowRun:
             isinstance(outcome.result, FallibleError) and inline.worker.retry_on_err and created.max_retries > 0
         ):
             finished_at = self.now_us()
-            self._deferred = finish_ops(child.child_id, CHILD_VERSION_AFTER_LOCK, parent, outcome.result, finished_at)
-            self._deferred_child = child.child_id
-            self._synthetic_cursor -= 1
-            self._inline_responses.add((join_set_id, child.child_id))
-            response = ChildExecutionFinished(child.child_id, outcome.result)
-            self.machine.feed_response(JoinSetResponseEvent(self._synthetic_cursor, finished_at, join_set_id, response))
+            self._writes.defer(
+                finish_ops(child.child_id, CHILD_VERSION_AFTER_LOCK, parent, outcome.result, finished_at),
+                child.child_id,
+            )
+            self.machine.feed_response(
+                self._inline_responses.delivered(join_set_id, child.child_id, outcome.result, finished_at)
+            )
             resumed = self.machine.resume()
             assert isinstance(resumed, Ready)
             return resumed
@@ -383,13 +321,16 @@ class WorkflowRun:
         return self.wait(Blocked(join_set_id))
 
     def flush_deferred(self) -> None:
-        """Best effort before a run ends abnormally: an inline child's result is not worth losing."""
-        if self._deferred:
-            deferred, finished_child = self._take_deferred()
-            try:
+        """Best effort before a run ends abnormally: an inline child's result is not worth losing. Either way,
+        nothing of the run is in flight afterwards."""
+        try:
+            if self._writes.has_deferred:
+                deferred, finished_child = self._take_deferred()
                 self._write(deferred, finishes=finished_child)
-            except ObeliskError as error:
-                log.info("%s: inline child result not recorded: %s", self.execution_id, error)
+            else:
+                self.await_inflight()
+        except ObeliskError as error:
+            log.info("%s: inline child result not recorded: %s", self.execution_id, error)
 
     # ------------------------------------------------------------------------------------------ waiting
     def wait(self, result: AwaitResult, *, delay_expires_at: int | None = None) -> Ready:
@@ -400,13 +341,13 @@ class WorkflowRun:
             return result
         self.flush()
         if self.settings.strategy is BlockingStrategy.INTERRUPT:
-            raise InterruptRun(f"interrupted to wait for {result.join_set_id}")
-        if delay_expires_at is not None and delay_expires_at > self.deadline_us - INTERRUPT_MARGIN_US:
-            raise InterruptRun(f"sleeping until {delay_expires_at}, past this run's lock")
+            raise InterruptRun(InterruptReason.AWAITS_BY_REPLAY, f"waits for {result.join_set_id}")
+        if delay_expires_at is not None and not self.deadline.fits(delay_expires_at - self.now_us()):
+            raise InterruptRun(InterruptReason.SLEEPS_PAST_LOCK, f"sleeping until {delay_expires_at}")
         while True:
-            remaining_us = self.deadline_us - INTERRUPT_MARGIN_US - self.now_us()
+            remaining_us = self.deadline.remaining_us()
             if remaining_us <= 0:
-                raise InterruptRun(f"lock expires while waiting for {result.join_set_id}")
+                raise InterruptRun(InterruptReason.LOCK_EXPIRING, f"while waiting for {result.join_set_id}")
             self.await_inflight()
             for response in self._bridge.run(self._next_responses(remaining_us / 1_000_000)):
                 self.machine.feed_response(response)
@@ -426,15 +367,16 @@ class WorkflowRun:
             )
         if responses:
             self._last_cursor = responses[-1].cursor
-            self._known_responses += sum(not self._delivered_inline(r) for r in responses)
-        return [r for r in responses if not self._delivered_inline(r)]
-
-    def _delivered_inline(self, response: JoinSetResponseEvent) -> bool:
-        child = response.response
-        return (
-            isinstance(child, ChildExecutionFinished)
-            and (response.join_set_id, child.child_execution_id) in self._inline_responses
-        )
+            self._known_responses += sum(not self._inline_responses.seen(r) for r in responses)
+        return [r for r in responses if not self._inline_responses.seen(r)]
 
 
-__all__ = ["Blocked", "BlockingStrategy", "InterruptRun", "RunSettings", "StorageBridge", "WorkflowRun"]
+__all__ = [
+    "Blocked",
+    "BlockingStrategy",
+    "InterruptReason",
+    "InterruptRun",
+    "RunSettings",
+    "StorageBridge",
+    "WorkflowRun",
+]

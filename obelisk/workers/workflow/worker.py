@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from wasmtime.component import Component
 
@@ -56,9 +56,11 @@ from obelisk.workers.worker import AttemptDeadline
 from obelisk.workers.workflow.child_results import ChildExecutionError
 from obelisk.workers.workflow.host import build_workflow_linker
 from obelisk.workers.workflow.inline import InlineActivities
+from obelisk.workers.workflow.interrupts import InterruptReason, InterruptRun
 from obelisk.workers.workflow.replay import ReplayMachine
 from obelisk.workers.workflow.replay_types import NondeterminismError, WorkflowError
-from obelisk.workers.workflow.run import InterruptRun, RunSettings, StorageBridge, WorkflowRun
+from obelisk.workers.workflow.run import RunSettings, WorkflowRun
+from obelisk.workers.workflow.storage_bridge import StorageBridge
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +163,8 @@ class WorkflowWorker:
         try:
             return self._run_to_outcome(run, export, args)
         except InterruptRun as interrupt:
-            log.debug("%s: %s", locked.execution_id, interrupt)
-            return Interrupted()
+            log.debug("%s: interrupted, %s", locked.execution_id, interrupt)
+            return _interrupted(interrupt.reason)
         except NondeterminismError as error:
             log.warning("%s: nondeterminism detected: %s", locked.execution_id, error)
             return FailedPermanently(NondeterminismDetected(f"{error}; {NONDETERMINISM_HINT}"), version=run.version)
@@ -240,3 +242,12 @@ class WorkflowWorker:
         run.flush()
         result = classify_return(None if metadata.result is None else ReturnValue(value))
         return Succeeded(result, version=run.version)
+
+
+def _interrupted(reason: InterruptReason) -> WorkerOutcome:
+    """The outcome of a run that interrupted itself: each reason says what becomes of the execution."""
+    match reason:
+        case InterruptReason.AWAITS_BY_REPLAY | InterruptReason.SLEEPS_PAST_LOCK | InterruptReason.LOCK_EXPIRING:
+            return Interrupted()  # replayed once it is due again
+        case _:
+            assert_never(reason)
