@@ -30,13 +30,15 @@ async def test_wal_and_user_version(tmp_path: Path) -> None:
         await SqliteStorage.open(path)
 
 
-async def test_pending_delays_counted_when_a_version_1_database_is_upgraded(tmp_path: Path) -> None:
-    """Migration 2 counts the delay rows an execution already has, so that its Finished still deletes them."""
+async def test_pending_delays_counted_when_a_version_2_database_is_upgraded(tmp_path: Path) -> None:
+    """Migration 3 counts the delay rows an execution already has, so that its Finished still deletes them."""
     path = tmp_path / "db.sqlite"
-    (first, *_later) = load_migrations(MIGRATIONS_PACKAGE)
+    earlier = [m for m in load_migrations(MIGRATIONS_PACKAGE) if m.version < 3]
+    assert [m.version for m in earlier] == [1, 2]
     conn = sqlite3.connect(path)
     try:
-        conn.executescript(f"BEGIN;\n{first.sql}\nPRAGMA user_version = 1;\nCOMMIT;")
+        for migration in earlier:
+            conn.executescript(f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};\nCOMMIT;")
         for eid in ("waits", "idle"):
             conn.execute(
                 "INSERT INTO execution_state (execution_id, next_version, ffqn, state, pending_expires_finished,"
