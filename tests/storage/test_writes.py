@@ -72,6 +72,16 @@ async def test_duplicate_create_is_refused(storage_backend: Backend) -> None:
             await storage.create(eid, created(scheduled_at=T0 + 5), T0 + 1)
         assert info.value.execution_id == eid
         assert storage_backend.dump() == before
+        # Refused also when the write goes on with the execution (its state row is inserted last), and when one
+        # write creates the same new execution twice; nothing of either write is kept.
+        locked = Locked("c", EXECUTOR, RunId.generate(), T0 + 10 * SEC)
+        with pytest.raises(ExecutionAlreadyExists):
+            await storage.write([CreateExecution(eid, created()), AppendEvents(eid, 1, [locked])], T0 + 1)
+        fresh = new_id(1)
+        with pytest.raises(ExecutionAlreadyExists) as twice:
+            await storage.write([CreateExecution(fresh, created()), CreateExecution(fresh, created())], T0 + 1)
+        assert twice.value.execution_id == fresh
+        assert storage_backend.dump() == before
 
 
 async def test_stale_version_is_refused_and_nothing_written(storage_backend: Backend) -> None:
@@ -254,6 +264,28 @@ async def test_summary_and_last_event_read_alone(storage_backend: Backend) -> No
         last = await storage.get_last_event(eid)
         assert (last.version, last.created_at, last.event) == (2, T0 + 2 * SEC, Finished(Ok(ReturnValue(7))))
         assert (await storage.get_summary(eid)).pending_state == FinishedState(T0 + 2 * SEC, ResultKind.OK)
+
+
+async def test_join_next_counts_the_earlier_join_next_of_its_own_write(storage_backend: Backend) -> None:
+    """A write's log rows are inserted together at its end: a second ``JoinNext`` on a join set in the same write
+    must still consume the second response, not the first again."""
+    async with storage_backend.opened() as storage:
+        wf = new_id()
+        await storage.create(wf, created(WORKFLOW), T0)
+        await _lock(storage, wf, 1)
+        js = JoinSetId.generate()
+        first, second = wf.child(0), wf.child(1)
+        requests = [JoinSetRequest(js, ChildExecutionRequest(c)) for c in (first, second)]
+        await storage.append(wf, 2, [JoinSetCreated(js), *requests], T0)
+        for at, child in ((T0 + SEC, first), (T0 + 2 * SEC, second)):
+            await storage.write([DeliverResponse(wf, js, ChildExecutionFinished(child, Ok(None)), at)], at)
+        await storage.write(
+            [AppendEvents(wf, 5, [JoinNext(js, T0)]), AppendEvents(wf, 6, [JoinNext(js, T0)])], T0 + 3 * SEC
+        )
+        assert await storage.get_pending_state(wf) == PendingAt(T0 + 2 * SEC)
+        # A third JoinNext finds no third response: it blocks.
+        await storage.append(wf, 7, [JoinNext(js, T0 + 9 * SEC)], T0 + 3 * SEC)
+        assert await storage.get_pending_state(wf) == BlockedByJoinSet(js, T0 + 9 * SEC, False)
 
 
 async def test_illegal_lock_transitions(storage_backend: Backend) -> None:
