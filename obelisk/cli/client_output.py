@@ -53,6 +53,7 @@ RESULT_WORDS: dict[int, str] = {
     pb.TIMEOUT: "Timeout",
     pb.EXECUTION_FAILURE: "Execution failure",
     pb.NONDETERMINISM_DETECTED: "Nondeterminism detected",
+    pb.CANCELLED: "Cancelled",
 }
 """How a result kind reads wherever it is shown: ``Execution finished: Err: ...`` and ``Finished: Err`` alike."""
 
@@ -132,6 +133,8 @@ def result_json(detail: pb.ResultDetail) -> dict[str, Any]:
                     "detail": failure.detail if failure.HasField("detail") else None,
                 }
             }
+        case "cancelled":
+            return {"cancelled": {"reason": detail.cancelled.reason}}
     return {"unknown": None}
 
 
@@ -153,6 +156,8 @@ def result_text(detail: pb.ResultDetail) -> str:
             if failure.HasField("detail"):
                 text += f"\ndetail: {failure.detail}"
             return text
+        case "cancelled":
+            return f"{RESULT_WORDS[pb.CANCELLED]}: {detail.cancelled.reason}"
     return "unknown result"
 
 

@@ -282,6 +282,12 @@ class Storage(abc.ABC):
         return version + len(events)
 
     @abc.abstractmethod
+    async def cancel(self, execution_id: ExecutionId, reason: str, now: int) -> list[ExecutionId]:
+        """Finish an unfinished execution as ``Cancelled(reason)``, deliver that result to its parent, and cancel its
+        unfinished children (and theirs) the same way, in one transaction. Returns the executions cancelled, the
+        given one first. Raises ``ExecutionNotFound``, or ``AlreadyFinished`` (nothing written) for a finished one."""
+
+    @abc.abstractmethod
     async def lock_pending(
         self,
         *,

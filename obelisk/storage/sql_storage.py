@@ -98,6 +98,12 @@ class SqlStorage(Storage):
         ops = list(ops)
         await self._commits.submit(lambda db, effects: write_flow.apply_ops(db, ops, now, effects), len(ops))
 
+    async def cancel(self, execution_id: ExecutionId, reason: str, now: int) -> list[ExecutionId]:
+        def body(db: WriteStatements, effects: Effects) -> list[ExecutionId]:
+            return write_flow.cancel_execution(db, execution_id, reason, now, effects)
+
+        return await self._commits.submit(body, 1)
+
     async def lock_pending(
         self,
         *,

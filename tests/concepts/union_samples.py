@@ -41,6 +41,7 @@ from obelisk.concepts.events import (
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import (
+    Cancelled,
     ExecutionFailure,
     FallibleError,
     FinishedResult,
@@ -66,6 +67,7 @@ RESULTS: list[FinishedResult] = [
     NondeterminismDetected("mismatch"),
     ExecutionFailure("boom", "detail"),
     ExecutionFailure("boom", None),
+    Cancelled("by an operator"),
 ]
 
 SCHEDULES: list[ScheduleAt] = [ScheduleNow(), ScheduleAtTime(5), ScheduleIn(6)]

@@ -64,6 +64,11 @@ class ExecutionRepositoryStub(object):
                 request_serializer=obelisk__pb2.ListResponsesRequest.SerializeToString,
                 response_deserializer=obelisk__pb2.ListResponsesResponse.FromString,
                 _registered_method=True)
+        self.CancelExecution = channel.unary_unary(
+                '/obelisk.ExecutionRepository/CancelExecution',
+                request_serializer=obelisk__pb2.CancelExecutionRequest.SerializeToString,
+                response_deserializer=obelisk__pb2.CancelExecutionResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutionRepositoryServicer(object):
@@ -107,6 +112,13 @@ class ExecutionRepositoryServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelExecution(self, request, context):
+        """Finish an unfinished execution as cancelled (and its unfinished children); a finished one is left as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutionRepositoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +151,11 @@ def add_ExecutionRepositoryServicer_to_server(servicer, server):
                     servicer.ListResponses,
                     request_deserializer=obelisk__pb2.ListResponsesRequest.FromString,
                     response_serializer=obelisk__pb2.ListResponsesResponse.SerializeToString,
+            ),
+            'CancelExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelExecution,
+                    request_deserializer=obelisk__pb2.CancelExecutionRequest.FromString,
+                    response_serializer=obelisk__pb2.CancelExecutionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -303,6 +320,33 @@ class ExecutionRepository(object):
             '/obelisk.ExecutionRepository/ListResponses',
             obelisk__pb2.ListResponsesRequest.SerializeToString,
             obelisk__pb2.ListResponsesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/obelisk.ExecutionRepository/CancelExecution',
+            obelisk__pb2.CancelExecutionRequest.SerializeToString,
+            obelisk__pb2.CancelExecutionResponse.FromString,
             options,
             channel_credentials,
             insecure,
