@@ -16,7 +16,7 @@ from obelisk.concepts.ids import ExecutionId
 from obelisk.service.executions import ExecutionService
 from obelisk.service.json_input import parse_json
 from obelisk.service.listing import FunctionScope, ListFilter, ScopeKind, StateFilter
-from obelisk.storage.interface import ExecutionLog, ExecutionQuery, ExecutionSummary, ListDirection
+from obelisk.storage.interface import AlreadyFinished, ExecutionLog, ExecutionQuery, ExecutionSummary, ListDirection
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 1000
@@ -108,6 +108,19 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
         self, request: pb.GenerateExecutionIdRequest, context: grpc.aio.ServicerContext
     ) -> pb.GenerateExecutionIdResponse:
         return pb.GenerateExecutionIdResponse(execution_id=pb.ExecutionId(id=ExecutionId.generate()))
+
+    @unary
+    async def CancelExecution(
+        self, request: pb.CancelExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelExecutionResponse:
+        """A finished execution is an answer, not an error (as in the original): the outcome says nothing changed."""
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        outcomes = pb.CancelExecutionResponse
+        try:
+            await self._executions.cancel(execution_id)
+        except AlreadyFinished:
+            return outcomes(outcome=outcomes.CANCEL_EXECUTION_OUTCOME_ALREADY_FINISHED)
+        return outcomes(outcome=outcomes.CANCEL_EXECUTION_OUTCOME_CANCELLATION_REQUESTED)
 
     @unary
     async def Submit(self, request: pb.SubmitRequest, context: grpc.aio.ServicerContext) -> pb.SubmitResponse:

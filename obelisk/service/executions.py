@@ -39,6 +39,8 @@ from obelisk.storage.interface import (
 from obelisk.storage.write_health import WriteHealth
 
 FOLLOW_COALESCE_SECONDS = 0.02
+CANCEL_REASON = "cancelled by an operator"
+"""The reason of an execution cancelled through the API (its children's name it as their cancelled parent)."""
 
 
 class NotFinished(ObeliskError):
@@ -92,6 +94,12 @@ class ExecutionService:
                 ) from None
             return Submitted(execution_id, created=False)
         return Submitted(execution_id, created=True)
+
+    async def cancel(self, execution_id: ExecutionId) -> list[ExecutionId]:
+        """Cancel an unfinished execution and its unfinished children (see ``Storage.cancel``); the executions
+        cancelled, ``execution_id`` first. Raises ``ExecutionNotFound``, or ``AlreadyFinished`` when it finished:
+        then nothing changed."""
+        return await self._storage.cancel(execution_id, CANCEL_REASON, self._clock.now_us())
 
     @property
     def write_health(self) -> WriteHealth:

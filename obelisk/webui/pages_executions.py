@@ -23,6 +23,7 @@ from obelisk.webui.context import UI, UiContext, component_url, execution_url, s
 from obelisk.webui.cursors import decode_cursor, encode_cursor
 from obelisk.webui.errors import UiError
 from obelisk.webui.formatting import STATE_FILTERS, Badge, badge, json_text, result_view
+from obelisk.webui.pages_cancel import cancel_url
 
 PAGE_LENGTH = 20
 MAX_PAGE_LENGTH = 200
@@ -215,6 +216,7 @@ async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]
         "scheduled": view.scheduled_ids(log),
         "parent": parent,
         "submit_url": submit,
+        "cancel_url": cancel_url(log.execution_id),
         "component_url": component_url(created.component_id) if component else None,
         "filter_url": "/execution/list?" + urlencode({"ffqn": str(created.ffqn)}),
         "time_tag": view.time_tag,
