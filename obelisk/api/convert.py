@@ -305,8 +305,10 @@ def response_with_cursor(response: JoinSetResponseEvent) -> pb.ResponseWithCurso
         created_at=timestamp(response.created_at), join_set_id=pb.JoinSetId(id=response.join_set_id)
     )
     match response.response:
-        case DelayFinished(delay_id):
-            event.delay_finished.CopyFrom(pb.JoinSetResponseEvent.DelayFinished(delay_id=pb.DelayId(id=delay_id)))
+        case DelayFinished(delay_id, cancelled):
+            event.delay_finished.CopyFrom(
+                pb.JoinSetResponseEvent.DelayFinished(delay_id=pb.DelayId(id=delay_id), success=not cancelled)
+            )
         case ChildExecutionFinished(child_id, result):
             event.child_execution_finished.CopyFrom(
                 pb.JoinSetResponseEvent.ChildExecutionFinished(

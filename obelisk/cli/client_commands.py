@@ -1,4 +1,4 @@
-"""``obelisk client [-a URL] component list | execution submit|get|list|events|cancel``: talk to a server.
+"""``obelisk client [-a URL] component list | execution submit|get|list|events|cancel|cancel-delay``: talk to a server.
 
 Each command prints human lines as the original CLI did (docs/compatibility.md#cli), or with ``--json`` one JSON
 object per line (docs/architecture.md#cli). Every failure (server unreachable, unknown function, bad JSON, ...) is
@@ -260,6 +260,31 @@ def execution_cancel(ctx: typer.Context, api_url: str | None, execution_id: str,
             _emit({"execution_id": execution_id, "cancelled": True})
         else:
             print(f"Cancelled {execution_id} (and its unfinished children)", flush=True)
+        return ExitCode.OK
+
+    return _run(ctx, api_url, action)
+
+
+def execution_cancel_delay(ctx: typer.Context, api_url: str | None, delay_id: str, *, as_json: bool) -> int:
+    from obelisk.concepts.errors import ParseError
+    from obelisk.concepts.ids import DelayId
+
+    try:
+        delay_id = DelayId.parse(delay_id)
+    except ParseError as error:
+        return _fail(f"DELAY_ID: {error}; expected Delay_<ULID>", ExitCode.USAGE)
+
+    def action(client: ApiClient) -> int:
+        if not client.cancel_delay(delay_id):
+            return _fail(
+                f"delay {delay_id} is not pending (it expired or was cancelled already, or does not exist); nothing"
+                " was changed",
+                ExitCode.REFUSED,
+            )
+        if as_json:
+            _emit({"delay_id": delay_id, "cancelled": True})
+        else:
+            print(f"Cancelled {delay_id}: its sleep ends now", flush=True)
         return ExitCode.OK
 
     return _run(ctx, api_url, action)
@@ -548,3 +573,16 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         """Cancel an unfinished execution: it finishes as cancelled, a running attempt is stopped, and its unfinished
         children are cancelled too. A finished execution is left as it is (exit status 3)."""
         raise typer.Exit(execution_cancel(ctx, api_url, execution_id, as_json=as_json))
+
+    @execution_app.command("cancel-delay", epilog=EXIT_CODES)
+    def cancel_delay_command(
+        ctx: typer.Context,
+        delay_id: Annotated[
+            str, typer.Argument(metavar="DELAY_ID", help="The delay, Delay_<ULID> (execution events show it).")
+        ],
+        as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
+    ) -> None:
+        """End a pending delay (a workflow's durable sleep) now, as if it had expired: the workflow goes on. A delay
+        that is not pending is left alone (exit status 3)."""
+        raise typer.Exit(execution_cancel_delay(ctx, api_url, delay_id, as_json=as_json))

@@ -223,7 +223,12 @@ def response_json(response: pb.JoinSetResponseEvent, start: Any) -> dict[str, An
                 "result": result_json(child.result_detail),
             }
         case "delay_finished":
-            return body | {"delay_id": response.delay_finished.delay_id.id, "expired": True}
+            finished = response.delay_finished
+            return body | {
+                "delay_id": finished.delay_id.id,
+                "expired": finished.success,
+                "cancelled": not finished.success,
+            }
     return body
 
 
@@ -235,7 +240,8 @@ def response_text(response: pb.JoinSetResponseEvent, start: Any) -> str:
             result = result_text(child.result_detail).replace("\n", " ")
             return f"child {child.child_execution_id.id} {result} (at +{after})"
         case "delay_finished":
-            return f"delay {response.delay_finished.delay_id.id} expired (at +{after})"
+            ended = "expired" if response.delay_finished.success else "cancelled"
+            return f"delay {response.delay_finished.delay_id.id} {ended} (at +{after})"
     return f"response (at +{after})"
 
 

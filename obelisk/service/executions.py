@@ -22,7 +22,7 @@ from obelisk.concepts.events import (
     resolve_schedule,
 )
 from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
-from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import FinishedResult
 from obelisk.concepts.wit_time import schedule_at_from_json
@@ -100,6 +100,11 @@ class ExecutionService:
         cancelled, ``execution_id`` first. Raises ``ExecutionNotFound``, or ``AlreadyFinished`` when it finished:
         then nothing changed."""
         return await self._storage.cancel(execution_id, CANCEL_REASON, self._clock.now_us())
+
+    async def cancel_delay(self, delay_id: DelayId) -> ExecutionId:
+        """End a pending delay now (see ``Storage.cancel_delay``); the execution it belongs to. Raises
+        ``DelayNotPending`` (nothing changed) if no such delay is pending."""
+        return await self._storage.cancel_delay(delay_id, self._clock.now_us())
 
     @property
     def write_health(self) -> WriteHealth:

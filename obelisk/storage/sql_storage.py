@@ -17,7 +17,7 @@ from typing import TypeVar
 from obelisk.concepts.clock import MICROS_PER_SECOND, Clock
 from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, PendingState
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import ExecutionId, ExecutorId
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId
 from obelisk.storage import read_flow, state_machine, write_flow
 from obelisk.storage.group_commit import GroupCommit, WriteConnection
 from obelisk.storage.interface import (
@@ -101,6 +101,12 @@ class SqlStorage(Storage):
     async def cancel(self, execution_id: ExecutionId, reason: str, now: int) -> list[ExecutionId]:
         def body(db: WriteStatements, effects: Effects) -> list[ExecutionId]:
             return write_flow.cancel_execution(db, execution_id, reason, now, effects)
+
+        return await self._commits.submit(body, 1)
+
+    async def cancel_delay(self, delay_id: DelayId, now: int) -> ExecutionId:
+        def body(db: WriteStatements, effects: Effects) -> ExecutionId:
+            return write_flow.cancel_delay(db, delay_id, now, effects)
 
         return await self._commits.submit(body, 1)
 

@@ -38,12 +38,13 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.failed_runs import NO_FAILED_RUNS
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, RunId
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.storage import row_codec, state_machine
 from obelisk.storage.interface import (
     AlreadyFinished,
     AppendEvents,
     CreateExecution,
+    DelayNotPending,
     DeliverResponse,
     ExecutionAlreadyExists,
     ExecutionNotFound,
@@ -411,3 +412,18 @@ def cancel_execution(
                 queue.append((event.request.child_execution_id, f"its parent {current} was cancelled"))
     rows.store()
     return cancelled
+
+
+def cancel_delay(db: WriteStatements, delay_id: DelayId, now: int, effects: Effects) -> ExecutionId:
+    """Deliver a pending delay's response now, marked cancelled; the response drops the delay as at its expiry.
+    ``DelayNotPending`` if the delay table has no such delay."""
+    found = db.delay_owner(delay_id)
+    if found is None:
+        raise DelayNotPending(delay_id)
+    execution_id, join_set_id = ExecutionId(found[0]), JoinSetId(found[1])
+    rows = StateRows(db)
+    deliver_response(
+        rows, DeliverResponse(execution_id, join_set_id, DelayFinished(delay_id, cancelled=True)), now, effects
+    )
+    rows.store()
+    return execution_id

@@ -178,10 +178,11 @@ def _response_text(response: JoinSetResponseEvent, url_of: ExecutionUrl, start: 
             if not named:
                 return Markup("{} (at +{})").format(short_result(result), after)
             return Markup("child {} {} (at +{})").format(_link(url_of(child_id), child_id), short_result(result), after)
-        case DelayFinished(delay_id):
+        case DelayFinished(delay_id, cancelled):
+            ended = "cancelled" if cancelled else "expired"
             if not named:
-                return Markup("expired (at +{})").format(after)
-            return Markup("delay {} expired (at +{})").format(_code(delay_id), after)
+                return Markup("{} (at +{})").format(ended, after)
+            return Markup("delay {} {} (at +{})").format(_code(delay_id), ended, after)
         case _:
             assert_never(response.response)
 

@@ -77,6 +77,7 @@ REQUESTS: list[JoinSetRequestBody] = [DelayRequest(DELAY_ID, 100), ChildExecutio
 RESPONSES: list[JoinSetResponseBody] = [
     *(ChildExecutionFinished(CHILD_ID, result) for result in RESULTS),
     DelayFinished(DELAY_ID),
+    DelayFinished(DELAY_ID, cancelled=True),
 ]
 
 EVENTS: list[Event] = [

@@ -112,3 +112,45 @@ def test_cli_cancel_of_a_workflow_with_a_running_child(
         )
     finally:
         server.kill()
+
+
+def test_cli_cancel_delay_wakes_a_sleeping_workflow(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    port = free_port()
+    server = ServerProcess(_config(tmp_path, built_components, codegen_cache, port)).start()
+    try:
+        submitted = client(
+            port, "execution", "submit", "testing:sleep-workflow/workflow.sleep-host-activity", '[{"seconds": 3600}]'
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        workflow = submitted.stdout.splitlines()[0].strip()
+        with ApiClient(f"http://127.0.0.1:{port}") as api:
+            deadline = time.monotonic() + 30
+            delays: list[str] = []
+            while not delays:
+                assert time.monotonic() < deadline, "".join(server.output)
+                time.sleep(0.1)
+                delays = [
+                    e.history_variant.join_set_request.delay_request.delay_id.id
+                    for e in api.list_events(workflow)
+                    if e.WhichOneof("event") == "history_variant"
+                    and e.history_variant.WhichOneof("event") == "join_set_request"
+                    and e.history_variant.join_set_request.WhichOneof("join_set_request") == "delay_request"
+                ]
+        (delay_id,) = delays
+        cancel = client(port, "execution", "cancel-delay", delay_id)
+        assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+        assert cancel.stdout.strip() == f"Cancelled {delay_id}: its sleep ends now"
+
+        finished = client(port, "execution", "get", workflow, "--follow", timeout=30)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        assert "Execution finished: OK: (no return value)" in finished.stdout.splitlines(), finished.stdout
+        events = client(port, "execution", "events", workflow)
+        assert f"delay {delay_id} cancelled" in events.stdout, events.stdout
+
+        again = client(port, "execution", "cancel-delay", delay_id)
+        assert again.returncode == 3, again.stdout + again.stderr
+        assert "is not pending" in again.stderr and "nothing was changed" in again.stderr
+    finally:
+        server.kill()

@@ -9,6 +9,7 @@ from obelisk.concepts.events import (
     BlockedByJoinSet,
     ChildExecutionFinished,
     ChildExecutionRequest,
+    DelayFinished,
     DelayRequest,
     Event,
     Finished,
@@ -26,6 +27,7 @@ from obelisk.storage.interface import (
     AlreadyFinished,
     AppendEvents,
     CreateExecution,
+    DelayNotPending,
     ExecutionNotFound,
     Storage,
 )
@@ -110,3 +112,29 @@ async def test_a_cancelled_run_cannot_append_any_more(storage_backend: Backend) 
         await storage.cancel(eid, "by an operator", T0 + SEC)
         with pytest.raises(AlreadyFinished):
             await storage.append(eid, 2, [Finished(Ok(None))], T0 + 2 * SEC)
+
+
+async def test_cancel_delay_delivers_its_response_now_once(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
+        eid = new_id()
+        await storage.create(eid, created(WORKFLOW), T0)
+        await _lock(storage, eid, 1)
+        js, delay_id = JoinSetId.generate(), DelayId.generate()
+        sleep = JoinSetRequest(js, DelayRequest(delay_id, T0 + 3600 * SEC))
+        await storage.append(eid, 2, [JoinSetCreated(js), sleep, JoinNext(js, T0)], T0)
+        assert isinstance(await storage.get_pending_state(eid), BlockedByJoinSet)
+
+        assert await storage.cancel_delay(delay_id, T0 + SEC) == eid
+        log = await storage.get(eid)
+        assert [(r.join_set_id, r.response, r.created_at) for r in log.responses] == [
+            (js, DelayFinished(delay_id, cancelled=True), T0 + SEC)
+        ]
+        assert log.pending_state == PendingAt(T0)  # due (its JoinNext expired at T0): the sleeping workflow wakes
+        assert await storage.get_expired_timers(T0 + 7200 * SEC) == []  # the delay is gone
+
+        before = storage_backend.dump()
+        with pytest.raises(DelayNotPending, match="is not pending"):
+            await storage.cancel_delay(delay_id, T0 + 2 * SEC)
+        with pytest.raises(DelayNotPending):
+            await storage.cancel_delay(DelayId.generate(), T0 + 2 * SEC)
+        assert storage_backend.dump() == before

@@ -260,6 +260,26 @@ class CancelExecutionResponse(_message.Message):
     outcome: CancelExecutionResponse.CancelExecutionOutcome
     def __init__(self, outcome: _Optional[_Union[CancelExecutionResponse.CancelExecutionOutcome, str]] = ...) -> None: ...
 
+class CancelDelayRequest(_message.Message):
+    __slots__ = ("delay_id",)
+    DELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    delay_id: DelayId
+    def __init__(self, delay_id: _Optional[_Union[DelayId, _Mapping]] = ...) -> None: ...
+
+class CancelDelayResponse(_message.Message):
+    __slots__ = ("outcome",)
+    class CancelDelayOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CANCEL_DELAY_OUTCOME_UNSPECIFIED: _ClassVar[CancelDelayResponse.CancelDelayOutcome]
+        CANCEL_DELAY_OUTCOME_CANCELLED: _ClassVar[CancelDelayResponse.CancelDelayOutcome]
+        CANCEL_DELAY_OUTCOME_ALREADY_FINISHED: _ClassVar[CancelDelayResponse.CancelDelayOutcome]
+    CANCEL_DELAY_OUTCOME_UNSPECIFIED: CancelDelayResponse.CancelDelayOutcome
+    CANCEL_DELAY_OUTCOME_CANCELLED: CancelDelayResponse.CancelDelayOutcome
+    CANCEL_DELAY_OUTCOME_ALREADY_FINISHED: CancelDelayResponse.CancelDelayOutcome
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    outcome: CancelDelayResponse.CancelDelayOutcome
+    def __init__(self, outcome: _Optional[_Union[CancelDelayResponse.CancelDelayOutcome, str]] = ...) -> None: ...
+
 class ListExecutionsRequest(_message.Message):
     __slots__ = ("function_name", "top_level_only", "newer_than", "older_than", "function_filter", "state_filters")
     class ExecutionStateFilter(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -531,10 +551,12 @@ class ResponseWithCursor(_message.Message):
 class JoinSetResponseEvent(_message.Message):
     __slots__ = ("created_at", "join_set_id", "delay_finished", "child_execution_finished")
     class DelayFinished(_message.Message):
-        __slots__ = ("delay_id",)
+        __slots__ = ("delay_id", "success")
         DELAY_ID_FIELD_NUMBER: _ClassVar[int]
+        SUCCESS_FIELD_NUMBER: _ClassVar[int]
         delay_id: DelayId
-        def __init__(self, delay_id: _Optional[_Union[DelayId, _Mapping]] = ...) -> None: ...
+        success: bool
+        def __init__(self, delay_id: _Optional[_Union[DelayId, _Mapping]] = ..., success: bool = ...) -> None: ...
     class ChildExecutionFinished(_message.Message):
         __slots__ = ("child_execution_id", "result_detail")
         CHILD_EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
