@@ -174,6 +174,12 @@ async def _child_tree(context: UiContext, log: ExecutionLog, now: int) -> tuple[
     return roots, False
 
 
+def _duration(log: ExecutionLog, end: int) -> int:
+    """From the scheduled time, or from the creation for one that ended before its time came (cancelled)."""
+    start = log.created.scheduled_at
+    return end - (start if start <= end else log.events[0].created_at)
+
+
 async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]:
     now = context.clock.now_us()
     created = log.created
@@ -204,7 +210,7 @@ async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]
         "state_kind": type(state).__name__,
         "finished": isinstance(state, FinishedState),
         "finished_at": finished_at,
-        "duration": (finished_at if finished_at is not None else now) - created.scheduled_at,
+        "duration": _duration(log, finished_at if finished_at is not None else now),
         "params": params,
         "signature": None if metadata is None else metadata.to_wit_signature(),
         "result": result,

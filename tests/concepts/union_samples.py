@@ -77,7 +77,7 @@ REQUESTS: list[JoinSetRequestBody] = [DelayRequest(DELAY_ID, 100), ChildExecutio
 RESPONSES: list[JoinSetResponseBody] = [
     *(ChildExecutionFinished(CHILD_ID, result) for result in RESULTS),
     DelayFinished(DELAY_ID),
-    DelayFinished(DELAY_ID, cancelled=True),
+    DelayFinished(DelayId.generate(), cancelled=True),  # a delay of its own: views key responses by delay
 ]
 
 EVENTS: list[Event] = [
