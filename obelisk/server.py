@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from obelisk import guest_log_sink
 from obelisk.api.server import ApiServer
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
@@ -41,6 +42,7 @@ from obelisk.executor.identity import IdentityClaim
 from obelisk.executor.live_runs import LiveRuns
 from obelisk.executor.threads import AbandonedThreads
 from obelisk.executor.timers import TimersWatcher
+from obelisk.guest_log_sink import GuestLogSink
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
@@ -225,6 +227,8 @@ class Server:
         self.clock = clock
         self.abandoned = abandoned
         """Threads abandoned at a deadline, per component; a component at its bound takes no new work."""
+        self.log_sink = GuestLogSink(storage, clock)
+        """Stores what guests log and print, per execution (``obelisk.guest_log_sink``)."""
         self.executions = ExecutionService(storage, registry, clock)
         self.components = ComponentService(registry)
         self.api: ApiServer | None = None
@@ -314,6 +318,8 @@ class Server:
             abandoned=abandoned,
         )
         abandoned.on_change = server._component_accepting
+        server.log_sink.start()
+        guest_log_sink.install(server.log_sink)
         for executor in executors:
             executor.start()
         timers.start()
@@ -355,6 +361,9 @@ class Server:
         await self.timers.stop()
         for executor in self.executors:
             await executor.stop()
+        if guest_log_sink.installed() is self.log_sink:
+            guest_log_sink.install(None)
+        await self.log_sink.stop()
         try:
             await _release_held_locks(self.storage, self.executor_id, self.clock, after_crash=False)
         except StorageError as error:

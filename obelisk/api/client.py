@@ -157,6 +157,12 @@ class ApiClient:
             if len(page) < EVENTS_PAGE:
                 return events
 
+    def list_logs(self, execution_id: str, page_token: str = "") -> pb.ListLogsResponse:
+        """One page of the execution's guest log lines after ``page_token`` (its ``next_page_token`` pages on)."""
+        request = pb.ListLogsRequest(execution_id=pb.ExecutionId(id=execution_id), page_token=page_token)
+        response: pb.ListLogsResponse = self._call(self._executions.ListLogs, request)
+        return response
+
     def list_responses(self, execution_id: str) -> list[pb.ResponseWithCursor]:
         responses: list[pb.ResponseWithCursor] = []
         while True:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from obelisk.api import convert
+from obelisk.api import convert, logs
 from obelisk.api.errors import InvalidRequest, streaming, unary
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
@@ -233,3 +233,16 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
             request.including_cursor,
         )
         return pb.ListResponsesResponse(responses=[convert.response_with_cursor(r) for r in responses])
+
+    @unary
+    async def ListLogs(self, request: pb.ListLogsRequest, context: grpc.aio.ServicerContext) -> pb.ListLogsResponse:
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        after = logs.cursor_of(request.page_token)
+        log_filter = logs.LogFilter.of(request)
+        page = await self._executions.list_logs(execution_id, after, logs.page_size(request.page_size))
+        last = page.last_cursor
+        return pb.ListLogsResponse(
+            logs=[logs.entry(stored) for stored in page.lines if log_filter.admits(stored)],
+            next_page_token=request.page_token if last is None else str(last),
+            dropped_count=page.dropped,
+        )

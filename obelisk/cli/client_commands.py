@@ -1,4 +1,5 @@
-"""``obelisk client [-a URL] component list | execution submit|get|list|events|cancel|cancel-delay``: talk to a server.
+"""``obelisk client [-a URL] component list | execution submit|get|list|events|logs|cancel|cancel-delay``: talk
+to a server.
 
 Each command prints human lines as the original CLI did (docs/compatibility.md#cli), or with ``--json`` one JSON
 object per line (docs/architecture.md#cli). Every failure (server unreachable, unknown function, bad JSON, ...) is
@@ -384,6 +385,62 @@ def execution_events(ctx: typer.Context, api_url: str | None, execution_id: str,
     return _run(ctx, api_url, action)
 
 
+LOGS_POLL_SECONDS = 0.25
+"""How often ``logs --follow`` asks for new lines."""
+LOGS_FOLLOW_GRACE_SECONDS = 1.0
+"""How long ``logs --follow`` keeps reading after it saw the execution finished: a server writes guest lines a
+moment after the guest wrote them (its log sink batches them), so the last lines may land after the result."""
+
+
+def execution_logs(ctx: typer.Context, api_url: str | None, execution_id: str, *, follow: bool, as_json: bool) -> int:
+    import time
+
+    from obelisk.cli import client_output as out
+
+    try:
+        execution_id = parse_execution_id(execution_id)
+    except UsageError as error:
+        return _fail(str(error), ExitCode.USAGE)
+
+    def finished(client: ApiClient) -> bool:
+        for message in client.get_status(execution_id, follow=False):
+            if message.WhichOneof("message") == "summary":
+                return bool(message.summary.current_status.WhichOneof("status") == "finished")
+        return False
+
+    def action(client: ApiClient) -> int:
+        token = ""
+        dropped = 0
+        finished_at: float | None = None
+        while True:
+            page = client.list_logs(execution_id, token)
+            for entry in page.logs:
+                if as_json:
+                    _emit(out.log_json(entry))
+                else:
+                    print(out.log_line(entry), flush=True)
+            token = page.next_page_token
+            dropped = page.dropped_count
+            if page.logs:
+                continue  # there may be more right away
+            if not follow:
+                break
+            if finished_at is None:
+                if finished(client):
+                    finished_at = time.monotonic()
+            elif time.monotonic() - finished_at >= LOGS_FOLLOW_GRACE_SECONDS:
+                break
+            time.sleep(LOGS_POLL_SECONDS)
+        if dropped:
+            if as_json:
+                _emit({"execution_id": execution_id, "dropped": dropped})
+            else:
+                print(f"{dropped} lines of this execution were dropped (the oldest first)", file=sys.stderr)
+        return ExitCode.OK
+
+    return _run(ctx, api_url, action)
+
+
 def component_list(ctx: typer.Context, api_url: str | None, *, extensions: bool, verbose: int, as_json: bool) -> int:
     from obelisk.cli import client_output as out
 
@@ -562,6 +619,20 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
     ) -> None:
         """Print an execution's event log; each JoinNext with the response it got (a child's result, a delay)."""
         raise typer.Exit(execution_events(ctx, api_url, execution_id, as_json=as_json))
+
+    @execution_app.command("logs", epilog=EXIT_CODES)
+    def logs_command(
+        ctx: typer.Context,
+        execution_id: ExecutionIdArgument,
+        follow: Annotated[
+            bool,
+            typer.Option("--follow", "-f", help="Keep printing new lines until the execution finishes."),
+        ] = False,
+        as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
+    ) -> None:
+        """Print what an execution's guest logged (obelisk:log) and printed (stdout, stderr), oldest first."""
+        raise typer.Exit(execution_logs(ctx, api_url, execution_id, follow=follow, as_json=as_json))
 
     @execution_app.command("cancel", epilog=EXIT_CODES)
     def cancel_command(

@@ -379,3 +379,34 @@ def component_lines(component: pb.Component, *, imports: bool) -> list[str]:
             lines.append(header)
             lines += [f"\t{ffqn_of(f.function_name)} : {signature(f)}" for f in functions]
     return lines
+
+
+# ---------------------------------------------------------------------------------------------- guest logs
+def log_kind(entry: pb.ListLogsResponse.LogEntry) -> str:
+    """``stdout``/``stderr`` for an output line, the level (``trace`` .. ``error``) for an ``obelisk:log`` call."""
+    if entry.WhichOneof("entry") == "stream":
+        return "stderr" if entry.stream.stream_type == pb.LOG_STREAM_TYPE_STDERR else "stdout"
+    name: str = pb.LogLevel.Name(entry.log.level)
+    return name.removeprefix("LOG_LEVEL_").lower()
+
+
+def log_text(entry: pb.ListLogsResponse.LogEntry) -> str:
+    if entry.WhichOneof("entry") == "stream":
+        return entry.stream.payload.decode("utf-8", errors="replace")
+    return entry.log.message
+
+
+def log_line(entry: pb.ListLogsResponse.LogEntry) -> str:
+    """``<time> <run or -> <kind> <text>``, the kind padded so that the texts line up."""
+    run = entry.run_id.id if entry.HasField("run_id") else "-"
+    return f"{rfc3339(entry.created_at)} {run} {log_kind(entry):<6} {log_text(entry)}"
+
+
+def log_json(entry: pb.ListLogsResponse.LogEntry) -> dict[str, Any]:
+    return {
+        "created_at": rfc3339(entry.created_at),
+        "execution_id": entry.execution_id.id,
+        "run_id": entry.run_id.id if entry.HasField("run_id") else None,
+        "kind": log_kind(entry),
+        "message": log_text(entry),
+    }

@@ -22,6 +22,7 @@ from obelisk.concepts.events import (
     resolve_schedule,
 )
 from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
+from obelisk.concepts.guest_logs import LogPage
 from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import FinishedResult
@@ -145,6 +146,10 @@ class ExecutionService:
     ) -> list[ExecutionEvent]:
         await self._storage.get_pending_state(execution_id)  # ExecutionNotFound for an unknown id
         return await self._storage.list_events(execution_id, version_from, length)
+
+    async def list_logs(self, execution_id: ExecutionId, after: int = -1, length: int = 100) -> LogPage:
+        """What the guest logged and printed (``obelisk.guest_log_sink``), oldest first, after the cursor."""
+        return await self._storage.list_logs(execution_id, after, length)
 
     async def list_responses(
         self, execution_id: ExecutionId, cursor_from: int = 0, length: int = 100, including_cursor: bool = False

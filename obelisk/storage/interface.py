@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from obelisk.concepts.events import (
     PendingState,
 )
 from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.guest_logs import LogLine, LogPage
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import ResultKind
 from obelisk.storage.notifications import StatusWatch
@@ -362,6 +363,18 @@ class Storage(abc.ABC):
     async def list_responses(
         self, execution_id: ExecutionId, cursor_from: int, length: int, including_cursor: bool
     ) -> list[JoinSetResponseEvent]: ...
+
+    # ------------------------------------------------------------------------------------------ guest logs
+    @abc.abstractmethod
+    async def append_logs(self, lines: Sequence[LogLine], dropped: Mapping[ExecutionId, int], keep: int) -> None:
+        """Store ``lines`` (in order) in one transaction of their own, never together with an execution's events,
+        and add ``dropped`` (lines the caller could not hand over) to each execution's dropped count. Afterwards an
+        execution keeps at most its newest ``keep`` lines: the oldest are deleted and counted as dropped."""
+
+    @abc.abstractmethod
+    async def list_logs(self, execution_id: ExecutionId, after: int, length: int) -> LogPage:
+        """Up to ``length`` stored lines of the execution with a cursor greater than ``after`` (-1: from the first),
+        oldest first, and the execution's dropped count. Raises ``ExecutionNotFound`` for an unknown execution."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from obelisk.concepts.clock import MICROS_PER_SECOND, Clock
 from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, PendingState
 from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.guest_logs import LogLine, LogPage
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId
-from obelisk.storage import read_flow, state_machine, write_flow
+from obelisk.storage import log_flow, read_flow, state_machine, write_flow
 from obelisk.storage.group_commit import GroupCommit, WriteConnection
 from obelisk.storage.interface import (
     ExecutionLog,
@@ -62,6 +63,12 @@ class SqlStorage(Storage):
         several SELECTs see one snapshot; a ``single_statement`` read runs without one (one SELECT is its own
         consistent snapshot, and followers make several such reads per execution: two statements saved each).
         Raises ``StorageClosed`` once the storage is closed, and typed errors for the database's."""
+
+    @abc.abstractmethod
+    async def _logs_transaction(self, fn: Callable[[log_flow.Execute], T], *, write: bool) -> T:
+        """Run ``fn`` in a transaction of its own (not the group commit's: guest log lines never share one with an
+        execution's events), on a connection the backend picks. Raises ``StorageClosed`` once closed, and typed
+        errors for the database's."""
 
     @abc.abstractmethod
     async def _close_connections(self) -> None:
@@ -176,6 +183,17 @@ class SqlStorage(Storage):
     ) -> list[JoinSetResponseEvent]:
         return await self._read(
             lambda db: read_flow.list_responses(db, execution_id, cursor_from, length, including_cursor)
+        )
+
+    # ------------------------------------------------------------------------------------------ guest logs
+    async def append_logs(self, lines: Sequence[LogLine], dropped: Mapping[ExecutionId, int], keep: int) -> None:
+        lines = list(lines)
+        dropped = dict(dropped)
+        await self._logs_transaction(lambda execute: log_flow.append_logs(execute, lines, dropped, keep), write=True)
+
+    async def list_logs(self, execution_id: ExecutionId, after: int, length: int) -> LogPage:
+        return await self._logs_transaction(
+            lambda execute: log_flow.list_logs(execute, execution_id, after, length), write=False
         )
 
     # ------------------------------------------------------------------------------------------ waiting

@@ -31,7 +31,10 @@ from typing import Any, TextIO
 import wasmtime
 from wasmtime.component import Component, Linker
 
+from obelisk import guest_log_sink
 from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.guest_logs import LogKind
+from obelisk.guest_log_sink import StreamLines
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.guest_output import GuestOutput, tee
 from obelisk.wasm.host_calls import store_data
@@ -86,6 +89,8 @@ class ActivityStoreData:
     execution_id: str
     wasi_http: WasiHttpState
     """The attempt's state in the Python WASI layer: its resources, output, allowlist and deadline."""
+    run_id: str = ""
+    """The attempt's run, for its stored log lines (``obelisk.guest_log_sink``)."""
 
 
 def component_imports(engine: WasmEngine, component: Component) -> set[str]:
@@ -127,6 +132,7 @@ def new_activity_store(
     deadline_seconds: float | None,
     outbound: OutboundPolicy | None = None,
     output: GuestOutput | None = None,
+    run_id: str = "",
 ) -> wasmtime.Store:
     """A fresh Store for one attempt, ready to instantiate: sandboxed WASI, wasi:http, its deadline set (the epoch
     deadline for running code, the Python WASI layer's for waits). ``outbound`` ``None`` allows every request.
@@ -147,12 +153,20 @@ def new_activity_store(
     wasi.env = [(key, value) for key, value in env.items()]
     wasi.argv = []
     captured = output if output is not None else GuestOutput()
-    stdout = tee(captured.stdout, _forwarder(f"[{component_id} {execution_id} stdout] ", stdout_target))
-    stderr = tee(captured.stderr, _forwarder(f"[{component_id} {execution_id} stderr] ", stderr_target))
+    stdout = tee(
+        captured.stdout,
+        _forwarder(f"[{component_id} {execution_id} stdout] ", stdout_target),
+        StreamLines(execution_id, run_id, LogKind.STDOUT),
+    )
+    stderr = tee(
+        captured.stderr,
+        _forwarder(f"[{component_id} {execution_id} stderr] ", stderr_target),
+        StreamLines(execution_id, run_id, LogKind.STDERR),
+    )
     # The Python layer shadows wasi:cli/stdout and stderr too, so its streams do the forwarding.
     deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
     http_state = WasiHttpState(outbound=outbound, stdout=stdout, stderr=stderr, deadline=deadline)
-    data = ActivityStoreData(component_id, execution_id, http_state)
+    data = ActivityStoreData(component_id, execution_id, http_state, run_id)
     store = engine.new_store(deadline_seconds=deadline_seconds, data=data)
     store.set_wasi(wasi)
     store.set_wasi_http()
@@ -217,6 +231,7 @@ def _log_function(level: int) -> Any:
                 message,
                 extra={"component_id": data.component_id, "execution_id": data.execution_id},
             )
+            guest_log_sink.emit(data.execution_id, data.run_id, LogKind.of_level(level), message)
         else:
             guest_logger.log(level, "[unknown store] %s", message)
 

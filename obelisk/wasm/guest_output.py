@@ -73,14 +73,16 @@ class GuestOutput:
         raise ValueError(f"a guest output stream is 'stdout' or 'stderr', got {name!r}")
 
 
-def tee(tail: OutputTail, forward: Callable[[bytes], None] | None) -> Callable[[bytes], None]:
-    """A stream sink that keeps the bytes in ``tail`` and hands them to ``forward`` (the server-log forwarder),
-    if there is one."""
-    if forward is None:
+def tee(tail: OutputTail, *forwards: Callable[[bytes], None] | None) -> Callable[[bytes], None]:
+    """A stream sink that keeps the bytes in ``tail`` and hands them to each of ``forwards`` that is not ``None``
+    (the server-log forwarder, the guest log sink's ``StreamLines``)."""
+    targets = [forward for forward in forwards if forward is not None]
+    if not targets:
         return tail.write
 
     def write(data: bytes) -> None:
         tail.write(data)
-        forward(data)
+        for forward in targets:
+            forward(data)
 
     return write

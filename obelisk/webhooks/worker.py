@@ -26,11 +26,14 @@ from typing import Any, Protocol, TypeVar
 import wasmtime
 from wasmtime.component import Component, Linker
 
+from obelisk import guest_log_sink
 from obelisk.concepts.errors import ObeliskError
+from obelisk.concepts.guest_logs import LogKind
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, FinishedResult, Ok
 from obelisk.concepts.wit_time import schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionMetadata
+from obelisk.guest_log_sink import StreamLines
 from obelisk.registry import ImportKind, ResolvedImport
 from obelisk.wasm.activity_wasi import LineForwarder, OutputForwarding
 from obelisk.wasm.engine import WasmEngine
@@ -229,8 +232,16 @@ class WebhookWorker:
         prefix = f"[{self._settings.component_id} {record.execution_id}"
         output = GuestOutput()
         state = WasiHttpState(
-            stdout=tee(output.stdout, _forwarder(f"{prefix} stdout] ", self._settings.forward_stdout)),
-            stderr=tee(output.stderr, _forwarder(f"{prefix} stderr] ", self._settings.forward_stderr)),
+            stdout=tee(
+                output.stdout,
+                _forwarder(f"{prefix} stdout] ", self._settings.forward_stdout),
+                StreamLines(record.execution_id, "", LogKind.STDOUT),
+            ),
+            stderr=tee(
+                output.stderr,
+                _forwarder(f"{prefix} stderr] ", self._settings.forward_stderr),
+                StreamLines(record.execution_id, "", LogKind.STDERR),
+            ),
             response_sink=lambda: _ResponseSink(target, control),
         )
         data = _StoreData(state, record, self._calls, self._settings.component_id, control, output)
@@ -354,6 +365,7 @@ def _starting(
 def _guest_log(context: Any, level: int, message: str) -> None:
     data = _data(context)
     guest_logger.log(level, "[%s %s] %s", data.component_id, data.record.execution_id, message)
+    guest_log_sink.emit(data.record.execution_id, "", LogKind.of_level(level), message)
 
 
 def _refused(resolved: ResolvedImport) -> HostFunction:

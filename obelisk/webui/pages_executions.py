@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -13,8 +14,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from obelisk.concepts.errors import ParseError
-from obelisk.concepts.events import Finished, FinishedState
+from obelisk.concepts.events import Finished, FinishedState, PendingState
 from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.guest_logs import StoredLogLine
 from obelisk.concepts.ids import ExecutionId
 from obelisk.registry import FunctionNotFound
 from obelisk.storage.interface import ExecutionLog, ExecutionNotFound, ExecutionQuery, ExecutionSummary, ListDirection
@@ -28,6 +30,10 @@ from obelisk.webui.pages_cancel import cancel_url
 PAGE_LENGTH = 20
 MAX_PAGE_LENGTH = 200
 MAX_TREE_NODES = 200
+MAX_LOG_LINES = 1000
+"""Guest log lines shown on an execution's page (as many as a server keeps per execution by default)."""
+LOGS_POLL_SECONDS = 1.0
+"""While an execution runs, how often its live view looks for new log lines between status changes."""
 
 
 # ---------------------------------------------------------------------------------------------- list
@@ -180,6 +186,23 @@ def _duration(log: ExecutionLog, end: int) -> int:
     return end - (start if start <= end else log.events[0].created_at)
 
 
+@dataclass(frozen=True, slots=True)
+class LogsView:
+    lines: list[StoredLogLine]
+    dropped: int
+    more: bool
+    """More lines are kept than the page shows."""
+
+    @property
+    def last_cursor(self) -> int | None:
+        return self.lines[-1].cursor if self.lines else None
+
+
+async def _logs(context: UiContext, execution_id: ExecutionId) -> LogsView:
+    page = await context.executions.list_logs(execution_id, -1, MAX_LOG_LINES + 1)
+    return LogsView(page.lines[:MAX_LOG_LINES], page.dropped, len(page.lines) > MAX_LOG_LINES)
+
+
 async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]:
     now = context.clock.now_us()
     created = log.created
@@ -226,6 +249,7 @@ async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]
         "component_url": component_url(created.component_id) if component else None,
         "filter_url": "/execution/list?" + urlencode({"ffqn": str(created.ffqn)}),
         "time_tag": view.time_tag,
+        "logs": await _logs(context, log.execution_id),
     }
 
 
@@ -261,9 +285,8 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     context.streams.add(task)  # counted before the first await, so concurrent openers cannot pass the cap together
     try:
         await response.prepare(request)
-        async for state in context.executions.follow_status(execution_id):
-            log = await context.executions.get(execution_id)
-            html = aiohttp_jinja2.render_string("_live.html", request, await detail_values(context, log))
+        async for state, values in _live_updates(context, execution_id):
+            html = aiohttp_jinja2.render_string("_live.html", request, values)
             await response.write(_sse("update", html))
             if isinstance(state, FinishedState):
                 await response.write(_sse("done", ""))
@@ -275,6 +298,44 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
+
+
+async def _live_updates(
+    context: UiContext, execution_id: ExecutionId
+) -> AsyncIterator[tuple[PendingState, dict[str, Any]]]:
+    """The page's values after every status change, and when new log lines came in between (looked for every
+    ``LOGS_POLL_SECONDS``: a guest that prints changes no status)."""
+    statuses = aiter(context.executions.follow_status(execution_id))
+    next_status: asyncio.Future[PendingState] = asyncio.ensure_future(anext(statuses))
+    shown_cursor: int | None = None
+    try:
+        while True:
+            done, _ = await asyncio.wait({next_status}, timeout=LOGS_POLL_SECONDS)
+            if done:
+                try:
+                    state = next_status.result()
+                except StopAsyncIteration:
+                    return
+                if not isinstance(state, FinishedState):
+                    next_status = asyncio.ensure_future(anext(statuses))
+            else:
+                page = await context.executions.list_logs(execution_id, -1 if shown_cursor is None else shown_cursor, 1)
+                if not page.lines:
+                    continue
+            log = await context.executions.get(execution_id)
+            state = log.pending_state
+            values = await detail_values(context, log)
+            shown_cursor = values["logs"].last_cursor
+            yield state, values
+            if isinstance(state, FinishedState):
+                return
+    finally:
+        next_status.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await next_status
+        aclose = getattr(statuses, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _sse(event: str, data: str) -> bytes:

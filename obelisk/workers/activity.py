@@ -120,6 +120,7 @@ class ActivityWorker:
             outbound=self._settings.outbound,
             deadline_seconds=max(0.0, (deadline.us - self._clock.now_us()) / 1_000_000),
             output=output,
+            run_id=locked.run_id,
         )
         try:
             instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)

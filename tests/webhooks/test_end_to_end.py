@@ -173,10 +173,15 @@ async def test_webhook_execution_records(tmp_path: Path, codegen_cache: Path, bu
             assert await _get(session, f"{base}/fibo/1/1") == (200, "fiboa(1, 1) = hardcoded: 1")
         scheduled = ExecutionId.parse(text.rsplit(" ", 1)[1])
 
-        records = await server.executions.list_executions(ExecutionQuery(ffqn=WEBHOOK_FFQN, length=10))
-        # only the two requests that called something have a record; both are finished, none lingers
+        # only the two requests that called something have a record; both are finished, none lingers. A record is
+        # finished when its guest returns, a moment after the response it sent: wait for that moment, not longer.
+        for _ in range(100):
+            records = await server.executions.list_executions(ExecutionQuery(ffqn=WEBHOOK_FFQN, length=10))
+            if all(isinstance(r.pending_state, FinishedState) for r in records):
+                break
+            await asyncio.sleep(0.02)
         assert len(records) == 2
-        assert all(isinstance(r.pending_state, FinishedState) for r in records)
+        assert all(isinstance(r.pending_state, FinishedState) for r in records), records
         by_params = {}
         for record in records:
             log = await server.executions.get(record.execution_id)

@@ -20,6 +20,21 @@ class ResultKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FALLIBLE_ERROR: _ClassVar[ResultKind]
     CANCELLED: _ClassVar[ResultKind]
 
+class LogLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_LEVEL_UNSPECIFIED: _ClassVar[LogLevel]
+    LOG_LEVEL_TRACE: _ClassVar[LogLevel]
+    LOG_LEVEL_DEBUG: _ClassVar[LogLevel]
+    LOG_LEVEL_INFO: _ClassVar[LogLevel]
+    LOG_LEVEL_WARN: _ClassVar[LogLevel]
+    LOG_LEVEL_ERROR: _ClassVar[LogLevel]
+
+class LogStreamType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_STREAM_TYPE_UNSPECIFIED: _ClassVar[LogStreamType]
+    LOG_STREAM_TYPE_STDOUT: _ClassVar[LogStreamType]
+    LOG_STREAM_TYPE_STDERR: _ClassVar[LogStreamType]
+
 class ComponentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     WORKFLOW: _ClassVar[ComponentType]
@@ -37,6 +52,15 @@ NONDETERMINISM_DETECTED: ResultKind
 EXECUTION_FAILURE: ResultKind
 FALLIBLE_ERROR: ResultKind
 CANCELLED: ResultKind
+LOG_LEVEL_UNSPECIFIED: LogLevel
+LOG_LEVEL_TRACE: LogLevel
+LOG_LEVEL_DEBUG: LogLevel
+LOG_LEVEL_INFO: LogLevel
+LOG_LEVEL_WARN: LogLevel
+LOG_LEVEL_ERROR: LogLevel
+LOG_STREAM_TYPE_UNSPECIFIED: LogStreamType
+LOG_STREAM_TYPE_STDOUT: LogStreamType
+LOG_STREAM_TYPE_STDERR: LogStreamType
 WORKFLOW: ComponentType
 ACTIVITY_WASM: ComponentType
 WEBHOOK_ENDPOINT: ComponentType
@@ -573,6 +597,65 @@ class JoinSetResponseEvent(_message.Message):
     delay_finished: JoinSetResponseEvent.DelayFinished
     child_execution_finished: JoinSetResponseEvent.ChildExecutionFinished
     def __init__(self, created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., join_set_id: _Optional[_Union[JoinSetId, _Mapping]] = ..., delay_finished: _Optional[_Union[JoinSetResponseEvent.DelayFinished, _Mapping]] = ..., child_execution_finished: _Optional[_Union[JoinSetResponseEvent.ChildExecutionFinished, _Mapping]] = ...) -> None: ...
+
+class ListLogsRequest(_message.Message):
+    __slots__ = ("execution_id", "page_size", "page_token", "show_logs", "show_streams", "levels", "stream_types", "show_derived")
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SHOW_LOGS_FIELD_NUMBER: _ClassVar[int]
+    SHOW_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_TYPES_FIELD_NUMBER: _ClassVar[int]
+    SHOW_DERIVED_FIELD_NUMBER: _ClassVar[int]
+    execution_id: ExecutionId
+    page_size: int
+    page_token: str
+    show_logs: bool
+    show_streams: bool
+    levels: _containers.RepeatedScalarFieldContainer[LogLevel]
+    stream_types: _containers.RepeatedScalarFieldContainer[LogStreamType]
+    show_derived: bool
+    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., show_logs: bool = ..., show_streams: bool = ..., levels: _Optional[_Iterable[_Union[LogLevel, str]]] = ..., stream_types: _Optional[_Iterable[_Union[LogStreamType, str]]] = ..., show_derived: bool = ...) -> None: ...
+
+class ListLogsResponse(_message.Message):
+    __slots__ = ("logs", "next_page_token", "prev_page_token", "dropped_count")
+    class LogEntry(_message.Message):
+        __slots__ = ("created_at", "log", "stream", "run_id", "execution_id")
+        class LogVariant(_message.Message):
+            __slots__ = ("level", "message")
+            LEVEL_FIELD_NUMBER: _ClassVar[int]
+            MESSAGE_FIELD_NUMBER: _ClassVar[int]
+            level: LogLevel
+            message: str
+            def __init__(self, level: _Optional[_Union[LogLevel, str]] = ..., message: _Optional[str] = ...) -> None: ...
+        class StreamVariant(_message.Message):
+            __slots__ = ("payload", "stream_type")
+            PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+            STREAM_TYPE_FIELD_NUMBER: _ClassVar[int]
+            payload: bytes
+            stream_type: LogStreamType
+            def __init__(self, payload: _Optional[bytes] = ..., stream_type: _Optional[_Union[LogStreamType, str]] = ...) -> None: ...
+        CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+        LOG_FIELD_NUMBER: _ClassVar[int]
+        STREAM_FIELD_NUMBER: _ClassVar[int]
+        RUN_ID_FIELD_NUMBER: _ClassVar[int]
+        EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+        created_at: _timestamp_pb2.Timestamp
+        log: ListLogsResponse.LogEntry.LogVariant
+        stream: ListLogsResponse.LogEntry.StreamVariant
+        run_id: RunId
+        execution_id: ExecutionId
+        def __init__(self, created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., log: _Optional[_Union[ListLogsResponse.LogEntry.LogVariant, _Mapping]] = ..., stream: _Optional[_Union[ListLogsResponse.LogEntry.StreamVariant, _Mapping]] = ..., run_id: _Optional[_Union[RunId, _Mapping]] = ..., execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ...) -> None: ...
+    LOGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PREV_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    logs: _containers.RepeatedCompositeFieldContainer[ListLogsResponse.LogEntry]
+    next_page_token: str
+    prev_page_token: str
+    dropped_count: int
+    def __init__(self, logs: _Optional[_Iterable[_Union[ListLogsResponse.LogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., prev_page_token: _Optional[str] = ..., dropped_count: _Optional[int] = ...) -> None: ...
 
 class ListComponentsRequest(_message.Message):
     __slots__ = ("function_name", "component_id", "extensions")

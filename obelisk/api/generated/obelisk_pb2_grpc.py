@@ -64,6 +64,11 @@ class ExecutionRepositoryStub(object):
                 request_serializer=obelisk__pb2.ListResponsesRequest.SerializeToString,
                 response_deserializer=obelisk__pb2.ListResponsesResponse.FromString,
                 _registered_method=True)
+        self.ListLogs = channel.unary_unary(
+                '/obelisk.ExecutionRepository/ListLogs',
+                request_serializer=obelisk__pb2.ListLogsRequest.SerializeToString,
+                response_deserializer=obelisk__pb2.ListLogsResponse.FromString,
+                _registered_method=True)
         self.CancelExecution = channel.unary_unary(
                 '/obelisk.ExecutionRepository/CancelExecution',
                 request_serializer=obelisk__pb2.CancelExecutionRequest.SerializeToString,
@@ -117,6 +122,13 @@ class ExecutionRepositoryServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLogs(self, request, context):
+        """What the guest logged (obelisk:log) and printed (stdout, stderr), oldest first; page_token pages forward.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CancelExecution(self, request, context):
         """Finish an unfinished execution as cancelled (and its unfinished children); a finished one is left as it is.
         """
@@ -163,6 +175,11 @@ def add_ExecutionRepositoryServicer_to_server(servicer, server):
                     servicer.ListResponses,
                     request_deserializer=obelisk__pb2.ListResponsesRequest.FromString,
                     response_serializer=obelisk__pb2.ListResponsesResponse.SerializeToString,
+            ),
+            'ListLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLogs,
+                    request_deserializer=obelisk__pb2.ListLogsRequest.FromString,
+                    response_serializer=obelisk__pb2.ListLogsResponse.SerializeToString,
             ),
             'CancelExecution': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelExecution,
@@ -337,6 +354,33 @@ class ExecutionRepository(object):
             '/obelisk.ExecutionRepository/ListResponses',
             obelisk__pb2.ListResponsesRequest.SerializeToString,
             obelisk__pb2.ListResponsesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/obelisk.ExecutionRepository/ListLogs',
+            obelisk__pb2.ListLogsRequest.SerializeToString,
+            obelisk__pb2.ListLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,14 +20,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
 from obelisk.concepts.clock import Clock, SystemClock
 from obelisk.concepts.ids import ExecutionId
+from obelisk.storage import log_flow
 from obelisk.storage.group_commit import GroupResult, Job, run_jobs
 from obelisk.storage.interface import ExecutionStatus, StorageClosed, StorageError, StorageUnavailable
 from obelisk.storage.postgres import notify, schema
@@ -181,15 +182,19 @@ class PostgresStorage(SqlStorage):
         finally:
             self._readers.put_nowait(reader)
 
+    def _reader_connection(self, reader: _Reader) -> Connection:
+        """The reader's connection, made again if it was lost (on a read thread)."""
+        conn = reader.conn
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                conn.close()
+            reader.conn = None
+            conn = reader.conn = schema.connect(self._target)
+        return conn
+
     def _run_read(self, reader: _Reader, fn: Callable[[ReadStatements], T], single_statement: bool) -> T:
         def connection() -> Connection:
-            conn = reader.conn
-            if conn is None or conn.closed or conn.broken:
-                if conn is not None:
-                    conn.close()
-                reader.conn = None
-                conn = reader.conn = schema.connect(self._target)
-            return conn
+            return self._reader_connection(reader)
 
         if single_statement:
             # Reads change nothing: one found dead is run again, once, on a new connection.
@@ -202,6 +207,38 @@ class PostgresStorage(SqlStorage):
         conn = _begin(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try:
             result = fn(PostgresReads(conn))
+        except BaseException:
+            if not conn.broken:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # ------------------------------------------------------------------------------------------ guest logs
+    async def _logs_transaction(self, fn: Callable[[log_flow.Execute], T], *, write: bool) -> T:
+        """On a reader connection (the writer is the group commit's), in a transaction of its own."""
+        if self._closed:
+            raise StorageClosed(self._name)
+        reader = await self._readers.get()
+        try:
+            return await self._loop.run_in_executor(self._read_threads, self._run_logs, reader, fn, write)
+        except psycopg.Error as exc:
+            raise as_storage_error(exc, self._target) from exc
+        finally:
+            self._readers.put_nowait(reader)
+
+    def _run_logs(self, reader: _Reader, fn: Callable[[log_flow.Execute], T], write: bool) -> T:
+        def connection() -> Connection:
+            return self._reader_connection(reader)
+
+        conn = _begin(connection, "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+        def execute(sql: str, params: Sequence[Any]) -> log_flow.Cursor:
+            return conn.execute(sql.replace("?", "%s").encode(), params)
+
+        try:
+            result = fn(execute)
         except BaseException:
             if not conn.broken:
                 with contextlib.suppress(psycopg.Error):

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from obelisk.concepts.clock import Clock, SystemClock
+from obelisk.storage import log_flow
 from obelisk.storage.group_commit import GroupResult, Job, run_jobs
 from obelisk.storage.interface import StorageClosed, StorageError, StorageFault, StorageFull, StorageUnavailable
 from obelisk.storage.read_flow import ReadStatements
@@ -83,6 +84,14 @@ class SqliteStorage(SqlStorage):
         except sqlite3.Error as exc:
             raise as_storage_error(exc, self._path) from exc
 
+    async def _logs_transaction(self, fn: Callable[[log_flow.Execute], T], *, write: bool) -> T:
+        if self._closed:
+            raise StorageClosed(self._name)
+        try:
+            return await _in_thread(self._db, lambda conn: _logs_transaction(conn, fn, write), self._db._conn)
+        except sqlite3.Error as exc:
+            raise as_storage_error(exc, self._path) from exc
+
     async def _close_connections(self) -> None:
         await self._db.close()
 
@@ -133,6 +142,19 @@ def _read_snapshot(conn: sqlite3.Connection, fn: Callable[[ReadStatements], T], 
         return fn(statements)
     finally:
         conn.execute("COMMIT")
+
+
+def _logs_transaction(conn: sqlite3.Connection, fn: Callable[[log_flow.Execute], T], write: bool) -> T:
+    """``fn`` in a transaction of its own, between the group commit's (the same thread runs both)."""
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        result = fn(conn.execute)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 def _run_group(conn: sqlite3.Connection, statements: SqliteWrites, jobs: list[Job[WriteStatements]]) -> GroupResult:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from obelisk import guest_log_sink
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
@@ -26,6 +27,7 @@ from obelisk.concepts.events import (
     resolve_schedule,
 )
 from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.guest_logs import LogKind
 from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import FallibleError
 from obelisk.concepts.retry import RetryPolicy
@@ -145,10 +147,12 @@ class WorkflowRun:
         self._partial_lines[stream] = rest
         for line in lines:
             guest_log.info("[%s %s] %s", self.execution_id, stream, line.decode("utf-8", "replace"))
+            guest_log_sink.emit(self.execution_id, self.run_id, LogKind(stream), line.decode("utf-8", "replace"))
 
     def guest_log(self, level: int, message: str) -> None:
         if not self.machine.is_replaying:
             guest_log.log(level, "[%s] %s", self.execution_id, message, extra={"execution_id": self.execution_id})
+            guest_log_sink.emit(self.execution_id, self.run_id, LogKind.of_level(level), message)
 
     # ------------------------------------------------------------------------------------------ join-set handles
     def join_set_handle(self, join_set_id: JoinSetId) -> int:
