@@ -77,6 +77,7 @@ def create_app(
     app.router.add_get("/execution/{execution_id}", pages_executions.execution_page)
     app.router.add_get("/execution/{execution_id}/live", pages_executions.execution_stream)
     app.router.add_post("/execution/{execution_id}/cancel", pages_cancel.cancel_post)
+    app.router.add_post("/execution/{execution_id}/cancel-delay/{delay_id}", pages_cancel.cancel_delay_post)
     app.router.add_get("/components", pages_components.components_page)
     app.router.add_get("/component/{component_id}", pages_components.component_page)
     app.router.add_static("/static", STATIC_DIR, append_version=False)

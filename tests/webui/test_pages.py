@@ -11,9 +11,18 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from obelisk.concepts.events import Created, PendingAt
+from obelisk.concepts.events import (
+    Created,
+    DelayFinished,
+    DelayRequest,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    Locked,
+    PendingAt,
+)
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import Cancelled, Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
@@ -367,3 +376,31 @@ async def test_cancel_button_asks_first_then_cancels_and_refuses_a_finished_exec
     assert await server.executions.result(execution_id) == Cancelled("cancelled by an operator")
     missing = await client.post(f"/execution/{ExecutionId.generate()}/cancel", data={"confirmed": "1"})
     assert missing.status == 404
+
+
+async def test_end_now_button_cancels_a_pending_delay(client: Client, server: Server) -> None:
+    execution_id, now = ExecutionId.generate(), server.clock.now_us()
+    hour = 3600 * 1_000_000
+    await server.storage.create(execution_id, Created(Ffqn.parse(FIBO), [10], now, "c", 0, 1), now)
+    locked = Locked("c", ExecutorId.generate(), RunId.generate(), now + hour)  # a run waiting in place, on no server
+    js, delay_id = JoinSetId.generate(), DelayId.generate()
+    sleep = JoinSetRequest(js, DelayRequest(delay_id, now + hour))
+    await server.storage.append(execution_id, 1, [locked, JoinSetCreated(js), sleep, JoinNext(js, now + hour)], now)
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    action = f"/execution/{execution_id}/cancel-delay/{delay_id}"
+    assert f'<form class="cancel-delay-form" method="post" action="{action}"' in page
+
+    asked = await client.post(action, data={}, allow_redirects=False)
+    assert asked.status == 200 and f"End delay {delay_id} now?" in await asked.text()
+    assert (await server.executions.get(execution_id)).responses == []
+
+    done = await client.post(action, data={"confirmed": "1"}, allow_redirects=False)
+    assert done.status == 303 and done.headers["Location"] == f"/execution/{execution_id}"
+    responses = (await server.executions.get(execution_id)).responses
+    assert [r.response for r in responses] == [DelayFinished(delay_id, cancelled=True)]
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    assert "cancel-delay-form" not in page and "cancelled (at +" in page
+
+    again = await client.post(action, data={"confirmed": "1"}, allow_redirects=False)
+    assert again.status == 409
+    assert f"Delay {delay_id} is not pending" in html.unescape(await again.text())
