@@ -563,8 +563,8 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
                 show_default=False,
                 metavar="STATE",
                 help="Only executions in this state; repeat for any of several: pending (due), scheduled (later), "
-                "locked, blocked (awaiting children or a delay), finished, ok, err, failed (a failure, timeout or "
-                "nondeterminism).",
+                "locked, blocked (awaiting children or a delay), finished, ok, err, failed (a failure, timeout, "
+                "nondeterminism or cancel).",
             ),
         ] = None,
         include_children: Annotated[
