@@ -119,6 +119,18 @@ class ApiClient:
         response = self._call(self._executions.Submit, request)
         return str(response.execution_id.id)
 
+    def cancel(self, execution_id: str) -> bool:
+        """Whether the execution was cancelled now; ``False`` when it had finished already (nothing changed)."""
+        request = pb.CancelExecutionRequest(execution_id=pb.ExecutionId(id=execution_id))
+        response = self._call(self._executions.CancelExecution, request)
+        return bool(response.outcome == pb.CancelExecutionResponse.CANCEL_EXECUTION_OUTCOME_CANCELLATION_REQUESTED)
+
+    def cancel_delay(self, delay_id: str) -> bool:
+        """Whether the delay was ended now; ``False`` when it was not pending (nothing changed)."""
+        request = pb.CancelDelayRequest(delay_id=pb.DelayId(id=delay_id))
+        response = self._call(self._executions.CancelDelay, request)
+        return bool(response.outcome == pb.CancelDelayResponse.CANCEL_DELAY_OUTCOME_CANCELLED)
+
     def get_status(self, execution_id: str, *, follow: bool) -> Iterator[pb.GetStatusResponse]:
         request = pb.GetStatusRequest(
             execution_id=pb.ExecutionId(id=execution_id), follow=follow, send_finished_status=True

@@ -49,6 +49,7 @@ from obelisk.concepts.events import (
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import JoinSetId
 from obelisk.concepts.results import (
+    Cancelled,
     ExecutionFailure,
     FallibleError,
     FinishedResult,
@@ -157,6 +158,8 @@ def result_kind_of(kind: ResultKind) -> pb.ResultKind:
             return pb.EXECUTION_FAILURE
         case ResultKind.FALLIBLE_ERROR:
             return pb.FALLIBLE_ERROR
+        case ResultKind.CANCELLED:
+            return pb.CANCELLED
         case _:
             assert_never(kind)
 
@@ -178,6 +181,8 @@ def result_detail(result: FinishedResult) -> pb.ResultDetail:
             return pb.ResultDetail(nondeterminism_detected=pb.ResultDetail.NondeterminismDetected(reason=reason))
         case ExecutionFailure(reason, detail):
             return pb.ResultDetail(execution_failure=pb.ResultDetail.ExecutionFailure(reason=reason, detail=detail))
+        case Cancelled(reason):
+            return pb.ResultDetail(cancelled=pb.ResultDetail.Cancelled(reason=reason))
         case _:
             assert_never(result)
 
@@ -300,8 +305,10 @@ def response_with_cursor(response: JoinSetResponseEvent) -> pb.ResponseWithCurso
         created_at=timestamp(response.created_at), join_set_id=pb.JoinSetId(id=response.join_set_id)
     )
     match response.response:
-        case DelayFinished(delay_id):
-            event.delay_finished.CopyFrom(pb.JoinSetResponseEvent.DelayFinished(delay_id=pb.DelayId(id=delay_id)))
+        case DelayFinished(delay_id, cancelled):
+            event.delay_finished.CopyFrom(
+                pb.JoinSetResponseEvent.DelayFinished(delay_id=pb.DelayId(id=delay_id), success=not cancelled)
+            )
         case ChildExecutionFinished(child_id, result):
             event.child_execution_finished.CopyFrom(
                 pb.JoinSetResponseEvent.ChildExecutionFinished(

@@ -12,11 +12,17 @@ from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.errors import ParseError
 from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState
-from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.service.executions import ExecutionService
 from obelisk.service.json_input import parse_json
 from obelisk.service.listing import FunctionScope, ListFilter, ScopeKind, StateFilter
-from obelisk.storage.interface import ExecutionQuery, ExecutionSummary, ListDirection
+from obelisk.storage.interface import (
+    AlreadyFinished,
+    DelayNotPending,
+    ExecutionQuery,
+    ExecutionSummary,
+    ListDirection,
+)
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 1000
@@ -95,6 +101,36 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
         self, request: pb.GenerateExecutionIdRequest, context: grpc.aio.ServicerContext
     ) -> pb.GenerateExecutionIdResponse:
         return pb.GenerateExecutionIdResponse(execution_id=pb.ExecutionId(id=ExecutionId.generate()))
+
+    @unary
+    async def CancelExecution(
+        self, request: pb.CancelExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelExecutionResponse:
+        """A finished execution is an answer, not an error (as in the original): the outcome says nothing changed."""
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        outcomes = pb.CancelExecutionResponse
+        try:
+            await self._executions.cancel(execution_id)
+        except AlreadyFinished:
+            return outcomes(outcome=outcomes.CANCEL_EXECUTION_OUTCOME_ALREADY_FINISHED)
+        return outcomes(outcome=outcomes.CANCEL_EXECUTION_OUTCOME_CANCELLATION_REQUESTED)
+
+    @unary
+    async def CancelDelay(
+        self, request: pb.CancelDelayRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelDelayResponse:
+        if not request.HasField("delay_id"):
+            raise InvalidRequest("delay_id is required")
+        try:
+            delay_id = DelayId.parse(request.delay_id.id)
+        except ParseError as error:
+            raise ParseError(f"delay_id: {error}") from None
+        outcomes = pb.CancelDelayResponse
+        try:
+            await self._executions.cancel_delay(delay_id)
+        except DelayNotPending:
+            return outcomes(outcome=outcomes.CANCEL_DELAY_OUTCOME_ALREADY_FINISHED)
+        return outcomes(outcome=outcomes.CANCEL_DELAY_OUTCOME_CANCELLED)
 
     @unary
     async def Submit(self, request: pb.SubmitRequest, context: grpc.aio.ServicerContext) -> pb.SubmitResponse:

@@ -1,4 +1,5 @@
-"""``obelisk client [-a URL] component list | execution submit|get|list|events|logs``: talk to a server.
+"""``obelisk client [-a URL] component list | execution submit|get|list|events|logs|cancel|cancel-delay``: talk
+to a server.
 
 Each command prints human lines as the original CLI did (docs/compatibility.md#cli), or with ``--json`` one JSON
 object per line (docs/architecture.md#cli). Every failure (server unreachable, unknown function, bad JSON, ...) is
@@ -32,11 +33,13 @@ class ExitCode(enum.IntEnum):
 
     OK = 0
     NOT_OK = 1
-    """The execution finished, but not with an ``ok`` result (``err``, a failure, a timeout, nondeterminism)."""
+    """The execution finished, but not with an ``ok`` result (``err``, a failure, a timeout, nondeterminism, a
+    cancel)."""
     USAGE = 2
     """The command line is wrong: an unknown option, a malformed id, function name, time or JSON value."""
     REFUSED = 3
-    """The server refused the request: an unknown execution or function, parameters of the wrong type."""
+    """The server refused the request: an unknown execution or function, parameters of the wrong type, a cancel of
+    an execution that had finished."""
     UNAVAILABLE = 4
     """The server could not be reached, or cannot take the request now (its database full or unwritable)."""
     INTERRUPTED = 130
@@ -44,8 +47,8 @@ class ExitCode(enum.IntEnum):
 
 EXIT_CODES = (
     "Exit status: 0 done (a followed execution finished OK) · 1 the execution finished, not OK (err, failure, "
-    "timeout, nondeterminism) · 2 usage error · 3 refused by the server (not found, wrong parameters) · "
-    "4 server unreachable or unavailable · 130 interrupted."
+    "timeout, nondeterminism, cancelled) · 2 usage error · 3 refused by the server (not found, wrong parameters, "
+    "cancel of a finished execution) · 4 server unreachable or unavailable · 130 interrupted."
 )
 
 
@@ -243,6 +246,49 @@ def execution_get(ctx: typer.Context, api_url: str | None, execution_id: str, *,
     except UsageError as error:
         return _fail(str(error), ExitCode.USAGE)
     return _run(ctx, api_url, lambda client: show_status(client, execution_id, follow=follow, as_json=as_json))
+
+
+def execution_cancel(ctx: typer.Context, api_url: str | None, execution_id: str, *, as_json: bool) -> int:
+    try:
+        execution_id = parse_execution_id(execution_id)
+    except UsageError as error:
+        return _fail(str(error), ExitCode.USAGE)
+
+    def action(client: ApiClient) -> int:
+        if not client.cancel(execution_id):
+            return _fail(f"execution {execution_id} has already finished; nothing was changed", ExitCode.REFUSED)
+        if as_json:
+            _emit({"execution_id": execution_id, "cancelled": True})
+        else:
+            print(f"Cancelled {execution_id} (and its unfinished children)", flush=True)
+        return ExitCode.OK
+
+    return _run(ctx, api_url, action)
+
+
+def execution_cancel_delay(ctx: typer.Context, api_url: str | None, delay_id: str, *, as_json: bool) -> int:
+    from obelisk.concepts.errors import ParseError
+    from obelisk.concepts.ids import DelayId
+
+    try:
+        delay_id = DelayId.parse(delay_id)
+    except ParseError as error:
+        return _fail(f"DELAY_ID: {error}; expected Delay_<ULID>", ExitCode.USAGE)
+
+    def action(client: ApiClient) -> int:
+        if not client.cancel_delay(delay_id):
+            return _fail(
+                f"delay {delay_id} is not pending (it expired or was cancelled already, or does not exist); nothing"
+                " was changed",
+                ExitCode.REFUSED,
+            )
+        if as_json:
+            _emit({"delay_id": delay_id, "cancelled": True})
+        else:
+            print(f"Cancelled {delay_id}: its sleep ends now", flush=True)
+        return ExitCode.OK
+
+    return _run(ctx, api_url, action)
 
 
 def execution_list(
@@ -517,8 +563,8 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
                 show_default=False,
                 metavar="STATE",
                 help="Only executions in this state; repeat for any of several: pending (due), scheduled (later), "
-                "locked, blocked (awaiting children or a delay), finished, ok, err, failed (a failure, timeout or "
-                "nondeterminism).",
+                "locked, blocked (awaiting children or a delay), finished, ok, err, failed (a failure, timeout, "
+                "nondeterminism or cancel).",
             ),
         ] = None,
         include_children: Annotated[
@@ -587,3 +633,27 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
     ) -> None:
         """Print what an execution's guest logged (obelisk:log) and printed (stdout, stderr), oldest first."""
         raise typer.Exit(execution_logs(ctx, api_url, execution_id, follow=follow, as_json=as_json))
+
+    @execution_app.command("cancel", epilog=EXIT_CODES)
+    def cancel_command(
+        ctx: typer.Context,
+        execution_id: ExecutionIdArgument,
+        as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
+    ) -> None:
+        """Cancel an unfinished execution: it finishes as cancelled, a running attempt is stopped, and its unfinished
+        children are cancelled too. A finished execution is left as it is (exit status 3)."""
+        raise typer.Exit(execution_cancel(ctx, api_url, execution_id, as_json=as_json))
+
+    @execution_app.command("cancel-delay", epilog=EXIT_CODES)
+    def cancel_delay_command(
+        ctx: typer.Context,
+        delay_id: Annotated[
+            str, typer.Argument(metavar="DELAY_ID", help="The delay, Delay_<ULID> (execution events show it).")
+        ],
+        as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
+    ) -> None:
+        """End a pending delay (a workflow's durable sleep) now, as if it had expired: the workflow goes on. A delay
+        that is not pending is left alone (exit status 3)."""
+        raise typer.Exit(execution_cancel_delay(ctx, api_url, delay_id, as_json=as_json))

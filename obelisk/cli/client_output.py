@@ -53,6 +53,7 @@ RESULT_WORDS: dict[int, str] = {
     pb.TIMEOUT: "Timeout",
     pb.EXECUTION_FAILURE: "Execution failure",
     pb.NONDETERMINISM_DETECTED: "Nondeterminism detected",
+    pb.CANCELLED: "Cancelled",
 }
 """How a result kind reads wherever it is shown: ``Execution finished: Err: ...`` and ``Finished: Err`` alike."""
 
@@ -132,6 +133,8 @@ def result_json(detail: pb.ResultDetail) -> dict[str, Any]:
                     "detail": failure.detail if failure.HasField("detail") else None,
                 }
             }
+        case "cancelled":
+            return {"cancelled": {"reason": detail.cancelled.reason}}
     return {"unknown": None}
 
 
@@ -153,6 +156,8 @@ def result_text(detail: pb.ResultDetail) -> str:
             if failure.HasField("detail"):
                 text += f"\ndetail: {failure.detail}"
             return text
+        case "cancelled":
+            return f"{RESULT_WORDS[pb.CANCELLED]}: {detail.cancelled.reason}"
     return "unknown result"
 
 
@@ -218,7 +223,12 @@ def response_json(response: pb.JoinSetResponseEvent, start: Any) -> dict[str, An
                 "result": result_json(child.result_detail),
             }
         case "delay_finished":
-            return body | {"delay_id": response.delay_finished.delay_id.id, "expired": True}
+            finished = response.delay_finished
+            return body | {
+                "delay_id": finished.delay_id.id,
+                "expired": finished.success,
+                "cancelled": not finished.success,
+            }
     return body
 
 
@@ -230,7 +240,8 @@ def response_text(response: pb.JoinSetResponseEvent, start: Any) -> str:
             result = result_text(child.result_detail).replace("\n", " ")
             return f"child {child.child_execution_id.id} {result} (at +{after})"
         case "delay_finished":
-            return f"delay {response.delay_finished.delay_id.id} expired (at +{after})"
+            ended = "expired" if response.delay_finished.success else "cancelled"
+            return f"delay {response.delay_finished.delay_id.id} {ended} (at +{after})"
     return f"response (at +{after})"
 
 

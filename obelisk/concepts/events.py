@@ -301,6 +301,8 @@ class ChildExecutionFinished:
 @dataclass(frozen=True, slots=True)
 class DelayFinished:
     delay_id: DelayId
+    cancelled: bool = False
+    """Ended early by an operator's cancel of the delay, not by its expiry (the sleep returns all the same)."""
 
 
 JoinSetResponseBody = ChildExecutionFinished | DelayFinished
@@ -331,8 +333,8 @@ def response_to_json(response: JoinSetResponseBody) -> dict[str, Any]:
                 "child_execution_id": child_id,
                 "result": result_to_json(result),
             }
-        case DelayFinished(delay_id):
-            return {"type": "DelayFinished", "delay_id": delay_id}
+        case DelayFinished(delay_id, cancelled):
+            return {"type": "DelayFinished", "delay_id": delay_id, **({"cancelled": True} if cancelled else {})}
         case _:
             assert_never(response)
 
@@ -341,7 +343,7 @@ def response_from_json(data: dict[str, Any]) -> JoinSetResponseBody:
     if data["type"] == "ChildExecutionFinished":
         return ChildExecutionFinished(ExecutionId(data["child_execution_id"]), result_from_json(data["result"]))
     if data["type"] == "DelayFinished":
-        return DelayFinished(DelayId(data["delay_id"]))
+        return DelayFinished(DelayId(data["delay_id"]), bool(data.get("cancelled", False)))
     raise ValueError(f"unknown response type {data['type']!r}")
 
 

@@ -22,6 +22,7 @@ class ResultKind(enum.Enum):
     NONDETERMINISM_DETECTED = "NondeterminismDetected"
     EXECUTION_FAILURE = "ExecutionFailure"
     FALLIBLE_ERROR = "FallibleError"
+    CANCELLED = "Cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,19 @@ class ExecutionFailure:
         return ResultKind.EXECUTION_FAILURE
 
 
-ExecutionError = Timeout | NondeterminismDetected | ExecutionFailure
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """Ended by an operator's cancel, or because the workflow that awaited it was cancelled (``reason`` says
+    which). A result kind of its own: a cancel is nobody's failure, and lists and filters must tell it apart."""
+
+    reason: str
+
+    @property
+    def kind(self) -> ResultKind:
+        return ResultKind.CANCELLED
+
+
+ExecutionError = Timeout | NondeterminismDetected | ExecutionFailure | Cancelled
 """An execution that ended without its function returning (a workflow sees its child's as ``execution-error``)."""
 FinishedResult = Ok | FallibleError | ExecutionError
 
@@ -103,6 +116,8 @@ def result_to_json(result: FinishedResult) -> dict[str, Any]:
             return {"nondeterminism": {"reason": reason}}
         case ExecutionFailure(reason, detail):
             return {"execution_failure": {"reason": reason, "detail": detail}}
+        case Cancelled(reason):
+            return {"cancelled": {"reason": reason}}
         case _:
             assert_never(result)
 
@@ -120,4 +135,6 @@ def result_from_json(data: dict[str, Any]) -> FinishedResult:
             return NondeterminismDetected(body["reason"])
         case "execution_failure":
             return ExecutionFailure(body["reason"], body.get("detail"))
+        case "cancelled":
+            return Cancelled(body["reason"])
     raise ValueError(f"unknown result tag {tag!r}")

@@ -17,13 +17,30 @@ import logging
 from dataclasses import dataclass
 
 from obelisk.concepts.clock import Clock
+from obelisk.concepts.events import FinishedState
 from obelisk.concepts.ids import ExecutorId
+from obelisk.concepts.results import ResultKind
 from obelisk.concepts.retry import RetryPolicy
 from obelisk.executor.fault_backoff import FaultBackoff
 from obelisk.executor.live_runs import LiveRuns
 from obelisk.executor.threads import AbandonedThreads, ElasticThreadPool
-from obelisk.storage.interface import LockedExecution, Storage, StorageError, StorageFault, WriteOp
-from obelisk.workers.outcome import FailedTemporarily, Released, TimedOut, WorkerOutcome, outcome_version
+from obelisk.storage.interface import (
+    ExecutionStatus,
+    LockedExecution,
+    Storage,
+    StorageError,
+    StorageFault,
+    WriteOp,
+)
+from obelisk.storage.notifications import wait_done
+from obelisk.workers.outcome import (
+    FailedTemporarily,
+    Interrupted,
+    Released,
+    TimedOut,
+    WorkerOutcome,
+    outcome_version,
+)
 from obelisk.workers.outcome_events import RunContext, ops_for_outcome, ops_for_released_children
 from obelisk.workers.worker import AttemptDeadline, Worker
 
@@ -200,26 +217,65 @@ class Executor:
                 return
 
     async def _attempt(self, locked: LockedExecution) -> WorkerOutcome:
+        """Run the attempt in a thread and wait for its outcome, its deadline (plus grace), or its cancel.
+
+        The execution's status is watched while the attempt runs: a cancel is a storage write like any other, and
+        whichever server committed it, this one hears of it (its own commits; other servers' through the
+        backend's notifications) and stops the attempt."""
         loop = asyncio.get_running_loop()
         deadline = AttemptDeadline(locked.lock_expires_at)
         future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
-        grace = self._worker.deadline_grace_seconds
+        grace_us = int(self._worker.deadline_grace_seconds * 1_000_000)
+        woken: asyncio.Future[None] = loop.create_future()
+        """Done when the attempt returned or the execution was cancelled."""
+
+        def wake(_: object = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        def on_status(status: ExecutionStatus) -> None:
+            state = status.pending_state
+            if isinstance(state, FinishedState) and state.result_kind is ResultKind.CANCELLED:
+                deadline.cancelled = True
+                wake()
+
+        future.add_done_callback(wake)
+        with self._storage.watch_status(locked.execution_id) as watch:
+            watch.on_push = on_status
+            while not future.done():
+                if deadline.cancelled:
+                    return await self._stop_cancelled(locked, future)
+                now = self._clock.now_us()
+                if deadline.us + grace_us <= now:  # not extended by the run meanwhile
+                    return self._abandon(locked, future, "attempt passed its deadline; timing it out", TimedOut())
+                await wait_done(woken, (deadline.us + grace_us - now) / 1_000_000)
+        if deadline.cancelled:
+            return await self._stop_cancelled(locked, future)
         try:
-            while True:
-                remaining = max(0.0, (deadline.us - self._clock.now_us()) / 1_000_000) + grace
-                try:
-                    return await asyncio.wait_for(asyncio.shield(future), timeout=remaining)
-                except TimeoutError:
-                    if deadline.us + int(grace * 1_000_000) > self._clock.now_us():
-                        continue  # the run extended its lock meanwhile
-                    break
+            return future.result()
         except Exception as error:
             log.exception("%s: worker crashed", locked.execution_id)
             return FailedTemporarily(f"worker error: {type(error).__name__}", str(error))
-        log.warning("%s: attempt passed its deadline; timing it out and abandoning its thread", locked.execution_id)
+
+    async def _stop_cancelled(self, locked: LockedExecution, future: asyncio.Future[WorkerOutcome]) -> WorkerOutcome:
+        """The execution was cancelled while its attempt ran: the cancel wrote its end, so nothing is recorded
+        whatever the attempt comes to. A workflow run stops at its next host call (given the worker's grace to
+        reach it); an activity's thread, or a workflow's that does not come back in time, is abandoned as at a
+        deadline, and counts against the abandoned-threads bound until it returns."""
+        if await wait_done(future, self._worker.cancel_grace_seconds):
+            if not future.cancelled():
+                future.exception()  # retrieved: whatever it was, the cancel decided the execution's end
+            log.info("%s: cancelled; its attempt stopped", locked.execution_id)
+            return Interrupted()
+        return self._abandon(locked, future, "cancelled while its attempt ran; stopping it", Interrupted())
+
+    def _abandon(
+        self, locked: LockedExecution, future: asyncio.Future[WorkerOutcome], why: str, outcome: WorkerOutcome
+    ) -> WorkerOutcome:
+        log.warning("%s: %s and abandoning its thread", locked.execution_id, why)
         self._abandoned.abandoned(self._config.component_id)
         future.add_done_callback(lambda _: self._abandoned_returned(locked))
-        return TimedOut()
+        return outcome
 
     def _abandoned_returned(self, locked: LockedExecution) -> None:
         log.info("%s: abandoned attempt returned", locked.execution_id)

@@ -23,7 +23,7 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
 from obelisk.concepts.guest_logs import LogPage
-from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import FinishedResult
 from obelisk.concepts.wit_time import schedule_at_from_json
@@ -40,6 +40,8 @@ from obelisk.storage.interface import (
 from obelisk.storage.write_health import WriteHealth
 
 FOLLOW_COALESCE_SECONDS = 0.02
+CANCEL_REASON = "cancelled by an operator"
+"""The reason of an execution cancelled through the API (its children's name it as their cancelled parent)."""
 
 
 class NotFinished(ObeliskError):
@@ -93,6 +95,17 @@ class ExecutionService:
                 ) from None
             return Submitted(execution_id, created=False)
         return Submitted(execution_id, created=True)
+
+    async def cancel(self, execution_id: ExecutionId) -> list[ExecutionId]:
+        """Cancel an unfinished execution and its unfinished children (see ``Storage.cancel``); the executions
+        cancelled, ``execution_id`` first. Raises ``ExecutionNotFound``, or ``AlreadyFinished`` when it finished:
+        then nothing changed."""
+        return await self._storage.cancel(execution_id, CANCEL_REASON, self._clock.now_us())
+
+    async def cancel_delay(self, delay_id: DelayId) -> ExecutionId:
+        """End a pending delay now (see ``Storage.cancel_delay``); the execution it belongs to. Raises
+        ``DelayNotPending`` (nothing changed) if no such delay is pending."""
+        return await self._storage.cancel_delay(delay_id, self._clock.now_us())
 
     @property
     def write_health(self) -> WriteHealth:

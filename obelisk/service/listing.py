@@ -101,7 +101,7 @@ class StateFilter(enum.Enum):
     FINISHED_OK = "ok"
     FINISHED_ERROR = "err"
     FINISHED_EXECUTION_FAILURE = "failed"
-    """An execution failure: trap, timeout or nondeterminism."""
+    """An execution failure: trap, timeout, nondeterminism or cancel (the original's bucket)."""
 
     def matches(self, state: PendingState, now_us: int) -> bool:
         match state:
@@ -124,7 +124,12 @@ def _result_filter(kind: ResultKind) -> StateFilter:
             return StateFilter.FINISHED_OK
         case ResultKind.FALLIBLE_ERROR:
             return StateFilter.FINISHED_ERROR
-        case ResultKind.EXECUTION_FAILURE | ResultKind.TIMEOUT | ResultKind.NONDETERMINISM_DETECTED:
+        case (
+            ResultKind.EXECUTION_FAILURE
+            | ResultKind.TIMEOUT
+            | ResultKind.NONDETERMINISM_DETECTED
+            | ResultKind.CANCELLED
+        ):
             return StateFilter.FINISHED_EXECUTION_FAILURE
         case _:
             assert_never(kind)

@@ -94,6 +94,14 @@ class AlreadyFinished(StorageError):
         self.execution_id = execution_id
 
 
+class DelayNotPending(StorageError):
+    """A cancel of a delay that is not pending: it expired or was cancelled already (or never existed)."""
+
+    def __init__(self, delay_id: DelayId) -> None:
+        super().__init__(f"delay {delay_id} is not pending: it expired or was cancelled already, or does not exist")
+        self.delay_id = delay_id
+
+
 class IllegalStateTransition(StorageError):
     """E.g. ``Locked`` appended while the execution is blocked by a join set or locked by another run."""
 
@@ -281,6 +289,18 @@ class Storage(abc.ABC):
         """Returns the next version."""
         await self.write([AppendEvents(execution_id, version, events)], now)
         return version + len(events)
+
+    @abc.abstractmethod
+    async def cancel(self, execution_id: ExecutionId, reason: str, now: int) -> list[ExecutionId]:
+        """Finish an unfinished execution as ``Cancelled(reason)``, deliver that result to its parent, and cancel its
+        unfinished children (and theirs) the same way, in one transaction. Returns the executions cancelled, the
+        given one first. Raises ``ExecutionNotFound``, or ``AlreadyFinished`` (nothing written) for a finished one."""
+
+    @abc.abstractmethod
+    async def cancel_delay(self, delay_id: DelayId, now: int) -> ExecutionId:
+        """End a pending delay now: its execution gets the ``DelayFinished`` response (marked ``cancelled``) as at its
+        expiry, so a sleeping workflow wakes. Returns that execution; ``DelayNotPending`` (nothing written) if the
+        delay is not pending."""
 
     @abc.abstractmethod
     async def lock_pending(

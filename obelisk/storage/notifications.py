@@ -60,8 +60,13 @@ class StatusWatch(Generic[T]):
         self._latest: T | None = None
         self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed = False
+        self.on_push: Callable[[T], None] | None = None
+        """Called with each status as it arrives, for a watcher that reacts rather than waits (an executor
+        stopping a cancelled attempt)."""
 
     def push(self, status: T) -> None:
+        if self.on_push is not None:
+            self.on_push(status)
         self._latest = status
         if not self._changed.done():
             self._changed.set_result(None)

@@ -84,6 +84,10 @@ class ReadStatements(Protocol):
     def executions(self, query: ExecutionQuery) -> Rows:
         """``row_codec.SUMMARY_COLUMNS`` of the page ``list_executions_sql`` selects."""
 
+    def delay_owner(self, delay_id: str) -> tuple[Any, ...] | None:
+        """``execution_id, join_set_id`` of the pending delay ``delay_id``, or ``None`` (an operator's cancel: the
+        table holds only pending delays, so it is read without an index on the id)."""
+
 
 def load_row(db: ReadStatements, execution_id: ExecutionId) -> ExecutionRow:
     found = db.state_row(execution_id)

@@ -18,7 +18,7 @@ from obelisk.concepts.clock import MICROS_PER_SECOND, Clock
 from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, PendingState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.guest_logs import LogLine, LogPage
-from obelisk.concepts.ids import ExecutionId, ExecutorId
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId
 from obelisk.storage import log_flow, read_flow, state_machine, write_flow
 from obelisk.storage.group_commit import GroupCommit, WriteConnection
 from obelisk.storage.interface import (
@@ -104,6 +104,18 @@ class SqlStorage(Storage):
     async def write(self, ops: Sequence[WriteOp], now: int) -> None:
         ops = list(ops)
         await self._commits.submit(lambda db, effects: write_flow.apply_ops(db, ops, now, effects), len(ops))
+
+    async def cancel(self, execution_id: ExecutionId, reason: str, now: int) -> list[ExecutionId]:
+        def body(db: WriteStatements, effects: Effects) -> list[ExecutionId]:
+            return write_flow.cancel_execution(db, execution_id, reason, now, effects)
+
+        return await self._commits.submit(body, 1)
+
+    async def cancel_delay(self, delay_id: DelayId, now: int) -> ExecutionId:
+        def body(db: WriteStatements, effects: Effects) -> ExecutionId:
+            return write_flow.cancel_delay(db, delay_id, now, effects)
+
+        return await self._commits.submit(body, 1)
 
     async def lock_pending(
         self,

@@ -51,7 +51,7 @@ from obelisk.concepts.events import (
     Unlocked,
 )
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
-from obelisk.concepts.results import ResultKind
+from obelisk.concepts.results import Cancelled, ResultKind
 from obelisk.storage.interface import (
     AlreadyFinished,
     ExecutionStatus,
@@ -243,6 +243,15 @@ def _transition(
             pass  # they only extend the history (the execution they request is created in the same write)
         case _:
             assert_never(event)
+
+
+def cancel(row: ExecutionRow, reason: str, now: int, responses: ResponseLookup) -> tuple[Finished, list[DelayChange]]:
+    """An operator's cancel: ``Finished(Cancelled)`` appended at the row's own next version, whatever state it is
+    in (pending, locked by a run anywhere, waiting for a response). Not version-checked against a caller's view:
+    the run holding the execution finds its next write refused (``AlreadyFinished``) and stops. Raises
+    ``AlreadyFinished`` for a finished execution, which then stays as it is."""
+    finished = Finished(Cancelled(reason))
+    return finished, append(row, row.next_version, [finished], now, responses)
 
 
 def _make_pending_at(row: ExecutionRow, at: int, *, keep_owner: bool = False) -> None:

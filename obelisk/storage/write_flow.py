@@ -19,6 +19,7 @@ from typing import Any, Protocol, assert_never
 
 from obelisk.concepts.events import (
     ChildExecutionFinished,
+    ChildExecutionRequest,
     Created,
     DelayFinished,
     Event,
@@ -37,11 +38,13 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.failed_runs import NO_FAILED_RUNS
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, RunId
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.storage import row_codec, state_machine
 from obelisk.storage.interface import (
+    AlreadyFinished,
     AppendEvents,
     CreateExecution,
+    DelayNotPending,
     DeliverResponse,
     ExecutionAlreadyExists,
     ExecutionNotFound,
@@ -426,3 +429,59 @@ def lock_pending(
         )
     rows.store()
     return locked
+
+
+# ---------------------------------------------------------------------------------------------- cancel
+def cancel_execution(
+    db: WriteStatements, execution_id: ExecutionId, reason: str, now: int, effects: Effects
+) -> list[ExecutionId]:
+    """Cancel ``execution_id`` and, breadth first, its unfinished children: each finishes as ``Cancelled`` and its
+    parent gets the result as a response, as any child's end. The children are the ones its log requested (no
+    index on the parent column is needed), read only for executions that were cancelled. Returns who was
+    cancelled, ``execution_id`` first; ``AlreadyFinished`` (nothing written) if it had finished."""
+    rows = StateRows(db)
+    cancelled: list[ExecutionId] = []
+    queue: list[tuple[ExecutionId, str]] = [(execution_id, reason)]
+    while queue:
+        current, why = queue.pop(0)
+        row = rows.get(current)
+        if row.state == state_machine.FINISHED:
+            if current == execution_id:
+                raise AlreadyFinished(current)
+            continue  # a child that finished on its own keeps its result
+        version = row.next_version
+        finished, delay_changes = state_machine.cancel(row, why, now, rows)
+        db.insert_events(
+            [(current, version, now, event_kind(finished), row_codec.dumps(event_to_json(finished)), None)]
+        )
+        _apply_delay_changes(db, current, delay_changes)
+        effects.note_changed(row, now)
+        cancelled.append(current)
+        created = row_codec.execution_event(next(iter(db.events(current, 0, 1)))).event
+        assert isinstance(created, Created)
+        if created.parent is not None:
+            response = ChildExecutionFinished(current, finished.result)
+            deliver_response(
+                rows, DeliverResponse(created.parent.execution_id, created.parent.join_set_id, response), now, effects
+            )
+        for version_row in db.history(current):
+            event = row_codec.execution_event(version_row).event
+            if isinstance(event, JoinSetRequest) and isinstance(event.request, ChildExecutionRequest):
+                queue.append((event.request.child_execution_id, f"its parent {current} was cancelled"))
+    rows.store()
+    return cancelled
+
+
+def cancel_delay(db: WriteStatements, delay_id: DelayId, now: int, effects: Effects) -> ExecutionId:
+    """Deliver a pending delay's response now, marked cancelled; the response drops the delay as at its expiry.
+    ``DelayNotPending`` if the delay table has no such delay."""
+    found = db.delay_owner(delay_id)
+    if found is None:
+        raise DelayNotPending(delay_id)
+    execution_id, join_set_id = ExecutionId(found[0]), JoinSetId(found[1])
+    rows = StateRows(db)
+    deliver_response(
+        rows, DeliverResponse(execution_id, join_set_id, DelayFinished(delay_id, cancelled=True)), now, effects
+    )
+    rows.store()
+    return execution_id

@@ -14,6 +14,7 @@ Everything here is a coroutine on the server's loop; the webhook's thread reache
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,9 @@ from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import FinishedResult
 from obelisk.registry import ExportedFunction
 from obelisk.service.executions import ExecutionService
-from obelisk.storage.interface import AppendEvents, CreateExecution, Storage, WriteOp
+from obelisk.storage.interface import AlreadyFinished, AppendEvents, CreateExecution, Storage, WriteOp
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -132,5 +135,12 @@ class WebhookExecutions:
         if not record.created:
             return
         now = self._clock.now_us()
-        await self._storage.write([AppendEvents(record.execution_id, record.next_version, [Finished(result)])], now)
+        try:
+            await self._storage.write([AppendEvents(record.execution_id, record.next_version, [Finished(result)])], now)
+        except AlreadyFinished:
+            log.info(
+                "%s: the webhook's execution record was cancelled meanwhile; its end is not recorded",
+                record.execution_id,
+            )
+            return
         record.next_version += 1

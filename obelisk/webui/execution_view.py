@@ -37,7 +37,7 @@ from obelisk.concepts.events import (
     TemporarilyTimedOut,
     Unlocked,
 )
-from obelisk.concepts.ids import ExecutionId, JoinSetId
+from obelisk.concepts.ids import DelayId, ExecutionId, JoinSetId
 from obelisk.concepts.results import FinishedResult
 from obelisk.storage.interface import ExecutionLog
 from obelisk.webui.formatting import (
@@ -81,6 +81,8 @@ class TimelineRow:
 class RequestView:
     label: Markup
     response: Markup | None
+    pending_delay: DelayId | None = None
+    """A delay without a response yet: the page offers to cancel it while the execution is unfinished."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +180,11 @@ def _response_text(response: JoinSetResponseEvent, url_of: ExecutionUrl, start: 
             if not named:
                 return Markup("{} (at +{})").format(short_result(result), after)
             return Markup("child {} {} (at +{})").format(_link(url_of(child_id), child_id), short_result(result), after)
-        case DelayFinished(delay_id):
+        case DelayFinished(delay_id, cancelled):
+            ended = "cancelled" if cancelled else "expired"
             if not named:
-                return Markup("expired (at +{})").format(after)
-            return Markup("delay {} expired (at +{})").format(_code(delay_id), after)
+                return Markup("{} (at +{})").format(ended, after)
+            return Markup("delay {} {} (at +{})").format(_code(delay_id), ended, after)
         case _:
             assert_never(response.response)
 
@@ -347,9 +350,9 @@ def join_sets(log: ExecutionLog, url_of: ExecutionUrl) -> list[JoinSetView]:
                     answered = delay_responses.get(delay_id)
                 case _:
                     assert_never(request)
-            rows.append(
-                RequestView(label, None if answered is None else _response_text(answered, url_of, start, named=False))
-            )
+            text = None if answered is None else _response_text(answered, url_of, start, named=False)
+            pending = request.delay_id if isinstance(request, DelayRequest) and answered is None else None
+            rows.append(RequestView(label, text, pending))
         views.append(
             JoinSetView(join_set_id, created_at[join_set_id], rows, awaited.get(join_set_id, 0), join_set_id in closing)
         )

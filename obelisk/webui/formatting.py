@@ -13,6 +13,7 @@ from typing import assert_never
 from obelisk.concepts.clock import format_rfc3339, us_to_datetime
 from obelisk.concepts.events import BlockedByJoinSet, FinishedState, LockedState, PendingAt, PendingState
 from obelisk.concepts.results import (
+    Cancelled,
     ExecutionFailure,
     FallibleError,
     FinishedResult,
@@ -89,6 +90,8 @@ def _result_badge(kind: ResultKind) -> Badge:
             return Badge("fail", "timed out", True)
         case ResultKind.NONDETERMINISM_DETECTED:
             return Badge("fail", "nondeterminism", True)
+        case ResultKind.CANCELLED:
+            return Badge("cancelled", "cancelled", True)
         case _:
             assert_never(kind)
 
@@ -140,6 +143,8 @@ def result_view(result: FinishedResult) -> ResultView:
             return ResultView(result.kind, "nondeterminism detected", detail=reason)
         case ExecutionFailure(reason, detail):
             return ResultView(result.kind, reason, detail=detail)
+        case Cancelled(reason):
+            return ResultView(result.kind, "cancelled", detail=reason)
         case _:
             assert_never(result)
 
@@ -157,6 +162,8 @@ def short_result(result: FinishedResult) -> str:
             return f"nondeterminism: {_clip(reason)}"
         case ExecutionFailure(reason, _):
             return f"failed: {_clip(reason)}"
+        case Cancelled(reason):
+            return f"cancelled: {_clip(reason)}"
         case _:
             assert_never(result)
 

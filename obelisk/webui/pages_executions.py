@@ -25,6 +25,7 @@ from obelisk.webui.context import UI, UiContext, component_url, execution_url, s
 from obelisk.webui.cursors import decode_cursor, encode_cursor
 from obelisk.webui.errors import UiError
 from obelisk.webui.formatting import STATE_FILTERS, Badge, badge, json_text, result_view
+from obelisk.webui.pages_cancel import cancel_url
 
 PAGE_LENGTH = 20
 MAX_PAGE_LENGTH = 200
@@ -179,6 +180,12 @@ async def _child_tree(context: UiContext, log: ExecutionLog, now: int) -> tuple[
     return roots, False
 
 
+def _duration(log: ExecutionLog, end: int) -> int:
+    """From the scheduled time, or from the creation for one that ended before its time came (cancelled)."""
+    start = log.created.scheduled_at
+    return end - (start if start <= end else log.events[0].created_at)
+
+
 @dataclass(frozen=True, slots=True)
 class LogsView:
     lines: list[StoredLogLine]
@@ -226,7 +233,7 @@ async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]
         "state_kind": type(state).__name__,
         "finished": isinstance(state, FinishedState),
         "finished_at": finished_at,
-        "duration": (finished_at if finished_at is not None else now) - created.scheduled_at,
+        "duration": _duration(log, finished_at if finished_at is not None else now),
         "params": params,
         "signature": None if metadata is None else metadata.to_wit_signature(),
         "result": result,
@@ -238,6 +245,7 @@ async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]
         "scheduled": view.scheduled_ids(log),
         "parent": parent,
         "submit_url": submit,
+        "cancel_url": cancel_url(log.execution_id),
         "component_url": component_url(created.component_id) if component else None,
         "filter_url": "/execution/list?" + urlencode({"ffqn": str(created.ffqn)}),
         "time_tag": view.time_tag,

@@ -89,6 +89,10 @@ class ActivityWorker:
         return None
 
     @property
+    def cancel_grace_seconds(self) -> float:
+        return 0.0
+
+    @property
     def deadline_grace_seconds(self) -> float:
         # Running code is stopped by the epoch deadline and waits in WASI by the store's deadline, both at the
         # attempt's deadline, so the attempt reports its own timeout and its thread comes back; only a guest stuck

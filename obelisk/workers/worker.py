@@ -16,6 +16,9 @@ class AttemptDeadline:
 
     def __init__(self, us: int) -> None:
         self._us = us
+        self.cancelled = False
+        """Set by the executor when the execution was cancelled while the attempt ran: a workflow run stops at its
+        next host call (``RunDeadline.stop_if_cancelled``); an activity's thread is abandoned."""
 
     @property
     def us(self) -> int:
@@ -41,6 +44,13 @@ class Worker(Protocol):
         """How long past the deadline the executor waits before it records a timeout itself and abandons the
         thread. Activities: none (a guest blocked in WASI cannot be stopped otherwise). Workflows: a little, as
         they watch their own deadline and report a more precise outcome (an interrupt, at the right version)."""
+        ...
+
+    @property
+    def cancel_grace_seconds(self) -> float:
+        """How long the executor waits for a cancelled attempt to return before it abandons the thread. Activities:
+        none (their guest has no point where it could notice). Workflows: as at the deadline, for their next host
+        call."""
         ...
 
     @property

@@ -39,7 +39,7 @@ _RESULT_KIND = '    OK = "Ok"\n'
 
 ENUM_FAKES: dict[str, str] = {
     "obelisk/service/listing.py": '    FUNCTION = "function"\n',
-    "obelisk/workers/workflow/interrupts.py": '    LOCK_EXPIRING = "lock expiring"\n',
+    "obelisk/workers/workflow/interrupts.py": '    CANCELLED = "cancelled"\n',
     "obelisk/concepts/guest_logs.py": '    ERROR = "error"\n',
 }
 """Other enums dispatched on, by module: the line of their last member, after which a fake member is added."""

@@ -41,6 +41,7 @@ from obelisk.concepts.events import (
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import (
+    Cancelled,
     ExecutionFailure,
     FallibleError,
     FinishedResult,
@@ -66,6 +67,7 @@ RESULTS: list[FinishedResult] = [
     NondeterminismDetected("mismatch"),
     ExecutionFailure("boom", "detail"),
     ExecutionFailure("boom", None),
+    Cancelled("by an operator"),
 ]
 
 SCHEDULES: list[ScheduleAt] = [ScheduleNow(), ScheduleAtTime(5), ScheduleIn(6)]
@@ -75,6 +77,7 @@ REQUESTS: list[JoinSetRequestBody] = [DelayRequest(DELAY_ID, 100), ChildExecutio
 RESPONSES: list[JoinSetResponseBody] = [
     *(ChildExecutionFinished(CHILD_ID, result) for result in RESULTS),
     DelayFinished(DELAY_ID),
+    DelayFinished(DelayId.generate(), cancelled=True),  # a delay of its own: views key responses by delay
 ]
 
 EVENTS: list[Event] = [

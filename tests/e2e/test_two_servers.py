@@ -17,10 +17,10 @@ import pytest
 
 from obelisk.api.client import ApiClient, ApiError
 from obelisk.concepts.clock import SystemClock
-from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState, Locked
+from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState, Locked, LockedState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId, ExecutorId
-from obelisk.concepts.results import Ok, ReturnValue
+from obelisk.concepts.results import Cancelled, Ok, ReturnValue
 from obelisk.storage.interface import ExecutionLog, ExecutionQuery, ExecutionSummary
 from obelisk.storage.postgres.backend import PostgresStorage
 from tests.integration.server_process import ServerProcess
@@ -266,6 +266,41 @@ async def test_a_follower_on_one_server_sees_an_execution_run_by_the_other_finis
         finished_at = log.events[-1].created_at / 1_000_000
         assert seen_at - finished_at < 1.0, f"the follower on A saw the finish {seen_at - finished_at:.2f} s late"
         print(f"the follower on A saw B's finish {seen_at - finished_at:.3f} s after its commit")
+
+
+async def test_a_cancel_through_one_server_stops_the_attempt_running_on_the_other(
+    tmp_path: Path,
+    postgres_cluster: PostgresCluster,
+    postgres_database: str,
+    built_components: Path,
+    codegen_cache: Path,
+    cluster_env: None,
+) -> None:
+    """Server A has no components, so the 20 s sleep (submitted through B) runs on B. Cancelled through A's API (a
+    write to the shared database), B hears of it through LISTEN/NOTIFY and stops the attempt at once."""
+    config_a, port_a = _write_config(tmp_path / "a", postgres_cluster, postgres_database, codegen_cache, "")
+    config_b, port_b = _write_config(
+        tmp_path / "b", postgres_cluster, postgres_database, codegen_cache, _sleep_components(built_components)
+    )
+    with (
+        _servers(config_a, config_b) as (_, server_b),
+        ApiClient(f"http://127.0.0.1:{port_a}") as a,
+        ApiClient(f"http://127.0.0.1:{port_b}") as b,
+    ):
+        execution_id = ExecutionId.parse(b.submit(b.generate_execution_id(), SLEEP, [{"seconds": 20}]))
+        async with _database(postgres_cluster, postgres_database) as storage:
+            deadline = time.monotonic() + 30
+            while not isinstance(await storage.get_pending_state(execution_id), LockedState):
+                assert time.monotonic() < deadline, "the sleep was not locked in 30 s"
+                await asyncio.sleep(0.05)
+            assert await asyncio.to_thread(a.cancel, execution_id)
+            cancelled_at = time.monotonic()
+            await asyncio.to_thread(server_b.wait_for_output, f"{execution_id}: cancelled while its attempt ran", 5)
+            assert time.monotonic() - cancelled_at < 5
+            log = await storage.get(execution_id)
+        assert _finished_events(log.events) == [Finished(Cancelled("cancelled by an operator"))]
+        assert _finished_by(log) == _executor_id(tmp_path / "b")
+        assert not await asyncio.to_thread(a.cancel, execution_id)  # finished: refused, nothing changed
 
 
 async def test_a_server_killed_and_restarted_gives_back_its_own_locks_at_once(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -27,7 +28,7 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
-from obelisk.concepts.results import Ok, ResultKind, ReturnValue
+from obelisk.concepts.results import Cancelled, Ok, ResultKind, ReturnValue
 from obelisk.storage import state_machine
 from obelisk.storage.interface import AlreadyFinished, IllegalStateTransition, VersionMismatch
 from obelisk.storage.state_machine import (
@@ -274,3 +275,30 @@ def test_status_counts_events_and_responses() -> None:
     status = state_machine.status(row)
     assert (status.change_count, status.next_version) == (4, 3)
     assert row.state == PENDING_AT
+
+
+@pytest.mark.parametrize("state", [PENDING_AT, LOCKED, BLOCKED])
+def test_cancel_finishes_an_unfinished_execution_in_any_state(state: str) -> None:
+    row = new_row(T0 + 60 * SEC)  # scheduled later: a cancel does not wait for it
+    if state != PENDING_AT:
+        row.pending_expires_finished = T0
+        lock(row)
+    if state == BLOCKED:
+        state_machine.append(row, row.next_version, [JoinNext(JS, T0 + 5 * SEC)], T0, Responses())
+    assert row.state == state
+    version = row.next_version
+    finished, changes = state_machine.cancel(row, "by an operator", T0 + SEC, Responses())
+    assert finished == Finished(Cancelled("by an operator"))
+    assert changes == [DropAllDelays()]
+    assert state_machine.pending_state(row) == FinishedState(T0 + SEC, ResultKind.CANCELLED)
+    assert row.next_version == version + 1
+    assert (row.executor_id, row.run_id, row.join_set_id) == (None, None, None)
+
+
+def test_cancel_of_a_finished_execution_is_refused_and_changes_nothing() -> None:
+    row = new_row()
+    state_machine.append(row, 1, [Finished(Ok(None))], T0, Responses())
+    before = dataclasses.replace(row)
+    with pytest.raises(AlreadyFinished):
+        state_machine.cancel(row, "by an operator", T0 + SEC, Responses())
+    assert row == before

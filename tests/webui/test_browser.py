@@ -11,9 +11,14 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from obelisk.concepts.events import Created, PendingAt
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.results import Cancelled
 from obelisk.server import Server
 from tests.integration.server_harness import running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
@@ -168,6 +173,38 @@ async def test_the_timeline_of_fiboa_10_5_shows_5_child_executions(server: Serve
     await page.goto(base + "/execution/E_01J0000000000000000000000Z")
     assert await page.locator("h1").inner_text() == "Execution not found"
     await _shoot(page, "not-found")
+
+
+async def test_the_cancel_button_asks_then_cancels(server: Server, browser: object) -> None:
+    """Dismissing the confirm() changes nothing; accepting it cancels, and the page shows the execution cancelled."""
+    execution_id = ExecutionId.generate()
+    later = server.clock.now_us() + 3600 * 1_000_000  # scheduled in an hour: nobody runs it meanwhile
+    created = Created(Ffqn.parse("testing:fibo/fibo.fibo"), [10], later, "activity_wasm:fibo:0123456789abcdef", 0, 1)
+    await server.storage.create(execution_id, created, server.clock.now_us())
+    base = f"http://127.0.0.1:{server.webui_port}"
+    page = await browser.new_page(viewport=LAPTOP)  # type: ignore[attr-defined]
+    await page.goto(f"{base}/execution/{execution_id}")
+    await _shoot(page, "execution-cancel-button")
+    questions: list[str] = []
+
+    async def dismiss(dialog: Any) -> None:
+        questions.append(dialog.message)
+        await dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    await page.click(".cancel-form button")
+    assert questions and questions[0].startswith(f"Cancel execution {execution_id}?")
+    assert isinstance(await server.executions.pending_state(execution_id), PendingAt)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    async with page.expect_navigation():
+        await page.click(".cancel-form button")
+    assert await page.locator(".status-main .badge").inner_text() == "CANCELLED"
+    assert await page.locator(".cancel-form").count() == 0
+    assert (await page.locator(".status-words").inner_text()).startswith("finished in ")
+    assert "-" not in await page.locator(".status-words").inner_text()
+    assert await server.executions.result(execution_id) == Cancelled("cancelled by an operator")
+    await _shoot(page, "execution-cancelled")
 
 
 def test_chromium_is_installed() -> None:

@@ -11,8 +11,19 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from obelisk.concepts.ids import ExecutionId
-from obelisk.concepts.results import Ok, ReturnValue
+from obelisk.concepts.events import (
+    Created,
+    DelayFinished,
+    DelayRequest,
+    JoinNext,
+    JoinSetCreated,
+    JoinSetRequest,
+    Locked,
+    PendingAt,
+)
+from obelisk.concepts.ffqn import Ffqn
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.concepts.results import Cancelled, Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
 from obelisk.storage.sqlite import SqliteStorage
@@ -326,3 +337,70 @@ async def test_a_broken_database_gives_a_500_page_without_a_traceback(client: Cl
     page = await response.text()
     assert "<h1>Something went wrong</h1>" in page
     assert "Traceback" not in page and 'File "' not in page
+
+
+# ---------------------------------------------------------------------------------------------- cancel
+
+
+async def test_cancel_button_asks_first_then_cancels_and_refuses_a_finished_execution(
+    client: Client, server: Server
+) -> None:
+    execution_id = ExecutionId.generate()
+    later = server.clock.now_us() + 3600 * 1_000_000  # scheduled in an hour: nobody runs it meanwhile
+    created = Created(Ffqn.parse(FIBO), [10], later, "activity_wasm:fibo:0123456789abcdef", 0, 1_000)
+    await server.storage.create(execution_id, created, server.clock.now_us())
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    form = re.search(r'<form class="cancel-form" method="post" action="([^"]+)" data-confirm="([^"]+)">', page)
+    assert form is not None and form[1] == f"/execution/{execution_id}/cancel"
+    assert f"Cancel execution {execution_id}?" in html.unescape(form[2])
+
+    # Posted without the confirmation (no script ran): a confirmation page, and nothing changed.
+    asked = await client.post(form[1], data={}, allow_redirects=False)
+    assert asked.status == 200
+    question = await asked.text()
+    assert '<input type="hidden" name="confirmed" value="1">' in question
+    assert isinstance(await server.executions.pending_state(execution_id), PendingAt)
+
+    done = await client.post(form[1], data={"confirmed": "1"}, allow_redirects=False)
+    assert done.status == 303 and done.headers["Location"] == f"/execution/{execution_id}"
+    assert await server.executions.result(execution_id) == Cancelled("cancelled by an operator")
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    assert _text_of(page, "badge badge-cancelled") == ["cancelled"]
+    assert _text_of(page, "result-headline") == ["cancelled"]
+    assert "cancel-form" not in page
+
+    again = await client.post(form[1], data={"confirmed": "1"}, allow_redirects=False)
+    assert again.status == 409
+    refused = html.unescape(await again.text())
+    assert f"Execution {execution_id} had already finished; nothing was changed." in refused
+    assert await server.executions.result(execution_id) == Cancelled("cancelled by an operator")
+    missing = await client.post(f"/execution/{ExecutionId.generate()}/cancel", data={"confirmed": "1"})
+    assert missing.status == 404
+
+
+async def test_end_now_button_cancels_a_pending_delay(client: Client, server: Server) -> None:
+    execution_id, now = ExecutionId.generate(), server.clock.now_us()
+    hour = 3600 * 1_000_000
+    await server.storage.create(execution_id, Created(Ffqn.parse(FIBO), [10], now, "c", 0, 1), now)
+    locked = Locked("c", ExecutorId.generate(), RunId.generate(), now + hour)  # a run waiting in place, on no server
+    js, delay_id = JoinSetId.generate(), DelayId.generate()
+    sleep = JoinSetRequest(js, DelayRequest(delay_id, now + hour))
+    await server.storage.append(execution_id, 1, [locked, JoinSetCreated(js), sleep, JoinNext(js, now + hour)], now)
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    action = f"/execution/{execution_id}/cancel-delay/{delay_id}"
+    assert f'<form class="cancel-delay-form" method="post" action="{action}"' in page
+
+    asked = await client.post(action, data={}, allow_redirects=False)
+    assert asked.status == 200 and f"End delay {delay_id} now?" in await asked.text()
+    assert (await server.executions.get(execution_id)).responses == []
+
+    done = await client.post(action, data={"confirmed": "1"}, allow_redirects=False)
+    assert done.status == 303 and done.headers["Location"] == f"/execution/{execution_id}"
+    responses = (await server.executions.get(execution_id)).responses
+    assert [r.response for r in responses] == [DelayFinished(delay_id, cancelled=True)]
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    assert "cancel-delay-form" not in page and "cancelled (at +" in page
+
+    again = await client.post(action, data={"confirmed": "1"}, allow_redirects=False)
+    assert again.status == 409
+    assert f"Delay {delay_id} is not pending" in html.unescape(await again.text())

@@ -18,6 +18,7 @@ class ResultKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NONDETERMINISM_DETECTED: _ClassVar[ResultKind]
     EXECUTION_FAILURE: _ClassVar[ResultKind]
     FALLIBLE_ERROR: _ClassVar[ResultKind]
+    CANCELLED: _ClassVar[ResultKind]
 
 class LogLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -50,6 +51,7 @@ TIMEOUT: ResultKind
 NONDETERMINISM_DETECTED: ResultKind
 EXECUTION_FAILURE: ResultKind
 FALLIBLE_ERROR: ResultKind
+CANCELLED: ResultKind
 LOG_LEVEL_UNSPECIFIED: LogLevel
 LOG_LEVEL_TRACE: LogLevel
 LOG_LEVEL_DEBUG: LogLevel
@@ -217,7 +219,7 @@ class FinishedStatus(_message.Message):
     def __init__(self, created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., result_detail: _Optional[_Union[ResultDetail, _Mapping]] = ...) -> None: ...
 
 class ResultDetail(_message.Message):
-    __slots__ = ("ok", "fallible_error", "timeout", "nondeterminism_detected", "execution_failure")
+    __slots__ = ("ok", "fallible_error", "timeout", "nondeterminism_detected", "execution_failure", "cancelled")
     class Ok(_message.Message):
         __slots__ = ("return_value",)
         RETURN_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -243,17 +245,64 @@ class ResultDetail(_message.Message):
         reason: str
         detail: str
         def __init__(self, reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    class Cancelled(_message.Message):
+        __slots__ = ("reason",)
+        REASON_FIELD_NUMBER: _ClassVar[int]
+        reason: str
+        def __init__(self, reason: _Optional[str] = ...) -> None: ...
     OK_FIELD_NUMBER: _ClassVar[int]
     FALLIBLE_ERROR_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     NONDETERMINISM_DETECTED_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
     ok: ResultDetail.Ok
     fallible_error: ResultDetail.FallibleError
     timeout: ResultDetail.Timeout
     nondeterminism_detected: ResultDetail.NondeterminismDetected
     execution_failure: ResultDetail.ExecutionFailure
-    def __init__(self, ok: _Optional[_Union[ResultDetail.Ok, _Mapping]] = ..., fallible_error: _Optional[_Union[ResultDetail.FallibleError, _Mapping]] = ..., timeout: _Optional[_Union[ResultDetail.Timeout, _Mapping]] = ..., nondeterminism_detected: _Optional[_Union[ResultDetail.NondeterminismDetected, _Mapping]] = ..., execution_failure: _Optional[_Union[ResultDetail.ExecutionFailure, _Mapping]] = ...) -> None: ...
+    cancelled: ResultDetail.Cancelled
+    def __init__(self, ok: _Optional[_Union[ResultDetail.Ok, _Mapping]] = ..., fallible_error: _Optional[_Union[ResultDetail.FallibleError, _Mapping]] = ..., timeout: _Optional[_Union[ResultDetail.Timeout, _Mapping]] = ..., nondeterminism_detected: _Optional[_Union[ResultDetail.NondeterminismDetected, _Mapping]] = ..., execution_failure: _Optional[_Union[ResultDetail.ExecutionFailure, _Mapping]] = ..., cancelled: _Optional[_Union[ResultDetail.Cancelled, _Mapping]] = ...) -> None: ...
+
+class CancelExecutionRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: ExecutionId
+    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ...) -> None: ...
+
+class CancelExecutionResponse(_message.Message):
+    __slots__ = ("outcome",)
+    class CancelExecutionOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CANCEL_EXECUTION_OUTCOME_UNSPECIFIED: _ClassVar[CancelExecutionResponse.CancelExecutionOutcome]
+        CANCEL_EXECUTION_OUTCOME_CANCELLATION_REQUESTED: _ClassVar[CancelExecutionResponse.CancelExecutionOutcome]
+        CANCEL_EXECUTION_OUTCOME_ALREADY_FINISHED: _ClassVar[CancelExecutionResponse.CancelExecutionOutcome]
+    CANCEL_EXECUTION_OUTCOME_UNSPECIFIED: CancelExecutionResponse.CancelExecutionOutcome
+    CANCEL_EXECUTION_OUTCOME_CANCELLATION_REQUESTED: CancelExecutionResponse.CancelExecutionOutcome
+    CANCEL_EXECUTION_OUTCOME_ALREADY_FINISHED: CancelExecutionResponse.CancelExecutionOutcome
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    outcome: CancelExecutionResponse.CancelExecutionOutcome
+    def __init__(self, outcome: _Optional[_Union[CancelExecutionResponse.CancelExecutionOutcome, str]] = ...) -> None: ...
+
+class CancelDelayRequest(_message.Message):
+    __slots__ = ("delay_id",)
+    DELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    delay_id: DelayId
+    def __init__(self, delay_id: _Optional[_Union[DelayId, _Mapping]] = ...) -> None: ...
+
+class CancelDelayResponse(_message.Message):
+    __slots__ = ("outcome",)
+    class CancelDelayOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CANCEL_DELAY_OUTCOME_UNSPECIFIED: _ClassVar[CancelDelayResponse.CancelDelayOutcome]
+        CANCEL_DELAY_OUTCOME_CANCELLED: _ClassVar[CancelDelayResponse.CancelDelayOutcome]
+        CANCEL_DELAY_OUTCOME_ALREADY_FINISHED: _ClassVar[CancelDelayResponse.CancelDelayOutcome]
+    CANCEL_DELAY_OUTCOME_UNSPECIFIED: CancelDelayResponse.CancelDelayOutcome
+    CANCEL_DELAY_OUTCOME_CANCELLED: CancelDelayResponse.CancelDelayOutcome
+    CANCEL_DELAY_OUTCOME_ALREADY_FINISHED: CancelDelayResponse.CancelDelayOutcome
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    outcome: CancelDelayResponse.CancelDelayOutcome
+    def __init__(self, outcome: _Optional[_Union[CancelDelayResponse.CancelDelayOutcome, str]] = ...) -> None: ...
 
 class ListExecutionsRequest(_message.Message):
     __slots__ = ("function_name", "top_level_only", "newer_than", "older_than", "function_filter", "state_filters")
@@ -526,10 +575,12 @@ class ResponseWithCursor(_message.Message):
 class JoinSetResponseEvent(_message.Message):
     __slots__ = ("created_at", "join_set_id", "delay_finished", "child_execution_finished")
     class DelayFinished(_message.Message):
-        __slots__ = ("delay_id",)
+        __slots__ = ("delay_id", "success")
         DELAY_ID_FIELD_NUMBER: _ClassVar[int]
+        SUCCESS_FIELD_NUMBER: _ClassVar[int]
         delay_id: DelayId
-        def __init__(self, delay_id: _Optional[_Union[DelayId, _Mapping]] = ...) -> None: ...
+        success: bool
+        def __init__(self, delay_id: _Optional[_Union[DelayId, _Mapping]] = ..., success: bool = ...) -> None: ...
     class ChildExecutionFinished(_message.Message):
         __slots__ = ("child_execution_id", "result_detail")
         CHILD_EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]

@@ -69,6 +69,16 @@ class ExecutionRepositoryStub(object):
                 request_serializer=obelisk__pb2.ListLogsRequest.SerializeToString,
                 response_deserializer=obelisk__pb2.ListLogsResponse.FromString,
                 _registered_method=True)
+        self.CancelExecution = channel.unary_unary(
+                '/obelisk.ExecutionRepository/CancelExecution',
+                request_serializer=obelisk__pb2.CancelExecutionRequest.SerializeToString,
+                response_deserializer=obelisk__pb2.CancelExecutionResponse.FromString,
+                _registered_method=True)
+        self.CancelDelay = channel.unary_unary(
+                '/obelisk.ExecutionRepository/CancelDelay',
+                request_serializer=obelisk__pb2.CancelDelayRequest.SerializeToString,
+                response_deserializer=obelisk__pb2.CancelDelayResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutionRepositoryServicer(object):
@@ -119,6 +129,20 @@ class ExecutionRepositoryServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelExecution(self, request, context):
+        """Finish an unfinished execution as cancelled (and its unfinished children); a finished one is left as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelDelay(self, request, context):
+        """End a pending delay now, as if it had expired: the sleeping workflow wakes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutionRepositoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +180,16 @@ def add_ExecutionRepositoryServicer_to_server(servicer, server):
                     servicer.ListLogs,
                     request_deserializer=obelisk__pb2.ListLogsRequest.FromString,
                     response_serializer=obelisk__pb2.ListLogsResponse.SerializeToString,
+            ),
+            'CancelExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelExecution,
+                    request_deserializer=obelisk__pb2.CancelExecutionRequest.FromString,
+                    response_serializer=obelisk__pb2.CancelExecutionResponse.SerializeToString,
+            ),
+            'CancelDelay': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelDelay,
+                    request_deserializer=obelisk__pb2.CancelDelayRequest.FromString,
+                    response_serializer=obelisk__pb2.CancelDelayResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +381,60 @@ class ExecutionRepository(object):
             '/obelisk.ExecutionRepository/ListLogs',
             obelisk__pb2.ListLogsRequest.SerializeToString,
             obelisk__pb2.ListLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/obelisk.ExecutionRepository/CancelExecution',
+            obelisk__pb2.CancelExecutionRequest.SerializeToString,
+            obelisk__pb2.CancelExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelDelay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/obelisk.ExecutionRepository/CancelDelay',
+            obelisk__pb2.CancelDelayRequest.SerializeToString,
+            obelisk__pb2.CancelDelayResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,8 @@ _SELECT_DUE_DELAYS = (
     "SELECT execution_id, join_set_id, delay_id, expires_at FROM delay WHERE expires_at <= %s ORDER BY expires_at"
 )
 
+_SELECT_DELAY_OWNER = "SELECT execution_id, join_set_id FROM delay WHERE delay_id = %s"
+
 
 def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
     """The listing query as it runs here; separate so that tests can ``EXPLAIN`` exactly that."""
@@ -114,6 +116,9 @@ class PostgresReads:
 
     def due_delays(self, now: int) -> Rows:
         return self.conn.execute(_SELECT_DUE_DELAYS, (now,)).fetchall()
+
+    def delay_owner(self, delay_id: str) -> tuple[Any, ...] | None:
+        return self.conn.execute(_SELECT_DELAY_OWNER, (delay_id,)).fetchone()
 
     def executions(self, query: ExecutionQuery) -> Rows:
         sql, params = list_executions_sql(query)

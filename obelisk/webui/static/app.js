@@ -63,6 +63,23 @@
     }, function () { /* nothing to do: the id is on the page to select by hand */ });
   });
 
+  // A form that changes something (the Cancel button) asks first; confirmed, it says so to the server, which
+  // otherwise answers with a confirmation page of its own (the no-script path).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute ? form.getAttribute("data-confirm") : null;
+    if (!question) return;
+    if (!window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    var field = document.createElement("input");
+    field.type = "hidden";
+    field.name = "confirmed";
+    field.value = "1";
+    form.appendChild(field);
+  });
+
   function follow(live) {
     var url = live.getAttribute("data-stream");
     if (!url || !window.EventSource) return;

@@ -12,6 +12,7 @@ from typing import Any, assert_never
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import ChildExecutionFinished, JoinSetResponseEvent
 from obelisk.concepts.results import (
+    Cancelled,
     ExecutionError,
     ExecutionFailure,
     FallibleError,
@@ -32,6 +33,12 @@ class ChildExecutionError(ObeliskError):
 
     def as_failure(self) -> ExecutionFailure:
         return ExecutionFailure(str(self), self.detail)
+
+
+def cancelled_failure_reason(reason: str) -> str:
+    """The guest contract's ``execution-error`` has no cancelled case: a cancelled child reaches its parent as a
+    ``permanent-failure`` whose message starts with ``cancelled``, so that the contract stays the original's."""
+    return f"cancelled: {reason}"
 
 
 def _child(response: JoinSetResponseEvent) -> ChildExecutionFinished:
@@ -58,6 +65,8 @@ def direct_call_result(result: FinishedResult) -> Any:
             raise ChildExecutionError("nondeterminism detected", reason)
         case ExecutionFailure(reason, detail):
             raise ChildExecutionError(reason, detail)
+        case Cancelled(reason):
+            raise ChildExecutionError(cancelled_failure_reason(reason), None)
         case _:
             assert_never(result)
 
@@ -72,6 +81,8 @@ def execution_error_json(error: ExecutionError) -> Any:
             return "nondeterminism"
         case ExecutionFailure(reason, _):
             return {"permanent-failure": reason}
+        case Cancelled(reason):
+            return {"permanent-failure": cancelled_failure_reason(reason)}
         case _:
             assert_never(error)
 
@@ -87,7 +98,7 @@ def await_next_json(response: JoinSetResponseEvent, *, has_value: bool) -> Any:
             if not has_value:
                 return {"ok": execution_id}
             return {"ok": [execution_id, None if value is None else value.json]}
-        case Timeout() | NondeterminismDetected() | ExecutionFailure():
+        case Timeout() | NondeterminismDetected() | ExecutionFailure() | Cancelled():
             return {"err": [execution_id, execution_error_json(result)]}
         case _:
             assert_never(result)

@@ -45,7 +45,9 @@ T = TypeVar("T")
 
 
 def _run(context: Any) -> WorkflowRun:
+    """The run of the calling guest; every host call goes through here, so a cancelled run stops here."""
     run: WorkflowRun = store_data(context)
+    run.deadline.stop_if_cancelled()
     return run
 
 

@@ -34,6 +34,8 @@ class InterruptReason(StrEnum):
     """A sleep that ends after the lock: waiting in place would be timed out."""
     LOCK_EXPIRING = "lock expiring"
     """The lock's deadline came while the run waited for a response (the timeout of a waiting run)."""
+    CANCELLED = "cancelled"
+    """An operator cancelled the execution (``Storage.cancel`` wrote its end): the run stops, writing nothing."""
 
 
 class InterruptRun(Exception):
@@ -69,6 +71,11 @@ class RunDeadline:
 
     def now_us(self) -> int:
         return self._clock.now_us()
+
+    def stop_if_cancelled(self) -> None:
+        """Called at every host call and every wake-up of a wait in place: a cancelled run unwinds there."""
+        if self.attempt.cancelled:
+            raise InterruptRun(InterruptReason.CANCELLED, "the execution was cancelled")
 
     def remaining_us(self) -> int:
         """How long the run may still wait in place (the margin left for interrupting itself cleanly)."""

@@ -345,6 +345,7 @@ class WorkflowRun:
         if delay_expires_at is not None and not self.deadline.fits(delay_expires_at - self.now_us()):
             raise InterruptRun(InterruptReason.SLEEPS_PAST_LOCK, f"sleeping until {delay_expires_at}")
         while True:
+            self.deadline.stop_if_cancelled()
             remaining_us = self.deadline.remaining_us()
             if remaining_us <= 0:
                 raise InterruptRun(InterruptReason.LOCK_EXPIRING, f"while waiting for {result.join_set_id}")

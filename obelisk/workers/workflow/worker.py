@@ -127,6 +127,10 @@ class WorkflowWorker:
     def deadline_grace_seconds(self) -> float:
         return DEADLINE_GRACE_SECONDS
 
+    @property
+    def cancel_grace_seconds(self) -> float:
+        return DEADLINE_GRACE_SECONDS
+
     def run(self, locked: LockedExecution, deadline: AttemptDeadline) -> WorkerOutcome:
         export = self._exports.get(locked.ffqn)
         if export is None:
@@ -249,5 +253,7 @@ def _interrupted(reason: InterruptReason) -> WorkerOutcome:
     match reason:
         case InterruptReason.AWAITS_BY_REPLAY | InterruptReason.SLEEPS_PAST_LOCK | InterruptReason.LOCK_EXPIRING:
             return Interrupted()  # replayed once it is due again
+        case InterruptReason.CANCELLED:
+            return Interrupted()  # finished already: the cancel wrote its end
         case _:
             assert_never(reason)
