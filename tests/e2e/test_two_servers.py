@@ -189,11 +189,13 @@ async def test_two_servers_share_300_workflows_and_one_killed_midway_loses_nothi
             while len(await _all_of(storage, FIBOA, "Finished")) < WORKFLOWS // 3:
                 assert time.monotonic() < deadline, "a third of the workflows did not finish in 120 s"
                 await asyncio.sleep(0.02)
-            held_by_b = len(await storage.held_locks(id_b, SystemClock().now_us()))
+            # Killed while it holds work: between two of its commits B may hold nothing for a moment.
+            while not (held_by_b := len(await storage.held_locks(id_b, SystemClock().now_us()))):
+                assert time.monotonic() < deadline, "server B held nothing to take over"
+                await asyncio.sleep(0.005)
             server_b.kill()
             killed_at = time.monotonic()
             finished_at_kill = len(await _all_of(storage, FIBOA, "Finished"))
-            assert held_by_b > 0, "server B held nothing when it was killed"
             workflows = await submitting
             while len(done := await _all_of(storage, FIBOA, "Finished")) < WORKFLOWS:
                 assert time.monotonic() < deadline + 120, f"{WORKFLOWS - len(done)} workflows unfinished after the kill"
