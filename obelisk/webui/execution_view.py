@@ -447,8 +447,9 @@ def waterfall_spans(
         for r in log.responses
         if isinstance(r.response, ChildExecutionFinished)
     }
+    order = {child_id: i for i, child_id in enumerate(child_ids(log))}
     spans = []
-    for child in children:
+    for child in sorted(children, key=lambda c: order.get(c.execution_id, len(order))):
         child_state = child.pending_state
         result = results.get(child.execution_id)
         suffix = child.execution_id[len(log.execution_id) :]

@@ -233,7 +233,8 @@ class Scale:
 
 
 def layout(execution: Span, runs: Sequence[Span], children: Sequence[Span], now: int) -> Waterfall:
-    """Rows top-down: the execution, its runs (one row), then its children (or their groups) by start time."""
+    """Rows top-down: the execution, its runs (one row), then its children (or their groups) by start time;
+    ``children`` come in request order, which breaks ties."""
     spans = [execution, *runs, *children]
     unfinished = any(s.end is None for s in spans)
     start = min(s.start for s in spans)
@@ -242,9 +243,9 @@ def layout(execution: Span, runs: Sequence[Span], children: Sequence[Span], now:
     rows = [Row("execution", AXIS_HEIGHT, _clip(execution.label), execution.href, [_bar(execution, scale, now)])]
     if runs:
         bars = [_bar(r, scale, now) for r in runs] if len(runs) <= AGGREGATE_ABOVE else _run_buckets(runs, scale, now)
-        label = f"{'run' if len(runs) == 1 else 'runs'} ({len(runs)})"
+        label = f"{len(runs)} {'run' if len(runs) == 1 else 'runs'}"
         rows.append(Row("runs", AXIS_HEIGHT + ROW_HEIGHT, label, None, bars))
-    ordered = sorted(children, key=lambda c: (c.start, _end(c, now)))
+    ordered = sorted(children, key=lambda c: c.start)  # stable: children created together keep their order
     aggregated = len(ordered) > AGGREGATE_ABOVE
     groups = _groups(ordered, scale, now) if aggregated else [[c] for c in ordered]
     for group in groups:

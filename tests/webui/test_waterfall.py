@@ -12,6 +12,7 @@ from obelisk.concepts.events import (
     ChildExecutionFinished,
     ChildExecutionRequest,
     Created,
+    Event,
     ExecutionEvent,
     FinishedState,
     JoinNext,
@@ -70,7 +71,7 @@ def test_each_child_gets_a_linked_bar_in_start_order_under_the_execution_and_its
     runs = [_run(1, T0, T0 + 2 * SEC, Outcome.INTERRUPTED), _run(2, T0 + 9 * SEC, T0 + 10 * SEC)]
     wf = layout(_execution(), runs, children, now=T0 + 60 * SEC)
     assert [r.kind for r in wf.rows] == ["execution", "runs", "child", "child"]
-    assert [r.label for r in wf.rows] == ["workflow.fiboa", "runs (2)", ".0 fibo.fibo", ".1 fibo.fibo"]
+    assert [r.label for r in wf.rows] == ["workflow.fiboa", "2 runs", ".0 fibo.fibo", ".1 fibo.fibo"]
     assert [r.href for r in wf.rows[2:]] == ["/e/E_X.0", "/e/E_X.1"]
     (whole,) = wf.rows[0].bars
     assert (whole.x, whole.x + whole.width) == (CHART_LEFT, CHART_RIGHT)
@@ -191,7 +192,7 @@ def test_spans_of_a_workflow_log_with_an_interrupted_run_and_two_children() -> N
     run1, run2 = RunId.generate(), RunId.generate()
     executor = ExecutorId.generate()
     ffqn = Ffqn.parse(WORKFLOW)
-    events = [
+    events: list[Event] = [
         Created(ffqn, [10, 2], T0, "workflow:fibo:0123456789abcdef", 0, 1),
         Locked("workflow:fibo:0123456789abcdef", executor, run1, T0 + 10 * SEC),
         JoinSetCreated(js),
@@ -220,7 +221,8 @@ def test_spans_of_a_workflow_log_with_an_interrupted_run_and_two_children() -> N
             kids[1], Ffqn.parse(ACTIVITY), LockedState(executor, RunId.generate(), T0), T0 + 3 * SEC, T0 + 3 * SEC, "c"
         ),
     ]
-    execution, runs, children = waterfall_spans(log, summaries, lambda e: f"/execution/{e}")
+    # Summaries come in no particular order; children created together keep the order they were requested in.
+    execution, runs, children = waterfall_spans(log, summaries[::-1], lambda e: f"/execution/{e}")
     assert (execution.start, execution.end, execution.outcome, execution.ident) == (T0, None, Outcome.RUNNING, parent)
     assert [(r.start, r.end, r.outcome, r.ident) for r in runs] == [
         (T0 + SEC, T0 + 6 * SEC, Outcome.INTERRUPTED, run1),
