@@ -20,6 +20,7 @@ from obelisk.concepts.events import (
     ChildExecutionFinished,
     ChildExecutionRequest,
     Created,
+    Event,
     Finished,
     JoinNext,
     JoinSetCreated,
@@ -126,7 +127,7 @@ async def _fan_out(server: Server, count: int) -> ExecutionId:
     executor = ExecutorId.generate()
     run = Locked("workflow:x:0", executor, RunId.generate(), later)
     requests = [JoinSetRequest(js, ChildExecutionRequest(c)) for c in children]
-    events = [run, JoinSetCreated(js), *requests, JoinNext(js, later)]
+    events: list[Event] = [run, JoinSetCreated(js), *requests, JoinNext(js, later)]
     ops: list[WriteOp] = [AppendEvents(parent, 1, events)]
     ops += [
         CreateExecution(
@@ -136,10 +137,8 @@ async def _fan_out(server: Server, count: int) -> ExecutionId:
     ]
     await storage.write(ops, start + SEC)
     rng = random.Random(17)
-    results: list[FinishedResult] = [Ok(ReturnValue(55))] * 8 + [
-        FallibleError(ReturnValue("e")),
-        ExecutionFailure("trap"),
-    ]
+    ok: list[FinishedResult] = [Ok(ReturnValue(55))]
+    results = ok * 8 + [FallibleError(ReturnValue("e")), ExecutionFailure("trap")]
     for i, child in enumerate(children):
         if i % 10 == 9:
             continue  # still pending
