@@ -13,6 +13,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ from obelisk.concepts.results import ExecutionFailure, FallibleError, FinishedRe
 from obelisk.server import Server
 from obelisk.storage.interface import AppendEvents, CreateExecution, DeliverResponse, WriteOp
 from tests.webui import test_browser
-from tests.webui.test_browser import LAPTOP
+from tests.webui.test_browser import LAPTOP, PHONE
 
 pytestmark = pytest.mark.slow
 server, browser, chromium = test_browser.server, test_browser.browser, test_browser.chromium
@@ -78,6 +79,26 @@ async def _svg_facts(page: object) -> dict[str, object]:
     return facts
 
 
+STRICT_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'"
+"""No inline script or style of any kind: the waterfall must be drawn and coloured under it."""
+
+
+async def _under_strict_csp(page: Any) -> list[str]:
+    """Serves every response of ``page`` with ``STRICT_CSP``; returns the list the violations are collected in."""
+    violations: list[str] = []
+
+    async def with_csp(route: Any) -> None:
+        response = await route.fetch()
+        await route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    await page.route("**/*", with_csp)
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    return violations
+
+
 async def test_a_workflow_with_four_children_draws_four_linked_bars(
     server: Server,
     browser: object,
@@ -88,6 +109,7 @@ async def test_a_workflow_with_four_children_draws_four_linked_bars(
     await server.executions.wait_for_result(execution_id, timeout=120)
     base = f"http://127.0.0.1:{server.webui_port}"
     page = await browser.new_page(viewport=LAPTOP)  # type: ignore[attr-defined]
+    violations = await _under_strict_csp(page)
     await page.goto(f"{base}/execution/{execution_id}")
     facts = await _svg_facts(page)
     assert facts["execution"] == 1 and facts["runs"] == 1
@@ -104,8 +126,14 @@ async def test_a_workflow_with_four_children_draws_four_linked_bars(
     assert facts["groups"] == [] and facts["ticks"][0] == "+0"  # type: ignore[index]
     assert await page.locator("#waterfall h2 .count").inner_text() == "4 children"
     assert await page.locator("#waterfall .wf-legend li").all_inner_texts() == ["ok"]
+    ok_fill = await page.locator("#waterfall .wf-row-child rect.wf-ok").first.evaluate("r => getComputedStyle(r).fill")
+    assert ok_fill == "rgb(31, 122, 77)", "the stylesheet did not colour the bars"  # --ok
+    assert violations == []
     await page.screenshot(path=str(SHOTS / "waterfall-fiboa-concurrent.png"), full_page=True)
     await page.locator("#waterfall").screenshot(path=str(SHOTS / "waterfall-panel.png"))
+    await page.set_viewport_size(PHONE)
+    await page.locator("#waterfall").screenshot(path=str(SHOTS / "waterfall-phone.png"))
+    await page.set_viewport_size(LAPTOP)
     print(f"\nscreenshots: {SHOTS}")
 
     async with page.expect_navigation(url=re.compile(rf".*/execution/{execution_id}\.2$")):
