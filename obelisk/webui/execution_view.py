@@ -420,11 +420,17 @@ def attempts(log: ExecutionLog) -> list[Attempt]:
 # ---------------------------------------------------------------------------------------------- waterfall
 
 
-def waterfall_spans(
-    log: ExecutionLog, children: list[ExecutionSummary], url_of: ExecutionUrl
-) -> tuple[Span, list[Span], list[Span]]:
-    """The execution (creation to end), its runs (from ``attempts``) and its children (from their own summaries:
-    their creation and end, as their state rows say) as ``waterfall.layout`` takes them."""
+@dataclass(frozen=True, slots=True)
+class WaterfallSpans:
+    execution: Span
+    runs: list[Span]
+    children: list[Span]
+    delays: list[Span]
+
+
+def waterfall_spans(log: ExecutionLog, children: list[ExecutionSummary], url_of: ExecutionUrl) -> WaterfallSpans:
+    """The execution (creation to end), its runs (from ``attempts``), its delays (request to response) and its
+    children (from their own summaries: their creation and end, as their state rows say) for ``waterfall.layout``."""
     ffqn = str(log.created.ffqn)
     state = log.pending_state
     last = log.events[-1].event
@@ -447,6 +453,26 @@ def waterfall_spans(
         for r in log.responses
         if isinstance(r.response, ChildExecutionFinished)
     }
+    delay_ends = {
+        r.response.delay_id: (r.created_at, r.response.cancelled)
+        for r in log.responses
+        if isinstance(r.response, DelayFinished)
+    }
+    delays = []
+    for event in log.events:
+        e = event.event
+        if isinstance(e, JoinSetRequest) and isinstance(e.request, DelayRequest):
+            ended_at, cancelled = delay_ends.get(e.request.delay_id, (None, False))
+            if ended_at is not None:
+                outcome, words = (Outcome.CANCELLED, "cancelled") if cancelled else (Outcome.OK, "expired")
+            elif execution.end is not None:  # the execution finished (cancelled) before the delay's time came
+                ended_at, outcome, words = execution.end, Outcome.CANCELLED, "dropped: the execution finished"
+            else:
+                outcome, words = Outcome.WAITING, "pending"
+            label = f"delay until {utc_text(e.request.expires_at)}"
+            delays.append(
+                Span(SpanKind.DELAY, label, ffqn, event.created_at, ended_at, outcome, words, e.request.delay_id)
+            )
     order = {child_id: i for i, child_id in enumerate(child_ids(log))}
     spans = []
     for child in sorted(children, key=lambda c: order.get(c.execution_id, len(order))):
@@ -466,7 +492,7 @@ def waterfall_spans(
                 url_of(child.execution_id),
             )
         )
-    return execution, runs, spans
+    return WaterfallSpans(execution, runs, spans, delays)
 
 
 def _short_function(ffqn: str) -> str:

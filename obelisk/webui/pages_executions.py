@@ -207,7 +207,8 @@ async def _logs(context: UiContext, execution_id: ExecutionId) -> LogsView:
 async def _waterfall(context: UiContext, log: ExecutionLog, now: int) -> Waterfall:
     """The children's summaries in one read (none when the log requested no child), laid out with the runs."""
     children = await context.executions.children(log.execution_id) if view.child_ids(log) else []
-    return layout(*view.waterfall_spans(log, children, execution_url), now)
+    spans = view.waterfall_spans(log, children, execution_url)
+    return layout(spans.execution, spans.runs, spans.children, now, spans.delays)
 
 
 async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]:

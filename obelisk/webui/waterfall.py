@@ -1,4 +1,4 @@
-"""The layout of an execution's waterfall: its runs and its children as bars on one time axis.
+"""The layout of an execution's waterfall: its runs, its delays and its children as bars on one time axis.
 
 Pure geometry over ``Span`` values (what took time, from when to when, how it ended), so that placing, clamping
 and aggregating are tested without a server or a browser; ``execution_view.waterfall_spans`` reads the spans out
@@ -7,8 +7,8 @@ of an execution's log and its children's summaries, and ``templates/_waterfall.h
 The picture must stay readable and cheap for a workflow with a thousand children: up to ``AGGREGATE_ABOVE``
 children get a row each (a linked bar); above that, children that started and ended in the same time buckets
 share a row whose bar says how many they are and how they ended, with buckets made coarser until at most
-``MAX_GROUP_ROWS`` rows remain. Runs are sequential, so they share one row; past ``AGGREGATE_ABOVE`` of them,
-runs that fall on the same few pixels are drawn as one bar.
+``MAX_GROUP_ROWS`` rows remain. Runs are sequential, so they share one row, as do delays; past
+``AGGREGATE_ABOVE`` of either, those that start on the same few pixels are drawn as one bar.
 """
 
 from __future__ import annotations
@@ -115,12 +115,14 @@ def outcome_of_state(state: PendingState) -> Outcome:
 class SpanKind(enum.Enum):
     EXECUTION = "execution"
     RUN = "run"
+    DELAY = "delay"
     CHILD = "child"
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """Something that took time: the execution itself, one of its runs, or one of its children."""
+    """Something that took time: the execution itself, one of its runs or delays (durable sleeps), or one of its
+    children."""
 
     kind: SpanKind
     label: str
@@ -168,7 +170,7 @@ class Bar:
 @dataclass(frozen=True, slots=True)
 class Row:
     kind: str
-    """``execution``, ``runs``, ``child`` or ``group``: the CSS hook and what tests look for."""
+    """``execution``, ``runs``, ``delays``, ``child`` or ``group``: the CSS hook and what tests look for."""
     y: float
     label: str
     href: str | None
@@ -232,19 +234,24 @@ class Scale:
         return "+0" if offset == 0 else ("+" if offset > 0 else "") + duration_text(offset)
 
 
-def layout(execution: Span, runs: Sequence[Span], children: Sequence[Span], now: int) -> Waterfall:
-    """Rows top-down: the execution, its runs (one row), then its children (or their groups) by start time;
-    ``children`` come in request order, which breaks ties."""
-    spans = [execution, *runs, *children]
+def layout(
+    execution: Span, runs: Sequence[Span], children: Sequence[Span], now: int, delays: Sequence[Span] = ()
+) -> Waterfall:
+    """Rows top-down: the execution, its runs (one row), its delays (one row), then its children (or their
+    groups) by start time; ``children`` come in request order, which breaks ties."""
+    spans = [execution, *runs, *delays, *children]
     unfinished = any(s.end is None for s in spans)
     start = min(s.start for s in spans)
     end = max(_end(s, now) for s in spans)
     scale = Scale(start, max(end, start + 1), execution.start)
     rows = [Row("execution", AXIS_HEIGHT, _clip(execution.label), execution.href, [_bar(execution, scale, now)])]
-    if runs:
-        bars = [_bar(r, scale, now) for r in runs] if len(runs) <= AGGREGATE_ABOVE else _run_buckets(runs, scale, now)
-        label = f"{len(runs)} {'run' if len(runs) == 1 else 'runs'}"
-        rows.append(Row("runs", AXIS_HEIGHT + ROW_HEIGHT, label, None, bars))
+    for lane, noun in ((runs, "run"), (delays, "delay")):
+        if lane:
+            bars = (
+                [_bar(r, scale, now) for r in lane] if len(lane) <= AGGREGATE_ABOVE else _lane_buckets(lane, scale, now)
+            )
+            label = f"{len(lane)} {noun}{'' if len(lane) == 1 else 's'}"
+            rows.append(Row(f"{noun}s", AXIS_HEIGHT + len(rows) * ROW_HEIGHT, label, None, bars))
     ordered = sorted(children, key=lambda c: c.start)  # stable: children created together keep their order
     aggregated = len(ordered) > AGGREGATE_ABOVE
     groups = _groups(ordered, scale, now) if aggregated else [[c] for c in ordered]
@@ -290,7 +297,7 @@ def _bar(span: Span, scale: Scale, now: int) -> Bar:
 
 
 def _span_title(span: Span, scale: Scale, now: int) -> str:
-    name = span.function if span.kind is not SpanKind.RUN else f"{span.label} of {span.function}"
+    name = {SpanKind.RUN: f"{span.label} of {span.function}", SpanKind.DELAY: span.label}.get(span.kind, span.function)
     lines = (
         [name] + ([span.ident] if span.ident else []) + [f"started {utc_text(span.start)} ({scale.since(span.start)})"]
     )
@@ -322,17 +329,19 @@ def _groups(children: Sequence[Span], scale: Scale, now: int) -> list[list[Span]
         buckets //= 2
 
 
-def _run_buckets(runs: Sequence[Span], scale: Scale, now: int) -> list[Bar]:
-    """Runs in order, a new bar whenever a run starts more than ``RUN_BUCKET_PX`` right of the current one's start."""
+def _lane_buckets(spans: Sequence[Span], scale: Scale, now: int) -> list[Bar]:
+    """Spans (runs, delays) in order, a new bar whenever one starts more than ``RUN_BUCKET_PX`` right of the
+    current bar's first start."""
+    noun = f"{spans[0].kind.value}s"
     bars: list[Bar] = []
     current: list[Span] = []
-    for run in runs:
-        if current and scale.x(run.start) - scale.x(current[0].start) > RUN_BUCKET_PX:
-            bars.append(_bar(current[0], scale, now) if len(current) == 1 else _aggregate(current, scale, now, "runs"))
+    for span in spans:
+        if current and scale.x(span.start) - scale.x(current[0].start) > RUN_BUCKET_PX:
+            bars.append(_bar(current[0], scale, now) if len(current) == 1 else _aggregate(current, scale, now, noun))
             current = []
-        current.append(run)
+        current.append(span)
     if current:
-        bars.append(_bar(current[0], scale, now) if len(current) == 1 else _aggregate(current, scale, now, "runs"))
+        bars.append(_bar(current[0], scale, now) if len(current) == 1 else _aggregate(current, scale, now, noun))
     return bars
 
 

@@ -12,8 +12,11 @@ from obelisk.concepts.events import (
     ChildExecutionFinished,
     ChildExecutionRequest,
     Created,
+    DelayFinished,
+    DelayRequest,
     Event,
     ExecutionEvent,
+    Finished,
     FinishedState,
     JoinNext,
     JoinSetCreated,
@@ -25,8 +28,8 @@ from obelisk.concepts.events import (
     Unlocked,
 )
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
-from obelisk.concepts.results import FallibleError, ResultKind, ReturnValue
+from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.concepts.results import Cancelled, FallibleError, ResultKind, ReturnValue
 from obelisk.storage.interface import ExecutionLog, ExecutionSummary
 from obelisk.webui.execution_view import waterfall_spans
 from obelisk.webui.formatting import duration_text, rfc3339, utc_text
@@ -185,10 +188,11 @@ def test_many_runs_share_bars_by_pixel() -> None:
 # ---------------------------------------------------------------------------------------------- spans of a log
 
 
-def test_spans_of_a_workflow_log_with_an_interrupted_run_and_two_children() -> None:
+def test_spans_of_a_workflow_log_with_an_interrupted_run_two_children_and_two_delays() -> None:
     parent = ExecutionId.generate(T0 // MS)
     js = JoinSetId.generate()
     kids = [parent.child(0), parent.child(1)]
+    slept, sleeping = DelayId.generate(), DelayId.generate()
     run1, run2 = RunId.generate(), RunId.generate()
     executor = ExecutorId.generate()
     ffqn = Ffqn.parse(WORKFLOW)
@@ -197,6 +201,8 @@ def test_spans_of_a_workflow_log_with_an_interrupted_run_and_two_children() -> N
         Locked("workflow:fibo:0123456789abcdef", executor, run1, T0 + 10 * SEC),
         JoinSetCreated(js),
         *(JoinSetRequest(js, ChildExecutionRequest(k)) for k in kids),
+        JoinSetRequest(js, DelayRequest(slept, T0 + 4 * SEC)),
+        JoinSetRequest(js, DelayRequest(sleeping, T0 + 60 * SEC)),
         JoinNext(js, T0 + 10 * SEC),
         Unlocked(T0 + 2 * SEC, "interrupted while waiting"),
         Locked("workflow:fibo:0123456789abcdef", executor, run2, T0 + 10 * SEC),
@@ -205,7 +211,12 @@ def test_spans_of_a_workflow_log_with_an_interrupted_run_and_two_children() -> N
     log = ExecutionLog(
         parent,
         [ExecutionEvent(v, T0 + v * SEC, e) for v, e in enumerate(events)],
-        [JoinSetResponseEvent(0, T0 + 3 * SEC, js, ChildExecutionFinished(kids[0], FallibleError(ReturnValue("no"))))],
+        [
+            JoinSetResponseEvent(
+                0, T0 + 3 * SEC, js, ChildExecutionFinished(kids[0], FallibleError(ReturnValue("no")))
+            ),
+            JoinSetResponseEvent(1, T0 + 7 * SEC, js, DelayFinished(slept)),
+        ],
         LockedState(executor, run2, T0 + 10 * SEC),
     )
     summaries = [
@@ -222,18 +233,30 @@ def test_spans_of_a_workflow_log_with_an_interrupted_run_and_two_children() -> N
         ),
     ]
     # Summaries come in no particular order; children created together keep the order they were requested in.
-    execution, runs, children = waterfall_spans(log, summaries[::-1], lambda e: f"/execution/{e}")
+    spans = waterfall_spans(log, summaries[::-1], lambda e: f"/execution/{e}")
+    execution, runs, children, delays = spans.execution, spans.runs, spans.children, spans.delays
     assert (execution.start, execution.end, execution.outcome, execution.ident) == (T0, None, Outcome.RUNNING, parent)
     assert [(r.start, r.end, r.outcome, r.ident) for r in runs] == [
-        (T0 + SEC, T0 + 6 * SEC, Outcome.INTERRUPTED, run1),
-        (T0 + 7 * SEC, T0 + 8 * SEC, Outcome.TIMEOUT, run2),
+        (T0 + SEC, T0 + 8 * SEC, Outcome.INTERRUPTED, run1),
+        (T0 + 9 * SEC, T0 + 10 * SEC, Outcome.TIMEOUT, run2),
+    ]
+    assert [(d.start, d.end, d.outcome, d.ident, d.words) for d in delays] == [
+        (T0 + 5 * SEC, T0 + 7 * SEC, Outcome.OK, slept, "expired"),
+        (T0 + 6 * SEC, None, Outcome.WAITING, sleeping, "pending"),
     ]
     assert [(c.label, c.outcome, c.end, c.href, c.words) for c in children] == [
         (".0 fibo.fibo", Outcome.ERROR, T0 + 3 * SEC, f"/execution/{kids[0]}", 'error: "no"'),
         (".1 fibo.fibo", Outcome.RUNNING, None, f"/execution/{kids[1]}", "running"),
     ]
-    wf = layout(execution, runs, children, now=T0 + 9 * SEC)
-    assert [r.kind for r in wf.rows] == ["execution", "runs", "child", "child"]
+    wf = layout(execution, runs, children, T0 + 11 * SEC, delays)
+    assert [(r.kind, r.label) for r in wf.rows] == [
+        ("execution", "workflow.fiboa"),
+        ("runs", "2 runs"),
+        ("delays", "2 delays"),
+        ("child", ".0 fibo.fibo"),
+        ("child", ".1 fibo.fibo"),
+    ]
+    assert wf.rows[2].bars[1].title.splitlines()[:2] == [f"delay until {utc_text(T0 + 60 * SEC)}", sleeping]
     assert wf.now_x == pytest.approx(CHART_RIGHT)
 
 
@@ -284,3 +307,30 @@ def test_rendering_1000_children_is_fast() -> None:
         + ", ".join(f"{n} children {s * 1000:.1f} ms" for n, s in timings.items())
     )
     assert max(timings.values()) < 0.1, timings
+
+
+def test_a_delay_left_pending_by_a_cancelled_execution_ends_with_it() -> None:
+    parent = ExecutionId.generate(T0 // MS)
+    js, delay = JoinSetId.generate(), DelayId.generate()
+    executor, run = ExecutorId.generate(), RunId.generate()
+    events: list[Event] = [
+        Created(Ffqn.parse(WORKFLOW), [10, 2], T0, "workflow:fibo:0123456789abcdef", 0, 1),
+        Locked("workflow:fibo:0123456789abcdef", executor, run, T0 + 10 * SEC),
+        JoinSetCreated(js),
+        JoinSetRequest(js, DelayRequest(delay, T0 + 3600 * SEC)),
+        JoinNext(js, T0 + 10 * SEC),
+        Finished(Cancelled("cancelled by an operator")),
+    ]
+    log = ExecutionLog(
+        parent,
+        [ExecutionEvent(v, T0 + v * SEC, e) for v, e in enumerate(events)],
+        [],
+        FinishedState(T0 + 5 * SEC, ResultKind.CANCELLED),
+    )
+    spans = waterfall_spans(log, [], lambda e: f"/execution/{e}")
+    assert (spans.execution.end, spans.execution.outcome) == (T0 + 5 * SEC, Outcome.CANCELLED)
+    assert [(r.end, r.outcome) for r in spans.runs] == [(T0 + 5 * SEC, Outcome.CANCELLED)]
+    (dropped,) = spans.delays
+    assert (dropped.start, dropped.end, dropped.outcome) == (T0 + 3 * SEC, T0 + 5 * SEC, Outcome.CANCELLED)
+    wf = layout(spans.execution, spans.runs, spans.children, T0 + 3600 * SEC, spans.delays)
+    assert wf.now_x is None and wf.ticks[-1].label == "+5.00 s"  # the axis ends with the execution, not now
