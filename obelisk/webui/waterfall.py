@@ -26,7 +26,8 @@ WIDTH = 1080
 """The drawing's width in pixels: fixed, so that labels stay legible (a narrow screen scrolls it sideways)."""
 LABEL_WIDTH = 280
 CHART_LEFT = 292
-CHART_RIGHT = WIDTH - 14
+CHART_RIGHT = WIDTH - 30
+"""Room on the right for half of the last tick's label."""
 AXIS_HEIGHT = 28
 ROW_HEIGHT = 20
 BAR_HEIGHT = 12
