@@ -146,6 +146,8 @@ class Metrics:
         self.database_size = Gauge(
             "obelisk_database_size_bytes", "Size of the database, read at scrape time.", registry=registry
         )
+        for kind in ("delay", "lock"):
+            self.timer_lag.labels(kind)
         self._created: dict[str, Counter] = {}
         self._finished: dict[tuple[str, str], Counter] = {}
         self._endpoints: dict[str, str] = {}
@@ -192,6 +194,9 @@ class Metrics:
         self._executors.append(executor)
         name = component_name(executor.config.component_id)
         self.permits.labels(name).set(executor.config.max_inflight_instances)
+        self.abandoned_attempts.labels(name)  # series known in advance start at zero, so that rate() sees the first
+        for ffqn in executor.worker.ffqns:
+            self.expired_locks.labels(str(ffqn))
         self.permits_in_use.labels(name).set(0)
         self.abandoned_threads.labels(name).set(0)
         self.due_backlog.labels(name).set(0)
