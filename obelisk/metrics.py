@@ -151,6 +151,7 @@ class Metrics:
         self._created: dict[str, Counter] = {}
         self._finished: dict[tuple[str, str], Counter] = {}
         self._endpoints: dict[str, str] = {}
+        self._attempts: dict[tuple[str, type], Histogram] = {}
         self._runner: WatchedAppRunner | None = None
         self.port: int | None = None
 
@@ -170,7 +171,13 @@ class Metrics:
             finished.inc()
 
     def attempt_ended(self, component_id: str, outcome: WorkerOutcome, seconds: float) -> None:
-        self.attempt_duration.labels(component_name(component_id), outcome_label(outcome)).observe(seconds)
+        key = component_id, type(outcome)
+        child = self._attempts.get(key)
+        if child is None:
+            child = self._attempts[key] = self.attempt_duration.labels(
+                component_name(component_id), outcome_label(outcome)
+            )
+        child.observe(seconds)
 
     def attempt_abandoned(self, component_id: str) -> None:
         self.abandoned_attempts.labels(component_name(component_id)).inc()
