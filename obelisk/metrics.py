@@ -18,7 +18,7 @@ import logging
 
 import prometheus_client
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from obelisk.concepts.clock import MICROS_PER_SECOND, Clock
 from obelisk.concepts.component_id import ComponentId
@@ -34,6 +34,9 @@ from obelisk.workers.outcome import WorkerOutcome
 log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The text format every Prometheus reads. Newer prometheus_client versions call theirs 1.0.0, which differs only for
+names outside the classic character set: none of ours is."""
 
 ATTEMPT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Attempts run from a millisecond (a workflow replaying to its next wait) to minutes (an activity's whole budget)."""
@@ -265,4 +268,4 @@ class Metrics:
 
     async def _scrape(self, request: web.Request) -> web.Response:
         body = await self.exposition()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
