@@ -61,7 +61,8 @@ class Metrics:
     """The server's metrics; the recording methods are called on the event loop and never block."""
 
     def __init__(self, storage: Storage, clock: Clock, abandoned: AbandonedThreads) -> None:
-        # The `_created` timestamp series would read as obelisk_executions_created_created; nobody needs them.
+        # The `_created` timestamp series would read as obelisk_executions_created_created; nobody needs them. The
+        # switch is process-wide (prometheus_client has no per-registry one).
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]
         self._storage = storage
         self._clock = clock
