@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +25,7 @@ from obelisk.config.exposure import is_loopback
 from obelisk.server import Server
 from obelisk.storage.interface import AppendEvents, CreateExecution
 from tests.integration.server_harness import running_server, submit_and_wait, write_config
+from tests.wasm.runtime_fixtures import activity_wasm
 from tests.wat_fixtures import build_wat_fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,3 +160,73 @@ async def test_every_dashboard_query_uses_metrics_and_labels_the_server_exports(
         assert grouped | selected <= labels, f"{expr}: labels {sorted((grouped | selected) - labels)} not exported"
     # Every metric has a panel.
     assert set(label_names) <= {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in used}
+
+
+class _BlockingGuestLog(logging.Handler):
+    """Blocks a guest's ``obelisk:log`` call with "hang" until released: a guest stuck in a host call, where no
+    deadline reaches it, so its attempt's thread is abandoned (as ``tests/faults/test_hung_guests.py`` does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unblock = threading.Event()
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if "hang" in record.getMessage() and not self.unblock.is_set():
+            self.unblock.wait(60)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+
+@pytest.fixture
+def blocking_guest_log() -> Iterator[_BlockingGuestLog]:
+    sink = _BlockingGuestLog()
+    guest_logger = logging.getLogger("obelisk.guest")
+    guest_logger.addHandler(sink)
+    previous = guest_logger.level
+    guest_logger.setLevel(logging.INFO)
+    try:
+        yield sink
+    finally:
+        sink.unblock.set()
+        guest_logger.removeHandler(sink)
+        guest_logger.setLevel(previous)
+
+
+async def test_an_abandoned_attempt_its_thread_and_the_backlog_behind_it(
+    tmp_path: Path, blocking_guest_log: _BlockingGuestLog
+) -> None:
+    """A component at its bound of abandoned threads takes no work: what waits shows as its due backlog."""
+    components = f"""
+[[activity_wasm]]
+name = "stuck"
+location.path = "{activity_wasm()}"
+exec.lock_expiry = {{millis = 200}}
+exec.tick_sleep = {{millis = 50}}
+exec.max_inflight_instances = 1
+max_retries = 0
+"""
+    path = write_config(tmp_path, tmp_path / "codegen", components, extra='metrics.listening_addr = "127.0.0.1:0"')
+    stuck = frozenset({("component", "stuck")})
+    async with running_server(path) as server:
+        hung = ExecutionId.generate()
+        await server.executions.submit(hung, "test:activity/probe.log-info", ["hang"])
+        await asyncio.wait_for(server.executions.wait_for_result(hung), 10)
+        waiting = [ExecutionId.generate() for _ in range(2)]
+        for execution_id in waiting:
+            await server.executions.submit(execution_id, "test:activity/probe.log-info", ["hang"])
+        during = _samples(await _scrape(server))
+        blocking_guest_log.unblock.set()
+        for execution_id in waiting:
+            await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10)
+        after = _samples(await _scrape(server))
+    assert during["obelisk_abandoned_attempts_total", stuck] == 1
+    assert during["obelisk_abandoned_threads", stuck] == 1
+    assert during["obelisk_executor_due_backlog", stuck] == len(waiting)
+    assert during["obelisk_executor_permits_in_use", stuck] == 0, "the timed-out run gave its permit back"
+    assert during["obelisk_attempt_duration_seconds_count", stuck | {("outcome", "timed_out")}] == 1
+    assert after["obelisk_abandoned_attempts_total", stuck] == 1
+    assert after["obelisk_abandoned_threads", stuck] == 0
+    assert after["obelisk_executor_due_backlog", stuck] == 0
+    assert after["obelisk_attempt_duration_seconds_count", stuck | {("outcome", "succeeded")}] == len(waiting)
