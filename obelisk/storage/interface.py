@@ -32,6 +32,7 @@ from obelisk.concepts.results import ResultKind
 from obelisk.storage.notifications import StatusWatch
 
 if TYPE_CHECKING:
+    from obelisk.storage.group_commit import CommitObserver
     from obelisk.storage.write_health import WriteHealth
 
 
@@ -263,6 +264,19 @@ class ExecutionQuery:
     top_level_only: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class StorageGauges:
+    """What the metrics read from the database when they are scraped: true after a restart, and with several servers
+    on one database, of the whole database."""
+
+    executions: dict[tuple[str, str], int]
+    """``(ffqn, state)`` -> how many executions are in that pending state (``PendingAt``, ``Locked``, ...)."""
+    due: dict[str, int]
+    """FFQN -> executions ``PendingAt`` a time already passed: due, and not locked by any executor yet."""
+    size_bytes: int
+    """The database's size: the SQLite file's pages, or PostgreSQL's ``pg_database_size``."""
+
+
 @dataclass(slots=True)
 class StorageStats:
     commits: int = 0
@@ -389,6 +403,15 @@ class Storage(abc.ABC):
     async def list_logs(self, execution_id: ExecutionId, after: int, length: int) -> LogPage:
         """Up to ``length`` stored lines of the execution with a cursor greater than ``after`` (-1: from the first),
         oldest first, and the execution's dropped count. Raises ``ExecutionNotFound`` for an unknown execution."""
+
+    # ------------------------------------------------------------------------------------------ metrics
+    @abc.abstractmethod
+    async def gauges(self, now: int) -> StorageGauges:
+        """Counts by state and the due backlog, with one grouped query each, and the database size."""
+
+    @abc.abstractmethod
+    def observe_commits(self, observer: CommitObserver | None) -> None:
+        """Tell ``observer`` what each commit of this process changed and how long it took (after the commit)."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...
