@@ -51,7 +51,7 @@ from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import PoolingLimits, WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
-from obelisk.wasm.wasi_http.policy import OutboundPolicy
+from obelisk.wasm.wasi_http.policy import OperatorPolicy, load_operator_policy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
 from obelisk.workers.outcome_events import finish_ops, ops_for_held_locks
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
@@ -270,6 +270,8 @@ class Server:
         clock = clock or SystemClock()
         env = os.environ if env is None else env
         started = time.perf_counter()
+        # Secrets first: a value that cannot be read stops the start before anything is claimed.
+        operator = load_operator_policy(config.outbound_http, config.secrets, env)
         engine = wasm_engine(config)
         _ensure_dirs(config)
         claim = claim_identity(config)
@@ -286,7 +288,16 @@ class Server:
             abandoned = AbandonedThreads(SERVER_ABANDONED_THREADS_LIMIT)
             executors = [
                 _activity_executor(
-                    entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, live_runs, env, abandoned
+                    entry,
+                    prepared.loaded[entry.name],
+                    engine,
+                    storage,
+                    executor_id,
+                    clock,
+                    live_runs,
+                    env,
+                    abandoned,
+                    operator,
                 )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
@@ -478,6 +489,7 @@ def _activity_executor(
     live_runs: LiveRuns,
     env: Mapping[str, str],
     abandoned: AbandonedThreads,
+    operator: OperatorPolicy | None,
 ) -> Executor:
     activity: ActivityConfig = entry.config
     worker = ActivityWorker(
@@ -490,7 +502,10 @@ def _activity_executor(
             forward_stdout=OutputForwarding(activity.forward_stdout),
             forward_stderr=OutputForwarding(activity.forward_stderr),
             retry_on_err=activity.retry_on_err,
-            outbound=OutboundPolicy(activity.is_host_allowed) if activity.allowed_hosts is not None else None,
+            allows=activity.is_host_allowed if activity.allowed_hosts is not None else None,
+            operator=operator,
+            max_outbound_requests=activity.outbound_request_limit,
+            memory_limit=activity.memory_limit,
         ),
         clock=clock,
     )
@@ -545,6 +560,7 @@ def _workflow_executor(
                 lock_expiry_us=to_micros(workflow.exec.lock_expiry),
             ),
             retry_on_trap=workflow.retry_on_trap,
+            memory_limit=workflow.memory_limit,
         ),
         storage=storage,
         loop=asyncio.get_running_loop(),

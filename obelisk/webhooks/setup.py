@@ -52,6 +52,7 @@ def build_webhook_worker(
             forward_stdout=OutputForwarding(webhook.forward_stdout),
             forward_stderr=OutputForwarding(webhook.forward_stderr),
             request_timeout_seconds=webhook.request_timeout.total_seconds(),
+            memory_limit=webhook.memory_limit,
         ),
         calls=calls,
     )

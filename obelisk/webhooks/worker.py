@@ -128,6 +128,8 @@ class WebhookSettings:
     forward_stdout: OutputForwarding = OutputForwarding.NONE
     forward_stderr: OutputForwarding = OutputForwarding.NONE
     request_timeout_seconds: float = 60.0
+    memory_limit: int | None = None
+    """``max_memory_size`` in bytes; ``None``: unlimited."""
 
 
 class WebhookCalls:
@@ -245,7 +247,9 @@ class WebhookWorker:
             response_sink=lambda: _ResponseSink(target, control),
         )
         data = _StoreData(state, record, self._calls, self._settings.component_id, control, output)
-        store = self._engine.new_store(deadline_seconds=control.remaining(), data=data)
+        store = self._engine.new_store(
+            deadline_seconds=control.remaining(), data=data, memory_limit=self._settings.memory_limit
+        )
         with interruptible(control.check):
             return self._serve(request, target, control, store, data)
 
