@@ -37,6 +37,7 @@ from obelisk.config.outbound_http import (
     SecretName,
     SecretSourceConfig,
     outbound_http_problems,
+    secret_env_problems,
 )
 from obelisk.config.paths import ConfigDirs, expand_path
 from obelisk.config.unsupported import unsupported_problems
@@ -719,6 +720,14 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
 
     problems += _database_problems(config)
     problems += outbound_http_problems(config.outbound_http, config.secrets)
+    problems += secret_env_problems(
+        config.secrets,
+        [
+            ((kind, index, "env_vars"), component.env_vars)
+            for kind in ("activity_wasm", "webhook_endpoint")
+            for index, component in enumerate(getattr(config, kind))
+        ],
+    )
     problems += unsupported_problems(config)
 
     addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]

@@ -17,10 +17,20 @@ the same rules (strict, unknown keys refused).
 
 # No ``from __future__ import annotations``: pydantic evaluates the annotations (see models.py).
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from obelisk.config.durations import describe_value
 from obelisk.config.values import validate_http_method
@@ -93,14 +103,14 @@ class HostPattern:
         return host == self.host
 
 
-def _validate_methods(value: object) -> str | tuple[str, ...]:
+def _validate_methods(value: object) -> str | list[str]:
     """``"*"`` (or ``["*"]``) for every method, else a list of methods; omitted or ``[]`` allows none."""
     if value in (ALL_METHODS, [ALL_METHODS]):
         return ALL_METHODS
     if isinstance(value, list):
         if ALL_METHODS in value:
             raise ValueError('"*" stands alone: write methods = "*" to allow every method')
-        return tuple(validate_http_method(item) for item in value)
+        return [validate_http_method(item) for item in value]
     raise ValueError(f'expected "*" or a list of HTTP methods such as ["GET", "POST"], got {describe_value(value)}')
 
 
@@ -108,7 +118,7 @@ class OutboundAllowedHostConfig(_Model):
     """One ``[[outbound_http.allowed_host]]`` entry."""
 
     pattern: str
-    methods: Annotated[str | tuple[str, ...], PlainValidator(_validate_methods)] | None = None
+    methods: Annotated[str | list[str], PlainValidator(_validate_methods)] | None = None
     """``None`` (omitted) and ``[]`` allow nothing, as in the original: the loader warns about such an entry."""
     request_url_regex: str | None = None
     """Searched in ``METHOD scheme://authority/path`` (the query left out), e.g. ``GET https://api.x.com/v1/``."""
@@ -117,14 +127,16 @@ class OutboundAllowedHostConfig(_Model):
 
     @field_validator("pattern")
     @classmethod
-    def _check_pattern(cls, value: str) -> str:
+    def _check_pattern(cls, value: str, info: ValidationInfo) -> str:
+        value = _interpolated(value, info, "pattern")
         HostPattern.parse(value)
         return value
 
     @field_validator("request_url_regex")
     @classmethod
-    def _check_regex(cls, value: str | None) -> str | None:
+    def _check_regex(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
+            value = _interpolated(value, info, "request_url_regex")
             try:
                 re.compile(value)
             except re.error as error:
@@ -137,7 +149,7 @@ class OutboundAllowedHostConfig(_Model):
 
     @property
     def allows_no_method(self) -> bool:
-        return self.methods is None or self.methods == ()
+        return not self.methods
 
 
 class OutboundHttpConfig(_Model):
@@ -158,6 +170,36 @@ class SecretSourceConfig(_Model):
         if self.env is not None and not re.match(SECRET_NAME_PATTERN, self.env):
             raise ValueError(f'env = "{self.env}" is not an environment variable name')
         return self
+
+
+def _interpolated(value: str, info: ValidationInfo, key: str) -> str:
+    """``${NAME}`` replaced as in the other keys that take it (the original interpolates these two)."""
+    from obelisk.config.models import _interpolated as interpolated  # noqa: PLC0415 - models imports this module
+
+    return interpolated(value, info, f"outbound_http.allowed_host.{key}")
+
+
+EnvVarsOf = Iterable[tuple[tuple[str | int, ...], Sequence[str]]]
+"""``(location of a component's env_vars, its entries)``."""
+
+
+def secret_env_problems(
+    secrets: dict[str, SecretSourceConfig], components: EnvVarsOf
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """``env_vars`` must not hand a guest a secret: not the variable a secret is read from (``"VAR"`` copies the
+    server's value), and not a secret's name (that variable holds the secret's placeholder)."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    sources = {source.env: name for name, source in secrets.items() if source.env is not None}
+    for loc, entries in components:
+        for entry in entries:
+            key, sep, _ = entry.partition("=")
+            if not sep and key in sources:
+                problems.append(
+                    (loc, f'"{key}" would give the guest the value of secret {sources[key]} (its source variable)')
+                )
+            elif key in secrets:
+                problems.append((loc, f'"{key}" is the name of a secret: the guest gets its placeholder under it'))
+    return problems
 
 
 def outbound_http_problems(
