@@ -23,7 +23,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def _problem(tmp_path: Path, text: str) -> tuple[str, int | None, str]:
+def _problem(tmp_path: Path, text: str) -> tuple[str | None, int | None, str]:
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, text), ENV, cwd=tmp_path)
     (problem,) = err.value.problems
@@ -92,7 +92,7 @@ def test_without_the_table_there_is_no_policy_and_the_limits_have_their_defaults
 def test_a_wrong_entry_is_refused_naming_its_key_and_line(tmp_path: Path, entry: str, key: str, words: str) -> None:
     text = f'[secrets]\nK = {{ env = "K" }}\n[[outbound_http.allowed_host]]\n{entry}\n'
     got_key, line, message = _problem(tmp_path, text)
-    assert got_key.startswith(f"outbound_http.allowed_host[0].{key}"), (got_key, message)
+    assert got_key is not None and got_key.startswith(f"outbound_http.allowed_host[0].{key}"), (got_key, message)
     assert line is not None and line > API.count("\n") + 2, "the entry's line, not the file's start"
     assert words in message, message
 
@@ -112,7 +112,7 @@ def test_an_entry_without_methods_allows_nothing_and_loads_with_a_warning(tmp_pa
 )
 def test_a_secret_needs_one_source(tmp_path: Path, source: str, words: str) -> None:
     key, _, message = _problem(tmp_path, f"[secrets]\nK = {source}\n")
-    assert key.startswith("secrets.K") and words in message, (key, message)
+    assert key is not None and key.startswith("secrets.K") and words in message, (key, message)
 
 
 @pytest.mark.parametrize(

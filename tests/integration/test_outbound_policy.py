@@ -7,11 +7,13 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 
 from obelisk.concepts.results import ExecutionFailure, FallibleError, Ok
+from obelisk.server import Server
 from tests.integration.server_harness import running_server, submit_and_wait, write_config
 
 pytestmark = pytest.mark.slow
@@ -25,12 +27,12 @@ FILE_SECRET = "from-a-file"
 
 
 @pytest.fixture
-async def echo_site() -> AsyncIterator[tuple[int, list[dict[str, object]]]]:
+async def echo_site() -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
     """Answers every request with JSON of what it received: method, path with query, headers, body."""
-    received: list[dict[str, object]] = []
+    received: list[dict[str, Any]] = []
 
     async def echo(request: web.Request) -> web.Response:
-        seen = {
+        seen: dict[str, Any] = {
             "method": request.method,
             "path_qs": request.path_qs,
             "query": dict(request.query),
@@ -88,8 +90,8 @@ methods = ["GET"]
     )
 
 
-async def _placeholder(server: object, name: str) -> str:
-    _, result = await submit_and_wait(server, ENV_VAR, [name])  # type: ignore[arg-type]
+async def _placeholder(server: Server, name: str) -> str:
+    _, result = await submit_and_wait(server, ENV_VAR, [name])
     assert isinstance(result, Ok) and result.value is not None
     value = result.value.json
     assert isinstance(value, str)
@@ -100,7 +102,7 @@ async def test_the_guest_holds_placeholders_and_only_the_bound_host_receives_the
     tmp_path: Path,
     codegen_cache: Path,
     built_components: Path,
-    echo_site: tuple[int, list[dict[str, object]]],
+    echo_site: tuple[int, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port, received = echo_site
@@ -111,7 +113,7 @@ async def test_the_guest_holds_placeholders_and_only_the_bound_host_receives_the
         assert await _placeholder(server, "API_KEY") != placeholder, "each attempt gets fresh placeholders"
 
         # The guest puts its placeholders (its env vars API_KEY, FILE_KEY) into a header, the query and the body.
-        bound = [
+        bound: list[object] = [
             "POST",
             f"http://127.0.0.1:{port}/bound?key=${{API_KEY}}&other=${{FILE_KEY}}",
             [["authorization", "Bearer ${API_KEY}"], ["content-type", "application/json"]],
@@ -119,19 +121,19 @@ async def test_the_guest_holds_placeholders_and_only_the_bound_host_receives_the
         ]
         _, result = await submit_and_wait(server, SEND, bound)
         assert isinstance(result, Ok) and result.value is not None
-        sent = json.loads(result.value.json["ok"])["sent"]  # type: ignore[index]
+        sent = json.loads(result.value.json["ok"])["sent"]
         # what the guest held and sent: placeholders only
         assert SECRET not in json.dumps(sent) and FILE_SECRET not in json.dumps(sent)
         assert sent["headers"][0][1].startswith("Bearer OBELISK_SECRET_")
         assert "key=OBELISK_SECRET_" in sent["url"] and "OBELISK_SECRET_" in sent["body"]
         # what the server received: the values
         got = received[-1]
-        assert got["headers"]["Authorization"] == f"Bearer {SECRET}"  # type: ignore[index]
+        assert got["headers"]["Authorization"] == f"Bearer {SECRET}"
         assert got["query"] == {"key": SECRET, "other": FILE_SECRET}
         assert json.loads(str(got["body"])) == {"token": SECRET}
 
         # The same kind of request to a host the secrets are not bound to: the placeholders go out as they are.
-        unbound = [
+        unbound: list[object] = [
             "GET",
             f"http://localhost:{port}/unbound?key=${{API_KEY}}",
             [["authorization", "Bearer ${API_KEY}"]],
@@ -141,15 +143,15 @@ async def test_the_guest_holds_placeholders_and_only_the_bound_host_receives_the
         assert isinstance(result, Ok), result
         got = received[-1]
         assert got["path_qs"] != "/unbound?key=${API_KEY}" and SECRET not in json.dumps(got)
-        assert str(got["headers"]["Authorization"]).startswith("Bearer OBELISK_SECRET_")  # type: ignore[index]
-        assert str(got["query"]["key"]).startswith("OBELISK_SECRET_")  # type: ignore[index]
+        assert str(got["headers"]["Authorization"]).startswith("Bearer OBELISK_SECRET_")
+        assert str(got["query"]["key"]).startswith("OBELISK_SECRET_")
 
 
 async def test_requests_outside_the_policy_fail_in_the_guest_and_are_logged(
     tmp_path: Path,
     codegen_cache: Path,
     built_components: Path,
-    echo_site: tuple[int, list[dict[str, object]]],
+    echo_site: tuple[int, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -179,7 +181,7 @@ async def test_allowed_hosts_of_an_activity_narrow_the_policy(
     tmp_path: Path,
     codegen_cache: Path,
     built_components: Path,
-    echo_site: tuple[int, list[dict[str, object]]],
+    echo_site: tuple[int, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -200,7 +202,7 @@ async def test_the_request_cap_of_an_attempt(
     tmp_path: Path,
     codegen_cache: Path,
     built_components: Path,
-    echo_site: tuple[int, list[dict[str, object]]],
+    echo_site: tuple[int, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port, received = echo_site
@@ -212,7 +214,7 @@ async def test_the_request_cap_of_an_attempt(
         assert isinstance(result, Ok) and result.value is not None and result.value.json == {"ok": 3}
         _, result = await submit_and_wait(server, GET_REPEATEDLY, [5, url])
         assert isinstance(result, FallibleError)
-        message = str(result.value.json["err"])  # type: ignore[index]
+        message = str(result.value.json["err"])
         assert message.startswith("request 4: InternalError: outbound request limit reached:"), message
         assert "may start 3 HTTP requests per attempt (max_outbound_requests)" in message
     assert len(received) == 6, "3 of the first attempt, 3 of the second: the fourth never left"
@@ -222,7 +224,7 @@ async def test_a_guest_that_allocates_without_bound_fails_on_its_memory_limit_an
     tmp_path: Path,
     codegen_cache: Path,
     built_components: Path,
-    echo_site: tuple[int, list[dict[str, object]]],
+    echo_site: tuple[int, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
