@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from obelisk.config.outbound_http import HostPattern, OutboundAllowedHostConfig, OutboundHttpConfig
+from obelisk.wasm.wasi_http.objects import Fields, FutureIncomingResponse, OutgoingRequest
+from obelisk.wasm.wasi_http.outgoing import _perform
 from obelisk.wasm.wasi_http.policy import (
     PLACEHOLDER_PREFIX,
     Allowed,
@@ -107,3 +109,16 @@ def test_substitution_in_headers_query_values_and_text_bodies() -> None:
     assert substitute_body(b"PH", [("content-type", b"application/octet-stream")], pairs) == b"PH"
     assert substitute_body(b"PH", [], pairs) == b"PH", "no content type, no substitution"
     assert substitute_body(b"\xffPH", [("content-type", b"text/plain")], pairs) == b"\xffPH", "not UTF-8"
+
+
+def test_an_error_of_a_request_that_carries_secrets_does_not_quote_it() -> None:
+    """A secret with a newline makes a header http.client refuses, quoting it: the guest gets the error's kind only."""
+
+    request = OutgoingRequest(Fields([("authorization", b"Bearer PH")]), "GET", "http", "127.0.0.1:9", "/")
+    future = FutureIncomingResponse()
+    _perform(future, request, None, "http", "127.0.0.1", 9, {"headers": (("PH", "line\nbreak"),)})
+    assert future.error is not None and future.error.case == "internal-error"
+    assert future.error.payload == "ValueError", future.error.payload
+    future = FutureIncomingResponse()
+    _perform(future, request, None, "http", "127.0.0.1", 9, {})
+    assert future.error is not None and future.error.case == "connection-refused"

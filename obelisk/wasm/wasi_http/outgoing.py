@@ -153,7 +153,10 @@ def _perform(
         future.resolve(
             error=ErrorCode("TLS-protocol-error" if "CERTIFICATE" not in str(error) else "TLS-certificate-error")
         )
-    except (OSError, http.client.HTTPException) as error:
-        future.resolve(error=ErrorCode("internal-error", f"{type(error).__name__}: {error}"))
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        # http.client quotes what it refuses (a header value with a newline, say): with secrets substituted into the
+        # request, that text could hold one, so only the error's kind reaches the guest.
+        detail = f"{type(error).__name__}: {error}" if not any(substitutions.values()) else type(error).__name__
+        future.resolve(error=ErrorCode("internal-error", detail))
     finally:
         connection.close()
