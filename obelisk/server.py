@@ -343,7 +343,7 @@ class Server:
             if config.webui_listening_addr is not None:
                 server.webui = await _start_webui(server, config.webui_listening_addr)
             if config.http_server:
-                server.http_servers = await _start_http_servers(server, prepared, env)
+                server.http_servers = await _start_http_servers(server, prepared, env, operator)
         except BaseException:
             await server.stop()
             raise
@@ -459,7 +459,7 @@ async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
 
 
 async def _start_http_servers(
-    server: Server, prepared: PreparedComponents, env: Mapping[str, str]
+    server: Server, prepared: PreparedComponents, env: Mapping[str, str], operator: OperatorPolicy | None
 ) -> list[WebhookHttpServer]:
     # Imported here for the same reason as the web UI: a server without webhooks need not load aiohttp.
     from obelisk.webhooks.setup import start_http_servers  # noqa: PLC0415
@@ -476,6 +476,7 @@ async def _start_http_servers(
         clock=server.clock,
         executor_id=server.executor_id,
         env=env,
+        operator=operator,
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -251,3 +252,55 @@ async def test_a_guest_that_allocates_without_bound_fails_on_its_memory_limit_an
         _, again = await submit_and_wait(server, SEND, ["GET", f"http://localhost:{port}/after", [], ""])
         assert isinstance(again, Ok)
     assert [r["path_qs"] for r in received] == ["/after"]
+
+
+async def test_a_webhooks_outgoing_requests_are_under_the_policy_too(
+    tmp_path: Path,
+    codegen_cache: Path,
+    built_components: Path,
+    echo_site: tuple[int, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port, received = echo_site
+    monkeypatch.setenv("OBELISK_TEST_API_KEY", SECRET)
+    caplog.set_level(logging.WARNING, logger="obelisk.wasm.wasi_http.outgoing")
+    config = write_config(
+        tmp_path,
+        codegen_cache,
+        f"""
+[[http_server]]
+name = "hooks"
+listening_addr = "127.0.0.1:0"
+
+[[webhook_endpoint]]
+name = "outbound_webhook"
+location.path = "{built_components / "outbound_webhook.wasm"}"
+http_server = "hooks"
+routes = ["/fetch"]
+""",
+        extra=f"""
+[secrets]
+API_KEY = {{ env = "OBELISK_TEST_API_KEY" }}
+
+[[outbound_http.allowed_host]]
+pattern = "http://127.0.0.1:{port}"
+methods = ["GET"]
+secrets = ["API_KEY"]
+replace_in = ["headers"]
+""",
+    )
+    async with running_server(config) as server:
+        base = f"http://127.0.0.1:{server.http_server_port('hooks')}/fetch?url="
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            async with session.get(base + f"http://127.0.0.1:{port}/from-webhook") as response:
+                assert response.status == 200
+                echoed = json.loads(await response.text())
+            async with session.get(base + f"http://localhost:{port}/elsewhere") as denied:
+                assert (denied.status, await denied.text()) == (502, "HttpRequestDenied")
+    assert echoed["headers"]["Authorization"] == f"Bearer {SECRET}"
+    assert [r["path_qs"] for r in received] == ["/from-webhook"]
+    assert any(
+        f"GET http://localhost:{port}/elsewhere denied by [[outbound_http.allowed_host]]" in r.getMessage()
+        for r in caplog.records
+    )
