@@ -7,6 +7,8 @@ the guest holds (a secret's placeholder) with what the server received (the secr
 import asyncio
 import json
 import re
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 from urllib import parse
 
 import poll_loop
@@ -27,10 +29,11 @@ from wit_world.imports.types import (
     Scheme_Https,
 )
 
+T = TypeVar("T")
 _METHODS = {"GET": Method_Get, "POST": Method_Post, "PUT": Method_Put, "DELETE": Method_Delete}
 
 
-def _method(name: str):  # noqa: ANN202
+def _method(name: str) -> Any:
     known = _METHODS.get(name.upper())
     return known() if known is not None else Method_Other(name.upper())
 
@@ -60,7 +63,7 @@ async def _send(method: str, url: str, headers: list[tuple[str, str]], body: str
     return response.status(), b"".join(chunks)
 
 
-def _run(coroutine):  # noqa: ANN001, ANN202
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     loop = PollLoop()
     asyncio.set_event_loop(loop)
     return loop.run_until_complete(coroutine)
