@@ -3,10 +3,13 @@ component and server is tests/integration/test_outbound_policy.py)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
 
 from obelisk.config.outbound_http import HostPattern, OutboundAllowedHostConfig, OutboundHttpConfig
-from obelisk.wasm.wasi_http.objects import Fields, FutureIncomingResponse, OutgoingRequest
+from obelisk.wasm.wasi_http.objects import BodySink, Fields, FutureIncomingResponse, OutgoingBody, OutgoingRequest
 from obelisk.wasm.wasi_http.outgoing import _perform
 from obelisk.wasm.wasi_http.policy import (
     PLACEHOLDER_PREFIX,
@@ -122,3 +125,39 @@ def test_an_error_of_a_request_that_carries_secrets_does_not_quote_it() -> None:
     future = FutureIncomingResponse()
     _perform(future, request, None, "http", "127.0.0.1", 9, {})
     assert future.error is not None and future.error.case == "connection-refused"
+
+
+def test_a_body_with_secrets_is_sent_with_its_own_length() -> None:
+    """The guest's Content-Length counted the placeholder; what is sent carries the value, and its length."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < len("a-much-longer-value"):
+            data += connection.recv(65536)
+        seen.append(data)
+        connection.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    headers = Fields([("content-type", b"text/plain"), ("content-length", b"2")])
+    request = OutgoingRequest(headers, "POST", "http", f"127.0.0.1:{port}", "/")
+    request.body = OutgoingBody(BodySink())
+    request.body.sink.write(b"PH")
+    request.body.finish()
+    future = FutureIncomingResponse()
+    _perform(future, request, None, "http", "127.0.0.1", port, {"body": (("PH", "a-much-longer-value"),)})
+    thread.join(10)
+    listener.close()
+    assert future.response is not None and future.response.status == 204, future.error
+    head, _, body = seen[0].partition(b"\r\n\r\n")
+    assert body == b"a-much-longer-value"
+    lengths = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    assert lengths == [b"Content-Length: 19"], head
+    assert headers.entries[1] == ("content-length", b"2"), "the guest's request object is left as it was"

@@ -124,7 +124,10 @@ def _perform(
     # The guest's request object is left as it is: the values exist only in what is sent.
     headers = substitute_headers(request.headers.entries, substitutions.get("headers", ()))
     path_with_query = substitute_query(request.path_with_query or "/", substitutions.get("params", ()))
-    body = substitute_body(body, headers, substitutions.get("body", ()))
+    substituted = substitute_body(body, headers, substitutions.get("body", ()))
+    if substituted != body:  # the guest's Content-Length counted the placeholders; the one sent below counts the values
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+        body = substituted
     timeout = _timeout(options)
     connection: http.client.HTTPConnection
     if scheme == "https":
