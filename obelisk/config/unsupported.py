@@ -2,9 +2,9 @@
 
 A configuration written for the original must load, so these keys stay in the schema; but a key that is accepted
 and then does nothing would let an operator believe a setting is in force. So each of them is refused, naming the
-key and the reason, unless it holds the value that asks for nothing (the default). ``[otlp]`` is the exception:
-OpenTelemetry export is planned, so a non-default ``[otlp]`` loads and the server logs a warning that nothing is
-exported yet. docs/compatibility.md#configuration lists every key and what it does.
+key and the reason, unless it holds the value that asks for nothing (the default). A key that is planned may instead
+load with a warning (``unsupported_warnings``; none at present). docs/compatibility.md#configuration lists every
+key and what it does.
 """
 
 from __future__ import annotations
@@ -92,22 +92,9 @@ def unsupported_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
 
 
 def unsupported_warnings(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
-    """Keys that load but do nothing yet; the server logs each at start-up."""
-    warnings: list[tuple[KeyPath, str]] = []
-    otlp = config.otlp
-    if otlp is not None:
-        fields = type(otlp).model_fields
-        changed = [name for name, info in fields.items() if getattr(otlp, name) != info.default]
-        if changed:
-            warnings.append(
-                (
-                    ("otlp", changed[0]),
-                    "OpenTelemetry export is not implemented yet, so "
-                    f"{', '.join(f'otlp.{name}' for name in changed)} {'has' if len(changed) == 1 else 'have'} "
-                    "no effect: nothing is exported",
-                )
-            )
-    return warnings
+    """Keys that load but do nothing yet; the server logs each at start-up. None at present: ``[otlp]``, the last
+    of them, is implemented (``obelisk.tracing``)."""
+    return []
 
 
 def _toml(value: object) -> str:

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from obelisk import tracing
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.events import FinishedState
 from obelisk.concepts.ids import ExecutorId
@@ -43,6 +45,9 @@ from obelisk.workers.outcome import (
 )
 from obelisk.workers.outcome_events import RunContext, ops_for_outcome, ops_for_released_children
 from obelisk.workers.worker import AttemptDeadline, Worker
+
+if TYPE_CHECKING:
+    from obelisk.tracing.spans import RunSpan
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +174,10 @@ class Executor:
 
     async def _run(self, locked: LockedExecution) -> None:
         self._live_runs.add(locked.execution_id)
+        tracer = tracing.active()
+        span = None if tracer is None else tracer.start_run(locked)
         try:
-            outcome = await self._attempt(locked)
+            outcome = await self._attempt(locked, span)
             ctx = RunContext(
                 execution_id=locked.execution_id,
                 version=locked.version,
@@ -196,6 +203,8 @@ class Executor:
             finally:
                 for child_id, _ in children:
                     self._live_runs.discard(child_id)
+            if span is not None:
+                span.end(outcome)
         finally:
             self._live_runs.discard(locked.execution_id)
             self._permits.release()
@@ -216,7 +225,7 @@ class Executor:
                 log.info("%s: not recorded: %s", what, error)
                 return
 
-    async def _attempt(self, locked: LockedExecution) -> WorkerOutcome:
+    async def _attempt(self, locked: LockedExecution, span: RunSpan | None) -> WorkerOutcome:
         """Run the attempt in a thread and wait for its outcome, its deadline (plus grace), or its cancel.
 
         The execution's status is watched while the attempt runs: a cancel is a storage write like any other, and
@@ -224,7 +233,13 @@ class Executor:
         backend's notifications) and stops the attempt."""
         loop = asyncio.get_running_loop()
         deadline = AttemptDeadline(locked.lock_expires_at)
-        future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
+        if span is None:
+            future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
+        else:
+            traced = span  # the run's host calls become its children
+            future = asyncio.wrap_future(
+                self._threads.submit(lambda: traced.call(lambda: self._worker.run(locked, deadline))), loop=loop
+            )
         grace_us = int(self._worker.deadline_grace_seconds * 1_000_000)
         woken: asyncio.Future[None] = loop.create_future()
         """Done when the attempt returned or the execution was cancelled."""

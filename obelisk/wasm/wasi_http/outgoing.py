@@ -12,7 +12,10 @@ import http.client
 import socket
 import ssl
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from obelisk import tracing
 from obelisk.wasm.wasi_http.io import InputStream
 from obelisk.wasm.wasi_http.objects import (
     ErrorCode,
@@ -24,6 +27,9 @@ from obelisk.wasm.wasi_http.objects import (
     RequestOptions,
 )
 from obelisk.wasm.wasi_http.policy import OutboundPolicy
+
+if TYPE_CHECKING:
+    from obelisk.tracing.spans import HttpSpan
 
 """``(host, port or None, METHOD) -> allowed``: ``ActivityConfig.is_host_allowed`` has this shape."""
 
@@ -58,14 +64,29 @@ def start_request(
     if not policy.permits(host, port, request.method):
         return ErrorCode("HTTP-request-denied")
     future = FutureIncomingResponse()
+    tracer = tracing.active()
+    span = None if tracer is None else tracer.http_request(request.method, scheme, host, port)
     thread = threading.Thread(
-        target=_perform,
+        target=_perform if span is None else _traced(span),
         args=(future, request, options, scheme, host, port),
         name=f"wasi-http-{host}",
         daemon=True,
     )
     thread.start()
     return future
+
+
+def _traced(span: HttpSpan) -> Callable[..., None]:
+    """``_perform``, then the request's span ended with the response's status or the error."""
+
+    def perform(future: FutureIncomingResponse, *args: Any) -> None:
+        try:
+            _perform(future, *args)
+        finally:
+            response, error = future.response, future.error
+            span.end(None if response is None else response.status, None if error is None else error.case)
+
+    return perform
 
 
 def _timeout(options: RequestOptions | None) -> float:
