@@ -1,0 +1,194 @@
+"""Traces end to end: a server subprocess exporting OTLP/gRPC to a receiver started by the test.
+
+What is checked is the trace's structure as a collector sees it: one trace id throughout, the execution spans with
+their derived ids, runs under their execution, host calls under their run, children under their parent execution,
+and the caller's span above it all when the submission carried a ``traceparent``; across a kill -9 and a restart,
+the second process's spans continue the first one's trace.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from obelisk.api.generated import obelisk_pb2 as pb
+from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
+from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.trace_context import execution_span_id
+from tests.integration.server_process import ServerProcess
+from tests.tracing.otlp_receiver import OtlpReceiver, ReceivedSpan
+
+pytestmark = pytest.mark.slow
+
+FIBOA = "testing:fibo-workflow/workflow.fiboa"
+FIBO = "testing:fibo/fibo.fibo"
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    started = OtlpReceiver().start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(autouse=True)
+def _quick_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's batch processor exports every 5 s by default; the servers started here every 50 ms."""
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _config(tmp_path: Path, built: Path, codegen_cache: Path, endpoint: str, api_port: int) -> Path:
+    path = tmp_path / "obelisk.toml"
+    path.write_text(
+        f"""
+api.listening_addr = "127.0.0.1:{api_port}"
+sqlite.file = "{tmp_path / "db" / "obelisk.sqlite"}"
+wasm_cache_directory = "{tmp_path / "wasm-cache"}"
+codegen_cache.directory = "{codegen_cache}"
+
+[otlp]
+enabled = true
+otlp_endpoint = "{endpoint}"
+service_name = "obelisk-under-test"
+
+[[activity_wasm]]
+name = "fibo_activity"
+location.path = "{built / "fibo_activity.wasm"}"
+exec.tick_sleep = {{millis = 50}}
+
+[[workflow]]
+name = "fibo_workflow"
+location.path = "{built / "fibo_workflow.wasm"}"
+exec.tick_sleep = {{millis = 50}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _submit(api_port: int, execution_id: str, ffqn: str, params: list[object], traceparent: str | None) -> None:
+    interface, _, function = ffqn.rpartition(".")
+    request = pb.SubmitRequest(
+        execution_id=pb.ExecutionId(id=execution_id),
+        function_name=pb.FunctionName(interface_name=interface, function_name=function),
+    )
+    request.params.type_url = f"urn:obelisk:json:params:{ffqn}"
+    request.params.value = json.dumps(params).encode()
+    metadata = () if traceparent is None else (("traceparent", traceparent),)
+    with grpc.insecure_channel(f"127.0.0.1:{api_port}") as channel:
+        pb_grpc.ExecutionRepositoryStub(channel).Submit(request, metadata=metadata, timeout=30)
+
+
+def _span_id(execution_id: str) -> str:
+    return f"{execution_span_id(execution_id):016x}"
+
+
+def _execution_span(spans: list[ReceivedSpan], execution_id: str) -> ReceivedSpan | None:
+    return next((s for s in spans if s.span_id == _span_id(execution_id)), None)
+
+
+def _executions(spans: list[ReceivedSpan], ffqn: str) -> list[ReceivedSpan]:
+    return [s for s in spans if s.name == ffqn]
+
+
+def _runs(spans: list[ReceivedSpan], execution_id: str) -> list[ReceivedSpan]:
+    return [s for s in spans if s.name.startswith("run ") and s.attribute("obelisk.execution_id") == execution_id]
+
+
+def test_a_workflow_with_children_continues_the_callers_trace(
+    tmp_path: Path, built_components: Path, codegen_cache: Path, receiver: OtlpReceiver
+) -> None:
+    api_port = _free_port()
+    server = ServerProcess(_config(tmp_path, built_components, codegen_cache, receiver.endpoint, api_port)).start()
+    try:
+        workflow = str(ExecutionId.generate())
+        _submit(api_port, workflow, FIBOA, [10, 3], f"00-{CALLER_TRACE}-{CALLER_SPAN}-01")
+
+        def complete(spans: list[ReceivedSpan]) -> bool:
+            runs = _runs(spans, workflow)
+            return _execution_span(spans, workflow) is not None and any(
+                r.attribute("obelisk.outcome") == "Succeeded" for r in runs
+            )
+
+        spans = receiver.wait_for(complete)
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+    spans = receiver.spans  # everything, the stop's flush included
+    assert {s.trace_id for s in spans} == {CALLER_TRACE}
+    assert {s.resource["service.name"] for s in spans} == {"obelisk-under-test"}
+
+    root = _execution_span(spans, workflow)
+    assert root is not None and root.name == FIBOA and root.parent_span_id == CALLER_SPAN
+    assert root.attribute("obelisk.result_kind") == "Ok" and not root.error
+
+    children = _executions(spans, FIBO)
+    assert len(children) == 3
+    for child in children:
+        child_id = str(child.attribute("obelisk.execution_id"))
+        assert child_id.startswith(workflow + ".")
+        assert child.span_id == _span_id(child_id) and child.parent_span_id == root.span_id
+        assert root.start_ns <= child.start_ns <= child.end_ns <= root.end_ns
+        (child_run,) = _runs(spans, child_id)
+        assert child_run.parent_span_id == child.span_id
+        assert child_run.attribute("obelisk.outcome") == "Succeeded"
+
+    workflow_runs = _runs(spans, workflow)
+    assert workflow_runs and all(r.parent_span_id == root.span_id for r in workflow_runs)
+    submits = [s for s in spans if s.name == f"submit {FIBO}"]
+    assert sorted(str(s.attribute("obelisk.child_execution_id")) for s in submits) == sorted(
+        str(c.attribute("obelisk.execution_id")) for c in children
+    )
+    assert {s.parent_span_id for s in submits} <= {r.span_id for r in workflow_runs}
+
+
+def test_after_a_kill_and_a_restart_the_spans_continue_the_same_trace(
+    tmp_path: Path, built_components: Path, codegen_cache: Path, receiver: OtlpReceiver
+) -> None:
+    api_port = _free_port()
+    server = ServerProcess(_config(tmp_path, built_components, codegen_cache, receiver.endpoint, api_port)).start()
+    workflow = str(ExecutionId.generate())
+    try:
+        _submit(api_port, workflow, FIBOA, [10, 200], None)  # no traceparent: the server starts a trace
+        before = receiver.wait_for(lambda spans: len(_executions(spans, FIBO)) >= 20)
+        server.kill()
+        first_pid = server.process.pid if server.process is not None else None
+        assert _execution_span(before, workflow) is None, "kill -9 must land in the middle of the workflow"
+        server.start()
+        receiver.wait_for(lambda spans: _execution_span(spans, workflow) is not None, timeout=60)
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+    spans = receiver.spans
+    (trace_id,) = {s.trace_id for s in before}
+    assert {s.trace_id for s in spans} == {trace_id}, "every span, before and after the restart, in one trace"
+
+    root = _execution_span(spans, workflow)
+    assert root is not None and root.parent_span_id is None and root.attribute("obelisk.result_kind") == "Ok"
+    pids = {s.resource["process.pid"] for s in spans}
+    assert first_pid in pids and len(pids) == 2
+    assert root.resource["process.pid"] != first_pid, "the restarted process ended the execution's span"
+
+    children = _executions(spans, FIBO)
+    by_pid = {pid: [c for c in children if c.resource["process.pid"] == pid] for pid in pids}
+    assert all(by_pid.values()), "children finished by both processes"
+    assert all(c.parent_span_id == root.span_id for c in children)
+    child_ids = [str(c.attribute("obelisk.execution_id")) for c in children]
+    assert len(set(child_ids)) == len(child_ids) <= 200, "one span per child execution, never two"
+    runs_after = [r for r in _runs(spans, workflow) if r.resource["process.pid"] != first_pid]
+    assert runs_after and all(r.parent_span_id == root.span_id for r in runs_after)
