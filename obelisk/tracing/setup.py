@@ -26,8 +26,7 @@ def start_tracing(otlp: OtlpConfig | None, storage: Storage, instance_id: str) -
     if otlp is None or not otlp.enabled:
         return None
     detail = span_detail(otlp.level)
-    if detail is SpanDetail.NONE:
-        log.info("otlp.level %r selects no spans: traces are off", otlp.level)
+    if detail is SpanDetail.NONE:  # warned about at load (``obelisk.config.unsupported``)
         return None
     from obelisk.tracing.spans import Tracing  # noqa: PLC0415  (the SDK: loaded only when traces are on)
 

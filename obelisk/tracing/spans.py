@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar
@@ -138,7 +139,10 @@ class Tracing:
         instance_id: str,
         exporter: SpanExporter | None = None,
     ) -> None:
-        resource = Resource.create({"service.name": service_name, "service.instance.id": instance_id})
+        # The executor id names the server (it survives restarts); the pid tells its processes apart.
+        resource = Resource.create(
+            {"service.name": service_name, "service.instance.id": instance_id, "process.pid": os.getpid()}
+        )
         self._provider = TracerProvider(resource=resource, id_generator=_DerivedIds())
         if exporter is None:
             exporter = OTLPSpanExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
