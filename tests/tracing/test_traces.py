@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
+from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.trace_context import execution_span_id
 from tests.integration.server_process import ServerProcess
@@ -52,7 +54,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _config(tmp_path: Path, built: Path, codegen_cache: Path, endpoint: str, api_port: int) -> Path:
+def _config(
+    tmp_path: Path, built: Path, codegen_cache: Path, endpoint: str, api_port: int, *, webhook_port: int = 0
+) -> Path:
+    webhook = f"""
+[[http_server]]
+name = "external"
+listening_addr = "127.0.0.1:{webhook_port}"
+
+[[webhook_endpoint]]
+name = "fibo_webhook"
+location.path = "{built / "fibo_webhook.wasm"}"
+http_server = "external"
+routes = [{{methods = ["GET"], route = "/fibo/:N/:ITERATIONS"}}]
+"""
     path = tmp_path / "obelisk.toml"
     path.write_text(
         f"""
@@ -75,7 +90,7 @@ exec.tick_sleep = {{millis = 50}}
 name = "fibo_workflow"
 location.path = "{built / "fibo_workflow.wasm"}"
 exec.tick_sleep = {{millis = 50}}
-""",
+{webhook if webhook_port else ""}""",
         encoding="utf-8",
     )
     return path
@@ -192,3 +207,30 @@ def test_after_a_kill_and_a_restart_the_spans_continue_the_same_trace(
     assert len(set(child_ids)) == len(child_ids) <= 200, "one span per child execution, never two"
     runs_after = [r for r in _runs(spans, workflow) if r.resource["process.pid"] != first_pid]
     assert runs_after and all(r.parent_span_id == root.span_id for r in runs_after)
+
+
+def test_a_webhook_request_with_a_traceparent_continues_the_callers_trace(
+    tmp_path: Path, built_components: Path, codegen_cache: Path, receiver: OtlpReceiver
+) -> None:
+    api_port, webhook_port = _free_port(), _free_port()
+    path = _config(tmp_path, built_components, codegen_cache, receiver.endpoint, api_port, webhook_port=webhook_port)
+    server = ServerProcess(path).start()
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{webhook_port}/fibo/5/2",
+            headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.read().decode().startswith("fiboa(5, 2) = direct call: 5")
+        receiver.wait_for(lambda spans: len(_executions(spans, str(WEBHOOK_FFQN))) == 1)
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+    spans = receiver.spans
+    assert {s.trace_id for s in spans} == {CALLER_TRACE}
+    (record,) = _executions(spans, str(WEBHOOK_FFQN))
+    assert record.parent_span_id == CALLER_SPAN
+    (workflow,) = _executions(spans, FIBOA)
+    assert workflow.parent_span_id == record.span_id
+    children = _executions(spans, FIBO)
+    assert len(children) == 2 and all(c.parent_span_id == workflow.span_id for c in children)
