@@ -8,8 +8,10 @@ the second process's spans continue the first one's trace.
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +57,14 @@ def _free_port() -> int:
 
 
 def _config(
-    tmp_path: Path, built: Path, codegen_cache: Path, endpoint: str, api_port: int, *, webhook_port: int = 0
+    tmp_path: Path,
+    built: Path,
+    codegen_cache: Path,
+    endpoint: str,
+    api_port: int,
+    *,
+    webhook_port: int = 0,
+    more: str = "",
 ) -> Path:
     webhook = f"""
 [[http_server]]
@@ -90,7 +99,8 @@ exec.tick_sleep = {{millis = 50}}
 name = "fibo_workflow"
 location.path = "{built / "fibo_workflow.wasm"}"
 exec.tick_sleep = {{millis = 50}}
-{webhook if webhook_port else ""}""",
+{webhook if webhook_port else ""}
+{more}""",
         encoding="utf-8",
     )
     return path
@@ -234,3 +244,78 @@ def test_a_webhook_request_with_a_traceparent_continues_the_callers_trace(
     assert workflow.parent_span_id == record.span_id
     children = _executions(spans, FIBO)
     assert len(children) == 2 and all(c.parent_span_id == workflow.span_id for c in children)
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_host_calls_have_spans_under_their_run(
+    tmp_path: Path, built_components: Path, codegen_cache: Path, receiver: OtlpReceiver
+) -> None:
+    """An outbound HTTP request (method, host, port, status) and a durable sleep (lasting until the delay expires)."""
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    more = f"""
+[[activity_wasm]]
+name = "http_activity"
+location.path = "{built_components / "http_activity.wasm"}"
+max_retries = 0
+
+[[workflow]]
+name = "http_workflow"
+location.path = "{built_components / "http_workflow.wasm"}"
+
+[[activity_wasm]]
+name = "sleep_activity"
+location.path = "{built_components / "sleep_activity.wasm"}"
+
+[[workflow]]
+name = "sleep_workflow"
+location.path = "{built_components / "sleep_workflow.wasm"}"
+"""
+    api_port = _free_port()
+    path = _config(tmp_path, built_components, codegen_cache, receiver.endpoint, api_port, more=more)
+    server = ServerProcess(path).start()
+    getter, sleeper = str(ExecutionId.generate()), str(ExecutionId.generate())
+    url = f"http://127.0.0.1:{site.server_address[1]}/hello"
+    try:
+        _submit(api_port, getter, "testing:http-workflow/workflow.get", [url], None)
+        _submit(api_port, sleeper, "testing:sleep-workflow/workflow.sleep-host-activity", [{"milliseconds": 300}], None)
+        receiver.wait_for(
+            lambda spans: _execution_span(spans, getter) is not None and _execution_span(spans, sleeper) is not None
+        )
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+        site.shutdown()
+    spans = receiver.spans
+
+    (request,) = [s for s in spans if s.name == "GET"]
+    assert request.attributes == {
+        "http.request.method": "GET",
+        "server.address": "127.0.0.1",
+        "server.port": site.server_address[1],
+        "url.scheme": "http",
+        "http.response.status_code": 200,
+    }
+    (activity,) = [s for s in spans if s.span_id == request.parent_span_id]
+    assert activity.name == "run testing:http/http-get.get"
+    getter_span = _execution_span(spans, getter)
+    assert getter_span is not None and activity.trace_id == request.trace_id == getter_span.trace_id
+
+    (sleep,) = [s for s in spans if s.name == "sleep"]
+    assert sleep.end_ns - sleep.start_ns == 300_000_000
+    (run,) = [s for s in spans if s.span_id == sleep.parent_span_id]
+    assert run.attribute("obelisk.execution_id") == sleeper
+    sleeper_span = _execution_span(spans, sleeper)
+    assert sleeper_span is not None and run.parent_span_id == sleeper_span.span_id
+    assert sleeper_span.end_ns >= sleep.end_ns
