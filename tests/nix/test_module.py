@@ -605,3 +605,26 @@ def test_vm_postgres_nodes_load_through_the_servers_loader(tmp_path: Path) -> No
         "obelisk",
         None,
     )
+
+
+def test_module_otlp_options_render_the_otlp_table_the_server_reads(tmp_path: Path) -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'otlp = { enable = true; endpoint = "http://collector:4317"; serviceName = "obelisk-eu"; }; '
+        'settings.otlp.level = "info"; }; }'
+    )
+    assert data["failedAssertions"] == []
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    loaded = load_config(rendered, env=ENV, cwd=tmp_path)
+    otlp = loaded.config.otlp
+    assert otlp is not None
+    assert (otlp.enabled, otlp.otlp_endpoint, otlp.service_name, otlp.level) == (
+        True,
+        "http://collector:4317",
+        "obelisk-eu",
+        "info",
+    )
+    assert loaded.warnings == ()
+    without = eval_module(f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; }}; }}")
+    assert "otlp" not in tomllib.loads(without["toml"])
