@@ -29,8 +29,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 INSTRUMENTATION_NAME = "obelisk"
 RECENTLY_EXPORTED = 10_000
+CLOSE_FLUSH_SECONDS = 3.0
+"""How long a stopping server waits for the spans it still holds to be exported."""
 _ERROR_OUTCOMES = (FailedTemporarily, TimedOut, FailedPermanently)
 
 _chosen_ids: ContextVar[tuple[int, int] | None] = ContextVar("obelisk_chosen_span_ids", default=None)
@@ -85,6 +87,31 @@ def _caller_context(context: TraceContext) -> otel_context.Context:
         return otel_context.Context()
     span = SpanContext(context.trace_id, context.parent_span_id, is_remote=True, trace_flags=_flags(context))
     return trace.set_span_in_context(NonRecordingSpan(span))
+
+
+class _StoppableExporter(SpanExporter):
+    """The exporter, which ``stop`` makes give up at once: what is left at a server's stop gets a bounded flush,
+    then a collector that cannot be reached must not hold the stop up with its retries."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+        self._stopped = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._stopped:
+            return SpanExportResult.FAILURE
+        return self._inner.export(spans)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._inner.shutdown()
+
+    def shutdown(self) -> None:
+        self.stop()
 
 
 class RunSpan:
@@ -146,7 +173,8 @@ class Tracing:
         self._provider = TracerProvider(resource=resource, id_generator=_DerivedIds())
         if exporter is None:
             exporter = OTLPSpanExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
-        self._provider.add_span_processor(BatchSpanProcessor(exporter))
+        self._exporter = _StoppableExporter(exporter)
+        self._provider.add_span_processor(BatchSpanProcessor(self._exporter))
         self._tracer = self._provider.get_tracer(INSTRUMENTATION_NAME)
         self.detail = detail
         self.host_calls = detail is SpanDetail.HOST_CALLS
@@ -280,4 +308,10 @@ class Tracing:
             await asyncio.wait(list(self._emitting), timeout=5)
         if self._storage is not None:
             self._storage.on_finished = None
+        # The SDK's flush does not bound an export that retries; the wait for it is bounded here, then the exporter
+        # gives up (interrupting its retries) and the shutdown drops what is left.
+        flush = asyncio.ensure_future(asyncio.to_thread(self._provider.force_flush))
+        await asyncio.wait([flush], timeout=CLOSE_FLUSH_SECONDS)
+        self._exporter.stop()
         await asyncio.to_thread(self._provider.shutdown)
+        await flush
