@@ -319,3 +319,37 @@ location.path = "{built_components / "sleep_workflow.wasm"}"
     sleeper_span = _execution_span(spans, sleeper)
     assert sleeper_span is not None and run.parent_span_id == sleeper_span.span_id
     assert sleeper_span.end_ns >= sleep.end_ns
+
+
+def test_a_cancelled_execution_gets_its_span_from_the_cancel(
+    tmp_path: Path, built_components: Path, codegen_cache: Path, receiver: OtlpReceiver
+) -> None:
+    """No run finishes it: the commit of the cancel does, and that is where its span comes from."""
+    more = f"""
+[[activity_wasm]]
+name = "sleep_activity"
+location.path = "{built_components / "sleep_activity.wasm"}"
+
+[[workflow]]
+name = "sleep_workflow"
+location.path = "{built_components / "sleep_workflow.wasm"}"
+"""
+    api_port = _free_port()
+    server = ServerProcess(
+        _config(tmp_path, built_components, codegen_cache, receiver.endpoint, api_port, more=more)
+    ).start()
+    sleeper = str(ExecutionId.generate())
+    try:
+        _submit(api_port, sleeper, "testing:sleep-workflow/workflow.sleep-host-activity", [{"seconds": 600}], None)
+        receiver.wait_for(lambda spans: any(s.name == "sleep" for s in spans))
+        with grpc.insecure_channel(f"127.0.0.1:{api_port}") as channel:
+            request = pb.CancelExecutionRequest(execution_id=pb.ExecutionId(id=sleeper))
+            pb_grpc.ExecutionRepositoryStub(channel).CancelExecution(request, timeout=30)
+        spans = receiver.wait_for(lambda spans: _execution_span(spans, sleeper) is not None)
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+    span = _execution_span(spans, sleeper)
+    assert span is not None and span.error and span.attribute("obelisk.result_kind") == "Cancelled"
+    (sleep,) = [s for s in spans if s.name == "sleep"]
+    assert sleep.trace_id == span.trace_id and sleep.end_ns - sleep.start_ns == 600 * 10**9
