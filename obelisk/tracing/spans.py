@@ -50,6 +50,7 @@ T = TypeVar("T")
 
 INSTRUMENTATION_NAME = "obelisk"
 RECENTLY_EXPORTED = 10_000
+"""How many finished executions a process remembers having exported, against a second span for one of them."""
 CLOSE_FLUSH_SECONDS = 3.0
 """How long a stopping server waits for the spans it still holds to be exported."""
 _ERROR_OUTCOMES = (FailedTemporarily, TimedOut, FailedPermanently)
@@ -238,7 +239,8 @@ class Tracing:
         attributes: dict[str, str | int] = {"http.request.method": method, "server.address": host, "url.scheme": scheme}
         if port is not None:
             attributes["server.port"] = port
-        return HttpSpan(self._tracer.start_span(f"{method}", kind=SpanKind.CLIENT, attributes=attributes))
+        # Named by the method alone, as OpenTelemetry's HTTP conventions ask when there is no route template.
+        return HttpSpan(self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes))
 
     # ------------------------------------------------------------------------------------------ executions
     def watch(self, storage: Storage) -> None:
