@@ -24,7 +24,9 @@ from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.trace_context import execution_span_id
+from tests.e2e.test_two_servers import PASSWORD_VARIABLE, _executor_id, _fibo_components, _write_config
 from tests.integration.server_process import ServerProcess
+from tests.postgres_cluster import PostgresCluster
 from tests.tracing.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.slow
@@ -353,3 +355,54 @@ location.path = "{built_components / "sleep_workflow.wasm"}"
     assert span is not None and span.error and span.attribute("obelisk.result_kind") == "Cancelled"
     (sleep,) = [s for s in spans if s.name == "sleep"]
     assert sleep.trace_id == span.trace_id and sleep.end_ns - sleep.start_ns == 600 * 10**9
+
+
+def test_another_server_on_the_same_database_continues_the_trace(
+    tmp_path: Path,
+    postgres_cluster: PostgresCluster,
+    postgres_database: str,
+    built_components: Path,
+    codegen_cache: Path,
+    receiver: OtlpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL, two servers: B runs a workflow submitted with a caller's traceparent and is killed; A takes it
+    over once its lock expires, and the spans A exports continue the caller's trace under the same execution span."""
+    monkeypatch.setenv(PASSWORD_VARIABLE, postgres_cluster.password)
+    components = f"""
+[otlp]
+enabled = true
+otlp_endpoint = "{receiver.endpoint}"
+{_fibo_components(built_components)}"""
+    config_a, _ = _write_config(tmp_path / "a", postgres_cluster, postgres_database, codegen_cache, components)
+    config_b, port_b = _write_config(tmp_path / "b", postgres_cluster, postgres_database, codegen_cache, components)
+    server_a, server_b = ServerProcess(config_a), ServerProcess(config_b).start()
+    workflow = str(ExecutionId.generate())
+
+    def run_by(spans: list[ReceivedSpan], instance: str) -> list[ReceivedSpan]:
+        return [s for s in _runs(spans, workflow) if s.resource["service.instance.id"] == instance]
+
+    try:
+        _submit(port_b, workflow, FIBOA, [10, 300], f"00-{CALLER_TRACE}-{CALLER_SPAN}-01")
+        before = receiver.wait_for(lambda spans: len(_executions(spans, FIBO)) >= 20)
+        server_b.kill()
+        assert _execution_span(before, workflow) is None, "kill -9 must land in the middle of the workflow"
+        # A is another server (its own executor id), not B restarted: it takes the workflow over once B's lock
+        # on it expires.
+        server_a.start()
+        id_a, id_b = str(_executor_id(tmp_path / "a")), str(_executor_id(tmp_path / "b"))
+        spans = receiver.wait_for(lambda spans: _execution_span(spans, workflow) is not None, timeout=90)
+        assert server_a.terminate() == 0
+    finally:
+        server_a.kill()
+        server_b.kill()
+    spans = receiver.spans
+    assert {s.trace_id for s in spans if s.resource["service.instance.id"] in (id_a, id_b)} == {CALLER_TRACE}
+    root = _execution_span(spans, workflow)
+    assert root is not None and root.parent_span_id == CALLER_SPAN
+    assert root.resource["service.instance.id"] == id_a, "the surviving server finished the workflow"
+    assert run_by(spans, id_a) and all(r.parent_span_id == root.span_id for r in run_by(spans, id_a))
+    children = _executions(spans, FIBO)
+    instances = {c.resource["service.instance.id"] for c in children}
+    assert instances == {id_a, id_b}
+    assert all(c.parent_span_id == root.span_id for c in children)
