@@ -823,6 +823,10 @@ in
         description = ''
           Open `port` in the firewall, for a Prometheus on another machine. Only when `listenAddress` is not a
           loopback address (a loopback listener needs no rule); independent of `services.obelisk.openFirewall`.
+        '';
+      };
+    };
+
     otlp = {
       enable = mkEnableOption ''
         the export of OpenTelemetry traces over OTLP/gRPC (the [otlp] table of obelisk.toml): a span per
