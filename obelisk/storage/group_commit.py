@@ -73,9 +73,12 @@ def run_jobs(
     statements: S,
     execute: Callable[[str], object],
     transaction_lost: Callable[[], bool],
+    rolled_back: Callable[[], None],
 ) -> tuple[list[Outcome], Effects | None]:
     """Run ``jobs`` in the transaction the caller has open, each all-or-nothing (``execute`` runs the savepoint
     statements); the outcomes and the merged effects of those that succeeded (``None``: none did, roll back).
+    ``rolled_back`` is called whenever a job's writes are undone (the writer's known rows of the transaction are
+    forgotten then).
 
     A single job needs no savepoint: the transaction is the job. Several share one savepoint while all succeed
     (nearly always); one failure rolls the group back to it and runs it again with a savepoint per job.
@@ -90,6 +93,7 @@ def run_jobs(
         try:
             value = jobs[0].body(statements, effects)
         except Exception as exc:
+            rolled_back()
             if transaction_lost():
                 raise
             return [Outcome(False, exc)], None
@@ -106,11 +110,12 @@ def run_jobs(
             values.append(job.body(statements, effects))
             merged.merge(effects)
     except Exception:
+        rolled_back()
         if transaction_lost():
             raise
         execute("ROLLBACK TO SAVEPOINT jobs")
         execute("RELEASE SAVEPOINT jobs")
-        return _run_jobs_apart(jobs, statements, execute, transaction_lost)
+        return _run_jobs_apart(jobs, statements, execute, transaction_lost, rolled_back)
     execute("RELEASE SAVEPOINT jobs")
     return [Outcome(True, value) for value in values], merged
 
@@ -120,6 +125,7 @@ def _run_jobs_apart(
     statements: S,
     execute: Callable[[str], object],
     transaction_lost: Callable[[], bool],
+    rolled_back: Callable[[], None],
 ) -> tuple[list[Outcome], Effects | None]:
     """``run_jobs`` with a savepoint per job: a job that fails rolls back its own writes only."""
     outcomes: list[Outcome] = []
@@ -130,6 +136,7 @@ def _run_jobs_apart(
         try:
             value = job.body(statements, effects)
         except Exception as exc:
+            rolled_back()
             if transaction_lost():
                 raise
             execute("ROLLBACK TO SAVEPOINT job")

@@ -22,6 +22,7 @@ from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
 from obelisk.storage.postgres.reads import Connection, PostgresReads
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
+from obelisk.storage.row_cache import RowCache
 from obelisk.storage.write_flow import EVENT_COLUMNS, INSERT_COLUMNS, MUTABLE_COLUMNS, RESPONSE_COLUMNS
 
 __all__ = ["Connection", "PostgresWrites"]
@@ -38,7 +39,11 @@ _SELECT_ROWS_FOR_UPDATE = (
     # The rows are locked in the primary key's order, whatever order the caller names them in.
     f"SELECT execution_id, {ROW_COLUMNS} FROM execution_state WHERE execution_id = ANY(%s) FOR UPDATE"
 )
-_UPDATE_ROW = f"UPDATE execution_state SET {', '.join(c + ' = %s' for c in MUTABLE_COLUMNS)} WHERE execution_id = %s"
+_UPDATE_ROW = (
+    # The row must still be at the version and response count it was read or known at (``row_cache``).
+    f"UPDATE execution_state SET {', '.join(c + ' = %s' for c in MUTABLE_COLUMNS)}"
+    " WHERE execution_id = %s AND next_version = %s AND response_count = %s"
+)
 _INSERT_STATE = (
     f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
     " ON CONFLICT (execution_id) DO NOTHING"
@@ -90,7 +95,11 @@ def _insert_events_sql(count: int) -> str:
 class PostgresWrites(PostgresReads):
     """``write_flow.WriteStatements`` on the writer connection."""
 
-    __slots__ = ()
+    __slots__ = ("known_rows",)
+
+    def __init__(self, conn: Connection, known_rows: RowCache) -> None:
+        super().__init__(conn)
+        self.known_rows = known_rows
 
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         return self.conn.execute(_SELECT_ROW_FOR_UPDATE, (execution_id,)).fetchone()
@@ -101,8 +110,8 @@ class PostgresWrites(PostgresReads):
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         return self.conn.execute(_INSERT_STATE, values).rowcount != 0
 
-    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
-        self.conn.execute(_UPDATE_ROW, (*values, execution_id))
+    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> bool:
+        return self.conn.execute(_UPDATE_ROW, (*values, execution_id, loaded[0], loaded[1])).rowcount == 1
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
         for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):

@@ -18,6 +18,7 @@ from typing import Any
 from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
+from obelisk.storage.row_cache import RowCache
 from obelisk.storage.sqlite.reads import SqliteReads
 from obelisk.storage.write_flow import EVENT_COLUMNS, INSERT_COLUMNS, MUTABLE_COLUMNS, RESPONSE_COLUMNS
 
@@ -106,10 +107,14 @@ def _insert_events_sql(count: int) -> str:
 def _update_sql(columns: tuple[str, ...]) -> str:
     """``UPDATE`` of only the changed columns: SQLite rewrites every index that covers a column in the SET list,
     whether its value changed or not, and each rewritten index page is one more WAL frame to commit. The few
-    column sets that occur are cached so their texts stay in the statement cache."""
+    column sets that occur are cached so their texts stay in the statement cache. The row must still be at the
+    version and response count it was read or known at (``row_cache``)."""
     sql = _update_texts.get(columns)
     if sql is None:
-        sql = f"UPDATE execution_state SET {', '.join(c + ' = ?' for c in columns)} WHERE execution_id = ?"
+        sql = (
+            f"UPDATE execution_state SET {', '.join(c + ' = ?' for c in columns)}"
+            " WHERE execution_id = ? AND next_version = ? AND response_count = ?"
+        )
         _update_texts[columns] = sql
     return sql
 
@@ -117,7 +122,11 @@ def _update_sql(columns: tuple[str, ...]) -> str:
 class SqliteWrites(SqliteReads):
     """``write_flow.WriteStatements`` on the one ``sqlite3.Connection``."""
 
-    __slots__ = ()
+    __slots__ = ("known_rows",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.known_rows = RowCache()
 
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         # The transaction holds the database's write lock: reading the row is enough.
@@ -130,10 +139,10 @@ class SqliteWrites(SqliteReads):
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         return self.conn.execute(_INSERT_STATE, values).rowcount != 0
 
-    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
+    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> bool:
         changed = [i for i, (a, b) in enumerate(zip(values, loaded, strict=True)) if a != b]
         sql = _update_sql(tuple(MUTABLE_COLUMNS[i] for i in changed))
-        self.conn.execute(sql, (*(values[i] for i in changed), execution_id))
+        return self.conn.execute(sql, (*(values[i] for i in changed), execution_id, loaded[0], loaded[1])).rowcount == 1
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
         for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):
