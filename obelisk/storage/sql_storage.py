@@ -19,7 +19,7 @@ from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, Pendin
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.guest_logs import LogLine, LogPage
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId
-from obelisk.storage import log_flow, read_flow, state_machine, write_flow
+from obelisk.storage import log_flow, read_flow, row_codec, state_machine, write_flow
 from obelisk.storage.group_commit import GroupCommit, WriteConnection
 from obelisk.storage.interface import (
     ExecutionLog,
@@ -42,6 +42,8 @@ from obelisk.storage.write_health import WriteHealth
 
 T = TypeVar("T")
 
+FINISHED_EVENTS_KEPT = 1024
+"""The ends of executions this process's commits finished, kept for ``get_last_event`` (the newest ones)."""
 TIMED_WAKE_HORIZON_US = 60 * MICROS_PER_SECOND
 """Retries due within this horizon get a timed executor wake-up; later ones are found by the executors' poll."""
 
@@ -54,6 +56,8 @@ class SqlStorage(Storage):
         self._notifier = Notifier()
         self._closed = False
         self._seen_generation: dict[str, int] = {}
+        self._finished_events: dict[ExecutionId, tuple[int, int, str]] = {}
+        """The newest ``Effects.finished_events``: a follower reads a just-finished execution's end from here."""
         self._commits: GroupCommit[WriteStatements] = GroupCommit(name, connection, self._announce)
 
     # ------------------------------------------------------------------------------------------ the backend's
@@ -144,6 +148,11 @@ class SqlStorage(Storage):
     def _announce(self, effects: Effects) -> None:
         """What a commit changed, to this process's waiters (only ever after the commit succeeded)."""
         self._announce_pending(effects.pending_now, effects.pending_later)
+        if effects.finished_events:
+            finished = self._finished_events
+            finished.update(effects.finished_events)
+            while len(finished) > FINISHED_EVENTS_KEPT:
+                del finished[next(iter(finished))]
         self._notifier.notify_changed(effects.changed, state_machine.status)
 
     def _announce_pending(self, pending_now: Sequence[str] | set[str], pending_later: dict[str, int]) -> None:
@@ -173,6 +182,9 @@ class SqlStorage(Storage):
         return await self._read(lambda db: read_flow.get_summary(db, execution_id), single_statement=True)
 
     async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
+        finished = self._finished_events.get(execution_id)
+        if finished is not None:  # nothing is ever appended after Finished: this is and stays its last event
+            return row_codec.execution_event(finished)
         return await self._read(lambda db: read_flow.get_last_event(db, execution_id), single_statement=True)
 
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:

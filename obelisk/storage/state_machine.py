@@ -354,6 +354,9 @@ class Effects:
     """Every execution the write changed, with its row as the write leaves it (followers get their new status
     from it without a read)."""
     duplicate_responses: int = 0
+    finished_events: dict[ExecutionId, tuple[int, int, str]] = field(default_factory=dict)
+    """The ``Finished`` log row (version, created_at, JSON) of each execution the write finished: an execution's
+    end never changes, so a reader of it (a follower at the end) needs no read after this commit."""
 
     @property
     def pending_now(self) -> set[str]:
@@ -366,6 +369,7 @@ class Effects:
             self._later(ffqn, at)
         self.changed.update(other.changed)
         self.duplicate_responses += other.duplicate_responses
+        self.finished_events.update(other.finished_events)
 
     def note_created(self, row: ExecutionRow, now: int) -> None:
         """A new execution: due now wakes an executor, later gets a timed wake-up."""

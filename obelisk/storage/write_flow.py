@@ -110,10 +110,12 @@ class WriteStatements(ReadStatements, Protocol):
         """A new state row: ``INSERT_COLUMNS``; ``False``, writing nothing, if the execution exists (racing
         creations: the second waits for the first to commit, then gets ``False``)."""
 
-    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> bool:
-        """Write ``values`` (``MUTABLE_COLUMNS``), which differ from ``loaded``, the row's values as read or known;
-        only if the row still has ``loaded``'s ``next_version`` and ``response_count`` (``False``, writing nothing,
-        if not: a known row had changed)."""
+    def update_states(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
+        """For each ``(execution_id, values, loaded)``: write ``values`` (``MUTABLE_COLUMNS``), which differ from
+        ``loaded``, the row's values as read or known; only where the row still has ``loaded``'s ``next_version``
+        and ``response_count``. ``False`` if some row had not (a known row had changed; the job then fails, and
+        what was written rolls back with it). In as few statements as the backend can without costing more index
+        writes (a job that finishes a workflow and its last child writes both rows in one)."""
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
         """Log rows: ``EVENT_COLUMNS`` each; at least one. As few statements as the backend can (a job's events,
@@ -167,20 +169,21 @@ class _StoredRow:
         self.insert = insert
         self.known = known
 
-    def store(self, db: WriteStatements) -> tuple[Any, ...]:
+    def store(
+        self, db: WriteStatements, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]
+    ) -> tuple[Any, ...]:
+        """Insert the row now, or note its update in ``updates`` (written together by ``StateRows.store``)."""
         current = mutable_values(self.row)
         if self.loaded is None:
             if not db.insert_state((*self.insert, *current)):
                 raise ExecutionAlreadyExists(self.row.execution_id)
         elif current != self.loaded:
-            if not db.update_state(self.row.execution_id, current, self.loaded):
-                db.known_rows.forget(self.row.execution_id)  # the job's next run reads it
-                raise StaleRow(self.row.execution_id)
+            updates.append((self.row.execution_id, current, self.loaded))
         elif self.known:
             # Unchanged, yet the job's outcome may rest on it (an append of no events checks the version).
             found = db.state_row_for_update(self.row.execution_id)
             if found is None or tuple(found[1:]) != self.loaded:
-                db.known_rows.forget(self.row.execution_id)
+                db.known_rows.forget(self.row.execution_id)  # the job's next run reads it
                 raise StaleRow(self.row.execution_id)
         self.loaded = current
         self.known = False
@@ -269,7 +272,12 @@ class StateRows:
             self._join_nexts.clear()
 
     def store(self) -> None:
-        stored_values = [(stored.row, stored.store(self.db)) for stored in self._rows.values()]
+        updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]] = []
+        stored_values = [(stored.row, stored.store(self.db, updates)) for stored in self._rows.values()]
+        if updates and not self.db.update_states(updates):
+            for execution_id, _, _ in updates:
+                self.db.known_rows.forget(execution_id)  # the job's next run reads them
+            raise StaleRow(updates[0][0])
         self.flush_events()
         stage = self.db.known_rows.stage
         for row, values in stored_values:
@@ -361,12 +369,13 @@ def append_events(
     delay_changes = state_machine.append(row, version, events, now, rows)
     if events:
         dumps = row_codec.dumps
-        rows.add_events(
-            [
-                (execution_id, at, now, event_kind(event), dumps(event_to_json(event)), _join_set_of(event))
-                for at, event in enumerate(events, start=version)
-            ]
-        )
+        log_rows = [
+            (execution_id, at, now, event_kind(event), dumps(event_to_json(event)), _join_set_of(event))
+            for at, event in enumerate(events, start=version)
+        ]
+        rows.add_events(log_rows)
+        if isinstance(events[-1], Finished):
+            effects.finished_events[execution_id] = (log_rows[-1][1], now, log_rows[-1][4])
     _apply_delay_changes(rows.db, execution_id, delay_changes)
     effects.note_changed(row, now)
     return row
