@@ -10,6 +10,7 @@ pending work and for an execution's changes is answered by the in-process ``Noti
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TypeVar
@@ -108,6 +109,12 @@ class SqlStorage(Storage):
     async def write(self, ops: Sequence[WriteOp], now: int) -> None:
         ops = list(ops)
         await self._commits.submit(lambda db, effects: write_flow.apply_ops(db, ops, now, effects), len(ops))
+
+    def write_from_thread(self, ops: Sequence[WriteOp], now: int) -> concurrent.futures.Future[None]:
+        ops = list(ops)
+        return self._commits.submit_from_thread(
+            lambda db, effects: write_flow.apply_ops(db, ops, now, effects), len(ops)
+        )
 
     async def cancel(self, execution_id: ExecutionId, reason: str, now: int) -> list[ExecutionId]:
         def body(db: WriteStatements, effects: Effects) -> list[ExecutionId]:
