@@ -188,6 +188,9 @@ class SqlStorage(Storage):
     async def get_summary(self, execution_id: ExecutionId) -> ExecutionSummary:
         return await self._read(lambda db: read_flow.get_summary(db, execution_id), single_statement=True)
 
+    async def list_children(self, parent_id: ExecutionId) -> list[ExecutionSummary]:
+        return await self._read(lambda db: read_flow.list_children(db, parent_id), single_statement=True)
+
     async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
         finished = self._finished_events.get(execution_id)
         if finished is not None:  # nothing is ever appended after Finished: this is and stays its last event
