@@ -93,9 +93,10 @@ async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
 
 
 def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) -> int:
-    """Load the config, check that the database can be used, and compile and link-check every component; one line
-    on the first problem. With ``ignore_missing_env_vars`` an unset ``${NAME}`` of the database's keys skips the
-    database check (said in a line) instead of failing."""
+    """Load the config, check that the database can be used and that the TLS files can, and compile and
+    link-check every component; one line on the first problem. With ``ignore_missing_env_vars`` an unset
+    ``${NAME}`` of the database's keys skips the database check (said in a line) instead of failing."""
+    from obelisk.api.tls import load_listener_tls
     from obelisk.config import load_config
     from obelisk.database import database_problem, describe
     from obelisk.server import prepare_components, wasm_engine
@@ -118,6 +119,7 @@ def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) ->
             return 1
         print(f"Database: {describe(config)}")
     try:
+        load_listener_tls(config)
         engine = wasm_engine(config)
         prepared = prepare_components(config, engine, os.environ, ignore_missing_env_vars=ignore_missing_env_vars)
     except ObeliskError as error:

@@ -30,6 +30,16 @@ webui.listening_addr = "127.0.0.1:8080"
 #webui.idle_timeout = {secs = 60}
 #webui.max_live_streams = 100             # live-updating execution pages at once; past it 503
 
+# TLS (docs/security.md#tls): PEM files, read at start-up (restart to pick up a renewed certificate). The
+# certificate file holds the chain, the server's certificate first; the key must be unencrypted. Without them the
+# listener is plaintext. With tls_client_ca_file the API requires a client certificate signed by that CA (mutual
+# TLS); `obelisk client --tls --ca ca.pem [--client-cert c.pem --client-key c.key]` then connects.
+#api.tls_cert_file = "${CONFIG_DIR}/tls/server.pem"
+#api.tls_key_file = "${CONFIG_DIR}/tls/server.key"
+#api.tls_client_ca_file = "${CONFIG_DIR}/tls/client-ca.pem"
+#webui.tls_cert_file = "${CONFIG_DIR}/tls/server.pem"
+#webui.tls_key_file = "${CONFIG_DIR}/tls/server.key"
+
 # Where the original Obelisk keeps components pulled from OCI registries or converted from core modules. Neither
 # is offered here (location.oci and core modules are refused), so nothing is written there; accepted as it is.
 wasm_cache_directory = "${CACHE_DIR}/wasm"
