@@ -90,6 +90,10 @@ async def _populate(server: Server) -> Known:
     return known
 
 
+Snapshot = tuple[int, tuple[int | None, ...], tuple[tuple[str, str], ...]]
+"""Top-level executions, versions of the watched ones, their pending delays (``Database.snapshot``)."""
+
+
 class Database:
     """Read-only queries on the server's SQLite file (WAL: they never block the server's writes)."""
 
@@ -132,6 +136,20 @@ class Database:
 
     def close(self) -> None:
         self._connection.close()
+
+
+async def settled(db: Database, watched: list[str], before: Snapshot) -> Snapshot:
+    """The snapshot once what an accepted request started has run out: a cancelled workflow, or one whose delay
+    was ended, runs on until it finishes (the top-level count changes only by a submit, at once)."""
+    _, versions, _ = db.snapshot(watched)
+    changed = [execution_id for execution_id, old, new in zip(watched, before[1], versions, strict=True) if old != new]
+    pending = set(db.pending_delays())
+    changed += [execution_id for execution_id, delay_id in before[2] if (execution_id, delay_id) not in pending]
+    for _ in range(400):
+        if all(db.state(execution_id) == "Finished" for execution_id in changed):
+            return db.snapshot(watched)
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{changed} did not finish within 10 s of an accepted cancel")
 
 
 # ---------------------------------------------------------------------------------------------- value pools

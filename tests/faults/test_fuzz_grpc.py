@@ -42,6 +42,7 @@ from tests.faults.fuzz_support import (
     json_bytes,
     json_texts,
     junk_strings,
+    settled,
 )
 from tests.integration.server_harness import sqlite_file
 
@@ -276,20 +277,6 @@ async def _call(channel: grpc.aio.Channel, method: Method, data: bytes) -> tuple
     return grpc.StatusCode.OK, "", responses
 
 
-async def _settled(db: Database, watched: list[str], before: Any) -> Any:
-    """The snapshot once what an accepted request started has run out: a cancelled workflow, or one whose delay
-    was ended, runs on until it finishes (the top-level count changes only by a submit, at once)."""
-    _, versions, _ = db.snapshot(watched)
-    changed = [execution_id for execution_id, old, new in zip(watched, before[1], versions, strict=True) if old != new]
-    pending = set(db.pending_delays())
-    changed += [execution_id for execution_id, delay_id in before[2] if (execution_id, delay_id) not in pending]
-    for _ in range(400):
-        if all(db.state(execution_id) == "Finished" for execution_id in changed):
-            return db.snapshot(watched)
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"{changed} did not finish within 10 s of an accepted cancel")
-
-
 async def test_every_grpc_method_survives_the_fuzz(
     fuzzed: tuple[Server, Known, grpc.aio.Channel], caplog: pytest.LogCaptureFixture, fault_scale: float
 ) -> None:
@@ -320,7 +307,7 @@ async def test_every_grpc_method_survives_the_fuzz(
                 output.FromString(response)  # a well-formed answer
             if code is grpc.StatusCode.OK:
                 if db.snapshot(watched) != before:  # it wrote: let what it started run out
-                    before = await _settled(db, watched, before)
+                    before = await settled(db, watched, before)
             else:
                 after = db.snapshot(watched)
                 assert after == before, f"{where}: refused ({code.name}: {details}) yet {before} became {after}"
