@@ -16,10 +16,14 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
 from obelisk.concepts.errors import ObeliskError
+
+if TYPE_CHECKING:  # the client imports this module, and must not pay for the config's models
+    from obelisk.config.models import ObeliskConfig
 
 
 class TlsFileError(ObeliskError):
@@ -34,8 +38,6 @@ _ENCRYPTED_KEY_MARKERS = (b"-----BEGIN ENCRYPTED PRIVATE KEY-----", b"Proc-Type:
 class ServerTls:
     """One listener's TLS material, read and checked at start-up."""
 
-    table: str
-    """``api`` or ``webui``: where the files were configured."""
     certificate_chain: bytes
     private_key: bytes
     client_ca: bytes | None
@@ -57,11 +59,8 @@ class ListenerTls:
     webui: ServerTls | None
 
 
-def load_listener_tls(config: object) -> ListenerTls:
-    """The TLS material of the API and the web UI of ``config`` (an ``ObeliskConfig``), or ``TlsFileError``."""
-    from obelisk.config.models import ObeliskConfig  # noqa: PLC0415  # the client imports this module too
-
-    assert isinstance(config, ObeliskConfig)
+def load_listener_tls(config: ObeliskConfig) -> ListenerTls:
+    """The TLS material of the API and the web UI of ``config``, or ``TlsFileError``."""
     api = config.api
     webui = config.webui
     return ListenerTls(
@@ -111,7 +110,7 @@ def load_server_tls(
         except ssl.SSLError as error:
             raise TlsFileError(f"{ca_key} {client_ca_file}: cannot be loaded: {_ssl_reason(error)}") from None
         context.verify_mode = ssl.CERT_REQUIRED
-    return ServerTls(table, certificate_chain, private_key, client_ca, context)
+    return ServerTls(certificate_chain, private_key, client_ca, context)
 
 
 def _read(key: str, path: Path) -> bytes:
