@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sqlite3
 from collections.abc import AsyncIterator
@@ -26,6 +27,8 @@ FIBO = "testing:fibo/fibo.fibo"
 FIBOA = "testing:fibo-workflow/workflow.fiboa"
 SLEEP = "testing:fibo-workflow/workflow.sleep-ms"
 FFQNS = (FIBO, FIBOA, SLEEP)
+SEED = int(os.environ.get("OBELISK_FUZZ_SEED", "16"))
+"""Fixed, so that CI replays the same cases; set ``OBELISK_FUZZ_SEED`` to explore others by hand."""
 HUGE = 300_000
 """Characters of a huge string: far past any id or name, well below gRPC's 4 MiB message limit."""
 

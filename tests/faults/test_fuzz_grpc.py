@@ -34,6 +34,7 @@ from tests.faults.conftest import scaled
 from tests.faults.fuzz_support import (
     FFQNS,
     FIBO,
+    SEED,
     Database,
     Known,
     describe,
@@ -46,7 +47,6 @@ from tests.faults.fuzz_support import (
 )
 from tests.integration.server_harness import sqlite_file
 
-SEED = 16
 CASES = 2400
 SERVICES = ("obelisk.ExecutionRepository", "obelisk.FunctionRepository")
 ALLOWED = {

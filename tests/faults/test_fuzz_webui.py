@@ -25,6 +25,7 @@ from obelisk.server import Server
 from tests.faults.conftest import scaled
 from tests.faults.fuzz_support import (
     FFQNS,
+    SEED,
     Database,
     Known,
     describe,
@@ -36,7 +37,6 @@ from tests.faults.fuzz_support import (
 )
 from tests.integration.server_harness import sqlite_file
 
-SEED = 16
 CASES = 900
 LEAKS = ("Traceback", 'File "')
 MAX_BODY = 1024**2
