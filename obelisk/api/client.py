@@ -81,6 +81,7 @@ class ApiClient:
         self.url = url
         target, secure = channel_target(url)
         self.secure = secure or tls is not None
+        self._client_certificate = tls is not None and tls.cert_file is not None
         options = [("grpc.primary_user_agent", "obelisk-cli")]
         if self.secure:
             try:
@@ -107,7 +108,7 @@ class ApiClient:
         details = (error.details() if hasattr(error, "details") else None) or str(code)
         details = " ".join(str(details).split())
         if code is grpc.StatusCode.UNAVAILABLE and not _answered_by_server(error):
-            hint = "" if self.secure else " (if the server uses TLS: --tls, with --ca FILE unless its CA is trusted)"
+            hint = _tls_hint(details, secure=self.secure, client_certificate=self._client_certificate)
             return ApiError(f"cannot reach the server at {self.url}: {details}{hint}", code, reached=False)
         return ApiError(details, code)
 
@@ -190,6 +191,21 @@ class ApiClient:
     def list_components(self, *, extensions: bool) -> list[pb.Component]:
         request = pb.ListComponentsRequest(extensions=extensions)
         return list(self._call(self._functions.ListComponents, request).components)
+
+
+def _tls_hint(details: str, *, secure: bool, client_certificate: bool) -> str:
+    """What a failed connection most likely means for TLS, when the details tell (a refused connection does not)."""
+    if "Connection refused" in details:
+        return ""
+    if not secure:
+        return " (if the server uses TLS: --tls, with --ca FILE unless its CA is trusted)"
+    if "WRONG_VERSION_NUMBER" in details:
+        return " (the server does not speak TLS: drop --tls, --ca and https://)"
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        return " (the server's certificate is not signed by a CA this client trusts: --ca FILE)"
+    if not client_certificate and "Socket closed" in details:
+        return " (if the server requires a client certificate: --client-cert FILE --client-key FILE)"
+    return ""
 
 
 def _answered_by_server(error: grpc.RpcError) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -500,6 +501,9 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         client_key: GroupClientKeyOption = None,
     ) -> None:
         """Talk to a server, or inspect components offline."""
+        # Before grpc is imported: its core prints a failed TLS handshake on stderr at INFO, beside the one
+        # `error:` line that says what failed.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         ctx.obj = {"api_url": api_url, **group_options(tls, ca, client_cert, client_key)}
 
     @component_app.command("list", epilog=EXIT_CODES)

@@ -34,6 +34,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 def run_server(config_path: Path | None, *, on_ready: Callable[[], None] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; ``on_ready`` runs once the server is started, before ``Server is ready``."""
+    # Before grpc is imported: its core would print an unformatted line for every failed TLS handshake (a
+    # plaintext client, a missing client certificate), outside the log's level and format.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from obelisk.config import load_config
     from obelisk.log_sinks import install_log_sinks
 

@@ -96,7 +96,16 @@ async def test_a_client_trusting_another_ca_is_refused(tls_server: Server, certs
     with pytest.raises(ApiError) as raised:
         await asyncio.to_thread(list_functions, url, ClientTls(ca_file=certs.other_ca))
     assert not raised.value.reached
-    assert "if the server uses TLS" not in str(raised.value)
+    assert str(raised.value).endswith("(the server's certificate is not signed by a CA this client trusts: --ca FILE)")
+
+
+async def test_a_tls_client_of_a_plaintext_server_is_told_so(tmp_path: Path, certs: Certificates) -> None:
+    async with running_server(write_config(tmp_path, tmp_path / "codegen", components(tmp_path))) as plain:
+        url = f"https://127.0.0.1:{plain.api_port}"
+        with pytest.raises(ApiError) as raised:
+            await asyncio.to_thread(list_functions, url, ClientTls(ca_file=certs.ca))
+    assert not raised.value.reached
+    assert str(raised.value).endswith("(the server does not speak TLS: drop --tls, --ca and https://)")
 
 
 async def test_mutual_tls_refuses_a_client_without_a_certificate(mtls_server: Server, certs: Certificates) -> None:
@@ -104,6 +113,7 @@ async def test_mutual_tls_refuses_a_client_without_a_certificate(mtls_server: Se
     with pytest.raises(ApiError) as raised:
         await asyncio.to_thread(list_functions, url, ClientTls(ca_file=certs.ca))
     assert not raised.value.reached
+    assert "--client-cert FILE --client-key FILE" in str(raised.value)
     # A certificate from a CA the server does not trust is refused alike (the server's own is not a client one).
     with pytest.raises(ApiError):
         foreign = ClientTls(ca_file=certs.ca, cert_file=certs.other_ca, key_file=certs.other_key)
