@@ -47,6 +47,8 @@ CONSUMERS: dict[str, tuple[str, str]] = {
     "api.tls_client_ca_file": ("obelisk/api/tls.py", "api.tls_client_ca_file"),
     "webui.tls_cert_file": ("obelisk/api/tls.py", "webui.tls_cert_file"),
     "webui.tls_key_file": ("obelisk/api/tls.py", "webui.tls_key_file"),
+    "metrics.listening_addr": ("obelisk/server.py", "config.metrics.listening_addr"),
+    "metrics.allow_unauthenticated": ("obelisk/config/models.py", "self.allow_unauthenticated"),
     "sqlite.file": ("obelisk/config/models.py", "SqliteBackend(self.sqlite.file, self.sqlite.synchronous)"),
     "sqlite.synchronous": ("obelisk/database.py", "synchronous=backend.synchronous"),
     "database.sqlite.directory": ("obelisk/config/models.py", "return self.directory / SQLITE_FILE_NAME"),
