@@ -52,7 +52,7 @@ from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import PoolingLimits, WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
-from obelisk.wasm.wasi_http.policy import OutboundPolicy
+from obelisk.wasm.wasi_http.policy import OperatorPolicy, load_operator_policy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
 from obelisk.workers.outcome_events import finish_ops, ops_for_held_locks
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
@@ -282,6 +282,8 @@ class Server:
         env = os.environ if env is None else env
         started = time.perf_counter()
         tls = load_listener_tls(config)  # before anything starts: a bad TLS file starts nothing
+        # The secrets too: a value that cannot be read stops the start before anything is claimed.
+        operator = load_operator_policy(config.outbound_http, config.secrets, env)
         engine = wasm_engine(config)
         _ensure_dirs(config)
         claim = claim_identity(config)
@@ -309,6 +311,7 @@ class Server:
                     env,
                     abandoned,
                     metrics,
+                    operator,
                 )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
@@ -362,7 +365,7 @@ class Server:
             if config.webui_listening_addr is not None:
                 server.webui = await _start_webui(server, config.webui_listening_addr, tls.webui)
             if config.http_server:
-                server.http_servers = await _start_http_servers(server, prepared, env)
+                server.http_servers = await _start_http_servers(server, prepared, env, operator)
             if metrics is not None and config.metrics.listening_addr is not None:
                 await metrics.start(*parse_socket_addr(config.metrics.listening_addr))
         except BaseException:
@@ -490,7 +493,7 @@ async def _start_webui(server: Server, listening_addr: str, tls: ServerTls | Non
 
 
 async def _start_http_servers(
-    server: Server, prepared: PreparedComponents, env: Mapping[str, str]
+    server: Server, prepared: PreparedComponents, env: Mapping[str, str], operator: OperatorPolicy | None
 ) -> list[WebhookHttpServer]:
     # Imported here for the same reason as the web UI: a server without webhooks need not load aiohttp.
     from obelisk.webhooks.setup import start_http_servers  # noqa: PLC0415
@@ -508,6 +511,7 @@ async def _start_http_servers(
         executor_id=server.executor_id,
         env=env,
         responded=server.metrics.webhook_responded if server.metrics is not None else None,
+        operator=operator,
     )
 
 
@@ -522,6 +526,7 @@ def _activity_executor(
     env: Mapping[str, str],
     abandoned: AbandonedThreads,
     metrics: Metrics | None,
+    operator: OperatorPolicy | None,
 ) -> Executor:
     activity: ActivityConfig = entry.config
     worker = ActivityWorker(
@@ -534,7 +539,10 @@ def _activity_executor(
             forward_stdout=OutputForwarding(activity.forward_stdout),
             forward_stderr=OutputForwarding(activity.forward_stderr),
             retry_on_err=activity.retry_on_err,
-            outbound=OutboundPolicy(activity.is_host_allowed) if activity.allowed_hosts is not None else None,
+            allows=activity.is_host_allowed if activity.allowed_hosts is not None else None,
+            operator=operator,
+            max_outbound_requests=activity.outbound_request_limit,
+            memory_limit=activity.memory_limit,
         ),
         clock=clock,
     )
@@ -604,6 +612,7 @@ def _workflow_executor(
                 lock_expiry_us=to_micros(workflow.exec.lock_expiry),
             ),
             retry_on_trap=workflow.retry_on_trap,
+            memory_limit=workflow.memory_limit,
         ),
         storage=storage,
         loop=asyncio.get_running_loop(),

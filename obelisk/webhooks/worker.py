@@ -60,6 +60,7 @@ from obelisk.wasm.wasi_http.objects import (
     OutgoingResponse,
     ResponseOutparam,
 )
+from obelisk.wasm.wasi_http.policy import OperatorPolicy, OutboundPolicy
 from obelisk.wasm.wasi_http.state import WasiHttpState
 from obelisk.webhooks.executions import WebhookExecutions, WebhookRecord
 from obelisk.webhooks.request_control import RequestControl, RequestStopped, StopReason
@@ -128,6 +129,10 @@ class WebhookSettings:
     forward_stdout: OutputForwarding = OutputForwarding.NONE
     forward_stderr: OutputForwarding = OutputForwarding.NONE
     request_timeout_seconds: float = 60.0
+    memory_limit: int | None = None
+    """``max_memory_size`` in bytes; ``None``: unlimited."""
+    operator: OperatorPolicy | None = field(default=None, repr=False)
+    """``[[outbound_http.allowed_host]]`` with its secrets, for the guest's outgoing requests; ``None``: allow all."""
 
 
 class WebhookCalls:
@@ -231,7 +236,15 @@ class WebhookWorker:
             return WebhookOutcome(record.execution_id, str(stopped), stopped=stopped.reason)
         prefix = f"[{self._settings.component_id} {record.execution_id}"
         output = GuestOutput()
+        operator = self._settings.operator
+        outbound = OutboundPolicy(
+            operator=operator,
+            placeholders=operator.new_placeholders() if operator is not None else {},
+            owner=self._settings.component_id,
+            execution_id=str(record.execution_id),
+        )
         state = WasiHttpState(
+            outbound=outbound,
             stdout=tee(
                 output.stdout,
                 _forwarder(f"{prefix} stdout] ", self._settings.forward_stdout),
@@ -245,7 +258,9 @@ class WebhookWorker:
             response_sink=lambda: _ResponseSink(target, control),
         )
         data = _StoreData(state, record, self._calls, self._settings.component_id, control, output)
-        store = self._engine.new_store(deadline_seconds=control.remaining(), data=data)
+        store = self._engine.new_store(
+            deadline_seconds=control.remaining(), data=data, memory_limit=self._settings.memory_limit
+        )
         with interruptible(control.check):
             return self._serve(request, target, control, store, data)
 
@@ -259,7 +274,8 @@ class WebhookWorker:
     ) -> WebhookOutcome:
         record, state = data.record, data.wasi_http
         wasi = wasmtime.WasiConfig()
-        wasi.env = [*self._settings.env.items(), *request.params.items()]
+        # A secret's name holds its placeholder; the config refuses env_vars of the same name.
+        wasi.env = [*self._settings.env.items(), *request.params.items(), *state.outbound.placeholders.items()]
         wasi.argv = []
         store.set_wasi(wasi)
         error: str | None = None
