@@ -433,6 +433,22 @@ let
     else
       { };
 
+  # [otlp] keys written directly in `settings` win over the typed options, key by key.
+  otlpSettings =
+    if cfg.otlp.enable then
+      {
+        otlp =
+          dropNulls {
+            enabled = true;
+            otlp_endpoint = cfg.otlp.endpoint;
+            service_name = cfg.otlp.serviceName;
+            inherit (cfg.otlp) level;
+          }
+          // (cfg.settings.otlp or { });
+      }
+    else
+      { };
+
   # The server refuses a file in which two tables configure the database, so the [sqlite] table of the module's
   # default `file` is left out on PostgreSQL and beside [database.sqlite] (the newer form) unless keys were set in it.
   newerSqliteTable = cfg.settings ? database.sqlite;
@@ -500,6 +516,7 @@ let
     // tlsSettings
     // metricsSettings
     // outboundSettings
+    // otlpSettings
     // lib.mapAttrs (kind: items: (cfg.settings.${kind} or [ ]) ++ items) (
       filterAttrs (_: items: items != [ ]) declared
     )
@@ -858,6 +875,37 @@ in
         description = ''
           Open `port` in the firewall, for a Prometheus on another machine. Only when `listenAddress` is not a
           loopback address (a loopback listener needs no rule); independent of `services.obelisk.openFirewall`.
+    otlp = {
+      enable = mkEnableOption ''
+        the export of OpenTelemetry traces over OTLP/gRPC (the [otlp] table of obelisk.toml): a span per
+        execution, per run and per host call, sent to a collector such as the OpenTelemetry Collector, Jaeger or
+        Tempo. Outbound only: nothing is opened in the firewall
+      '';
+
+      endpoint = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "http://otel-collector.internal:4317";
+        description = ''
+          The collector's OTLP/gRPC endpoint (`otlp_endpoint`; server default http://localhost:4317). `http://` is
+          plaintext, `https://` TLS.
+        '';
+      };
+
+      serviceName = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "obelisk-eu-1";
+        description = "The `service.name` of the spans (`service_name`; server default obelisk-server).";
+      };
+
+      level = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "info";
+        description = ''
+          Which spans (`level`, the original's filter syntax; server default "info,app=trace"): the level of the
+          `app` target decides, info for executions and runs, debug or trace for host calls too.
         '';
       };
     };

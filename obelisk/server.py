@@ -48,6 +48,7 @@ from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, 
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import ExecutionQuery, HeldLock, Storage, StorageError, WriteOp
+from obelisk.tracing.setup import start_tracing, stop_tracing
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import PoolingLimits, WasmEngine
@@ -61,6 +62,7 @@ from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
 
 if TYPE_CHECKING:
     from obelisk.metrics import Metrics
+    from obelisk.tracing.spans import Tracing
     from obelisk.webhooks.http_server import WebhookHttpServer
     from obelisk.webui.app import WebUiServer
 
@@ -213,8 +215,11 @@ class Server:
         clock: Clock,
         loaded: dict[str, LoadedComponent],
         abandoned: AbandonedThreads,
+        traces: Tracing | None = None,
     ) -> None:
         self.config = config
+        self.traces = traces
+        """The OpenTelemetry traces this server exports, when ``[otlp]`` enables them."""
         self.loaded = loaded
         """How each component's code was obtained (``compiled_from_cache`` shows a restart did not recompile)."""
         self.engine = engine
@@ -289,11 +294,13 @@ class Server:
         claim = claim_identity(config)
         engine.start()
         storage: Storage | None = None
+        traces: Tracing | None = None
         try:
             prepared_task = asyncio.create_task(asyncio.to_thread(prepare_components, config, engine, env))
             storage = await open_storage(config, clock)
             prepared = await prepared_task
             executor_id = claim.executor_id()
+            traces = start_tracing(config.otlp, storage, executor_id)
             live_runs = LiveRuns()
             await _release_held_locks(storage, executor_id, clock, after_crash=True)
             await _finish_unowned_webhook_records(storage, clock)
@@ -328,6 +335,7 @@ class Server:
                 for executor in executors:
                     metrics.add_executor(executor)
         except BaseException:
+            await stop_tracing(traces)
             if storage is not None:
                 await storage.close()
             engine.stop()
@@ -346,6 +354,7 @@ class Server:
             clock=clock,
             loaded=prepared.loaded,
             abandoned=abandoned,
+            traces=traces,
         )
         server.metrics = metrics
         abandoned.on_change = server._component_accepting
@@ -405,6 +414,7 @@ class Server:
             await _release_held_locks(self.storage, self.executor_id, self.clock, after_crash=False)
         except StorageError as error:
             log.warning("locks not released at stop (the next start releases them): %s", error)
+        await stop_tracing(self.traces)
         await self.storage.close()
         self.engine.stop()
         self.claim.release()

@@ -361,19 +361,22 @@ class WasmtimePoolingConfig(_Model):
     pooling_max_memory_size: NonNegativeU64 | None = None
 
 
+LogLevelFilter = Annotated[str, AfterValidator(validate_level_filter)]
+"""``info,app=trace``: see ``obelisk.config.log_levels``."""
+
+
 class OtlpConfig(_Model):
-    """Accepted, not implemented yet: a non-default table loads with a warning (``obelisk.config.unsupported``)."""
+    """OpenTelemetry traces exported over OTLP/gRPC (``obelisk.tracing``; docs/observability.md#traces). ``level``
+    selects which spans, read as the original's filter (``obelisk.tracing.level``)."""
 
     enabled: bool = False
-    level: str = "info,app=trace"
+    level: LogLevelFilter = "info,app=trace"
     service_name: str = "obelisk-server"
     otlp_endpoint: str = "http://localhost:4317"
 
 
 LogStyle = Literal["plain", "plain_compact", "json"]
 LogSpan = Literal["none", "new", "enter", "exit", "close", "active", "full"]
-LogLevelFilter = Annotated[str, AfterValidator(validate_level_filter)]
-"""``info,app=trace``: see ``obelisk.config.log_levels``."""
 LogRotation = Literal["minutely", "hourly", "daily", "never"]
 
 

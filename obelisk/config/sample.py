@@ -123,8 +123,8 @@ target = false
 #prefix = "obelisk.log"
 #rotation = "daily"
 
-# OpenTelemetry export: not implemented yet. The table is accepted, and a server given values other than these
-# defaults logs a warning at start-up that nothing is exported.
+# OpenTelemetry traces over OTLP/gRPC (docs/observability.md#traces): a span per execution and per run, and per
+# host call (children, sleeps, outbound HTTP) when the level of the `app` target is debug or trace.
 #[otlp]
 #enabled = false
 #level = "info,app=trace"

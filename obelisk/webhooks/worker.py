@@ -26,11 +26,12 @@ from typing import Any, Protocol, TypeVar
 import wasmtime
 from wasmtime.component import Component, Linker
 
-from obelisk import guest_log_sink
+from obelisk import guest_log_sink, tracing
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.guest_logs import LogKind
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, FinishedResult, Ok
+from obelisk.concepts.trace_context import TRACEPARENT, TraceContext, incoming_traceparent
 from obelisk.concepts.wit_time import schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.guest_log_sink import StreamLines
@@ -108,6 +109,14 @@ class WebhookRequest:
     body: bytes
     params: Mapping[str, str] = field(default_factory=dict)
     """Route parameters, passed to the guest as environment variables."""
+
+
+def _request_trace(request: WebhookRequest) -> TraceContext | None:
+    """The request's ``traceparent`` header; while traces are on, a new trace without one."""
+    header = next((value for name, value in request.headers if name.lower() == TRACEPARENT), None)
+    trace = incoming_traceparent(None if header is None else header.decode("latin-1"))
+    tracer = tracing.active()
+    return trace if tracer is None else tracer.context_for_submission(trace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +236,11 @@ class WebhookWorker:
         if control is None:
             control = RequestControl(time.monotonic() + self._settings.request_timeout_seconds)
         record = WebhookRecord(
-            ExecutionId.generate(), self._settings.component_id, request.method, request.path_with_query
+            ExecutionId.generate(),
+            self._settings.component_id,
+            request.method,
+            request.path_with_query,
+            trace=_request_trace(request),
         )
         try:
             control.check()

@@ -688,3 +688,26 @@ def test_secret_files_of_the_policy_refuse_nix_path_literals(tmp_path: Path) -> 
         f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; secrets.T = {secret}; }}; }}"
     )
     assert "absolute path outside the Nix store" in stderr, stderr
+
+
+def test_module_otlp_options_render_the_otlp_table_the_server_reads(tmp_path: Path) -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'otlp = { enable = true; endpoint = "http://collector:4317"; serviceName = "obelisk-eu"; }; '
+        'settings.otlp.level = "info"; }; }'
+    )
+    assert data["failedAssertions"] == []
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    loaded = load_config(rendered, env=ENV, cwd=tmp_path)
+    otlp = loaded.config.otlp
+    assert otlp is not None
+    assert (otlp.enabled, otlp.otlp_endpoint, otlp.service_name, otlp.level) == (
+        True,
+        "http://collector:4317",
+        "obelisk-eu",
+        "info",
+    )
+    assert loaded.warnings == ()
+    without = eval_module(f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; }}; }}")
+    assert "otlp" not in tomllib.loads(without["toml"])

@@ -15,8 +15,10 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from obelisk import tracing
 from obelisk.wasm.wasi_http.io import InputStream
 from obelisk.wasm.wasi_http.objects import (
     ErrorCode,
@@ -32,6 +34,8 @@ from obelisk.wasm.wasi_http.secret_substitution import substitute_body, substitu
 from obelisk.wasm.wasi_http.state import WasiHttpState
 
 log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from obelisk.tracing.spans import HttpSpan
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 _BODY_WAIT_SECONDS = 60.0
@@ -85,14 +89,29 @@ def start_request(
         return ErrorCode("internal-error", message)
     state.requests_started += 1
     future = FutureIncomingResponse()
+    tracer = tracing.active()
+    span = None if tracer is None else tracer.http_request(request.method, scheme, host, port)
     thread = threading.Thread(
-        target=_perform,
+        target=_perform if span is None else _traced(span),
         args=(future, request, options, scheme, host, port, decision.substitutions),
         name=f"wasi-http-{host}",
         daemon=True,
     )
     thread.start()
     return future
+
+
+def _traced(span: HttpSpan) -> Callable[..., None]:
+    """``_perform``, then the request's span ended with the response's status or the error."""
+
+    def perform(future: FutureIncomingResponse, *args: Any) -> None:
+        try:
+            _perform(future, *args)
+        finally:
+            response, error = future.response, future.error
+            span.end(None if response is None else response.status, None if error is None else error.case)
+
+    return perform
 
 
 def _timeout(options: RequestOptions | None) -> float:
