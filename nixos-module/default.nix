@@ -493,6 +493,7 @@ let
     ) tlsKeys
   );
 
+  # Lists written directly in `settings` come first, the declared ones after them.
   # services.obelisk.metrics, rendered as the [metrics] table.
   metricsCfg = cfg.metrics;
   metricsAddress =
@@ -509,7 +510,6 @@ let
       // optionalAttrs metricsCfg.allowUnauthenticated { allow_unauthenticated = true; };
   };
 
-  # Lists written directly in `settings` come first, the declared ones after them.
   finalSettings = withoutUnusedSqlite (
     cfg.settings
     // databaseSettings
@@ -875,6 +875,10 @@ in
         description = ''
           Open `port` in the firewall, for a Prometheus on another machine. Only when `listenAddress` is not a
           loopback address (a loopback listener needs no rule); independent of `services.obelisk.openFirewall`.
+        '';
+      };
+    };
+
     otlp = {
       enable = mkEnableOption ''
         the export of OpenTelemetry traces over OTLP/gRPC (the [otlp] table of obelisk.toml): a span per
