@@ -28,6 +28,7 @@ from obelisk.concepts.events import (
     JoinSetRequestBody,
     JoinSetResponseEvent,
     Locked,
+    Paused,
     Schedule,
     ScheduleAt,
     ScheduleAtTime,
@@ -36,6 +37,7 @@ from obelisk.concepts.events import (
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
 )
 from obelisk.concepts.ids import DelayId, ExecutionId, JoinSetId
 from obelisk.concepts.results import FinishedResult
@@ -224,6 +226,10 @@ def _describe(event: ExecutionEvent, url_of: ExecutionUrl) -> tuple[str, str, Ma
             )
         case Finished():
             return "finished", f"finished-{e.result.kind.value}", Markup("{}").format(_finished_words(e.result))
+        case Paused(by):
+            return "paused", "paused", Markup("paused by {}: no new run or attempt starts until resumed").format(by)
+        case Unpaused(by):
+            return "resumed", "paused", Markup("resumed by {}: it goes on where it was").format(by)
         case JoinSetCreated():
             return "join set", "history", Markup("opened join set {}").format(_code(e.join_set_id))
         case JoinSetRequest(join_set_id, request):
@@ -322,6 +328,8 @@ def join_sets(log: ExecutionLog, url_of: ExecutionUrl) -> list[JoinSetView]:
                 | TemporarilyFailed()
                 | TemporarilyTimedOut()
                 | Finished()
+                | Paused()
+                | Unpaused()
                 | Schedule()
             ):
                 pass
@@ -388,8 +396,8 @@ def attempts(log: ExecutionLog) -> list[Attempt]:
                 outcome = (f"unlocked: {e.reason}", "neutral")
             case Finished():
                 outcome = (short_result(e.result), "ok" if e.result.kind.value == "Ok" else "fail")
-            case Created() | JoinSetCreated() | JoinSetRequest() | JoinNext() | Schedule():
-                outcome = None  # the run goes on
+            case Created() | JoinSetCreated() | JoinSetRequest() | JoinNext() | Schedule() | Paused() | Unpaused():
+                outcome = None  # the run goes on (a paused one until its next host call)
             case _:
                 assert_never(e)
         if outcome is not None:

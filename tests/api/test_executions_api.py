@@ -248,7 +248,7 @@ async def test_list_executions_filters_refuse_what_they_cannot_mean(
 ) -> None:
     request = pb.ListExecutionsRequest
     refused = [
-        (request(state_filters=[9]), "state_filters: 9"),  # type: ignore[list-item]  # the original's PAUSED
+        (request(state_filters=[10]), "state_filters: 10"),  # type: ignore[list-item]  # beyond the original's values
         (request(function_name=FIBO, function_filter={"package_name": "testing:fibo"}), "not both"),
         (request(function_filter={"interface_name": "testing:fibo"}), "namespace:package/interface"),
     ]

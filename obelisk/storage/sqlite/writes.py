@@ -53,7 +53,7 @@ _SELECT_DUE = (
     f"SELECT s.execution_id, {', '.join('s.' + c.strip() for c in ROW_COLUMNS.split(','))}, l.json"
     " FROM execution_state AS s INDEXED BY execution_state_pending"
     " JOIN execution_log AS l ON l.execution_id = s.execution_id AND l.version = 0"
-    " WHERE s.state = 'PendingAt' AND s.ffqn = ? AND s.pending_expires_finished <= ?"
+    " WHERE s.state = 'PendingAt' AND NOT s.paused AND s.ffqn = ? AND s.pending_expires_finished <= ?"
     " ORDER BY s.pending_expires_finished LIMIT ?"
 )
 _DUE_ORDER = 5
