@@ -25,7 +25,7 @@ from obelisk.concepts.events import (
     Unpaused,
 )
 from obelisk.concepts.ffqn import Ffqn
-from obelisk.concepts.ids import ExecutionId, JoinSetId, RunId
+from obelisk.concepts.ids import ExecutionId, JoinSetId
 from obelisk.concepts.results import Ok, ResultKind
 from obelisk.storage.interface import (
     AlreadyFinished,

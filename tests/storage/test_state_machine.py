@@ -431,5 +431,5 @@ def test_cancel_of_a_paused_execution_finishes_it_cancelled() -> None:
 
 def test_paused_and_unpaused_are_not_appended_through_a_batch() -> None:
     row = new_row()
-    with pytest.raises(IllegalStateTransition, match="Storage.pause"):
+    with pytest.raises(IllegalStateTransition, match=r"Storage\.pause"):
         state_machine.append(row, 1, [Paused("op")], T0, Responses())
