@@ -111,5 +111,7 @@ PENDING_STATES: list[PendingState] = [
     BlockedByJoinSet(JOIN_SET_ID, 99, closing=True),
     *(FinishedState(10, kind) for kind in ResultKind),
 ]
-ACTIVE_STATES: list[ActiveState] = [state for state in PENDING_STATES if not isinstance(state, FinishedState)]
+ACTIVE_STATES: list[ActiveState] = [
+    state for state in PENDING_STATES if isinstance(state, PendingAt | LockedState | BlockedByJoinSet)
+]
 PENDING_STATES += [PausedState(state) for state in ACTIVE_STATES]

@@ -10,6 +10,7 @@ from obelisk.concepts.events import (
     BlockedByJoinSet,
     ChildExecutionFinished,
     ChildExecutionRequest,
+    Event,
     Finished,
     FinishedState,
     JoinNext,
@@ -110,7 +111,11 @@ async def test_a_paused_waiting_workflow_is_due_after_its_response_only_once_res
         child = wf.child(0)
         await storage.create(wf, created(WORKFLOW), T0)
         await _lock_due(storage, WORKFLOW, T0)
-        requests = [JoinSetCreated(js), JoinSetRequest(js, ChildExecutionRequest(child)), JoinNext(js, T0 + 5 * SEC)]
+        requests: list[Event] = [
+            JoinSetCreated(js),
+            JoinSetRequest(js, ChildExecutionRequest(child)),
+            JoinNext(js, T0 + 5 * SEC),
+        ]
         await storage.append(wf, 2, requests, T0)
         with storage.watch_status(wf) as watch:
             await storage.pause(wf, "op", T0 + 1)

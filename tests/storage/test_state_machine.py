@@ -14,6 +14,7 @@ from obelisk.concepts.events import (
     Created,
     DelayFinished,
     DelayRequest,
+    Event,
     Finished,
     FinishedState,
     JoinNext,
@@ -320,7 +321,11 @@ def test_cancel_of_a_finished_execution_is_refused_and_changes_nothing() -> None
 def _blocked_row() -> ExecutionRow:
     row = new_row()
     lock(row)
-    events = [JoinSetCreated(JS), JoinSetRequest(JS, ChildExecutionRequest(CHILD)), JoinNext(JS, T0 + 5 * SEC)]
+    events: list[Event] = [
+        JoinSetCreated(JS),
+        JoinSetRequest(JS, ChildExecutionRequest(CHILD)),
+        JoinNext(JS, T0 + 5 * SEC),
+    ]
     state_machine.append(row, row.next_version, events, T0, Responses())
     return row
 
