@@ -693,7 +693,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         status 3)."""
         raise typer.Exit(execution_pause(ctx, api_url, execution_id, resume=True, as_json=as_json))
 
-    execution_app.command("unpause", epilog=EXIT_CODES, help="Resume a paused execution (as resume).", hidden=False)(
+    execution_app.command("unpause", epilog=EXIT_CODES, help="Resume a paused execution (the same as resume).")(
         resume_command
     )
 
