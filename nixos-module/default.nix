@@ -359,9 +359,26 @@ let
   withoutUnusedSqlite = settings: if sqliteSettings == { } then removeAttrs settings [ "sqlite" ] else settings;
 
   # Lists written directly in `settings` come first, the declared ones after them.
+  # services.obelisk.metrics, rendered as the [metrics] table.
+  metricsCfg = cfg.metrics;
+  metricsAddress =
+    if lib.hasInfix ":" metricsCfg.listenAddress then
+      "[${metricsCfg.listenAddress}]:${toString metricsCfg.port}"
+    else
+      "${metricsCfg.listenAddress}:${toString metricsCfg.port}";
+  metricsSettings = optionalAttrs metricsCfg.enable {
+    metrics =
+      (cfg.settings.metrics or { })
+      // {
+        listening_addr = metricsAddress;
+      }
+      // optionalAttrs metricsCfg.allowUnauthenticated { allow_unauthenticated = true; };
+  };
+
   finalSettings = withoutUnusedSqlite (
     cfg.settings
     // databaseSettings
+    // metricsSettings
     // lib.mapAttrs (kind: items: (cfg.settings.${kind} or [ ]) ++ items) (
       filterAttrs (_: items: items != [ ]) declared
     )
@@ -431,6 +448,13 @@ let
       warnIfOpened = true;
       address = cfg.settings.webui.listening_addr;
     }
+    ++ optional metricsCfg.enable {
+      what = "the metrics endpoint (metrics.listenAddress)";
+      warnIfOpened = false;
+      # Opened by metrics.openFirewall alone: a scrape endpoint is for the Prometheus server, not for everyone.
+      ownFirewall = true;
+      address = metricsAddress;
+    }
     ++ map (s: {
       what = "the HTTP server \"${s.name}\"";
       # Webhook endpoints are public by design; each component decides what it answers.
@@ -440,7 +464,8 @@ let
   ports = unique (map (l: portOf l.address) listeners);
   privilegedPorts = filter (port: port < 1024) ports;
   # Only what other machines can reach is opened; a loopback listener needs no firewall rule.
-  exposed = filter (l: !(isLoopback (hostOf l.address))) listeners;
+  exposed = filter (l: !(l.ownFirewall or false) && !(isLoopback (hostOf l.address))) listeners;
+  metricsExposed = metricsCfg.enable && !(isLoopback metricsCfg.listenAddress);
   exposedPorts = unique (map (l: portOf l.address) exposed);
   # The API and the web UI have no authentication: opening them is worth a warning.
   exposedUnauthenticated = filter (l: l.warnIfOpened) exposed;
@@ -650,6 +675,57 @@ in
       description = "HTTP servers ([[http_server]]) that webhook endpoints are mounted on, by name.";
     };
 
+    metrics = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Serve Prometheus metrics at `http://<listenAddress>:<port>/metrics` (the `[metrics]` table; the metrics
+          are listed in the project's docs/observability.md, with a Grafana dashboard in docs/grafana-dashboard.json).
+          A Prometheus on the same machine scrapes it with
+
+          ```nix
+          services.prometheus.scrapeConfigs = [
+            {
+              job_name = "obelisk";
+              static_configs = [ { targets = [ "127.0.0.1:9464" ]; } ];
+            }
+          ];
+          ```
+        '';
+      };
+      listenAddress = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        example = "::1";
+        description = ''
+          The address the endpoint listens on. It has no authentication, so an address other machines can reach is
+          refused unless `allowUnauthenticated` is set too.
+        '';
+      };
+      port = mkOption {
+        type = types.port;
+        default = 9464;
+        description = "The TCP port of the endpoint.";
+      };
+      allowUnauthenticated = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Allow a `listenAddress` off the loopback interface (`metrics.allow_unauthenticated`): whoever reaches the
+          port reads the function names, the load and the database size.
+        '';
+      };
+      openFirewall = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Open `port` in the firewall, for a Prometheus on another machine. Only when `listenAddress` is not a
+          loopback address (a loopback listener needs no rule); independent of `services.obelisk.openFirewall`.
+        '';
+      };
+    };
+
     openFirewall = mkOption {
       type = types.bool;
       default = false;
@@ -801,6 +877,14 @@ in
         assertion = builtins.match envVarName name != null;
         message = ''services.obelisk.credentials."${name}": a credential is exported as an environment variable, so its name must match ${envVarName}.'';
       }) (lib.attrNames cfg.credentials)
+      ++ optional (metricsExposed && !metricsCfg.allowUnauthenticated) {
+        assertion = false;
+        message = ''services.obelisk.metrics.listenAddress = "${metricsCfg.listenAddress}" is not a loopback address, and the metrics endpoint has no authentication: use 127.0.0.1 or ::1, or set services.obelisk.metrics.allowUnauthenticated = true to expose it.'';
+      }
+      ++ optional (metricsCfg.enable && cfg.settings ? metrics.listening_addr) {
+        assertion = false;
+        message = "services.obelisk.metrics.enable and services.obelisk.settings.metrics.listening_addr both set the metrics address: keep services.obelisk.metrics.";
+      }
       ++ map (message: {
         assertion = false;
         inherit message;
@@ -829,7 +913,9 @@ in
     # `obelisk server verify` without -c finds the same file the service runs with.
     environment.etc."obelisk/obelisk.toml".source = configFile;
 
-    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall exposedPorts;
+    networking.firewall.allowedTCPPorts =
+      lib.optionals cfg.openFirewall exposedPorts
+      ++ optional (metricsCfg.openFirewall && metricsExposed) metricsCfg.port;
 
     # The database and its owner role, as nixpkgs' own modules provision theirs; the role is reached by peer
     # authentication over the Unix socket (NixOS' default pg_hba.conf has `local all all peer`).

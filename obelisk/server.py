@@ -59,6 +59,7 @@ from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
 
 if TYPE_CHECKING:
+    from obelisk.metrics import Metrics
     from obelisk.webhooks.http_server import WebhookHttpServer
     from obelisk.webui.app import WebUiServer
 
@@ -237,6 +238,8 @@ class Server:
         """The web UI, when ``webui.listening_addr`` is set."""
         self.http_servers: list[WebhookHttpServer] = []
         """One per ``[[http_server]]``, serving the webhook endpoints mounted on it."""
+        self.metrics: Metrics | None = None
+        """The Prometheus metrics, when ``metrics.listening_addr`` is set (served there once ``start`` returns)."""
 
     @property
     def api_port(self) -> int:
@@ -251,6 +254,13 @@ class Server:
         if self.webui is None:
             raise RuntimeError("the web UI is not started: webui.listening_addr is not set")
         return self.webui.port
+
+    @property
+    def metrics_port(self) -> int:
+        """The port ``/metrics`` is served on (useful with ``metrics.listening_addr = "127.0.0.1:0"``)."""
+        if self.metrics is None or self.metrics.port is None:
+            raise RuntimeError("metrics are not served: metrics.listening_addr is not set")
+        return self.metrics.port
 
     def http_server_port(self, name: str) -> int:
         """The port the ``[[http_server]]`` named ``name`` is bound to (e.g. with ``listening_addr = "...:0"``)."""
@@ -284,26 +294,41 @@ class Server:
             await _release_held_locks(storage, executor_id, clock, after_crash=True)
             await _finish_unowned_webhook_records(storage, clock)
             abandoned = AbandonedThreads(SERVER_ABANDONED_THREADS_LIMIT)
+            metrics = _metrics(config, storage, clock, abandoned)
             executors = [
                 _activity_executor(
-                    entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, live_runs, env, abandoned
+                    entry,
+                    prepared.loaded[entry.name],
+                    engine,
+                    storage,
+                    executor_id,
+                    clock,
+                    live_runs,
+                    env,
+                    abandoned,
+                    metrics,
                 )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
             ]
             inline = _inline_activities(executors)
             executors += [
-                _workflow_executor(entry, prepared, engine, storage, executor_id, clock, live_runs, inline, abandoned)
+                _workflow_executor(
+                    entry, prepared, engine, storage, executor_id, clock, live_runs, inline, abandoned, metrics
+                )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.WORKFLOW
             ]
+            if metrics is not None:
+                for executor in executors:
+                    metrics.add_executor(executor)
         except BaseException:
             if storage is not None:
                 await storage.close()
             engine.stop()
             claim.release()
             raise
-        timers = TimersWatcher(storage, clock, live_runs)
+        timers = TimersWatcher(storage, clock, live_runs, metrics=metrics)
         server = cls(
             config=config,
             engine=engine,
@@ -317,6 +342,7 @@ class Server:
             loaded=prepared.loaded,
             abandoned=abandoned,
         )
+        server.metrics = metrics
         abandoned.on_change = server._component_accepting
         server.log_sink.start()
         guest_log_sink.install(server.log_sink)
@@ -333,6 +359,8 @@ class Server:
                 server.webui = await _start_webui(server, config.webui_listening_addr)
             if config.http_server:
                 server.http_servers = await _start_http_servers(server, prepared, env)
+            if metrics is not None and config.metrics.listening_addr is not None:
+                await metrics.start(*parse_socket_addr(config.metrics.listening_addr))
         except BaseException:
             await server.stop()
             raise
@@ -353,6 +381,8 @@ class Server:
         Webhook requests in flight get their server's ``shutdown_grace`` (the servers stop side by side, so the
         graces do not add up), then their guests are stopped and their execution records finished, before the
         database closes; the children they started are durable and go on after the next start."""
+        if self.metrics is not None:
+            await self.metrics.stop()
         await asyncio.gather(*(http_server.stop() for http_server in self.http_servers))
         if self.webui is not None:
             await self.webui.stop()
@@ -465,6 +495,7 @@ async def _start_http_servers(
         clock=server.clock,
         executor_id=server.executor_id,
         env=env,
+        responded=server.metrics.webhook_responded if server.metrics is not None else None,
     )
 
 
@@ -478,6 +509,7 @@ def _activity_executor(
     live_runs: LiveRuns,
     env: Mapping[str, str],
     abandoned: AbandonedThreads,
+    metrics: Metrics | None,
 ) -> Executor:
     activity: ActivityConfig = entry.config
     worker = ActivityWorker(
@@ -502,7 +534,21 @@ def _activity_executor(
         clock=clock,
         live_runs=live_runs,
         abandoned=abandoned,
+        metrics=metrics,
     )
+
+
+def _metrics(config: ObeliskConfig, storage: Storage, clock: Clock, abandoned: AbandonedThreads) -> Metrics | None:
+    """The metrics when ``metrics.listening_addr`` asks for them, counting this storage's commits from now on.
+
+    Imported only then, as the web UI is: a server without metrics loads neither prometheus_client nor aiohttp."""
+    if config.metrics.listening_addr is None:
+        return None
+    from obelisk.metrics import Metrics  # noqa: PLC0415
+
+    metrics = Metrics(storage, clock, abandoned)
+    storage.observe_commits(metrics.committed)
+    return metrics
 
 
 def _ensure_dirs(config: ObeliskConfig) -> None:
@@ -530,6 +576,7 @@ def _workflow_executor(
     live_runs: LiveRuns,
     inline: InlineActivities,
     abandoned: AbandonedThreads,
+    metrics: Metrics | None,
 ) -> Executor:
     workflow: WorkflowConfig = entry.config
     worker = WorkflowWorker(
@@ -561,6 +608,7 @@ def _workflow_executor(
         clock=clock,
         live_runs=live_runs,
         abandoned=abandoned,
+        metrics=metrics,
     )
 
 

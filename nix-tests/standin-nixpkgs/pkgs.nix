@@ -82,6 +82,7 @@ let
     "jinja2"
     "markupsafe"
     "mypy"
+    "prometheus-client"
     "protobuf"
     "psycopg"
     "pydantic"

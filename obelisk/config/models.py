@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from obelisk.config.durations import Duration, describe_value
+from obelisk.config.exposure import unauthenticated_exposure_problem
 from obelisk.config.interpolation import interpolate
 from obelisk.config.log_levels import validate_level_filter
 from obelisk.config.paths import ConfigDirs, expand_path
@@ -163,6 +164,27 @@ class WebUiConfig(HttpConnectionLimits):
     listening_addr: SocketAddr | None = None
     max_live_streams: Annotated[int, Field(ge=1)] = DEFAULT_MAX_LIVE_STREAMS
     """Live-update streams (server-sent events) served at once; past it a new one gets 503."""
+
+
+class MetricsConfig(_Model):
+    """The Prometheus ``/metrics`` listener (``obelisk.metrics``); off while ``listening_addr`` is unset."""
+
+    listening_addr: SocketAddr | None = None
+    allow_unauthenticated: bool = False
+    """Allow a ``listening_addr`` off the loopback interface (the endpoint has no authentication of its own)."""
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> Self:
+        if self.listening_addr is not None:
+            problem = unauthenticated_exposure_problem(
+                "metrics.listening_addr",
+                self.listening_addr,
+                "metrics.allow_unauthenticated",
+                self.allow_unauthenticated,
+            )
+            if problem is not None:
+                raise ValueError(problem)
+        return self
 
 
 SQLITE_FILE_NAME = "obelisk.sqlite"
@@ -561,6 +583,7 @@ ComponentConfig = ActivityConfig | WorkflowConfig | WebhookEndpointConfig
 class ObeliskConfig(_Model):
     api: ApiConfig
     webui: WebUiConfig | None = None
+    metrics: MetricsConfig = _default_table()
     sqlite: SqliteConfig | None = None
     """``[sqlite]`` as written, if it was; ``backend`` is the database in use, however it was configured."""
     database: DatabaseConfig = _default_table()
@@ -698,6 +721,8 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
     addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]
     if config.webui is not None and config.webui.listening_addr is not None:
         addresses.append((("webui", "listening_addr"), config.webui.listening_addr))
+    if config.metrics.listening_addr is not None:
+        addresses.append((("metrics", "listening_addr"), config.metrics.listening_addr))
     addresses += [(("http_server", i, "listening_addr"), s.listening_addr) for i, s in enumerate(config.http_server)]
     bound: dict[tuple[str, int], KeyPath] = {}
     for loc, addr in addresses:

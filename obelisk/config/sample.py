@@ -30,6 +30,12 @@ webui.listening_addr = "127.0.0.1:8080"
 #webui.idle_timeout = {secs = 60}
 #webui.max_live_streams = 100             # live-updating execution pages at once; past it 503
 
+# Prometheus metrics at http://<listening_addr>/metrics (docs/observability.md); off while the key is unset. The
+# endpoint has no authentication: an address off the loopback interface is refused unless
+# metrics.allow_unauthenticated = true says that exposing it is intended.
+#metrics.listening_addr = "127.0.0.1:9464"
+#metrics.allow_unauthenticated = false
+
 # Where the original Obelisk keeps components pulled from OCI registries or converted from core modules. Neither
 # is offered here (location.oci and core modules are refused), so nothing is written there; accepted as it is.
 wasm_cache_directory = "${CACHE_DIR}/wasm"

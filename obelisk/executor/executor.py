@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.events import FinishedState, PausedState
@@ -44,6 +46,9 @@ from obelisk.workers.outcome import (
 from obelisk.workers.outcome_events import RunContext, ops_for_outcome, ops_for_released_children
 from obelisk.workers.worker import AttemptDeadline, Worker
 
+if TYPE_CHECKING:
+    from obelisk.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -69,8 +74,10 @@ class Executor:
         clock: Clock,
         live_runs: LiveRuns,
         abandoned: AbandonedThreads,
+        metrics: Metrics | None = None,
     ) -> None:
         self._storage = storage
+        self._metrics = metrics
         self._live_runs = live_runs
         self._worker = worker
         self._config = config
@@ -95,6 +102,11 @@ class Executor:
     def abandoned_threads(self) -> int:
         """Threads of this component abandoned at a deadline whose guest has not returned yet."""
         return self._abandoned.count(self._config.component_id)
+
+    @property
+    def runs_in_flight(self) -> int:
+        """Runs started and not recorded yet: each holds one permit of ``max_inflight_instances``."""
+        return len(self._runs)
 
     @property
     def busy_threads(self) -> int:
@@ -170,7 +182,10 @@ class Executor:
     async def _run(self, locked: LockedExecution) -> None:
         self._live_runs.add(locked.execution_id)
         try:
+            started = time.perf_counter()
             outcome = await self._attempt(locked)
+            if self._metrics is not None:
+                self._metrics.attempt_ended(self._config.component_id, outcome, time.perf_counter() - started)
             ctx = RunContext(
                 execution_id=locked.execution_id,
                 version=locked.version,
@@ -279,6 +294,8 @@ class Executor:
     ) -> WorkerOutcome:
         log.warning("%s: %s and abandoning its thread", locked.execution_id, why)
         self._abandoned.abandoned(self._config.component_id)
+        if self._metrics is not None:
+            self._metrics.attempt_abandoned(self._config.component_id)
         future.add_done_callback(lambda _: self._abandoned_returned(locked))
         return outcome
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -144,6 +145,11 @@ def _run_jobs_apart(
     return outcomes, merged
 
 
+CommitObserver = Callable[[Effects, float], None]
+"""``(effects, seconds)``: a transaction committed these changes after ``seconds`` on the database thread (queueing for
+it included)."""
+
+
 class WriteConnection(Protocol[S]):
     """A backend's side of group commit: its one write connection and how it fails."""
 
@@ -184,6 +190,8 @@ class GroupCommit(Generic[S]):
         self._prober: asyncio.Task[None] | None = None
         self._probe_wanted = asyncio.Event()
         self.probe_seconds = WRITE_PROBE_SECONDS
+        self.observer: CommitObserver | None = None
+        """Told what each commit changed and how long its transaction took (``obelisk.metrics``), or nobody."""
 
     async def submit(self, body: Callable[[S, Effects], T], operations: int) -> T:
         """Run ``body`` in a transaction (shared with other jobs) and return its result once committed; its
@@ -225,6 +233,7 @@ class GroupCommit(Generic[S]):
 
     async def _flush(self, jobs: list[Job[S]]) -> None:
         self._last_group_size = len(jobs)
+        started = time.perf_counter()
         try:
             result = await self._connection.run_group(jobs)
         except Exception as exc:  # the whole transaction failed (connection lost, COMMIT refused, disk full, ...)
@@ -269,6 +278,8 @@ class GroupCommit(Generic[S]):
         if result.effects is not None:
             stats.extra["duplicate_responses"] += result.effects.duplicate_responses
             self._announce(result.effects)
+            if self.observer is not None:
+                self.observer(result.effects, time.perf_counter() - started)
 
     def write_failed(self, exc: BaseException) -> BaseException:
         """The typed error for a failed write; a ``StorageFault`` (but a conflict's) also marks the database

@@ -32,6 +32,7 @@ from obelisk.concepts.results import ResultKind
 from obelisk.storage.notifications import StatusWatch
 
 if TYPE_CHECKING:
+    from obelisk.storage.group_commit import CommitObserver
     from obelisk.storage.write_health import WriteHealth
 
 
@@ -286,6 +287,19 @@ class ExecutionQuery:
     top_level_only: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class StorageGauges:
+    """What the metrics read from the database when they are scraped: true after a restart, and with several servers
+    on one database, of the whole database."""
+
+    executions: dict[tuple[str, str], int]
+    """``(ffqn, state)`` -> how many executions are in that pending state (``PendingAt``, ``Locked``, ...)."""
+    due: dict[str, int]
+    """FFQN -> executions ``PendingAt`` a time already passed: due, and not locked by any executor yet."""
+    size_bytes: int
+    """The database's size: the SQLite file's pages, or PostgreSQL's ``pg_database_size``."""
+
+
 @dataclass(slots=True)
 class StorageStats:
     commits: int = 0
@@ -363,6 +377,12 @@ class Storage(abc.ABC):
         """What a listing shows of the execution, read from its state row alone."""
 
     @abc.abstractmethod
+    async def list_children(self, parent_id: ExecutionId) -> list[ExecutionSummary]:
+        """The summaries of ``parent_id``'s direct children (ids ``<parent_id>.<n>``), in no particular order:
+        one read however many there are (the execution page draws them all; ``get_summary`` each would be one
+        round trip per child)."""
+
+    @abc.abstractmethod
     async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
         """The newest event of the execution's log (its ``Finished`` once finished)."""
 
@@ -417,6 +437,15 @@ class Storage(abc.ABC):
     async def list_logs(self, execution_id: ExecutionId, after: int, length: int) -> LogPage:
         """Up to ``length`` stored lines of the execution with a cursor greater than ``after`` (-1: from the first),
         oldest first, and the execution's dropped count. Raises ``ExecutionNotFound`` for an unknown execution."""
+
+    # ------------------------------------------------------------------------------------------ metrics
+    @abc.abstractmethod
+    async def gauges(self, now: int) -> StorageGauges:
+        """Counts by state and the due backlog, with one grouped query each, and the database size."""
+
+    @abc.abstractmethod
+    def observe_commits(self, observer: CommitObserver | None) -> None:
+        """Tell ``observer`` what each commit of this process changed and how long it took (after the commit)."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -26,6 +26,7 @@ from obelisk.storage.interface import (
     ExpiredLock,
     HeldLock,
     ListDirection,
+    StorageGauges,
 )
 from obelisk.storage.state_machine import STATES, ExecutionRow, pending_state, status
 
@@ -68,6 +69,10 @@ class ReadStatements(Protocol):
     def last_event(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         """``version, created_at, json`` of the log's newest event, or ``None``."""
 
+    def descendants(self, low: str, high: str) -> Rows:
+        """``row_codec.SUMMARY_COLUMNS`` of the state rows whose id lies strictly between ``low`` and ``high``
+        (a range of the primary key)."""
+
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         """``json`` of the log's events from ``version_from`` on, newest first."""
 
@@ -80,6 +85,16 @@ class ReadStatements(Protocol):
 
     def due_delays(self, now: int) -> Rows:
         """``execution_id, join_set_id, delay_id, expires_at`` of the delays due at ``now``, oldest first."""
+
+    def state_counts(self) -> Rows:
+        """``ffqn, state, count`` of ``execution_state`` grouped by both (a scan of a covering index)."""
+
+    def due_counts(self, now: int) -> Rows:
+        """``ffqn, count`` of the ``PendingAt`` rows due at ``now`` and not paused: what the executors would lock (a
+        scan of the pending index only)."""
+
+    def database_size(self) -> int:
+        """The database's size in bytes."""
 
     def executions(self, query: ExecutionQuery) -> Rows:
         """``row_codec.SUMMARY_COLUMNS`` of the page ``list_executions_sql`` selects."""
@@ -116,6 +131,18 @@ def get_summary(db: ReadStatements, execution_id: ExecutionId) -> ExecutionSumma
     if found is None:
         raise ExecutionNotFound(execution_id)
     return row_codec.summary(found)
+
+
+def list_children(db: ReadStatements, parent_id: ExecutionId) -> list[ExecutionSummary]:
+    """Child ids are ``<parent>.<n>``: every descendant sorts between ``<parent>.`` and ``<parent>/`` (``/`` follows
+    ``.`` in ASCII and both backends compare ids bytewise), so one range scan of the primary key finds them; the
+    grandchildren it also meets are dropped here."""
+    children = []
+    for found in db.descendants(f"{parent_id}.", f"{parent_id}/"):
+        summary = row_codec.summary(found)
+        if summary.execution_id.parent_id == parent_id:
+            children.append(summary)
+    return children
 
 
 def get_last_event(db: ReadStatements, execution_id: ExecutionId) -> ExecutionEvent:
@@ -220,3 +247,11 @@ def list_executions_sql(query: ExecutionQuery, placeholder: str) -> tuple[str, l
     sql += f" ORDER BY created_at {order}, execution_id {order} LIMIT {placeholder}"
     params.append(query.length)
     return sql, params
+
+
+def gauges(db: ReadStatements, now: int) -> StorageGauges:
+    return StorageGauges(
+        executions={(str(ffqn), str(state)): int(count) for ffqn, state, count in db.state_counts()},
+        due={str(ffqn): int(count) for ffqn, count in db.due_counts(now)},
+        size_bytes=db.database_size(),
+    )

@@ -20,7 +20,7 @@ from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.guest_logs import LogLine, LogPage
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId
 from obelisk.storage import log_flow, read_flow, state_machine, write_flow
-from obelisk.storage.group_commit import GroupCommit, WriteConnection
+from obelisk.storage.group_commit import CommitObserver, GroupCommit, WriteConnection
 from obelisk.storage.interface import (
     ExecutionLog,
     ExecutionQuery,
@@ -31,6 +31,7 @@ from obelisk.storage.interface import (
     HeldLock,
     LockedExecution,
     Storage,
+    StorageGauges,
     StorageStats,
     WriteOp,
 )
@@ -184,6 +185,9 @@ class SqlStorage(Storage):
     async def get_summary(self, execution_id: ExecutionId) -> ExecutionSummary:
         return await self._read(lambda db: read_flow.get_summary(db, execution_id), single_statement=True)
 
+    async def list_children(self, parent_id: ExecutionId) -> list[ExecutionSummary]:
+        return await self._read(lambda db: read_flow.list_children(db, parent_id), single_statement=True)
+
     async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
         return await self._read(lambda db: read_flow.get_last_event(db, execution_id), single_statement=True)
 
@@ -217,6 +221,13 @@ class SqlStorage(Storage):
         return await self._logs_transaction(
             lambda execute: log_flow.list_logs(execute, execution_id, after, length), write=False
         )
+
+    # ------------------------------------------------------------------------------------------ metrics
+    async def gauges(self, now: int) -> StorageGauges:
+        return await self._read(lambda db: read_flow.gauges(db, now))
+
+    def observe_commits(self, observer: CommitObserver | None) -> None:
+        self._commits.observer = observer
 
     # ------------------------------------------------------------------------------------------ waiting
     async def wait_for_pending(self, ffqns: Sequence[Ffqn], timeout: float) -> None:

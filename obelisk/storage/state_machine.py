@@ -408,6 +408,10 @@ class Effects:
     """Every execution the write changed, with its row as the write leaves it (followers get their new status
     from it without a read)."""
     duplicate_responses: int = 0
+    created: list[str] = field(default_factory=list)
+    """The FFQN of each execution the write created (counted by ``obelisk.metrics``, after the commit)."""
+    finished: list[tuple[str, str]] = field(default_factory=list)
+    """``(ffqn, result_kind)`` of each execution the write finished."""
 
     @property
     def pending_now(self) -> set[str]:
@@ -420,10 +424,13 @@ class Effects:
             self._later(ffqn, at)
         self.changed.update(other.changed)
         self.duplicate_responses += other.duplicate_responses
+        self.created += other.created
+        self.finished += other.finished
 
     def note_created(self, row: ExecutionRow, now: int) -> None:
         """A new execution: due now wakes an executor, later gets a timed wake-up."""
         self.changed[row.execution_id] = row
+        self.created.append(row.ffqn)
         if row.pending_expires_finished <= now:
             self.pending_now_by_execution[row.execution_id] = row.ffqn
         else:
@@ -438,6 +445,10 @@ class Effects:
             self.pending_now_by_execution[row.execution_id] = row.ffqn
         elif row.wake_when_due:
             self._later(row.ffqn, row.pending_expires_finished)
+
+    def note_finished(self, row: ExecutionRow) -> None:
+        """The write finished the execution (called once per execution: only an unfinished one can finish)."""
+        self.finished.append((row.ffqn, row.result_kind or ""))
 
     def _later(self, ffqn: str, at: int) -> None:
         self.pending_later[ffqn] = min(at, self.pending_later.get(ffqn, at))

@@ -313,6 +313,7 @@ def append_events(
     """Append ``events`` at ``version``; the state row is written when the job's ``rows`` are stored."""
     row = rows.get(execution_id)
     start = row.next_version  # ``version`` itself unless an operator's pause or resume came in between
+    was_finished = row.state == state_machine.FINISHED
     delay_changes = state_machine.append(row, version, events, now, rows)
     if events:
         dumps = row_codec.dumps
@@ -324,6 +325,8 @@ def append_events(
         )
     _apply_delay_changes(rows.db, execution_id, delay_changes)
     effects.note_changed(row, now)
+    if not was_finished and row.state == state_machine.FINISHED:
+        effects.note_finished(row)
     return row
 
 
@@ -471,6 +474,7 @@ def cancel_execution(
         )
         _apply_delay_changes(db, current, delay_changes)
         effects.note_changed(row, now)
+        effects.note_finished(row)
         cancelled.append(current)
         created = row_codec.execution_event(next(iter(db.events(current, 0, 1)))).event
         assert isinstance(created, Created)

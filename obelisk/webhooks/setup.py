@@ -17,7 +17,7 @@ from obelisk.wasm.compile_cache import LoadedComponent
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.webhooks.executions import WebhookExecutions
-from obelisk.webhooks.http_server import Mount, WebhookHttpServer
+from obelisk.webhooks.http_server import Mount, ResponseObserver, WebhookHttpServer
 from obelisk.webhooks.worker import WebhookCalls, WebhookSettings, WebhookWorker
 
 RECORD_LOCK_MARGIN = timedelta(seconds=10)
@@ -70,6 +70,7 @@ async def start_http_servers(
     clock: Clock,
     executor_id: ExecutorId,
     env: Mapping[str, str],
+    responded: ResponseObserver | None = None,
 ) -> list[WebhookHttpServer]:
     """One started server per ``[[http_server]]``; on failure the ones already started are stopped."""
     records = WebhookExecutions(storage, executions, clock, executor_id, record_lock_us(config))
@@ -91,7 +92,7 @@ async def start_http_servers(
     started: list[WebhookHttpServer] = []
     try:
         for server_config in config.http_server:
-            server = WebhookHttpServer(server_config, mounts[server_config.name])
+            server = WebhookHttpServer(server_config, mounts[server_config.name], responded)
             await server.start()
             started.append(server)
     except BaseException:

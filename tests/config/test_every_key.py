@@ -42,6 +42,8 @@ CONSUMERS: dict[str, tuple[str, str]] = {
     "webui.header_timeout": ("obelisk/webui/app.py", "header_timeout"),
     "webui.body_timeout": ("obelisk/webui/app.py", "body_timeout"),
     "webui.idle_timeout": ("obelisk/webui/app.py", "idle_timeout"),
+    "metrics.listening_addr": ("obelisk/server.py", "config.metrics.listening_addr"),
+    "metrics.allow_unauthenticated": ("obelisk/config/models.py", "self.allow_unauthenticated"),
     "sqlite.file": ("obelisk/config/models.py", "SqliteBackend(self.sqlite.file, self.sqlite.synchronous)"),
     "sqlite.synchronous": ("obelisk/database.py", "synchronous=backend.synchronous"),
     "database.sqlite.directory": ("obelisk/config/models.py", "return self.directory / SQLITE_FILE_NAME"),

@@ -173,3 +173,14 @@ async def test_a_stale_writer_is_still_refused_after_a_pause(storage_backend: Ba
         with pytest.raises(VersionMismatch):  # a writer that looked before the run's last write
             await storage.append(eid, 2, [Unlocked(T0, "stale")], T0)
         assert storage_backend.dump() == before
+
+
+async def test_a_paused_execution_is_no_due_backlog(storage_backend: Backend) -> None:
+    async with storage_backend.opened() as storage:
+        paused, due = new_id(0), new_id(1)
+        await storage.create(paused, created(), T0)
+        await storage.create(due, created(), T0)
+        await storage.pause(paused, "op", T0)
+        gauges = await storage.gauges(T0)
+        assert gauges.due == {str(ACTIVITY): 1}  # what the executors would lock
+        assert gauges.executions == {(str(ACTIVITY), "PendingAt"): 2}  # by the state it keeps

@@ -38,6 +38,7 @@ _SELECT_ALL_RESPONSES = (
 _SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = %s"
 _EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = %s"
 _SELECT_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id = %s"
+_SELECT_DESCENDANTS = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id > %s AND execution_id < %s"
 _SELECT_LAST_EVENT = (
     "SELECT version, created_at, json FROM execution_log WHERE execution_id = %s ORDER BY version DESC LIMIT 1"
 )
@@ -57,6 +58,13 @@ _SELECT_DUE_DELAYS = (
 )
 
 _SELECT_DELAY_OWNER = "SELECT execution_id, join_set_id FROM delay WHERE delay_id = %s"
+_SELECT_STATE_COUNTS = "SELECT ffqn, state, COUNT(*) FROM execution_state GROUP BY ffqn, state"
+_SELECT_DUE_COUNTS = (
+    "SELECT ffqn, COUNT(*) FROM execution_state WHERE state = 'PendingAt' AND NOT paused"
+    " AND pending_expires_finished <= %s"
+    " GROUP BY ffqn"
+)
+_SELECT_DATABASE_SIZE = "SELECT pg_database_size(current_database())"
 
 
 def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
@@ -105,6 +113,9 @@ class PostgresReads:
         found: tuple[Any, ...] | None = self.conn.execute(_SELECT_LAST_EVENT, (execution_id,)).fetchone()
         return found
 
+    def descendants(self, low: str, high: str) -> Rows:
+        return self.conn.execute(_SELECT_DESCENDANTS, (low, high)).fetchall()
+
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         return self.conn.execute(_SELECT_LOG_TAIL, (execution_id, version_from))
 
@@ -119,6 +130,17 @@ class PostgresReads:
 
     def delay_owner(self, delay_id: str) -> tuple[Any, ...] | None:
         return self.conn.execute(_SELECT_DELAY_OWNER, (delay_id,)).fetchone()
+
+    def state_counts(self) -> Rows:
+        return self.conn.execute(_SELECT_STATE_COUNTS).fetchall()
+
+    def due_counts(self, now: int) -> Rows:
+        return self.conn.execute(_SELECT_DUE_COUNTS, (now,)).fetchall()
+
+    def database_size(self) -> int:
+        found = self.conn.execute(_SELECT_DATABASE_SIZE).fetchone()
+        assert found is not None
+        return int(found[0])
 
     def executions(self, query: ExecutionQuery) -> Rows:
         sql, params = list_executions_sql(query)

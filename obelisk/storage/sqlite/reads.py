@@ -32,6 +32,7 @@ _SELECT_RESPONSES_INCL = (
 _SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = ?"
 _EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = ?"
 _SELECT_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id = ?"
+_SELECT_DESCENDANTS = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id > ? AND execution_id < ?"
 _SELECT_LAST_EVENT = (
     "SELECT version, created_at, json FROM execution_log WHERE execution_id = ? ORDER BY version DESC LIMIT 1"
 )
@@ -52,6 +53,14 @@ _SELECT_DUE_DELAYS = (
 )
 
 _SELECT_DELAY_OWNER = "SELECT execution_id, join_set_id FROM delay WHERE delay_id = ?"
+_SELECT_STATE_COUNTS = (
+    "SELECT ffqn, state, COUNT(*) FROM execution_state INDEXED BY execution_state_list_ffqn_state GROUP BY ffqn, state"
+)
+_SELECT_DUE_COUNTS = (
+    "SELECT ffqn, COUNT(*) FROM execution_state INDEXED BY execution_state_pending"
+    " WHERE state = 'PendingAt' AND NOT paused AND pending_expires_finished <= ? GROUP BY ffqn"
+)
+_SELECT_DATABASE_SIZE = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
 
 
 def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
@@ -96,6 +105,9 @@ class SqliteReads:
         found: tuple[Any, ...] | None = self.conn.execute(_SELECT_LAST_EVENT, (execution_id,)).fetchone()
         return found
 
+    def descendants(self, low: str, high: str) -> Rows:
+        return self.conn.execute(_SELECT_DESCENDANTS, (low, high))
+
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         return self.conn.execute(_SELECT_LOG_TAIL, (execution_id, version_from))
 
@@ -111,6 +123,15 @@ class SqliteReads:
     def delay_owner(self, delay_id: str) -> tuple[Any, ...] | None:
         found: tuple[Any, ...] | None = self.conn.execute(_SELECT_DELAY_OWNER, (delay_id,)).fetchone()
         return found
+
+    def state_counts(self) -> Rows:
+        return self.conn.execute(_SELECT_STATE_COUNTS)
+
+    def due_counts(self, now: int) -> Rows:
+        return self.conn.execute(_SELECT_DUE_COUNTS, (now,))
+
+    def database_size(self) -> int:
+        return int(self.conn.execute(_SELECT_DATABASE_SIZE).fetchone()[0])
 
     def executions(self, query: ExecutionQuery) -> Rows:
         sql, params = list_executions_sql(query)
