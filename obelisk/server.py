@@ -47,11 +47,12 @@ from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, 
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import ExecutionQuery, HeldLock, Storage, StorageError, WriteOp
+from obelisk.tracing.setup import start_tracing, stop_tracing
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import PoolingLimits, WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
-from obelisk.wasm.wasi_http.policy import OutboundPolicy
+from obelisk.wasm.wasi_http.policy import OperatorPolicy, load_operator_policy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
 from obelisk.workers.outcome_events import finish_ops, ops_for_held_locks
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
@@ -60,6 +61,7 @@ from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
 
 if TYPE_CHECKING:
     from obelisk.metrics import Metrics
+    from obelisk.tracing.spans import Tracing
     from obelisk.webhooks.http_server import WebhookHttpServer
     from obelisk.webui.app import WebUiServer
 
@@ -212,8 +214,11 @@ class Server:
         clock: Clock,
         loaded: dict[str, LoadedComponent],
         abandoned: AbandonedThreads,
+        traces: Tracing | None = None,
     ) -> None:
         self.config = config
+        self.traces = traces
+        """The OpenTelemetry traces this server exports, when ``[otlp]`` enables them."""
         self.loaded = loaded
         """How each component's code was obtained (``compiled_from_cache`` shows a restart did not recompile)."""
         self.engine = engine
@@ -280,16 +285,20 @@ class Server:
         clock = clock or SystemClock()
         env = os.environ if env is None else env
         started = time.perf_counter()
+        # Secrets first: a value that cannot be read stops the start before anything is claimed.
+        operator = load_operator_policy(config.outbound_http, config.secrets, env)
         engine = wasm_engine(config)
         _ensure_dirs(config)
         claim = claim_identity(config)
         engine.start()
         storage: Storage | None = None
+        traces: Tracing | None = None
         try:
             prepared_task = asyncio.create_task(asyncio.to_thread(prepare_components, config, engine, env))
             storage = await open_storage(config, clock)
             prepared = await prepared_task
             executor_id = claim.executor_id()
+            traces = start_tracing(config.otlp, storage, executor_id)
             live_runs = LiveRuns()
             await _release_held_locks(storage, executor_id, clock, after_crash=True)
             await _finish_unowned_webhook_records(storage, clock)
@@ -307,6 +316,7 @@ class Server:
                     env,
                     abandoned,
                     metrics,
+                    operator,
                 )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
@@ -323,6 +333,7 @@ class Server:
                 for executor in executors:
                     metrics.add_executor(executor)
         except BaseException:
+            await stop_tracing(traces)
             if storage is not None:
                 await storage.close()
             engine.stop()
@@ -341,6 +352,7 @@ class Server:
             clock=clock,
             loaded=prepared.loaded,
             abandoned=abandoned,
+            traces=traces,
         )
         server.metrics = metrics
         abandoned.on_change = server._component_accepting
@@ -358,7 +370,7 @@ class Server:
             if config.webui_listening_addr is not None:
                 server.webui = await _start_webui(server, config.webui_listening_addr)
             if config.http_server:
-                server.http_servers = await _start_http_servers(server, prepared, env)
+                server.http_servers = await _start_http_servers(server, prepared, env, operator)
             if metrics is not None and config.metrics.listening_addr is not None:
                 await metrics.start(*parse_socket_addr(config.metrics.listening_addr))
         except BaseException:
@@ -398,6 +410,7 @@ class Server:
             await _release_held_locks(self.storage, self.executor_id, self.clock, after_crash=False)
         except StorageError as error:
             log.warning("locks not released at stop (the next start releases them): %s", error)
+        await stop_tracing(self.traces)
         await self.storage.close()
         self.engine.stop()
         self.claim.release()
@@ -478,7 +491,7 @@ async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
 
 
 async def _start_http_servers(
-    server: Server, prepared: PreparedComponents, env: Mapping[str, str]
+    server: Server, prepared: PreparedComponents, env: Mapping[str, str], operator: OperatorPolicy | None
 ) -> list[WebhookHttpServer]:
     # Imported here for the same reason as the web UI: a server without webhooks need not load aiohttp.
     from obelisk.webhooks.setup import start_http_servers  # noqa: PLC0415
@@ -496,6 +509,7 @@ async def _start_http_servers(
         executor_id=server.executor_id,
         env=env,
         responded=server.metrics.webhook_responded if server.metrics is not None else None,
+        operator=operator,
     )
 
 
@@ -510,6 +524,7 @@ def _activity_executor(
     env: Mapping[str, str],
     abandoned: AbandonedThreads,
     metrics: Metrics | None,
+    operator: OperatorPolicy | None,
 ) -> Executor:
     activity: ActivityConfig = entry.config
     worker = ActivityWorker(
@@ -522,7 +537,10 @@ def _activity_executor(
             forward_stdout=OutputForwarding(activity.forward_stdout),
             forward_stderr=OutputForwarding(activity.forward_stderr),
             retry_on_err=activity.retry_on_err,
-            outbound=OutboundPolicy(activity.is_host_allowed) if activity.allowed_hosts is not None else None,
+            allows=activity.is_host_allowed if activity.allowed_hosts is not None else None,
+            operator=operator,
+            max_outbound_requests=activity.outbound_request_limit,
+            memory_limit=activity.memory_limit,
         ),
         clock=clock,
     )
@@ -592,6 +610,7 @@ def _workflow_executor(
                 lock_expiry_us=to_micros(workflow.exec.lock_expiry),
             ),
             retry_on_trap=workflow.retry_on_trap,
+            memory_limit=workflow.memory_limit,
         ),
         storage=storage,
         loop=asyncio.get_running_loop(),

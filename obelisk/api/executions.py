@@ -13,6 +13,7 @@ from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.errors import ParseError
 from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState
 from obelisk.concepts.ids import DelayId, ExecutionId
+from obelisk.concepts.trace_context import TRACEPARENT, incoming_traceparent
 from obelisk.service.executions import PAUSED_THROUGH_API, ExecutionService
 from obelisk.service.json_input import parse_json
 from obelisk.service.listing import FunctionScope, ListFilter, ScopeKind, StateFilter
@@ -40,6 +41,13 @@ def _execution_id(message: pb.ExecutionId, field: str) -> ExecutionId:
         return ExecutionId.parse(message.id)
     except ParseError as error:
         raise InvalidRequest(f"{field}: {error}") from None
+
+
+def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    for name, value in context.invocation_metadata() or ():
+        if name == key and isinstance(value, str):
+            return value
+    return None
 
 
 def _page_length(requested: int, default: int) -> int:
@@ -157,7 +165,8 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
             raise InvalidRequest("function_name is required")
         ffqn = convert.ffqn_text(request.function_name)
         params = parse_json(request.params.value or b"[]", f"params of {ffqn}")
-        submitted = await self._executions.submit(execution_id, ffqn, params)
+        trace = incoming_traceparent(_metadata_value(context, TRACEPARENT))
+        submitted = await self._executions.submit(execution_id, ffqn, params, trace=trace)
         return pb.SubmitResponse(execution_id=pb.ExecutionId(id=submitted.execution_id))
 
     @streaming

@@ -33,6 +33,13 @@ from obelisk.config.durations import Duration, describe_value
 from obelisk.config.exposure import unauthenticated_exposure_problem
 from obelisk.config.interpolation import interpolate
 from obelisk.config.log_levels import validate_level_filter
+from obelisk.config.outbound_http import (
+    OutboundHttpConfig,
+    SecretName,
+    SecretSourceConfig,
+    outbound_http_problems,
+    secret_env_problems,
+)
 from obelisk.config.paths import ConfigDirs, expand_path
 from obelisk.config.unsupported import unsupported_problems
 from obelisk.config.values import (
@@ -51,6 +58,10 @@ CONTEXT_KEY = "obelisk_config"
 COMPONENT_KINDS: tuple[str, ...] = ("activity_wasm", "workflow", "webhook_endpoint")
 DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_LIVE_STREAMS = 100
+DEFAULT_MAX_MEMORY_SIZE = 512 * 1024 * 1024
+"""Bytes of linear memory one instance may grow to (``max_memory_size``): docs/decisions.md#resource-limits."""
+DEFAULT_MAX_OUTBOUND_REQUESTS = 100
+"""Outgoing HTTP requests of one activity attempt (``max_outbound_requests``)."""
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
 
@@ -321,19 +332,22 @@ class WasmtimePoolingConfig(_Model):
     pooling_max_memory_size: NonNegativeU64 | None = None
 
 
+LogLevelFilter = Annotated[str, AfterValidator(validate_level_filter)]
+"""``info,app=trace``: see ``obelisk.config.log_levels``."""
+
+
 class OtlpConfig(_Model):
-    """Accepted, not implemented yet: a non-default table loads with a warning (``obelisk.config.unsupported``)."""
+    """OpenTelemetry traces exported over OTLP/gRPC (``obelisk.tracing``; docs/observability.md#traces). ``level``
+    selects which spans, read as the original's filter (``obelisk.tracing.level``)."""
 
     enabled: bool = False
-    level: str = "info,app=trace"
+    level: LogLevelFilter = "info,app=trace"
     service_name: str = "obelisk-server"
     otlp_endpoint: str = "http://localhost:4317"
 
 
 LogStyle = Literal["plain", "plain_compact", "json"]
 LogSpan = Literal["none", "new", "enter", "exit", "close", "active", "full"]
-LogLevelFilter = Annotated[str, AfterValidator(validate_level_filter)]
-"""``info,app=trace``: see ``obelisk.config.log_levels``."""
 LogRotation = Literal["minutely", "hourly", "daily", "never"]
 
 
@@ -489,6 +503,12 @@ class RouteConfig(_Model):
 class _ComponentCommon(_Model):
     name: ComponentName
     location: LocationConfig
+    max_memory_size: LimitValue = DEFAULT_MAX_MEMORY_SIZE
+    """Bytes each linear memory of one instance may grow to; past it ``memory.grow`` fails in the guest."""
+
+    @property
+    def memory_limit(self) -> int | None:
+        return None if self.max_memory_size == UNLIMITED else int(self.max_memory_size)
 
     @property
     def location_path(self) -> Path:
@@ -505,8 +525,14 @@ class ActivityConfig(_ComponentCommon):
     forward_stderr: StdForwarding = "none"
     env_vars: list[EnvVarEntry] = Field(default_factory=_empty_array)
     allowed_hosts: list[Annotated[AllowedHostConfig, _item_from_string("host")]] | None = None
+    max_outbound_requests: LimitValue = DEFAULT_MAX_OUTBOUND_REQUESTS
+    """Outgoing HTTP requests one attempt may start; past it a request fails in the guest at once."""
 
     KIND: ClassVar[str] = "activity_wasm"
+
+    @property
+    def outbound_request_limit(self) -> int | None:
+        return None if self.max_outbound_requests == UNLIMITED else int(self.max_outbound_requests)
 
     def resolve_max_inflight_instances(self, cpu_count: int | None = None) -> int | None:
         return self.exec.resolve_max_inflight_instances(2, cpu_count)
@@ -602,6 +628,9 @@ class ObeliskConfig(_Model):
     workflow: list[WorkflowConfig] = Field(default_factory=_empty_array)
     http_server: list[HttpServerConfig] = Field(default_factory=_empty_array)
     webhook_endpoint: list[WebhookEndpointConfig] = Field(default_factory=_empty_array)
+    outbound_http: OutboundHttpConfig | None = None
+    """The operator's policy for activities' outgoing HTTP; ``None`` allows every request (``outbound_http.py``)."""
+    secrets: dict[SecretName, SecretSourceConfig] = Field(default_factory=_empty_table)
 
     @model_validator(mode="before")
     @classmethod
@@ -716,6 +745,15 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
             )
 
     problems += _database_problems(config)
+    problems += outbound_http_problems(config.outbound_http, config.secrets)
+    problems += secret_env_problems(
+        config.secrets,
+        [
+            ((kind, index, "env_vars"), component.env_vars)
+            for kind in ("activity_wasm", "webhook_endpoint")
+            for index, component in enumerate(getattr(config, kind))
+        ],
+    )
     problems += unsupported_problems(config)
 
     addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]

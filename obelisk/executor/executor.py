@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from obelisk import tracing
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.events import FinishedState, PausedState
 from obelisk.concepts.ids import ExecutorId
@@ -48,6 +49,7 @@ from obelisk.workers.worker import AttemptDeadline, Worker
 
 if TYPE_CHECKING:
     from obelisk.metrics import Metrics
+    from obelisk.tracing.spans import RunSpan
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +183,11 @@ class Executor:
 
     async def _run(self, locked: LockedExecution) -> None:
         self._live_runs.add(locked.execution_id)
+        tracer = tracing.active()
+        span = None if tracer is None else tracer.start_run(locked)
         try:
             started = time.perf_counter()
-            outcome = await self._attempt(locked)
+            outcome = await self._attempt(locked, span)
             if self._metrics is not None:
                 self._metrics.attempt_ended(self._config.component_id, outcome, time.perf_counter() - started)
             ctx = RunContext(
@@ -211,6 +215,8 @@ class Executor:
             finally:
                 for child_id, _ in children:
                     self._live_runs.discard(child_id)
+            if span is not None:
+                span.end(outcome)
         finally:
             self._live_runs.discard(locked.execution_id)
             self._permits.release()
@@ -231,7 +237,7 @@ class Executor:
                 log.info("%s: not recorded: %s", what, error)
                 return
 
-    async def _attempt(self, locked: LockedExecution) -> WorkerOutcome:
+    async def _attempt(self, locked: LockedExecution, span: RunSpan | None) -> WorkerOutcome:
         """Run the attempt in a thread and wait for its outcome, its deadline (plus grace), or its cancel.
 
         The execution's status is watched while the attempt runs: a cancel or a pause is a storage write like any
@@ -240,7 +246,13 @@ class Executor:
         call)."""
         loop = asyncio.get_running_loop()
         deadline = AttemptDeadline(locked.lock_expires_at)
-        future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
+        if span is None:
+            future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
+        else:
+            traced = span  # the run's host calls become its children
+            future = asyncio.wrap_future(
+                self._threads.submit(lambda: traced.call(lambda: self._worker.run(locked, deadline))), loop=loop
+            )
         grace_us = int(self._worker.deadline_grace_seconds * 1_000_000)
         woken: asyncio.Future[None] = loop.create_future()
         """Done when the attempt returned or the execution was cancelled."""

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from obelisk import tracing
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError, ParseError
 from obelisk.concepts.events import (
@@ -26,6 +27,7 @@ from obelisk.concepts.guest_logs import LogPage
 from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import FinishedResult
+from obelisk.concepts.trace_context import TraceContext
 from obelisk.concepts.wit_time import schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionExtension
 from obelisk.registry import ComponentRegistry
@@ -70,8 +72,11 @@ class ExecutionService:
         self._registry = registry
         self._clock = clock
 
-    async def submit(self, execution_id: ExecutionId, ffqn: Ffqn | str, params: Any) -> Submitted:
-        """Type-check and create a top-level execution, pending now.
+    async def submit(
+        self, execution_id: ExecutionId, ffqn: Ffqn | str, params: Any, *, trace: TraceContext | None = None
+    ) -> Submitted:
+        """Type-check and create a top-level execution, pending now. ``trace``: the caller's trace context (a
+        ``traceparent``), stored with the execution; while traces are on, one without gets a new trace.
 
         Raises ``ParseError`` (a malformed or child id), ``FunctionNotFound`` (with candidates), ``ValueTypeError``
         (naming the parameter and the expected WIT type) or ``SubmitConflict``; in each case nothing was written.
@@ -88,7 +93,10 @@ class ExecutionService:
             # ``fn-schedule(schedule-at, params...)`` creates an execution of ``fn`` at the requested time.
             scheduled_at = resolve_schedule(schedule_at_from_json(checked[0]), now)
             checked = checked[1:]
-        created = exported.created(checked, scheduled_at)
+        tracer = tracing.active()
+        if tracer is not None:
+            trace = tracer.context_for_submission(trace)
+        created = exported.created(checked, scheduled_at, trace=trace)
         try:
             await self._storage.create(execution_id, created, now)
         except ExecutionAlreadyExists:

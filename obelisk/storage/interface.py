@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from obelisk.storage.notifications import StatusWatch
 
 if TYPE_CHECKING:
     from obelisk.storage.group_commit import CommitObserver
+    from obelisk.storage.state_machine import ExecutionRow
     from obelisk.storage.write_health import WriteHealth
 
 
@@ -310,6 +311,11 @@ class StorageStats:
 # ---------------------------------------------------------------------------------------------- the interface
 class Storage(abc.ABC):
     """Execution storage. All methods are coroutines on the server's event loop."""
+
+    on_finished: Callable[[Sequence[ExecutionRow]], None] | None = None
+    """Called on the event loop after each commit that touched finished executions, with their rows as the commit
+    left them (traces export the execution spans: ``obelisk.tracing.spans``). ``None`` (traces off): nothing is
+    computed for it."""
 
     @abc.abstractmethod
     async def write(self, ops: Sequence[WriteOp], now: int) -> None:

@@ -158,6 +158,11 @@ class SqlStorage(Storage):
         """What a commit changed, to this process's waiters (only ever after the commit succeeded)."""
         self._announce_pending(effects.pending_now, effects.pending_later)
         self._notifier.notify_changed(effects.changed, state_machine.status)
+        on_finished = self.on_finished
+        if on_finished is not None:
+            finished = [row for row in effects.changed.values() if row.state == state_machine.FINISHED]
+            if finished:
+                on_finished(finished)
 
     def _announce_pending(self, pending_now: Sequence[str] | set[str], pending_later: dict[str, int]) -> None:
         notifier = self._notifier

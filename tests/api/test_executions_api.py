@@ -304,3 +304,19 @@ async def test_pause_and_unpause_with_the_originals_names(
             pb.PauseExecutionRequest(execution_id=pb.ExecutionId(id=ExecutionId.generate()))
         )
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_submit_stores_the_callers_traceparent_even_with_traces_off(
+    executions: pb_grpc.ExecutionRepositoryStub, server: Server
+) -> None:
+    """So that a server with traces on continues the caller's trace; an unreadable one is ignored (W3C), and with
+    traces off nothing is stored without one."""
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    stored = {}
+    for sent in (traceparent, "00-not-a-traceparent", None):
+        request = submit_request([1])
+        metadata = () if sent is None else (("traceparent", sent),)
+        response = await executions.Submit(request, metadata=metadata)
+        created = (await server.executions.get(ExecutionId(response.execution_id.id))).created
+        stored[sent] = None if created.trace is None else created.trace.traceparent()
+    assert stored == {traceparent: traceparent, "00-not-a-traceparent": None, None: None}

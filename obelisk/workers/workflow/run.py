@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from obelisk import guest_log_sink
+from obelisk import guest_log_sink, tracing
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
@@ -231,16 +231,24 @@ class WorkflowRun:
             self.machine.skip_version()
         if events:
             ops.append(AppendEvents(self.execution_id, pending.version, events))
+        # Children and scheduled executions continue this execution's trace, under its span (derived: the same
+        # on every run).
+        trace = None if self.created.trace is None else self.created.trace.child_of(self.execution_id)
+        tracer = tracing.active()
         for child in pending.children:
             parent = ParentRef(self.execution_id, child.join_set_id)
-            created = self._registry.find_export(child.ffqn).created(child.params, now, parent=parent)
+            created = self._registry.find_export(child.ffqn).created(child.params, now, parent=parent, trace=trace)
             ops.append(CreateExecution(child.child_id, created))
+            if tracer is not None:
+                tracer.child_submitted(child.ffqn, child.child_id)
         for scheduled in pending.scheduled:
             at = resolve_schedule(scheduled.schedule_at, now)
             created = self._registry.find_export(scheduled.ffqn).created(
-                scheduled.params, at, scheduled_by=self.execution_id
+                scheduled.params, at, scheduled_by=self.execution_id, trace=trace
             )
             ops.append(CreateExecution(scheduled.execution_id, created))
+            if tracer is not None:
+                tracer.child_submitted(scheduled.ffqn, scheduled.execution_id, scheduled_at_us=at)
         return ops
 
     # ------------------------------------------------------------------------------------------ direct calls
@@ -295,7 +303,13 @@ class WorkflowRun:
             op.created for op in ops if isinstance(op, CreateExecution) and op.execution_id == child.child_id
         )
         locked = LockedExecution(child.child_id, run_id, CHILD_VERSION_AFTER_LOCK, created, lock_expires_at, 0, [], [])
-        outcome = inline.worker.run(locked, AttemptDeadline(lock_expires_at))
+        tracer = tracing.active()
+        span = None if tracer is None else tracer.start_run(locked, inline=True)
+        if span is None:
+            outcome = inline.worker.run(locked, AttemptDeadline(lock_expires_at))
+        else:
+            outcome = span.call(lambda: inline.worker.run(locked, AttemptDeadline(lock_expires_at)))
+            span.end(outcome)
         parent = ParentRef(self.execution_id, join_set_id)
         if isinstance(outcome, Succeeded) and not (
             isinstance(outcome.result, FallibleError) and inline.worker.retry_on_err and created.max_retries > 0
