@@ -47,6 +47,23 @@ with subtest("fiboa(10, 100) runs to completion and returns 55"):
     assert finished, f"no finished line in the --json output:\n{output}"
     assert finished[-1]["finished"] == {"ok": 55}, f"unexpected result: {finished[-1]}"
 
+with subtest("a sleeping workflow paused stays paused past its time, and finishes once resumed"):
+    submitted = machine.succeed(
+        "obelisk client execution submit testing:sleep-workflow/workflow.sleep-host-activity '[{\"seconds\": 2}]'"
+    )
+    sleeper = submitted.splitlines()[0].strip()
+    paused = json.loads(machine.succeed(f"obelisk client execution pause --json {sleeper}"))
+    assert paused == {"execution_id": sleeper, "paused": True}, paused
+    machine.sleep(4)
+    listing = machine.succeed("obelisk client execution list --json --state paused")
+    listed = [json.loads(line) for line in listing.splitlines()]
+    assert [(e["execution_id"], e["status"]["state"]) for e in listed] == [(sleeper, "Paused")], listed
+    machine.fail(f"obelisk client execution pause {sleeper}")  # already paused: exit status 3, nothing changed
+    machine.succeed(f"obelisk client execution resume {sleeper}")
+    output = machine.succeed(f"obelisk client execution get --follow --json {sleeper}")
+    finished = [json.loads(line) for line in output.splitlines() if '"finished"' in line]
+    assert finished and finished[-1]["finished"] == {"ok": None}, output
+
 with subtest("/metrics counts the workflow and its 100 children"):
     machine.wait_for_open_port(settings["metrics_port"], timeout=60)
     metrics = machine.succeed(f"curl --fail --silent --show-error http://127.0.0.1:{settings['metrics_port']}/metrics")

@@ -136,6 +136,17 @@ class ApiClient:
         response = self._call(self._executions.CancelExecution, request)
         return bool(response.outcome == pb.CancelExecutionResponse.CANCEL_EXECUTION_OUTCOME_CANCELLATION_REQUESTED)
 
+    def pause(self, execution_id: str) -> None:
+        """Pause an unfinished execution; ``ApiError`` (FAILED_PRECONDITION) when it finished or is paused."""
+        self._call(
+            self._executions.PauseExecution, pb.PauseExecutionRequest(execution_id=pb.ExecutionId(id=execution_id))
+        )
+
+    def unpause(self, execution_id: str) -> None:
+        """Resume a paused execution; ``ApiError`` (FAILED_PRECONDITION) when it is not paused."""
+        request = pb.UnpauseExecutionRequest(execution_id=pb.ExecutionId(id=execution_id))
+        self._call(self._executions.UnpauseExecution, request)
+
     def cancel_delay(self, delay_id: str) -> bool:
         """Whether the delay was ended now; ``False`` when it was not pending (nothing changed)."""
         request = pb.CancelDelayRequest(delay_id=pb.DelayId(id=delay_id))

@@ -18,6 +18,7 @@ from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.concepts.component_id import ComponentType
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
+    ActiveState,
     BlockedByJoinSet,
     ChildExecutionFinished,
     ChildExecutionRequest,
@@ -35,6 +36,8 @@ from obelisk.concepts.events import (
     JoinSetResponseEvent,
     Locked,
     LockedState,
+    Paused,
+    PausedState,
     PendingAt,
     PendingState,
     Schedule,
@@ -45,6 +48,7 @@ from obelisk.concepts.events import (
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import JoinSetId
@@ -122,26 +126,41 @@ def ffqn_text(name: pb.FunctionName) -> str:
 # ---------------------------------------------------------------------------------------------- status
 def execution_status(state: PendingState) -> pb.ExecutionStatus:
     match state:
-        case PendingAt(scheduled_at):
-            return pb.ExecutionStatus(pending_at=pb.ExecutionStatus.PendingAt(scheduled_at=timestamp(scheduled_at)))
-        case LockedState(_, run_id, lock_expires_at):
-            return pb.ExecutionStatus(
-                locked=pb.ExecutionStatus.Locked(run_id=pb.RunId(id=run_id), lock_expires_at=timestamp(lock_expires_at))
-            )
-        case BlockedByJoinSet(join_set_id, lock_expires_at, closing):
-            return pb.ExecutionStatus(
-                blocked_by_join_set=pb.ExecutionStatus.BlockedByJoinSet(
-                    join_set_id=pb.JoinSetId(id=join_set_id),
-                    lock_expires_at=timestamp(lock_expires_at),
-                    closing=closing,
-                )
-            )
+        case PendingAt() | LockedState() | BlockedByJoinSet():
+            return pb.ExecutionStatus(**_active_status(state))
         case FinishedState(finished_at, result_kind):
             return pb.ExecutionStatus(
                 finished=pb.ExecutionStatus.Finished(
                     finished_at=timestamp(finished_at), result_kind=result_kind_of(result_kind)
                 )
             )
+        case PausedState(active):
+            return pb.ExecutionStatus(paused=pb.ExecutionStatus.Paused(**_active_status(active)))
+        case _:
+            assert_never(state)
+
+
+def _active_status(
+    state: ActiveState,
+) -> dict[str, pb.ExecutionStatus.PendingAt | pb.ExecutionStatus.Locked | pb.ExecutionStatus.BlockedByJoinSet]:
+    """The field of an unfinished state, named alike in ``ExecutionStatus`` and its ``Paused``."""
+    match state:
+        case PendingAt(scheduled_at):
+            return {"pending_at": pb.ExecutionStatus.PendingAt(scheduled_at=timestamp(scheduled_at))}
+        case LockedState(_, run_id, lock_expires_at):
+            return {
+                "locked": pb.ExecutionStatus.Locked(
+                    run_id=pb.RunId(id=run_id), lock_expires_at=timestamp(lock_expires_at)
+                )
+            }
+        case BlockedByJoinSet(join_set_id, lock_expires_at, closing):
+            return {
+                "blocked_by_join_set": pb.ExecutionStatus.BlockedByJoinSet(
+                    join_set_id=pb.JoinSetId(id=join_set_id),
+                    lock_expires_at=timestamp(lock_expires_at),
+                    closing=closing,
+                )
+            }
         case _:
             assert_never(state)
 
@@ -293,6 +312,10 @@ def execution_event(event: ExecutionEvent) -> pb.ExecutionEvent:
             )
         case Finished():
             message.finished.CopyFrom(pb.ExecutionEvent.Finished(result_detail=result_detail(e.result)))
+        case Paused(by):
+            message.paused.CopyFrom(pb.ExecutionEvent.Paused(by=by))
+        case Unpaused(by):
+            message.unpaused.CopyFrom(pb.ExecutionEvent.Unpaused(by=by))
         case JoinSetCreated() | JoinSetRequest() | JoinNext() | Schedule():
             message.history_variant.CopyFrom(_history_event(e))
         case _:

@@ -28,9 +28,11 @@ from obelisk.service.listing import InvalidFilter
 from obelisk.service.log_limit import LogLimit
 from obelisk.storage.interface import (
     AlreadyFinished,
+    AlreadyPaused,
     ExecutionAlreadyExists,
     ExecutionNotFound,
     IllegalStateTransition,
+    NotPaused,
     StorageFault,
     StorageFull,
     StorageUnavailable,
@@ -63,6 +65,8 @@ _STATUS: list[tuple[type[ObeliskError], grpc.StatusCode]] = [
     (SubmitConflict, grpc.StatusCode.ALREADY_EXISTS),
     (ExecutionAlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (AlreadyFinished, grpc.StatusCode.FAILED_PRECONDITION),
+    (AlreadyPaused, grpc.StatusCode.FAILED_PRECONDITION),
+    (NotPaused, grpc.StatusCode.FAILED_PRECONDITION),
     (VersionMismatch, grpc.StatusCode.FAILED_PRECONDITION),
     (IllegalStateTransition, grpc.StatusCode.FAILED_PRECONDITION),
 ]

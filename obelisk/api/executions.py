@@ -14,7 +14,7 @@ from obelisk.concepts.errors import ParseError
 from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState, PendingState
 from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.concepts.trace_context import TRACEPARENT, incoming_traceparent
-from obelisk.service.executions import ExecutionService
+from obelisk.service.executions import PAUSED_THROUGH_API, ExecutionService
 from obelisk.service.json_input import parse_json
 from obelisk.service.listing import FunctionScope, ListFilter, ScopeKind, StateFilter
 from obelisk.storage.interface import (
@@ -122,6 +122,24 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
         except AlreadyFinished:
             return outcomes(outcome=outcomes.CANCEL_EXECUTION_OUTCOME_ALREADY_FINISHED)
         return outcomes(outcome=outcomes.CANCEL_EXECUTION_OUTCOME_CANCELLATION_REQUESTED)
+
+    @unary
+    async def PauseExecution(
+        self, request: pb.PauseExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PauseExecutionResponse:
+        """A finished or paused execution is refused (FAILED_PRECONDITION, as the original), changing nothing."""
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        await self._executions.pause(execution_id, PAUSED_THROUGH_API)
+        return pb.PauseExecutionResponse()
+
+    @unary
+    async def UnpauseExecution(
+        self, request: pb.UnpauseExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UnpauseExecutionResponse:
+        """An execution that is not paused is refused (FAILED_PRECONDITION), changing nothing."""
+        execution_id = _execution_id(request.execution_id, "execution_id")
+        await self._executions.unpause(execution_id, PAUSED_THROUGH_API)
+        return pb.UnpauseExecutionResponse()
 
     @unary
     async def CancelDelay(

@@ -1,5 +1,5 @@
-"""``obelisk client [-a URL] component list | execution submit|get|list|events|logs|cancel|cancel-delay``: talk
-to a server.
+"""``obelisk client [-a URL] component list | execution submit|get|list|events|logs|cancel|cancel-delay|pause|
+resume``: talk to a server.
 
 Each command prints human lines as the original CLI did (docs/compatibility.md#cli), or with ``--json`` one JSON
 object per line (docs/architecture.md#cli). Every failure (server unreachable, unknown function, bad JSON, ...) is
@@ -48,7 +48,7 @@ class ExitCode(enum.IntEnum):
     """The command line is wrong: an unknown option, a malformed id, function name, time or JSON value."""
     REFUSED = 3
     """The server refused the request: an unknown execution or function, parameters of the wrong type, a cancel of
-    an execution that had finished."""
+    an execution that had finished, a pause of a finished or paused one, a resume of one that is not paused."""
     UNAVAILABLE = 4
     """The server could not be reached, or cannot take the request now (its database full or unwritable)."""
     INTERRUPTED = 130
@@ -57,7 +57,8 @@ class ExitCode(enum.IntEnum):
 EXIT_CODES = (
     "Exit status: 0 done (a followed execution finished OK) · 1 the execution finished, not OK (err, failure, "
     "timeout, nondeterminism, cancelled) · 2 usage error · 3 refused by the server (not found, wrong parameters, "
-    "cancel of a finished execution) · 4 server unreachable or unavailable · 130 interrupted."
+    "cancel or pause of a finished execution, resume of one not paused) · 4 server unreachable or unavailable · "
+    "130 interrupted."
 )
 
 
@@ -272,6 +273,30 @@ def execution_cancel(ctx: typer.Context, api_url: str | None, execution_id: str,
             _emit({"execution_id": execution_id, "cancelled": True})
         else:
             print(f"Cancelled {execution_id} (and its unfinished children)", flush=True)
+        return ExitCode.OK
+
+    return _run(ctx, api_url, action)
+
+
+def execution_pause(ctx: typer.Context, api_url: str | None, execution_id: str, *, resume: bool, as_json: bool) -> int:
+    """Pause, or with ``resume`` resume, an execution; the server's refusal (finished, already paused, not paused)
+    is exit status 3 with its message, and nothing changed."""
+    try:
+        execution_id = parse_execution_id(execution_id)
+    except UsageError as error:
+        return _fail(str(error), ExitCode.USAGE)
+
+    def action(client: ApiClient) -> int:
+        if resume:
+            client.unpause(execution_id)
+        else:
+            client.pause(execution_id)
+        if as_json:
+            _emit({"execution_id": execution_id, "paused": not resume})
+        elif resume:
+            print(f"Resumed {execution_id}: it goes on where it was", flush=True)
+        else:
+            print(f"Paused {execution_id}: no new run or attempt starts until it is resumed", flush=True)
         return ExitCode.OK
 
     return _run(ctx, api_url, action)
@@ -586,7 +611,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
                 metavar="STATE",
                 help="Only executions in this state; repeat for any of several: pending (due), scheduled (later), "
                 "locked, blocked (awaiting children or a delay), finished, ok, err, failed (a failure, timeout, "
-                "nondeterminism or cancel).",
+                "nondeterminism or cancel), paused (in no other of these).",
             ),
         ] = None,
         include_children: Annotated[
@@ -669,6 +694,33 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         """Cancel an unfinished execution: it finishes as cancelled, a running attempt is stopped, and its unfinished
         children are cancelled too. A finished execution is left as it is (exit status 3)."""
         raise typer.Exit(execution_cancel(ctx, api_url, execution_id, as_json=as_json))
+
+    @execution_app.command("pause", epilog=EXIT_CODES)
+    def pause_command(
+        ctx: typer.Context,
+        execution_id: ExecutionIdArgument,
+        as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
+    ) -> None:
+        """Pause an unfinished execution: no new run or attempt starts until it is resumed. A running workflow stops
+        at its next host call; a running activity attempt may finish. A finished or paused execution is left as it
+        is (exit status 3)."""
+        raise typer.Exit(execution_pause(ctx, api_url, execution_id, resume=False, as_json=as_json))
+
+    @execution_app.command("resume", epilog=EXIT_CODES)
+    def resume_command(
+        ctx: typer.Context,
+        execution_id: ExecutionIdArgument,
+        as_json: JsonOption = False,
+        api_url: ApiUrlOption = None,
+    ) -> None:
+        """Resume a paused execution where it was (also: unpause). One that is not paused is left as it is (exit
+        status 3)."""
+        raise typer.Exit(execution_pause(ctx, api_url, execution_id, resume=True, as_json=as_json))
+
+    execution_app.command("unpause", epilog=EXIT_CODES, help="Resume a paused execution (the same as resume).")(
+        resume_command
+    )
 
     @execution_app.command("cancel-delay", epilog=EXIT_CODES)
     @with_tls_options

@@ -59,42 +59,63 @@ RESULT_WORDS: dict[int, str] = {
 
 
 def status_word(status: pb.ExecutionStatus) -> str | None:
-    """The one-word state of the original CLI; None for ``Finished`` (the result is shown instead)."""
+    """The one-word state of the original CLI; None for ``Finished`` (the result is shown instead). A paused
+    execution reads ``Paused (Pending)`` and the like: the state it keeps meanwhile in brackets."""
     match status.WhichOneof("status"):
-        case "locked":
-            return "Locked"
-        case "pending_at":
-            return "Pending"
-        case "blocked_by_join_set":
-            return "BlockedByJoinSetClosing" if status.blocked_by_join_set.closing else "BlockedByJoinSet"
+        case "locked" | "pending_at" | "blocked_by_join_set" as which:
+            return _active_word(which, status)
+        case "paused":
+            inner = _active_word(status.paused.WhichOneof("state"), status.paused)
+            return "Paused" if inner is None else f"Paused ({inner})"
         case "finished":
             return None
     return None
 
 
+def _active_word(which: str | None, holder: Any) -> str | None:
+    """The word of an unfinished state, ``holder`` being an ``ExecutionStatus`` or its ``Paused``."""
+    match which:
+        case "locked":
+            return "Locked"
+        case "pending_at":
+            return "Pending"
+        case "blocked_by_join_set":
+            return "BlockedByJoinSetClosing" if holder.blocked_by_join_set.closing else "BlockedByJoinSet"
+    return None
+
+
 def status_json(status: pb.ExecutionStatus) -> dict[str, Any]:
     match status.WhichOneof("status"):
-        case "locked":
-            return {
-                "state": "Locked",
-                "run_id": status.locked.run_id.id,
-                "lock_expires_at": rfc3339(status.locked.lock_expires_at),
-            }
-        case "pending_at":
-            return {"state": "Pending", "scheduled_at": rfc3339(status.pending_at.scheduled_at)}
-        case "blocked_by_join_set":
-            blocked = status.blocked_by_join_set
-            return {
-                "state": "BlockedByJoinSet",
-                "join_set_id": blocked.join_set_id.id,
-                "lock_expires_at": rfc3339(blocked.lock_expires_at),
-                "closing": blocked.closing,
-            }
+        case "locked" | "pending_at" | "blocked_by_join_set" as which:
+            return _active_json(which, status)
+        case "paused":
+            return {"state": "Paused", "paused": _active_json(status.paused.WhichOneof("state"), status.paused)}
         case "finished":
             return {
                 "state": "Finished",
                 "finished_at": rfc3339(status.finished.finished_at),
                 "result_kind": pb.ResultKind.Name(status.finished.result_kind),
+            }
+    return {"state": None}
+
+
+def _active_json(which: str | None, holder: Any) -> dict[str, Any]:
+    match which:
+        case "locked":
+            return {
+                "state": "Locked",
+                "run_id": holder.locked.run_id.id,
+                "lock_expires_at": rfc3339(holder.locked.lock_expires_at),
+            }
+        case "pending_at":
+            return {"state": "Pending", "scheduled_at": rfc3339(holder.pending_at.scheduled_at)}
+        case "blocked_by_join_set":
+            blocked = holder.blocked_by_join_set
+            return {
+                "state": "BlockedByJoinSet",
+                "join_set_id": blocked.join_set_id.id,
+                "lock_expires_at": rfc3339(blocked.lock_expires_at),
+                "closing": blocked.closing,
             }
     return {"state": None}
 
@@ -286,6 +307,10 @@ def event_json(event: pb.ExecutionEvent) -> dict[str, Any]:
             }
         case "finished":
             return head | {"type": "Finished", "result": result_json(event.finished.result_detail)}
+        case "paused":
+            return head | {"type": "Paused", "by": event.paused.by}
+        case "unpaused":
+            return head | {"type": "Unpaused", "by": event.unpaused.by}
         case "history_variant":
             return head | _history_json(event.history_variant)
     return head | {"type": kind}

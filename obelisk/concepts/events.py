@@ -131,6 +131,22 @@ class Finished:
     result: FinishedResult
 
 
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """An operator paused the execution: no new run or attempt starts until ``Unpaused``. Not a history event (a
+    replay never sees it); ``by`` says through what it was paused (the gRPC API, the web UI), the event's time
+    when."""
+
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unpaused:
+    """An operator resumed a paused execution: it is due again where it was (pending at a time, blocked, ...)."""
+
+    by: str
+
+
 # history events: what a workflow replay matches its host calls against
 @dataclass(frozen=True, slots=True)
 class JoinSetCreated:
@@ -172,10 +188,15 @@ class Schedule:
 
 
 HistoryEvent = JoinSetCreated | JoinSetRequest | JoinNext | Schedule
-Event = Created | Locked | Unlocked | TemporarilyFailed | TemporarilyTimedOut | Finished | HistoryEvent
+Event = (
+    Created | Locked | Unlocked | TemporarilyFailed | TemporarilyTimedOut | Finished | Paused | Unpaused | HistoryEvent
+)
 HISTORY_EVENT_TYPES: tuple[type[HistoryEvent], ...] = get_args(HistoryEvent)
 TEMPORARY_EVENT_TYPES = (TemporarilyFailed, TemporarilyTimedOut)
 """Events that count against ``max_retries``."""
+OPERATOR_EVENT_TYPES = (Paused, Unpaused)
+"""Events an operator appends while a run may hold the execution (see ``state_machine``: the run's appends at the
+version it knows still go through)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +247,8 @@ def event_to_json(event: Event) -> dict[str, Any]:
             body = {"backoff_expires_at": event.backoff_expires_at}
         case Finished():
             body = {"result": result_to_json(event.result)}
+        case Paused(by) | Unpaused(by):
+            body = {"by": by}
         case JoinSetCreated():
             body = {"join_set_id": event.join_set_id}
         case JoinSetRequest(join_set_id, request):
@@ -285,6 +308,10 @@ def event_from_json(data: dict[str, Any]) -> Event:
             return TemporarilyTimedOut(data["backoff_expires_at"])
         case "Finished":
             return Finished(result_from_json(data["result"]))
+        case "Paused":
+            return Paused(data["by"])
+        case "Unpaused":
+            return Unpaused(data["by"])
         case "JoinSetCreated":
             return JoinSetCreated(JoinSetId(data["join_set_id"]))
         case "JoinSetRequest":
@@ -381,4 +408,16 @@ class FinishedState:
     result_kind: ResultKind
 
 
-PendingState = PendingAt | LockedState | BlockedByJoinSet | FinishedState
+ActiveState = PendingAt | LockedState | BlockedByJoinSet
+"""The states an unfinished execution is in, paused or not."""
+
+
+@dataclass(frozen=True, slots=True)
+class PausedState:
+    """Paused by an operator; ``state`` is where it stays meanwhile (a running attempt may still finish; a run or a
+    retry starts only once it is resumed, from this state)."""
+
+    state: ActiveState
+
+
+PendingState = PendingAt | LockedState | BlockedByJoinSet | FinishedState | PausedState

@@ -20,10 +20,12 @@ from obelisk.concepts.events import (
     JoinSetCreated,
     JoinSetRequest,
     Locked,
+    Paused,
     Schedule,
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
 )
 
 
@@ -48,8 +50,8 @@ def count_failed_runs(events_newest_first: Iterable[Event]) -> FailedRunsInARow:
                 timeouts += 1
             case Unlocked(after_crash=after_crash):
                 crashes += after_crash
-            case Locked():
-                pass
+            case Locked() | Paused() | Unpaused():
+                pass  # an operator's pause or resume is neither progress nor a failed run
             case (
                 Created()
                 | TemporarilyFailed()

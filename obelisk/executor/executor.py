@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from obelisk import tracing
 from obelisk.concepts.clock import Clock
-from obelisk.concepts.events import FinishedState
+from obelisk.concepts.events import FinishedState, PausedState
 from obelisk.concepts.ids import ExecutorId
 from obelisk.concepts.results import ResultKind
 from obelisk.concepts.retry import RetryPolicy
@@ -246,9 +246,10 @@ class Executor:
     async def _attempt(self, locked: LockedExecution, span: RunSpan | None) -> WorkerOutcome:
         """Run the attempt in a thread and wait for its outcome, its deadline (plus grace), or its cancel.
 
-        The execution's status is watched while the attempt runs: a cancel is a storage write like any other, and
-        whichever server committed it, this one hears of it (its own commits; other servers' through the
-        backend's notifications) and stops the attempt."""
+        The execution's status is watched while the attempt runs: a cancel or a pause is a storage write like any
+        other, and whichever server committed it, this one hears of it (its own commits; other servers' through
+        the backend's notifications) and stops the attempt (a pause: only a workflow run, at its next host
+        call)."""
         loop = asyncio.get_running_loop()
         deadline = AttemptDeadline(locked.lock_expires_at)
         if span is None:
@@ -271,6 +272,10 @@ class Executor:
             if isinstance(state, FinishedState) and state.result_kind is ResultKind.CANCELLED:
                 deadline.cancelled = True
                 wake()
+            elif isinstance(state, PausedState) or status.operator_versions:
+                # Paused, or paused and resumed already (the run missed the pause between two pushes): a workflow
+                # run stops at its next host call and returns its lock; an activity attempt ignores it.
+                deadline.paused = True
 
         future.add_done_callback(wake)
         with self._storage.watch_status(locked.execution_id) as watch:

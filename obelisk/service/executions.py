@@ -46,6 +46,11 @@ CANCEL_REASON = "cancelled by an operator"
 """The reason of an execution cancelled through the API (its children's name it as their cancelled parent)."""
 
 
+PAUSED_THROUGH_API = "an operator, through the gRPC API"
+PAUSED_THROUGH_UI = "an operator, through the web UI"
+"""What ``Paused``/``Unpaused`` events record as their ``by``, per face."""
+
+
 class NotFinished(ObeliskError):
     pass
 
@@ -109,6 +114,16 @@ class ExecutionService:
         cancelled, ``execution_id`` first. Raises ``ExecutionNotFound``, or ``AlreadyFinished`` when it finished:
         then nothing changed."""
         return await self._storage.cancel(execution_id, CANCEL_REASON, self._clock.now_us())
+
+    async def pause(self, execution_id: ExecutionId, by: str) -> None:
+        """Pause an unfinished execution (see ``Storage.pause``); ``by`` names the face it came through for its
+        history. Raises ``ExecutionNotFound``, ``AlreadyFinished`` or ``AlreadyPaused``: then nothing changed."""
+        await self._storage.pause(execution_id, by, self._clock.now_us())
+
+    async def unpause(self, execution_id: ExecutionId, by: str) -> None:
+        """Resume a paused execution where it was (see ``Storage.unpause``). Raises ``ExecutionNotFound`` or
+        ``NotPaused``: then nothing changed."""
+        await self._storage.unpause(execution_id, by, self._clock.now_us())
 
     async def cancel_delay(self, delay_id: DelayId) -> ExecutionId:
         """End a pending delay now (see ``Storage.cancel_delay``); the execution it belongs to. Raises

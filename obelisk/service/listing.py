@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import assert_never
 
 from obelisk.concepts.errors import ObeliskError, ParseError
-from obelisk.concepts.events import BlockedByJoinSet, FinishedState, LockedState, PendingAt, PendingState
+from obelisk.concepts.events import BlockedByJoinSet, FinishedState, LockedState, PausedState, PendingAt, PendingState
 from obelisk.concepts.ffqn import Ffqn, IfcFqn
 from obelisk.concepts.results import ResultKind
 from obelisk.storage.interface import ExecutionQuery, ExecutionSummary, ListDirection
@@ -102,6 +102,8 @@ class StateFilter(enum.Enum):
     FINISHED_ERROR = "err"
     FINISHED_EXECUTION_FAILURE = "failed"
     """An execution failure: trap, timeout, nondeterminism or cancel (the original's bucket)."""
+    PAUSED = "paused"
+    """Paused by an operator, whatever its state beside: in this bucket only (the original's)."""
 
     def matches(self, state: PendingState, now_us: int) -> bool:
         match state:
@@ -114,6 +116,8 @@ class StateFilter(enum.Enum):
                 return self is StateFilter.BLOCKED
             case FinishedState(result_kind=kind):
                 return self is StateFilter.FINISHED or self is _result_filter(kind)
+            case PausedState():
+                return self is StateFilter.PAUSED
             case _:
                 assert_never(state)
 
@@ -150,6 +154,7 @@ class _Part:
     state: str | None = None
     result_kind: ResultKind | None = None
     only: StateFilter | None = None
+    paused: bool | None = None
 
 
 def _parts(states: frozenset[StateFilter]) -> list[_Part]:
@@ -159,11 +164,13 @@ def _parts(states: frozenset[StateFilter]) -> list[_Part]:
     pending, scheduled = StateFilter.PENDING in states, StateFilter.SCHEDULED in states
     if pending or scheduled:
         only = None if pending and scheduled else StateFilter.PENDING if pending else StateFilter.SCHEDULED
-        parts.append(_Part(PENDING_AT, only=only))
+        parts.append(_Part(PENDING_AT, only=only, paused=False))
     if StateFilter.LOCKED in states:
-        parts.append(_Part(LOCKED))
+        parts.append(_Part(LOCKED, paused=False))
     if StateFilter.BLOCKED in states:
-        parts.append(_Part(BLOCKED))
+        parts.append(_Part(BLOCKED, paused=False))
+    if StateFilter.PAUSED in states:
+        parts.append(_Part(paused=True))
     if StateFilter.FINISHED in states:
         parts.append(_Part(FINISHED))
     else:
@@ -192,11 +199,13 @@ async def list_filtered(
         ffqns = [Ffqn.parse(scope.name)]
     else:
         ffqns = sorted({ffqn for ffqn in known_functions if scope.matches(ffqn)}, key=str)
-    base = replace(page, ffqn=None, state=None, result_kind=None, top_level_only=list_filter.top_level_only)
+    base = replace(
+        page, ffqn=None, state=None, result_kind=None, paused=None, top_level_only=list_filter.top_level_only
+    )
     found: dict[str, ExecutionSummary] = {}
     for ffqn in ffqns:
         for part in _parts(list_filter.states):
-            query = replace(base, ffqn=ffqn, state=part.state, result_kind=part.result_kind)
+            query = replace(base, ffqn=ffqn, state=part.state, result_kind=part.result_kind, paused=part.paused)
             for summary in await _page_of(list_page, query, part.only, now_us):
                 found[summary.execution_id] = summary
     newer = page.direction is ListDirection.NEWER

@@ -97,6 +97,24 @@ class AlreadyFinished(StorageError):
         self.execution_id = execution_id
 
 
+class AlreadyPaused(StorageError):
+    """A pause of an execution that is paused already: nothing was written."""
+
+    def __init__(self, execution_id: ExecutionId) -> None:
+        super().__init__(f"execution {execution_id} is already paused")
+        self.execution_id = execution_id
+
+
+class NotPaused(StorageError):
+    """A resume of an execution that is not paused (or has finished): nothing was written."""
+
+    def __init__(self, execution_id: ExecutionId, finished: bool) -> None:
+        what = "has finished" if finished else "is not paused"
+        super().__init__(f"execution {execution_id} {what}: only a paused execution can be resumed")
+        self.execution_id = execution_id
+        self.finished = finished
+
+
 class DelayNotPending(StorageError):
     """A cancel of a delay that is not pending: it expired or was cancelled already (or never existed)."""
 
@@ -195,6 +213,9 @@ class ExecutionStatus:
     pending_state: PendingState
     change_count: int
     next_version: int
+    operator_versions: int = 0
+    """Operator events (``Paused``/``Unpaused``) since the run holding the execution locked it: a run that missed
+    a pause (paused and resumed before it looked) still learns of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +280,8 @@ class ExecutionQuery:
     result_kind: ResultKind | None = None
     state: str | None = None
     """One of ``PendingAt``, ``Locked``, ``BlockedByJoinSet``, ``Finished`` or None for all."""
+    paused: bool | None = None
+    """Only paused executions (True), only the others (False), or both (None)."""
     cursor: tuple[int, ExecutionId] | None = None
     direction: ListDirection = ListDirection.OLDER
     including_cursor: bool = False
@@ -322,6 +345,17 @@ class Storage(abc.ABC):
         """Finish an unfinished execution as ``Cancelled(reason)``, deliver that result to its parent, and cancel its
         unfinished children (and theirs) the same way, in one transaction. Returns the executions cancelled, the
         given one first. Raises ``ExecutionNotFound``, or ``AlreadyFinished`` (nothing written) for a finished one."""
+
+    @abc.abstractmethod
+    async def pause(self, execution_id: ExecutionId, by: str, now: int) -> None:
+        """Pause an unfinished execution: ``Paused(by)`` is appended and no new run or attempt locks it until
+        ``unpause``; its state stays as it is (an attempt running now may still finish). Raises
+        ``ExecutionNotFound``, ``AlreadyFinished`` or ``AlreadyPaused`` (nothing written)."""
+
+    @abc.abstractmethod
+    async def unpause(self, execution_id: ExecutionId, by: str, now: int) -> None:
+        """Resume a paused execution: ``Unpaused(by)`` is appended and it is due where its state says. Raises
+        ``ExecutionNotFound`` or ``NotPaused`` (nothing written)."""
 
     @abc.abstractmethod
     async def cancel_delay(self, delay_id: DelayId, now: int) -> ExecutionId:

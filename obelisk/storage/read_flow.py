@@ -35,7 +35,7 @@ Rows = Iterable[tuple[Any, ...]]
 ROW_COLUMNS = (
     "ffqn, next_version, response_count, state, pending_expires_finished, join_set_id, join_set_closing,"
     " executor_id, run_id, temporary_event_count, result_kind, finished_at, pending_delays,"
-    " matched_responses"
+    " matched_responses, paused, operator_versions"
 )
 """The columns of ``execution_state`` that make an ``ExecutionRow``, in its field order after ``execution_id``."""
 FAILED_RUNS_LOOK_BACK = 64
@@ -91,7 +91,8 @@ class ReadStatements(Protocol):
         """``ffqn, state, count`` of ``execution_state`` grouped by both (a scan of a covering index)."""
 
     def due_counts(self, now: int) -> Rows:
-        """``ffqn, count`` of the ``PendingAt`` rows due at ``now`` (a scan of the pending index only)."""
+        """``ffqn, count`` of the ``PendingAt`` rows due at ``now`` and not paused: what the executors would lock (a
+        scan of the pending index only)."""
 
     def database_size(self) -> int:
         """The database's size in bytes."""
@@ -227,6 +228,9 @@ def list_executions_sql(query: ExecutionQuery, placeholder: str) -> tuple[str, l
             raise ValueError(f"ExecutionQuery.state: expected one of {', '.join(STATES)} or None, got {query.state!r}")
         where.append(f"state = {placeholder}")
         params.append(query.state)
+    if query.paused is not None:
+        # A literal, not a parameter: the listing of paused executions uses its partial index (``WHERE paused``).
+        where.append("paused" if query.paused else "NOT paused")
     if query.result_kind is not None:
         where.append(f"result_kind = {placeholder}")
         params.append(query.result_kind.value)

@@ -81,20 +81,34 @@ def expired_delay(found: tuple[Any, ...]) -> ExpiredDelay:
 
 SUMMARY_COLUMNS = (
     "execution_id, ffqn, state, pending_expires_finished, join_set_id, join_set_closing, executor_id, run_id,"
-    " result_kind, finished_at, created_at, scheduled_at, component_id, parent_execution_id"
+    " result_kind, finished_at, created_at, scheduled_at, component_id, parent_execution_id, paused"
 )
 """The columns of ``execution_state`` that ``summary`` takes, in its order."""
 
 
 def summary(found: tuple[Any, ...]) -> ExecutionSummary:
     """From ``SUMMARY_COLUMNS`` of ``execution_state``."""
-    (eid, ffqn, state, pef, js, closing, executor, run, kind, finished_at, created_at, scheduled_at, cid, parent) = (
-        found
-    )
+    (
+        eid,
+        ffqn,
+        state,
+        pef,
+        js,
+        closing,
+        executor,
+        run,
+        kind,
+        finished_at,
+        created_at,
+        scheduled_at,
+        cid,
+        parent,
+        paused,
+    ) = found
     return ExecutionSummary(
         execution_id=ExecutionId(eid),
         ffqn=Ffqn.parse(ffqn),
-        pending_state=pending_state_of(state, pef, js, closing, executor, run, kind, finished_at),
+        pending_state=pending_state_of(state, pef, js, closing, executor, run, kind, finished_at, paused),
         created_at=created_at,
         scheduled_at=scheduled_at,
         component_id=cid,

@@ -123,6 +123,18 @@ class SqlStorage(Storage):
 
         return await self._commits.submit(body, 1)
 
+    async def pause(self, execution_id: ExecutionId, by: str, now: int) -> None:
+        def body(db: WriteStatements, effects: Effects) -> None:
+            write_flow.pause_execution(db, execution_id, by, now, effects)
+
+        await self._commits.submit(body, 1)
+
+    async def unpause(self, execution_id: ExecutionId, by: str, now: int) -> None:
+        def body(db: WriteStatements, effects: Effects) -> None:
+            write_flow.unpause_execution(db, execution_id, by, now, effects)
+
+        await self._commits.submit(body, 1)
+
     async def cancel_delay(self, delay_id: DelayId, now: int) -> ExecutionId:
         def body(db: WriteStatements, effects: Effects) -> ExecutionId:
             return write_flow.cancel_delay(db, delay_id, now, effects)

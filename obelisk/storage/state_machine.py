@@ -20,6 +20,14 @@ blocked on makes it ``PendingAt`` its run's expiry. Decisions of this project on
 - A response to a finished execution is stored and changes nothing: the child's own ``Finished`` must not fail
   because its parent already ended. (Duplicate responses are refused by the backends' unique keys before they
   get here: delivering one twice is a no-op, so racing timer watchers cannot fail a batch.)
+- ``Paused`` sets a flag beside the state, which stays as it was: a paused row is never locked by a new run (the
+  executors' lock query skips it), while whatever happens to it meanwhile (a running attempt finishing or
+  failing, a response arriving) moves its state as usual. ``Unpaused`` clears the flag: the execution is due
+  where its state says. ``Finished`` clears it too (a cancel of a paused execution, an attempt that finished).
+- An operator's ``Paused``/``Unpaused`` is appended at the row's next version while a run may hold the
+  execution, unseen by it: ``operator_versions`` counts them since the run locked, and an append at the version
+  the run knows (``next_version - operator_versions``) is taken as at the next version. Any other writer moving
+  the execution on still makes a stale append fail, as before.
 """
 
 from __future__ import annotations
@@ -43,19 +51,24 @@ from obelisk.concepts.events import (
     JoinSetResponseBody,
     Locked,
     LockedState,
+    Paused,
+    PausedState,
     PendingAt,
     PendingState,
     Schedule,
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
 )
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import Cancelled, ResultKind
 from obelisk.storage.interface import (
     AlreadyFinished,
+    AlreadyPaused,
     ExecutionStatus,
     IllegalStateTransition,
+    NotPaused,
     VersionMismatch,
 )
 
@@ -95,6 +108,11 @@ class ExecutionRow:
     """Responses known to be consumed by a ``JoinNext`` (found by its lookup, or arriving for the one blocked on
     it). While it equals ``response_count`` no response waits unconsumed, so a new ``JoinNext`` finds none without
     asking the database (see ``_transition``); it may stay lower than that (then the lookup runs), never higher."""
+    paused: bool = False
+    """Paused by an operator: no new run locks it (the state beside it is kept, see the module docstring)."""
+    operator_versions: int = 0
+    """``Paused``/``Unpaused`` events appended since the run holding the execution (if any) locked it: that run
+    appends at the version it knows, this many behind ``next_version``."""
     wake_when_due: bool = False
     """Set when the row became ``PendingAt`` through a retry or an unlock: worth a timed executor wake-up."""
 
@@ -154,12 +172,13 @@ def new_execution(execution_id: ExecutionId, created: Created) -> ExecutionRow:
 def append(
     row: ExecutionRow, version: int, events: Sequence[Event], now: int, responses: ResponseLookup
 ) -> list[DelayChange]:
-    """Move ``row`` over ``events`` appended at ``version``; the caller then writes them at ``version``,
-    ``version + 1``, ... and applies the delay changes. Raises (leaving nothing for the caller to write)
+    """Move ``row`` over ``events`` appended at ``version``; the caller then writes them at the row's next version
+    as it was before (``version`` itself, unless operator events came in between, see the module docstring),
+    ``+ 1``, ... and applies the delay changes. Raises (leaving nothing for the caller to write)
     ``AlreadyFinished``, ``VersionMismatch`` or ``IllegalStateTransition``; ``row`` must then be dropped."""
     if row.state == FINISHED:
         raise AlreadyFinished(row.execution_id)
-    if version != row.next_version:
+    if version != row.next_version and version != row.next_version - row.operator_versions:
         raise VersionMismatch(row.execution_id, version, row.next_version)
     changes: list[DelayChange] = []
     join_nexts: dict[str, int] = {}
@@ -181,15 +200,19 @@ def _transition(
 ) -> None:
     match event:
         case Locked(_, executor_id, run_id, lock_expires_at):
-            due = row.state == PENDING_AT and row.pending_expires_finished <= now
+            due = row.state == PENDING_AT and row.pending_expires_finished <= now and not row.paused
             # The run holding the execution may extend its lock: while it runs (Locked), or after the response it
-            # waited for in place arrived (PendingAt with the owner kept, see ``accept_response``).
+            # waited for in place arrived (PendingAt with the owner kept, see ``accept_response``); paused or not
+            # (a paused run stops at its next host call, and must not fail its write before it gets there).
             extending = row.state in (LOCKED, PENDING_AT) and row.executor_id == executor_id and row.run_id == run_id
             if not (due or extending):
+                paused = " and paused" if row.paused else ""
                 raise IllegalStateTransition(
-                    f"cannot lock execution {row.execution_id} for {executor_id}/{run_id}: it is {row.state}"
+                    f"cannot lock execution {row.execution_id} for {executor_id}/{run_id}: it is {row.state}{paused}"
                     f" (at {row.pending_expires_finished}, owner {row.executor_id}/{row.run_id}, now {now})"
                 )
+            if not extending:
+                row.operator_versions = 0  # a new run reads the log as it is now
             row.state = LOCKED
             row.pending_expires_finished = lock_expires_at
             row.executor_id = executor_id
@@ -244,9 +267,16 @@ def _transition(
             row.join_set_id = None
             row.join_set_closing = None
             row.wake_when_due = False
+            row.paused = False
+            row.operator_versions = 0
             if row.pending_delays:
                 row.pending_delays = 0
                 changes.append(DropAllDelays())
+        case Paused() | Unpaused():
+            raise IllegalStateTransition(
+                f"cannot append {type(event).__name__} to execution {row.execution_id} in a batch: use"
+                " Storage.pause or Storage.unpause"
+            )
         case Created():
             raise IllegalStateTransition(
                 f"cannot append Created to existing execution {row.execution_id}: create it instead"
@@ -264,6 +294,36 @@ def cancel(row: ExecutionRow, reason: str, now: int, responses: ResponseLookup) 
     ``AlreadyFinished`` for a finished execution, which then stays as it is."""
     finished = Finished(Cancelled(reason))
     return finished, append(row, row.next_version, [finished], now, responses)
+
+
+def pause(row: ExecutionRow, by: str) -> tuple[int, Paused]:
+    """An operator's pause of an unfinished execution that is not paused: ``Paused`` at the row's next version
+    (returned with the event), whatever state it is in; the state stays. ``AlreadyFinished`` or ``AlreadyPaused``
+    otherwise, and then the row is unchanged."""
+    if row.state == FINISHED:
+        raise AlreadyFinished(row.execution_id)
+    if row.paused:
+        raise AlreadyPaused(row.execution_id)
+    row.paused = True
+    return _operator_event(row), Paused(by)
+
+
+def unpause(row: ExecutionRow, by: str) -> tuple[int, Unpaused]:
+    """An operator's resume of a paused execution: ``Unpaused`` at the row's next version; it is due again where
+    its state says (a ``PendingAt`` in the past at once). ``NotPaused`` (also for a finished one) otherwise, and
+    then the row is unchanged."""
+    if not row.paused:
+        raise NotPaused(row.execution_id, row.state == FINISHED)
+    row.paused = False
+    row.wake_when_due = True  # a PendingAt still ahead gets its timed wake-up, as a retry does
+    return _operator_event(row), Unpaused(by)
+
+
+def _operator_event(row: ExecutionRow) -> int:
+    version = row.next_version
+    row.next_version += 1
+    row.operator_versions += 1
+    return version
 
 
 def _make_pending_at(row: ExecutionRow, at: int, *, keep_owner: bool = False) -> None:
@@ -310,6 +370,7 @@ def pending_state(row: ExecutionRow) -> PendingState:
         row.run_id,
         row.result_kind,
         row.finished_at,
+        row.paused,
     )
 
 
@@ -322,22 +383,28 @@ def pending_state_of(
     run_id: str | None,
     result_kind: str | None,
     finished_at: int | None,
+    paused: bool | int,
 ) -> PendingState:
     """The pending state from its stored columns (listings read them without a whole row)."""
+    active: PendingAt | LockedState | BlockedByJoinSet
     if state == PENDING_AT:
-        return PendingAt(pending_expires_finished)
-    if state == LOCKED:
+        active = PendingAt(pending_expires_finished)
+    elif state == LOCKED:
         assert executor_id is not None and run_id is not None
-        return LockedState(ExecutorId(executor_id), RunId(run_id), pending_expires_finished)
-    if state == BLOCKED:
+        active = LockedState(ExecutorId(executor_id), RunId(run_id), pending_expires_finished)
+    elif state == BLOCKED:
         assert join_set_id is not None
-        return BlockedByJoinSet(JoinSetId(join_set_id), pending_expires_finished, bool(join_set_closing))
-    assert state == FINISHED and result_kind is not None and finished_at is not None, state
-    return FinishedState(finished_at, ResultKind(result_kind))
+        active = BlockedByJoinSet(JoinSetId(join_set_id), pending_expires_finished, bool(join_set_closing))
+    else:
+        assert state == FINISHED and result_kind is not None and finished_at is not None, state
+        return FinishedState(finished_at, ResultKind(result_kind))
+    return PausedState(active) if paused else active
 
 
 def status(row: ExecutionRow) -> ExecutionStatus:
-    return ExecutionStatus(pending_state(row), row.next_version + row.response_count, row.next_version)
+    return ExecutionStatus(
+        pending_state(row), row.next_version + row.response_count, row.next_version, row.operator_versions
+    )
 
 
 # ---------------------------------------------------------------------------------------------- announcements
@@ -388,7 +455,7 @@ class Effects:
 
     def note_changed(self, row: ExecutionRow, now: int) -> None:
         self.changed[row.execution_id] = row
-        if row.state != PENDING_AT:
+        if row.state != PENDING_AT or row.paused:
             self.pending_now_by_execution.pop(row.execution_id, None)
             return
         if row.pending_expires_finished <= now:

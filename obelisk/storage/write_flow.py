@@ -28,10 +28,12 @@ from obelisk.concepts.events import (
     JoinSetCreated,
     JoinSetRequest,
     Locked,
+    Paused,
     Schedule,
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
     event_kind,
     event_to_json,
     response_to_json,
@@ -71,6 +73,8 @@ MUTABLE_COLUMNS = (
     "finished_at",
     "pending_delays",
     "matched_responses",
+    "paused",
+    "operator_versions",
 )
 """The columns of ``execution_state`` the rules change, in the order of ``mutable_values``."""
 INSERT_COLUMNS = (
@@ -366,13 +370,14 @@ def append_events(
 ) -> ExecutionRow:
     """Append ``events`` at ``version``; the state row is written when the job's ``rows`` are stored."""
     row = rows.get(execution_id)
+    start = row.next_version  # ``version`` itself unless an operator's pause or resume came in between
     was_finished = row.state == state_machine.FINISHED
     delay_changes = state_machine.append(row, version, events, now, rows)
     if events:
         dumps = row_codec.dumps
         log_rows = [
             (execution_id, at, now, event_kind(event), dumps(event_to_json(event)), _join_set_of(event))
-            for at, event in enumerate(events, start=version)
+            for at, event in enumerate(events, start=start)
         ]
         rows.add_events(log_rows)
         if isinstance(events[-1], Finished):
@@ -389,7 +394,17 @@ def _join_set_of(event: Event) -> str | None:
     match event:
         case JoinSetCreated(join_set_id) | JoinSetRequest(join_set_id) | JoinNext(join_set_id):
             return join_set_id
-        case Created() | Locked() | Unlocked() | TemporarilyFailed() | TemporarilyTimedOut() | Finished() | Schedule():
+        case (
+            Created()
+            | Locked()
+            | Unlocked()
+            | TemporarilyFailed()
+            | TemporarilyTimedOut()
+            | Finished()
+            | Paused()
+            | Unpaused()
+            | Schedule()
+        ):
             return None
         case _:
             assert_never(event)
@@ -533,6 +548,34 @@ def cancel_execution(
                 queue.append((event.request.child_execution_id, f"its parent {current} was cancelled"))
     rows.store()
     return cancelled
+
+
+# ---------------------------------------------------------------------------------------------- pause
+def pause_execution(db: WriteStatements, execution_id: ExecutionId, by: str, now: int, effects: Effects) -> None:
+    """``Paused`` at the execution's next version (``state_machine.pause`` refuses a finished or paused one, and
+    nothing is written then). One state row and one log row: a run holding the execution hears of it through the
+    status its watch gets with this commit."""
+    rows = StateRows(db)
+    row = rows.get(execution_id)
+    version, event = state_machine.pause(row, by)
+    _operator_write(rows, row, version, event, now, effects)
+
+
+def unpause_execution(db: WriteStatements, execution_id: ExecutionId, by: str, now: int, effects: Effects) -> None:
+    """``Unpaused`` at the execution's next version (``state_machine.unpause`` refuses one that is not paused);
+    the commit wakes the executors if it is due now."""
+    rows = StateRows(db)
+    row = rows.get(execution_id)
+    version, event = state_machine.unpause(row, by)
+    _operator_write(rows, row, version, event, now, effects)
+
+
+def _operator_write(
+    rows: StateRows, row: ExecutionRow, version: int, event: Paused | Unpaused, now: int, effects: Effects
+) -> None:
+    rows.add_events([(row.execution_id, version, now, event_kind(event), row_codec.dumps(event_to_json(event)), None)])
+    effects.note_changed(row, now)
+    rows.store()
 
 
 def cancel_delay(db: WriteStatements, delay_id: DelayId, now: int, effects: Effects) -> ExecutionId:

@@ -27,7 +27,7 @@ from obelisk.config.models import WebUiConfig
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
 from obelisk.webhooks.connection_watchdog import ConnectionTimeouts, WatchedAppRunner
-from obelisk.webui import pages_cancel, pages_components, pages_executions, pages_submit
+from obelisk.webui import pages_cancel, pages_components, pages_executions, pages_pause, pages_submit
 from obelisk.webui.context import UI, UiContext, component_url, execution_url, submit_url
 from obelisk.webui.errors import Handler, error_middleware
 from obelisk.webui.formatting import duration_text, json_text, rfc3339, utc_text
@@ -79,6 +79,8 @@ def create_app(
     app.router.add_get("/execution/{execution_id}/live", pages_executions.execution_stream)
     app.router.add_post("/execution/{execution_id}/cancel", pages_cancel.cancel_post)
     app.router.add_post("/execution/{execution_id}/cancel-delay/{delay_id}", pages_cancel.cancel_delay_post)
+    app.router.add_post("/execution/{execution_id}/pause", pages_pause.pause_post)
+    app.router.add_post("/execution/{execution_id}/resume", pages_pause.resume_post)
     app.router.add_get("/components", pages_components.components_page)
     app.router.add_get("/component/{component_id}", pages_components.component_page)
     app.router.add_static("/static", STATIC_DIR, append_version=False)

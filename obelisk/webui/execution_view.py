@@ -31,6 +31,8 @@ from obelisk.concepts.events import (
     JoinSetResponseEvent,
     Locked,
     LockedState,
+    Paused,
+    PausedState,
     PendingAt,
     PendingState,
     Schedule,
@@ -41,6 +43,7 @@ from obelisk.concepts.events import (
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
 )
 from obelisk.concepts.ids import DelayId, ExecutionId, JoinSetId
 from obelisk.concepts.results import FinishedResult
@@ -231,6 +234,10 @@ def _describe(event: ExecutionEvent, url_of: ExecutionUrl) -> tuple[str, str, Ma
             )
         case Finished():
             return "finished", f"finished-{e.result.kind.value}", Markup("{}").format(_finished_words(e.result))
+        case Paused(by):
+            return "paused", "paused", Markup("paused by {}: no new run or attempt starts until resumed").format(by)
+        case Unpaused(by):
+            return "resumed", "paused", Markup("resumed by {}: it goes on where it was").format(by)
         case JoinSetCreated():
             return "join set", "history", Markup("opened join set {}").format(_code(e.join_set_id))
         case JoinSetRequest(join_set_id, request):
@@ -331,6 +338,8 @@ def join_sets(log: ExecutionLog, url_of: ExecutionUrl) -> list[JoinSetView]:
                 | TemporarilyFailed()
                 | TemporarilyTimedOut()
                 | Finished()
+                | Paused()
+                | Unpaused()
                 | Schedule()
             ):
                 pass
@@ -406,8 +415,8 @@ def attempts(log: ExecutionLog) -> list[Attempt]:
             case Finished():
                 ok = e.result.kind.value == "Ok"
                 outcome = (short_result(e.result), "ok" if ok else "fail", outcome_of_result(e.result.kind))
-            case Created() | JoinSetCreated() | JoinSetRequest() | JoinNext() | Schedule():
-                outcome = None  # the run goes on
+            case Created() | JoinSetCreated() | JoinSetRequest() | JoinNext() | Schedule() | Paused() | Unpaused():
+                outcome = None  # the run goes on (a paused one until its next host call)
             case _:
                 assert_never(e)
         if outcome is not None:
@@ -512,5 +521,7 @@ def _unfinished_words(state: PendingState) -> str:
             return "waiting for a response" + (" (closing)" if closing else "")
         case PendingAt(scheduled_at):
             return f"pending, due {utc_text(scheduled_at)}"
+        case PausedState(active):
+            return f"paused; {_unfinished_words(active)}"
         case _:
             assert_never(state)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from obelisk.concepts.clock import format_rfc3339, us_to_datetime
-from obelisk.concepts.events import BlockedByJoinSet, FinishedState, LockedState, PendingAt, PendingState
+from obelisk.concepts.events import BlockedByJoinSet, FinishedState, LockedState, PausedState, PendingAt, PendingState
 from obelisk.concepts.results import (
     Cancelled,
     ExecutionFailure,
@@ -106,17 +106,22 @@ def badge(state: PendingState, now_us: int) -> Badge:
             return Badge("waiting", "closing" if closing else "waiting")
         case FinishedState(result_kind=kind):
             return _result_badge(kind)
+        case PausedState():
+            return Badge("paused", "paused")
         case _:
             assert_never(state)
 
 
+PAUSED_FILTER = "Paused"
 STATE_FILTERS: dict[str, str] = {
     "PendingAt": "pending",
     "Locked": "running",
     "BlockedByJoinSet": "waiting",
     "Finished": "finished",
+    PAUSED_FILTER: "paused",
 }
-"""``ExecutionQuery.state`` values and the words the filter shows for them."""
+"""``ExecutionQuery.state`` values (and ``Paused``: ``ExecutionQuery.paused``) and the words the filter shows for
+them. A paused execution is listed under paused only, whatever its state beside."""
 
 
 @dataclass(frozen=True, slots=True)

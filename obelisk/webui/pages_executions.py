@@ -14,18 +14,20 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from obelisk.concepts.errors import ParseError
-from obelisk.concepts.events import Finished, FinishedState, PendingState
+from obelisk.concepts.events import Finished, FinishedState, PausedState, PendingState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.guest_logs import StoredLogLine
 from obelisk.concepts.ids import ExecutionId
 from obelisk.registry import FunctionNotFound
 from obelisk.storage.interface import ExecutionLog, ExecutionNotFound, ExecutionQuery, ExecutionSummary, ListDirection
+from obelisk.storage.state_machine import FINISHED
 from obelisk.webui import execution_view as view
 from obelisk.webui.context import UI, UiContext, component_url, execution_url, submit_url
 from obelisk.webui.cursors import decode_cursor, encode_cursor
 from obelisk.webui.errors import UiError
-from obelisk.webui.formatting import STATE_FILTERS, Badge, badge, json_text, result_view
+from obelisk.webui.formatting import PAUSED_FILTER, STATE_FILTERS, Badge, badge, json_text, result_view
 from obelisk.webui.pages_cancel import cancel_url
+from obelisk.webui.pages_pause import pause_url, resume_url
 from obelisk.webui.waterfall import Waterfall, layout
 
 PAGE_LENGTH = 20
@@ -69,6 +71,15 @@ def _filters(request: web.Request) -> tuple[Ffqn | None, str | None, int]:
     return ffqn, state, length
 
 
+def _state_query(state: str | None) -> dict[str, Any]:
+    """The ``ExecutionQuery`` fields of a state filter: paused executions only under ``Paused``."""
+    if state is None:
+        return {}
+    if state == PAUSED_FILTER:
+        return {"paused": True}
+    return {"state": state, "paused": None if state == FINISHED else False}
+
+
 async def executions_page(request: web.Request) -> web.Response:
     context = request.app[UI]
     ffqn, state, length = _filters(request)
@@ -79,7 +90,7 @@ async def executions_page(request: web.Request) -> web.Response:
     cursor = decode_cursor(cursor_text) if cursor_text is not None else None
     direction = ListDirection.NEWER if newer is not None else ListDirection.OLDER
     page = await context.executions.list_executions(
-        ExecutionQuery(ffqn=ffqn, state=state, cursor=cursor, direction=direction, length=length + 1)
+        ExecutionQuery(ffqn=ffqn, cursor=cursor, direction=direction, length=length + 1, **_state_query(state))
     )
     more = len(page) > length
     if more:
@@ -226,6 +237,7 @@ async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]
     result = result_view(last.result) if isinstance(last, Finished) else None
     state = log.pending_state
     finished_at = state.finished_at if isinstance(state, FinishedState) else None
+    active = state.state if isinstance(state, PausedState) else state  # paused: the state it keeps meanwhile
     children, truncated = await _child_tree(context, log, now)
     try:
         submit = submit_url(str(context.components.submittable_function(created.ffqn).ffqn))
@@ -254,6 +266,11 @@ async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]
         "parent": parent,
         "submit_url": submit,
         "cancel_url": cancel_url(log.execution_id),
+        "pause_url": pause_url(log.execution_id),
+        "resume_url": resume_url(log.execution_id),
+        "paused": isinstance(state, PausedState),
+        "active_state": active,
+        "active_kind": type(active).__name__,
         "component_url": component_url(created.component_id) if component else None,
         "filter_url": "/execution/list?" + urlencode({"ffqn": str(created.ffqn)}),
         "time_tag": view.time_tag,

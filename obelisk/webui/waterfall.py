@@ -18,7 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
-from obelisk.concepts.events import BlockedByJoinSet, FinishedState, LockedState, PendingAt, PendingState
+from obelisk.concepts.events import (
+    BlockedByJoinSet,
+    FinishedState,
+    LockedState,
+    PausedState,
+    PendingAt,
+    PendingState,
+)
 from obelisk.concepts.results import ResultKind
 from obelisk.webui.formatting import duration_text, utc_text
 
@@ -109,6 +116,8 @@ def outcome_of_state(state: PendingState) -> Outcome:
             return Outcome.WAITING
         case PendingAt():
             return Outcome.PENDING
+        case PausedState(active):
+            return outcome_of_state(active)  # drawn as what it keeps meanwhile; its words say paused
         case _:
             assert_never(state)
 

@@ -19,6 +19,10 @@ class AttemptDeadline:
         self.cancelled = False
         """Set by the executor when the execution was cancelled while the attempt ran: a workflow run stops at its
         next host call (``RunDeadline.stop_if_cancelled``); an activity's thread is abandoned."""
+        self.paused = False
+        """Set by the executor when the execution was paused (or paused and resumed) while the attempt ran: a
+        workflow run stops at its next host call and gives its lock back; an activity attempt ignores it and may
+        finish (its guest has no point where it could stop cleanly), only a retry waits for the resume."""
 
     @property
     def us(self) -> int:

@@ -17,6 +17,7 @@ from obelisk.concepts.ids import ExecutionId
 from obelisk.server import Server
 
 FIBO = pb.FunctionName(interface_name="testing:fibo/fibo", function_name="fibo")
+FIBO_FFQN = "testing:fibo/fibo.fibo"
 SPIN = pb.FunctionName(interface_name="testing:spin/spin", function_name="spin")
 
 
@@ -248,7 +249,7 @@ async def test_list_executions_filters_refuse_what_they_cannot_mean(
 ) -> None:
     request = pb.ListExecutionsRequest
     refused = [
-        (request(state_filters=[9]), "state_filters: 9"),  # type: ignore[list-item]  # the original's PAUSED
+        (request(state_filters=[10]), "state_filters: 10"),  # type: ignore[list-item]  # beyond the original's values
         (request(function_name=FIBO, function_filter={"package_name": "testing:fibo"}), "not both"),
         (request(function_filter={"interface_name": "testing:fibo"}), "namespace:package/interface"),
     ]
@@ -259,6 +260,50 @@ async def test_list_executions_filters_refuse_what_they_cannot_mean(
         assert fragment in (error.value.details() or ""), error.value.details()
     finished = request(state_filters=[request.EXECUTION_STATE_FILTER_FINISHED], top_level_only=True)
     assert list((await executions.ListExecutions(finished)).executions) == []
+
+
+async def test_pause_and_unpause_with_the_originals_names(
+    executions: pb_grpc.ExecutionRepositoryStub, server: Server
+) -> None:
+    # An execution scheduled an hour ahead: it stays where it is while the test pauses and resumes it.
+    execution_id = ExecutionId.generate()
+    later = server.clock.now_us() + 3600 * 1_000_000
+    await server.storage.create(execution_id, server.registry.find_export(FIBO_FFQN).created([10], later), later)
+    wire_id = pb.ExecutionId(id=execution_id)
+    await executions.PauseExecution(pb.PauseExecutionRequest(execution_id=wire_id))
+    (status,) = [m async for m in executions.GetStatus(pb.GetStatusRequest(execution_id=wire_id))]
+    paused = status.summary.current_status
+    assert paused.WhichOneof("status") == "paused"
+    assert convert.micros_of(paused.paused.pending_at.scheduled_at, "test") == later  # the state it keeps
+    listing = pb.ListExecutionsRequest(state_filters=[pb.ListExecutionsRequest.EXECUTION_STATE_FILTER_PAUSED])
+    assert [s.execution_id.id for s in (await executions.ListExecutions(listing)).executions] == [execution_id]
+    scheduled = pb.ListExecutionsRequest(state_filters=[pb.ListExecutionsRequest.EXECUTION_STATE_FILTER_SCHEDULED])
+    assert execution_id not in [s.execution_id.id for s in (await executions.ListExecutions(scheduled)).executions]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await executions.PauseExecution(pb.PauseExecutionRequest(execution_id=wire_id))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already paused" in (error.value.details() or "")
+    await executions.UnpauseExecution(pb.UnpauseExecutionRequest(execution_id=wire_id))
+    (status,) = [m async for m in executions.GetStatus(pb.GetStatusRequest(execution_id=wire_id))]
+    assert status.summary.current_status.WhichOneof("status") == "pending_at"
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await executions.UnpauseExecution(pb.UnpauseExecutionRequest(execution_id=wire_id))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "is not paused" in (error.value.details() or "")
+    events = await executions.ListExecutionEvents(pb.ListExecutionEventsRequest(execution_id=wire_id))
+    assert [e.WhichOneof("event") for e in events.events] == ["created", "paused", "unpaused"]
+    assert events.events[1].paused.by == events.events[2].unpaused.by == "an operator, through the gRPC API"
+    # a finished execution and an unknown one are refused as well
+    done = await executions.Submit(submit_request([10]))
+    await server.executions.wait_for_result(ExecutionId(done.execution_id.id), timeout=10)
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await executions.PauseExecution(pb.PauseExecutionRequest(execution_id=done.execution_id))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await executions.PauseExecution(
+            pb.PauseExecutionRequest(execution_id=pb.ExecutionId(id=ExecutionId.generate()))
+        )
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_submit_stores_the_callers_traceparent_even_with_traces_off(

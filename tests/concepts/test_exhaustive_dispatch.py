@@ -24,6 +24,7 @@ FAKES: dict[str, tuple[str, ...]] = {
         "Event",
         "JoinSetResponseBody",
         "PendingState",
+        "ActiveState",
     ),
     "obelisk/concepts/results.py": ("ExecutionError",),
     "obelisk/config/models.py": ("DatabaseBackend",),
@@ -39,7 +40,7 @@ _RESULT_KIND = '    OK = "Ok"\n'
 
 ENUM_FAKES: dict[str, str] = {
     "obelisk/service/listing.py": '    FUNCTION = "function"\n',
-    "obelisk/workers/workflow/interrupts.py": '    CANCELLED = "cancelled"\n',
+    "obelisk/workers/workflow/interrupts.py": '    PAUSED = "paused"\n',
     "obelisk/concepts/guest_logs.py": '    ERROR = "error"\n',
 }
 """Other enums dispatched on, by module: the line of their last member, after which a fake member is added."""

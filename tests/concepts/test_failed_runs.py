@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from obelisk.concepts.events import Event, JoinSetCreated, Locked, TemporarilyFailed, TemporarilyTimedOut, Unlocked
+from obelisk.concepts.events import (
+    Event,
+    JoinSetCreated,
+    Locked,
+    Paused,
+    TemporarilyFailed,
+    TemporarilyTimedOut,
+    Unlocked,
+    Unpaused,
+)
 from obelisk.concepts.failed_runs import FailedRunsInARow, count_failed_runs
 from obelisk.concepts.ids import ExecutorId, JoinSetId, RunId
 from tests.concepts.union_samples import EVENTS
@@ -34,8 +43,9 @@ def test_a_clean_stop_is_neither_progress_nor_a_crash() -> None:
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=repr)
-def test_every_event_but_a_lock_a_release_or_a_timeout_is_progress(event: Event) -> None:
-    if isinstance(event, Locked | Unlocked | TemporarilyTimedOut):
+def test_every_event_but_a_lock_a_release_a_timeout_or_a_pause_is_progress(event: Event) -> None:
+    # A pause and a resume are an operator's, not the execution's: a loop that times out still ends.
+    if isinstance(event, Locked | Unlocked | TemporarilyTimedOut | Paused | Unpaused):
         expected = 2 + isinstance(event, TemporarilyTimedOut)  # the walk goes on past it
     else:
         expected = 1  # it stops at the event

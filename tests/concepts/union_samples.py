@@ -10,6 +10,7 @@ gains a member that has no sample here, so a new type cannot skip those tests.
 from __future__ import annotations
 
 from obelisk.concepts.events import (
+    ActiveState,
     BlockedByJoinSet,
     ChildExecutionFinished,
     ChildExecutionRequest,
@@ -27,6 +28,8 @@ from obelisk.concepts.events import (
     Locked,
     LockedState,
     ParentRef,
+    Paused,
+    PausedState,
     PendingAt,
     PendingState,
     Schedule,
@@ -37,6 +40,7 @@ from obelisk.concepts.events import (
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
@@ -90,6 +94,8 @@ EVENTS: list[Event] = [
     TemporarilyFailed(8, "trap", "wasm backtrace"),
     TemporarilyTimedOut(9),
     *(Finished(result) for result in RESULTS),
+    Paused("an operator, through the gRPC API"),
+    Unpaused("an operator, through the web UI"),
     JoinSetCreated(JOIN_SET_ID),
     *(JoinSetRequest(JOIN_SET_ID, request) for request in REQUESTS),
     JoinNext(JOIN_SET_ID, 100),
@@ -105,3 +111,7 @@ PENDING_STATES: list[PendingState] = [
     BlockedByJoinSet(JOIN_SET_ID, 99, closing=True),
     *(FinishedState(10, kind) for kind in ResultKind),
 ]
+ACTIVE_STATES: list[ActiveState] = [
+    state for state in PENDING_STATES if isinstance(state, PendingAt | LockedState | BlockedByJoinSet)
+]
+PENDING_STATES += [PausedState(state) for state in ACTIVE_STATES]

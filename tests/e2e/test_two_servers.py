@@ -17,7 +17,17 @@ import pytest
 
 from obelisk.api.client import ApiClient, ApiError
 from obelisk.concepts.clock import SystemClock
-from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState, Locked, LockedState
+from obelisk.concepts.events import (
+    ExecutionEvent,
+    Finished,
+    FinishedState,
+    JoinNext,
+    Locked,
+    LockedState,
+    Paused,
+    PausedState,
+    Unlocked,
+)
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId, ExecutorId
 from obelisk.concepts.results import Cancelled, Ok, ReturnValue
@@ -32,6 +42,7 @@ FIBOA = "testing:fibo-workflow/workflow.fiboa"
 FIBO = "testing:fibo/fibo.fibo"
 SLEEP = "testing:sleep/sleep.sleep"
 SLEEP_ACTIVITY_IN_WORKFLOW = "testing:sleep-workflow/workflow.sleep-activity"
+SLEEP_HOST_IN_WORKFLOW = "testing:sleep-workflow/workflow.sleep-host-activity"
 PASSWORD_VARIABLE = "OBELISK_TEST_DB_PASSWORD"
 WORKFLOWS = 300
 
@@ -303,6 +314,59 @@ async def test_a_cancel_through_one_server_stops_the_attempt_running_on_the_othe
         assert _finished_events(log.events) == [Finished(Cancelled("cancelled by an operator"))]
         assert _finished_by(log) == _executor_id(tmp_path / "b")
         assert not await asyncio.to_thread(a.cancel, execution_id)  # finished: refused, nothing changed
+
+
+async def test_a_pause_through_one_server_holds_the_workflow_the_other_runs_until_resumed(
+    tmp_path: Path,
+    postgres_cluster: PostgresCluster,
+    postgres_database: str,
+    built_components: Path,
+    codegen_cache: Path,
+    cluster_env: None,
+) -> None:
+    """Server A has no components: the workflow (sleeping on a durable timer, waiting in place) runs on B. Paused
+    through A, B's run hears of it through LISTEN/NOTIFY, stops and gives its lock back; B's lock query then leaves
+    the workflow alone although its delay expired and it is due. Resumed through A, B runs it to its end."""
+    config_a, port_a = _write_config(tmp_path / "a", postgres_cluster, postgres_database, codegen_cache, "")
+    config_b, port_b = _write_config(
+        tmp_path / "b", postgres_cluster, postgres_database, codegen_cache, _sleep_components(built_components)
+    )
+    with (
+        _servers(config_a, config_b) as (_, server_b),
+        ApiClient(f"http://127.0.0.1:{port_a}") as a,
+        ApiClient(f"http://127.0.0.1:{port_b}") as b,
+    ):
+        params = [{"milliseconds": 2000}]
+        execution_id = ExecutionId.parse(b.submit(b.generate_execution_id(), SLEEP_HOST_IN_WORKFLOW, params))
+        async with _database(postgres_cluster, postgres_database) as storage:
+            deadline = time.monotonic() + 30
+            while not any(isinstance(e.event, JoinNext) for e in (await storage.get(execution_id)).events):
+                assert time.monotonic() < deadline, "the workflow did not start sleeping in 30 s"
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(a.pause, execution_id)
+            paused_at = time.monotonic()
+            deadline = paused_at + 5
+            while True:  # B's run, waiting in place for its delay, stops at once and gives its lock back
+                events = [e.event for e in (await storage.get(execution_id)).events]
+                after = events[[type(e) for e in events].index(Paused) :]
+                if any(isinstance(e, Unlocked) and e.reason == "paused by an operator" for e in after):
+                    break
+                assert time.monotonic() < deadline, f"{events}\n{''.join(server_b.output)}"
+                await asyncio.sleep(0.05)
+            assert time.monotonic() - paused_at < 1.5, "B's run stopped only when its delay expired"
+            await asyncio.sleep(3)  # the delay expired: the workflow would be due, were it not paused
+            state = await storage.get_pending_state(execution_id)
+            assert isinstance(state, PausedState), state
+            events = [e.event for e in (await storage.get(execution_id)).events]
+            assert not any(isinstance(e, Locked) for e in events[[type(e) for e in events].index(Paused) :]), events
+            await asyncio.to_thread(a.unpause, execution_id)
+            deadline = time.monotonic() + 30
+            while not isinstance(await storage.get_pending_state(execution_id), FinishedState):
+                assert time.monotonic() < deadline, "the resumed workflow did not finish in 30 s"
+                await asyncio.sleep(0.05)
+            log = await storage.get(execution_id)
+        assert [f.result.kind.value for f in _finished_events(log.events)] == ["Ok"]
+        assert _finished_by(log) == _executor_id(tmp_path / "b")
 
 
 async def test_a_server_killed_and_restarted_gives_back_its_own_locks_at_once(

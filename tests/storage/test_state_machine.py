@@ -14,6 +14,7 @@ from obelisk.concepts.events import (
     Created,
     DelayFinished,
     DelayRequest,
+    Event,
     Finished,
     FinishedState,
     JoinNext,
@@ -21,16 +22,25 @@ from obelisk.concepts.events import (
     JoinSetRequest,
     Locked,
     LockedState,
+    Paused,
+    PausedState,
     PendingAt,
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import Cancelled, Ok, ResultKind, ReturnValue
 from obelisk.storage import state_machine
-from obelisk.storage.interface import AlreadyFinished, IllegalStateTransition, VersionMismatch
+from obelisk.storage.interface import (
+    AlreadyFinished,
+    AlreadyPaused,
+    IllegalStateTransition,
+    NotPaused,
+    VersionMismatch,
+)
 from obelisk.storage.state_machine import (
     BLOCKED,
     FINISHED,
@@ -330,3 +340,126 @@ def test_cancel_of_a_finished_execution_is_refused_and_changes_nothing() -> None
     with pytest.raises(AlreadyFinished):
         state_machine.cancel(row, "by an operator", T0 + SEC, Responses())
     assert row == before
+
+
+# ---------------------------------------------------------------------------------------------- pause
+def _blocked_row() -> ExecutionRow:
+    row = new_row()
+    lock(row)
+    events: list[Event] = [
+        JoinSetCreated(JS),
+        JoinSetRequest(JS, ChildExecutionRequest(CHILD)),
+        JoinNext(JS, T0 + 5 * SEC),
+    ]
+    state_machine.append(row, row.next_version, events, T0, Responses())
+    return row
+
+
+def test_pause_keeps_the_state_and_no_new_run_locks_it_until_unpaused() -> None:
+    row = new_row(T0 + 5 * SEC)
+    version, event = state_machine.pause(row, "op")
+    assert (version, event) == (1, Paused("op"))
+    assert row.next_version == 2
+    assert state_machine.pending_state(row) == PausedState(PendingAt(T0 + 5 * SEC))
+    with pytest.raises(IllegalStateTransition, match="and paused"):
+        lock(row, now=T0 + 60 * SEC)  # due long since, but paused
+    version, resumed = state_machine.unpause(row, "op")
+    assert (version, resumed) == (2, Unpaused("op"))
+    assert state_machine.pending_state(row) == PendingAt(T0 + 5 * SEC)  # where it was: its time unchanged
+    lock(row, now=T0 + 60 * SEC)
+    assert row.state == LOCKED and row.operator_versions == 0  # a new run reads the log as it is
+
+
+def test_a_paused_row_is_announced_to_no_executor_and_its_resume_is() -> None:
+    row = new_row()
+    state_machine.pause(row, "op")
+    effects = Effects()
+    effects.note_changed(row, T0)
+    assert effects.pending_now == set() and effects.pending_later == {}
+    state_machine.unpause(row, "op")
+    effects.note_changed(row, T0)
+    assert effects.pending_now == {"testing:fibo/fibo.fibo"}
+    later = new_row(T0 + 5 * SEC)
+    state_machine.pause(later, "op")
+    state_machine.unpause(later, "op")
+    effects = Effects()
+    effects.note_changed(later, T0)
+    assert effects.pending_later == {"testing:fibo/fibo.fibo": T0 + 5 * SEC}  # a timed wake-up at its time
+
+
+def test_the_run_holding_a_paused_execution_still_appends_at_the_version_it_knows() -> None:
+    row = new_row()
+    lock(row)
+    known = row.next_version  # the run's view
+    state_machine.pause(row, "op")
+    # an activity attempt that runs on finishes (at its own version); a paused execution that finished is no
+    # longer paused
+    state_machine.append(row, known, [Finished(Ok(None))], T0 + SEC, Responses())
+    assert state_machine.pending_state(row) == FinishedState(T0 + SEC, ResultKind.OK)
+    assert row.next_version == known + 2 and not row.paused
+
+
+def test_a_paused_run_gives_its_lock_back_and_retries_wait_for_the_resume() -> None:
+    row = new_row()
+    lock(row)
+    known = row.next_version
+    state_machine.pause(row, "op")
+    state_machine.unpause(row, "op")
+    state_machine.pause(row, "op")
+    # pause, resume and pause again before the run looked: its appends still go through, in order
+    state_machine.append(row, known, [JoinSetCreated(JS)], T0, Responses())
+    state_machine.append(row, known + 1, [TemporarilyFailed(T0 + SEC, "trap")], T0, Responses())
+    assert state_machine.pending_state(row) == PausedState(PendingAt(T0 + SEC))
+    assert row.temporary_event_count == 1
+    with pytest.raises(IllegalStateTransition):
+        lock(row, now=T0 + 2 * SEC, run=RunId.generate())  # the retry waits for the resume
+    # a writer whose view is older than the run's is still refused
+    with pytest.raises(VersionMismatch):
+        state_machine.append(row, known, [Unlocked(T0, "stale")], T0, Responses())
+
+
+def test_a_blocked_execution_paused_stays_blocked_and_its_response_makes_it_due_only_once_resumed() -> None:
+    row = _blocked_row()
+    known = row.next_version
+    state_machine.pause(row, "op")
+    state_machine.append(row, known, [Unlocked(T0, "paused by an operator")], T0, Responses())  # the run stops
+    assert state_machine.pending_state(row) == PausedState(BlockedByJoinSet(JS, T0, False))
+    state_machine.accept_response(row, JS, ChildExecutionFinished(CHILD, Ok(None)))
+    assert state_machine.pending_state(row) == PausedState(PendingAt(T0))
+    with pytest.raises(IllegalStateTransition):
+        lock(row, now=T0 + SEC, run=RunId.generate())
+    state_machine.unpause(row, "op")
+    lock(row, now=T0 + SEC, run=RunId.generate())
+    assert row.state == LOCKED
+
+
+def test_refusals_change_nothing() -> None:
+    row = new_row()
+    with pytest.raises(NotPaused, match="is not paused"):
+        state_machine.unpause(row, "op")
+    state_machine.pause(row, "op")
+    before = dataclasses.replace(row)
+    with pytest.raises(AlreadyPaused):
+        state_machine.pause(row, "op")
+    assert row == before
+    state_machine.append(row, row.next_version, [Finished(Ok(None))], T0, Responses())
+    before = dataclasses.replace(row)
+    with pytest.raises(AlreadyFinished):
+        state_machine.pause(row, "op")
+    with pytest.raises(NotPaused, match="has finished"):
+        state_machine.unpause(row, "op")
+    assert row == before
+
+
+def test_cancel_of_a_paused_execution_finishes_it_cancelled() -> None:
+    row = _blocked_row()
+    state_machine.pause(row, "op")
+    state_machine.cancel(row, "by an operator", T0 + SEC, Responses())
+    assert state_machine.pending_state(row) == FinishedState(T0 + SEC, ResultKind.CANCELLED)
+    assert not row.paused
+
+
+def test_paused_and_unpaused_are_not_appended_through_a_batch() -> None:
+    row = new_row()
+    with pytest.raises(IllegalStateTransition, match=r"Storage\.pause"):
+        state_machine.append(row, 1, [Paused("op")], T0, Responses())

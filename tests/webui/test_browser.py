@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from obelisk.concepts.events import Created, PendingAt
+from obelisk.concepts.events import Created, PausedState, PendingAt
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Cancelled
@@ -205,6 +205,53 @@ async def test_the_cancel_button_asks_then_cancels(server: Server, browser: obje
     assert "-" not in await page.locator(".status-words").inner_text()
     assert await server.executions.result(execution_id) == Cancelled("cancelled by an operator")
     await _shoot(page, "execution-cancelled")
+
+
+async def test_the_pause_and_resume_buttons_ask_then_act(server: Server, browser: object) -> None:
+    """Pause asks (dismissed: nothing changes), pauses once accepted, and the page then offers Resume; Resume asks
+    the same way and the execution is pending where it was."""
+    execution_id = ExecutionId.generate()
+    later = server.clock.now_us() + 3600 * 1_000_000  # scheduled in an hour: nobody runs it meanwhile
+    created = Created(Ffqn.parse("testing:fibo/fibo.fibo"), [10], later, "activity_wasm:fibo:0123456789abcdef", 0, 1)
+    await server.storage.create(execution_id, created, server.clock.now_us())
+    base = f"http://127.0.0.1:{server.webui_port}"
+    page = await browser.new_page(viewport=LAPTOP)  # type: ignore[attr-defined]
+    await page.goto(f"{base}/execution/{execution_id}")
+    assert await page.locator(".resume-form").count() == 0
+    questions: list[str] = []
+
+    async def dismiss(dialog: Any) -> None:
+        questions.append(dialog.message)
+        await dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    await page.click(".pause-form button")
+    assert questions and questions[0].startswith(f"Pause execution {execution_id}?")
+    assert await server.executions.pending_state(execution_id) == PendingAt(later)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    async with page.expect_navigation():
+        await page.click(".pause-form button")
+    assert await page.locator(".status-main .badge").inner_text() == "PAUSED"
+    assert await server.executions.pending_state(execution_id) == PausedState(PendingAt(later))
+    assert await page.locator(".pause-form").count() == 0
+    assert await page.locator(".cancel-form").count() == 1  # a paused execution can still be cancelled
+    assert "paused by an operator, through the web UI" in await page.locator(".timeline").inner_text()
+    await _shoot(page, "execution-paused")
+
+    await page.goto(f"{base}/execution/list?state=Paused")
+    assert await page.locator("table.list tbody tr").count() == 1
+    await page.goto(f"{base}/execution/{execution_id}")
+    page.once("dialog", dismiss)
+    await page.click(".resume-form button")
+    assert questions[-1].startswith(f"Resume execution {execution_id}?")
+    assert isinstance(await server.executions.pending_state(execution_id), PausedState)
+    page.once("dialog", lambda dialog: dialog.accept())
+    async with page.expect_navigation():
+        await page.click(".resume-form button")
+    assert await server.executions.pending_state(execution_id) == PendingAt(later)
+    assert await page.locator(".pause-form").count() == 1
+    assert "resumed by an operator, through the web UI" in await page.locator(".timeline").inner_text()
 
 
 def test_chromium_is_installed() -> None:

@@ -19,6 +19,7 @@ from obelisk.concepts.events import (
     JoinSetCreated,
     JoinSetRequest,
     Locked,
+    PausedState,
     PendingAt,
 )
 from obelisk.concepts.ffqn import Ffqn
@@ -405,6 +406,50 @@ async def test_end_now_button_cancels_a_pending_delay(client: Client, server: Se
     again = await client.post(action, data={"confirmed": "1"}, allow_redirects=False)
     assert again.status == 409
     assert f"Delay {delay_id} is not pending" in html.unescape(await again.text())
+
+
+# ---------------------------------------------------------------------------------------------- pause
+
+
+async def test_pause_and_resume_ask_first_and_refuse_what_cannot_be_done(client: Client, server: Server) -> None:
+    execution_id = ExecutionId.generate()
+    later = server.clock.now_us() + 3600 * 1_000_000  # scheduled in an hour: nobody runs it meanwhile
+    created = Created(Ffqn.parse(FIBO), [10], later, "activity_wasm:fibo:0123456789abcdef", 0, 1_000)
+    await server.storage.create(execution_id, created, server.clock.now_us())
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    form = re.search(r'<form class="pause-form" method="post" action="([^"]+)" data-confirm="([^"]+)">', page)
+    assert form is not None and form[1] == f"/execution/{execution_id}/pause"
+    assert "resume-form" not in page
+
+    asked = await client.post(form[1], data={}, allow_redirects=False)  # no script ran: a question, no change
+    assert asked.status == 200
+    assert '<input type="hidden" name="confirmed" value="1">' in await asked.text()
+    assert await server.executions.pending_state(execution_id) == PendingAt(later)
+
+    done = await client.post(form[1], data={"confirmed": "1"}, allow_redirects=False)
+    assert done.status == 303 and done.headers["Location"] == f"/execution/{execution_id}"
+    assert await server.executions.pending_state(execution_id) == PausedState(PendingAt(later))
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    assert _text_of(page, "badge badge-paused") == ["paused"]
+    assert f'<form class="resume-form" method="post" action="/execution/{execution_id}/resume"' in page
+    assert "pause-form" not in page and "cancel-form" in page
+
+    listed = await (await client.get("/execution/list?state=Paused")).text()
+    assert execution_id in listed
+    assert execution_id not in await (await client.get("/execution/list?state=PendingAt")).text()
+
+    again = await client.post(form[1], data={"confirmed": "1"}, allow_redirects=False)
+    assert again.status == 409
+    assert f"Execution {execution_id} is already paused; nothing was changed." in html.unescape(await again.text())
+
+    resumed = await client.post(f"/execution/{execution_id}/resume", data={"confirmed": "1"}, allow_redirects=False)
+    assert resumed.status == 303
+    assert await server.executions.pending_state(execution_id) == PendingAt(later)
+    refused = await client.post(f"/execution/{execution_id}/resume", data={"confirmed": "1"}, allow_redirects=False)
+    assert refused.status == 409
+    assert "is not paused" in html.unescape(await refused.text())
+    missing = await client.post(f"/execution/{ExecutionId.generate()}/pause", data={"confirmed": "1"})
+    assert missing.status == 404
 
 
 async def test_the_created_event_names_the_executions_trace(client: Client, server: Server) -> None:

@@ -167,7 +167,7 @@ class ExecutionSummary(_message.Message):
     def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ..., function_name: _Optional[_Union[FunctionName, _Mapping]] = ..., current_status: _Optional[_Union[ExecutionStatus, _Mapping]] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ExecutionStatus(_message.Message):
-    __slots__ = ("locked", "pending_at", "blocked_by_join_set", "finished")
+    __slots__ = ("locked", "pending_at", "blocked_by_join_set", "finished", "paused")
     class Locked(_message.Message):
         __slots__ = ("run_id", "lock_expires_at")
         RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -196,15 +196,26 @@ class ExecutionStatus(_message.Message):
         finished_at: _timestamp_pb2.Timestamp
         result_kind: ResultKind
         def __init__(self, finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., result_kind: _Optional[_Union[ResultKind, str]] = ...) -> None: ...
+    class Paused(_message.Message):
+        __slots__ = ("locked", "pending_at", "blocked_by_join_set")
+        LOCKED_FIELD_NUMBER: _ClassVar[int]
+        PENDING_AT_FIELD_NUMBER: _ClassVar[int]
+        BLOCKED_BY_JOIN_SET_FIELD_NUMBER: _ClassVar[int]
+        locked: ExecutionStatus.Locked
+        pending_at: ExecutionStatus.PendingAt
+        blocked_by_join_set: ExecutionStatus.BlockedByJoinSet
+        def __init__(self, locked: _Optional[_Union[ExecutionStatus.Locked, _Mapping]] = ..., pending_at: _Optional[_Union[ExecutionStatus.PendingAt, _Mapping]] = ..., blocked_by_join_set: _Optional[_Union[ExecutionStatus.BlockedByJoinSet, _Mapping]] = ...) -> None: ...
     LOCKED_FIELD_NUMBER: _ClassVar[int]
     PENDING_AT_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_BY_JOIN_SET_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
     locked: ExecutionStatus.Locked
     pending_at: ExecutionStatus.PendingAt
     blocked_by_join_set: ExecutionStatus.BlockedByJoinSet
     finished: ExecutionStatus.Finished
-    def __init__(self, locked: _Optional[_Union[ExecutionStatus.Locked, _Mapping]] = ..., pending_at: _Optional[_Union[ExecutionStatus.PendingAt, _Mapping]] = ..., blocked_by_join_set: _Optional[_Union[ExecutionStatus.BlockedByJoinSet, _Mapping]] = ..., finished: _Optional[_Union[ExecutionStatus.Finished, _Mapping]] = ...) -> None: ...
+    paused: ExecutionStatus.Paused
+    def __init__(self, locked: _Optional[_Union[ExecutionStatus.Locked, _Mapping]] = ..., pending_at: _Optional[_Union[ExecutionStatus.PendingAt, _Mapping]] = ..., blocked_by_join_set: _Optional[_Union[ExecutionStatus.BlockedByJoinSet, _Mapping]] = ..., finished: _Optional[_Union[ExecutionStatus.Finished, _Mapping]] = ..., paused: _Optional[_Union[ExecutionStatus.Paused, _Mapping]] = ...) -> None: ...
 
 class FinishedStatus(_message.Message):
     __slots__ = ("created_at", "scheduled_at", "finished_at", "result_detail")
@@ -284,6 +295,26 @@ class CancelExecutionResponse(_message.Message):
     outcome: CancelExecutionResponse.CancelExecutionOutcome
     def __init__(self, outcome: _Optional[_Union[CancelExecutionResponse.CancelExecutionOutcome, str]] = ...) -> None: ...
 
+class PauseExecutionRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: ExecutionId
+    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ...) -> None: ...
+
+class PauseExecutionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UnpauseExecutionRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: ExecutionId
+    def __init__(self, execution_id: _Optional[_Union[ExecutionId, _Mapping]] = ...) -> None: ...
+
+class UnpauseExecutionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class CancelDelayRequest(_message.Message):
     __slots__ = ("delay_id",)
     DELAY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -317,6 +348,7 @@ class ListExecutionsRequest(_message.Message):
         EXECUTION_STATE_FILTER_FINISHED_OK: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
         EXECUTION_STATE_FILTER_FINISHED_ERROR: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
         EXECUTION_STATE_FILTER_FINISHED_EXECUTION_FAILURE: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
+        EXECUTION_STATE_FILTER_PAUSED: _ClassVar[ListExecutionsRequest.ExecutionStateFilter]
     EXECUTION_STATE_FILTER_UNSPECIFIED: ListExecutionsRequest.ExecutionStateFilter
     EXECUTION_STATE_FILTER_LOCKED: ListExecutionsRequest.ExecutionStateFilter
     EXECUTION_STATE_FILTER_PENDING: ListExecutionsRequest.ExecutionStateFilter
@@ -326,6 +358,7 @@ class ListExecutionsRequest(_message.Message):
     EXECUTION_STATE_FILTER_FINISHED_OK: ListExecutionsRequest.ExecutionStateFilter
     EXECUTION_STATE_FILTER_FINISHED_ERROR: ListExecutionsRequest.ExecutionStateFilter
     EXECUTION_STATE_FILTER_FINISHED_EXECUTION_FAILURE: ListExecutionsRequest.ExecutionStateFilter
+    EXECUTION_STATE_FILTER_PAUSED: ListExecutionsRequest.ExecutionStateFilter
     class Cursor(_message.Message):
         __slots__ = ("execution_id", "created_at")
         EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -397,7 +430,7 @@ class ListExecutionEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[ExecutionEvent, _Mapping]]] = ...) -> None: ...
 
 class ExecutionEvent(_message.Message):
-    __slots__ = ("created_at", "version", "created", "locked", "unlocked", "failed", "timed_out", "finished", "history_variant")
+    __slots__ = ("created_at", "version", "created", "locked", "unlocked", "failed", "timed_out", "finished", "history_variant", "paused", "unpaused")
     class Created(_message.Message):
         __slots__ = ("function_name", "params", "scheduled_at", "component_id", "scheduled_by")
         FUNCTION_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -446,6 +479,16 @@ class ExecutionEvent(_message.Message):
         RESULT_DETAIL_FIELD_NUMBER: _ClassVar[int]
         result_detail: ResultDetail
         def __init__(self, result_detail: _Optional[_Union[ResultDetail, _Mapping]] = ...) -> None: ...
+    class Paused(_message.Message):
+        __slots__ = ("by",)
+        BY_FIELD_NUMBER: _ClassVar[int]
+        by: str
+        def __init__(self, by: _Optional[str] = ...) -> None: ...
+    class Unpaused(_message.Message):
+        __slots__ = ("by",)
+        BY_FIELD_NUMBER: _ClassVar[int]
+        by: str
+        def __init__(self, by: _Optional[str] = ...) -> None: ...
     class HistoryEvent(_message.Message):
         __slots__ = ("persist", "join_set_created", "join_set_request", "join_next", "schedule")
         class Persist(_message.Message):
@@ -535,6 +578,8 @@ class ExecutionEvent(_message.Message):
     TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     HISTORY_VARIANT_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    UNPAUSED_FIELD_NUMBER: _ClassVar[int]
     created_at: _timestamp_pb2.Timestamp
     version: int
     created: ExecutionEvent.Created
@@ -544,7 +589,9 @@ class ExecutionEvent(_message.Message):
     timed_out: ExecutionEvent.TemporarilyTimedOut
     finished: ExecutionEvent.Finished
     history_variant: ExecutionEvent.HistoryEvent
-    def __init__(self, created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., created: _Optional[_Union[ExecutionEvent.Created, _Mapping]] = ..., locked: _Optional[_Union[ExecutionEvent.Locked, _Mapping]] = ..., unlocked: _Optional[_Union[ExecutionEvent.Unlocked, _Mapping]] = ..., failed: _Optional[_Union[ExecutionEvent.TemporarilyFailed, _Mapping]] = ..., timed_out: _Optional[_Union[ExecutionEvent.TemporarilyTimedOut, _Mapping]] = ..., finished: _Optional[_Union[ExecutionEvent.Finished, _Mapping]] = ..., history_variant: _Optional[_Union[ExecutionEvent.HistoryEvent, _Mapping]] = ...) -> None: ...
+    paused: ExecutionEvent.Paused
+    unpaused: ExecutionEvent.Unpaused
+    def __init__(self, created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., created: _Optional[_Union[ExecutionEvent.Created, _Mapping]] = ..., locked: _Optional[_Union[ExecutionEvent.Locked, _Mapping]] = ..., unlocked: _Optional[_Union[ExecutionEvent.Unlocked, _Mapping]] = ..., failed: _Optional[_Union[ExecutionEvent.TemporarilyFailed, _Mapping]] = ..., timed_out: _Optional[_Union[ExecutionEvent.TemporarilyTimedOut, _Mapping]] = ..., finished: _Optional[_Union[ExecutionEvent.Finished, _Mapping]] = ..., history_variant: _Optional[_Union[ExecutionEvent.HistoryEvent, _Mapping]] = ..., paused: _Optional[_Union[ExecutionEvent.Paused, _Mapping]] = ..., unpaused: _Optional[_Union[ExecutionEvent.Unpaused, _Mapping]] = ...) -> None: ...
 
 class ListResponsesRequest(_message.Message):
     __slots__ = ("execution_id", "cursor_from", "length", "including_cursor")

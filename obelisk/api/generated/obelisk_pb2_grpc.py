@@ -79,6 +79,16 @@ class ExecutionRepositoryStub(object):
                 request_serializer=obelisk__pb2.CancelDelayRequest.SerializeToString,
                 response_deserializer=obelisk__pb2.CancelDelayResponse.FromString,
                 _registered_method=True)
+        self.PauseExecution = channel.unary_unary(
+                '/obelisk.ExecutionRepository/PauseExecution',
+                request_serializer=obelisk__pb2.PauseExecutionRequest.SerializeToString,
+                response_deserializer=obelisk__pb2.PauseExecutionResponse.FromString,
+                _registered_method=True)
+        self.UnpauseExecution = channel.unary_unary(
+                '/obelisk.ExecutionRepository/UnpauseExecution',
+                request_serializer=obelisk__pb2.UnpauseExecutionRequest.SerializeToString,
+                response_deserializer=obelisk__pb2.UnpauseExecutionResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutionRepositoryServicer(object):
@@ -143,6 +153,21 @@ class ExecutionRepositoryServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseExecution(self, request, context):
+        """Pause an unfinished execution: no new run or attempt starts until it is unpaused (a running workflow stops at
+        its next host call; a running activity attempt may finish). FAILED_PRECONDITION when finished or paused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpauseExecution(self, request, context):
+        """Resume a paused execution where it was. FAILED_PRECONDITION when it is not paused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutionRepositoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -190,6 +215,16 @@ def add_ExecutionRepositoryServicer_to_server(servicer, server):
                     servicer.CancelDelay,
                     request_deserializer=obelisk__pb2.CancelDelayRequest.FromString,
                     response_serializer=obelisk__pb2.CancelDelayResponse.SerializeToString,
+            ),
+            'PauseExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseExecution,
+                    request_deserializer=obelisk__pb2.PauseExecutionRequest.FromString,
+                    response_serializer=obelisk__pb2.PauseExecutionResponse.SerializeToString,
+            ),
+            'UnpauseExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpauseExecution,
+                    request_deserializer=obelisk__pb2.UnpauseExecutionRequest.FromString,
+                    response_serializer=obelisk__pb2.UnpauseExecutionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -435,6 +470,60 @@ class ExecutionRepository(object):
             '/obelisk.ExecutionRepository/CancelDelay',
             obelisk__pb2.CancelDelayRequest.SerializeToString,
             obelisk__pb2.CancelDelayResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/obelisk.ExecutionRepository/PauseExecution',
+            obelisk__pb2.PauseExecutionRequest.SerializeToString,
+            obelisk__pb2.PauseExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpauseExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/obelisk.ExecutionRepository/UnpauseExecution',
+            obelisk__pb2.UnpauseExecutionRequest.SerializeToString,
+            obelisk__pb2.UnpauseExecutionResponse.FromString,
             options,
             channel_credentials,
             insecure,

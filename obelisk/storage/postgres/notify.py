@@ -51,6 +51,8 @@ def _status_entry(row: ExecutionRow) -> list[Any]:
         row.finished_at,
         row.next_version,
         row.response_count,
+        int(row.paused),
+        row.operator_versions,
     ]
 
 
@@ -98,9 +100,9 @@ def decode(payload: str) -> Announcement:
     data = json.loads(payload)
     statuses: dict[ExecutionId, ExecutionStatus] = {}
     for entry in data.get("c", ()):
-        (eid, state, pef, js, closing, executor, run, kind, finished_at, next_version, responses) = entry
-        pending = pending_state_of(state, pef, js, closing, executor, run, kind, finished_at)
-        statuses[ExecutionId(eid)] = ExecutionStatus(pending, next_version + responses, next_version)
+        (eid, state, pef, js, closing, executor, run, kind, finished_at, next_version, responses, paused, seen) = entry
+        pending = pending_state_of(state, pef, js, closing, executor, run, kind, finished_at, paused)
+        statuses[ExecutionId(eid)] = ExecutionStatus(pending, next_version + responses, next_version, seen)
     return Announcement(data["s"], list(data.get("p", ())), dict(data.get("l", {})), statuses)
 
 

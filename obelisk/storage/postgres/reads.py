@@ -60,7 +60,8 @@ _SELECT_DUE_DELAYS = (
 _SELECT_DELAY_OWNER = "SELECT execution_id, join_set_id FROM delay WHERE delay_id = %s"
 _SELECT_STATE_COUNTS = "SELECT ffqn, state, COUNT(*) FROM execution_state GROUP BY ffqn, state"
 _SELECT_DUE_COUNTS = (
-    "SELECT ffqn, COUNT(*) FROM execution_state WHERE state = 'PendingAt' AND pending_expires_finished <= %s"
+    "SELECT ffqn, COUNT(*) FROM execution_state WHERE state = 'PendingAt' AND NOT paused"
+    " AND pending_expires_finished <= %s"
     " GROUP BY ffqn"
 )
 _SELECT_DATABASE_SIZE = "SELECT pg_database_size(current_database())"

@@ -58,6 +58,8 @@ _SQL_TYPES = {
     "finished_at": "bigint",
     "pending_delays": "integer",
     "matched_responses": "integer",
+    "paused": "boolean",
+    "operator_versions": "integer",
 }
 _CASTS = [_SQL_TYPES[c] for c in MUTABLE_COLUMNS]
 """Each of ``MUTABLE_COLUMNS``' type, for the parameters of a ``VALUES`` list (typed text otherwise)."""
@@ -106,7 +108,7 @@ _LOCK_DUE = (
     # The Created event comes along (one statement per ffqn for the commonest lock of all, a fresh execution).
     f"SELECT s.execution_id, {', '.join('s.' + c.strip() for c in ROW_COLUMNS.split(','))}, l.json"
     " FROM execution_state s JOIN execution_log l ON l.execution_id = s.execution_id AND l.version = 0"
-    " WHERE s.state = 'PendingAt' AND s.ffqn = %s AND s.pending_expires_finished <= %s"
+    " WHERE s.state = 'PendingAt' AND NOT s.paused AND s.ffqn = %s AND s.pending_expires_finished <= %s"
     " ORDER BY s.pending_expires_finished LIMIT %s FOR UPDATE OF s SKIP LOCKED"
 )
 _DUE_ORDER = 5

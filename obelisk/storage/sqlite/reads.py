@@ -58,7 +58,7 @@ _SELECT_STATE_COUNTS = (
 )
 _SELECT_DUE_COUNTS = (
     "SELECT ffqn, COUNT(*) FROM execution_state INDEXED BY execution_state_pending"
-    " WHERE state = 'PendingAt' AND pending_expires_finished <= ? GROUP BY ffqn"
+    " WHERE state = 'PendingAt' AND NOT paused AND pending_expires_finished <= ? GROUP BY ffqn"
 )
 _SELECT_DATABASE_SIZE = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
 

@@ -54,7 +54,7 @@ _SELECT_DUE = (
     f"SELECT s.execution_id, {', '.join('s.' + c.strip() for c in ROW_COLUMNS.split(','))}, l.json"
     " FROM execution_state AS s INDEXED BY execution_state_pending"
     " JOIN execution_log AS l ON l.execution_id = s.execution_id AND l.version = 0"
-    " WHERE s.state = 'PendingAt' AND s.ffqn = ? AND s.pending_expires_finished <= ?"
+    " WHERE s.state = 'PendingAt' AND NOT s.paused AND s.ffqn = ? AND s.pending_expires_finished <= ?"
     " ORDER BY s.pending_expires_finished LIMIT ?"
 )
 _DUE_ORDER = 5
@@ -104,9 +104,9 @@ def _insert_events_sql(count: int) -> str:
     return sql
 
 
-INDEXED_MUTABLE_COLUMNS = frozenset({"state", "pending_expires_finished", "executor_id", "result_kind"})
+INDEXED_MUTABLE_COLUMNS = frozenset({"state", "pending_expires_finished", "executor_id", "result_kind", "paused"})
 """The columns of ``MUTABLE_COLUMNS`` that an index of ``execution_state`` covers or filters on (migrations
-0001-0004): an ``UPDATE`` naming one of them rewrites those indexes' entries of every row it updates."""
+0001-0005): an ``UPDATE`` naming one of them rewrites those indexes' entries of every row it updates."""
 _merged_update_texts: dict[tuple[tuple[str, ...], int], str] = {}
 
 

@@ -36,6 +36,9 @@ class InterruptReason(StrEnum):
     """The lock's deadline came while the run waited for a response (the timeout of a waiting run)."""
     CANCELLED = "cancelled"
     """An operator cancelled the execution (``Storage.cancel`` wrote its end): the run stops, writing nothing."""
+    PAUSED = "paused"
+    """An operator paused the execution: the run stops, writing nothing of its own progress, and gives its lock back
+    (``Unlocked``, not a failure); the execution is replayed where it was once it is resumed."""
 
 
 class InterruptRun(Exception):
@@ -73,9 +76,11 @@ class RunDeadline:
         return self._clock.now_us()
 
     def stop_if_cancelled(self) -> None:
-        """Called at every host call and every wake-up of a wait in place: a cancelled run unwinds there."""
+        """Called at every host call and every wake-up of a wait in place: a cancelled or paused run unwinds there."""
         if self.attempt.cancelled:
             raise InterruptRun(InterruptReason.CANCELLED, "the execution was cancelled")
+        if self.attempt.paused:
+            raise InterruptRun(InterruptReason.PAUSED, "the execution was paused")
 
     def remaining_us(self) -> int:
         """How long the run may still wait in place (the margin left for interrupting itself cleanly)."""

@@ -23,11 +23,13 @@ from obelisk.concepts.events import (
     JoinSetRequestBody,
     JoinSetResponseEvent,
     Locked,
+    Paused,
     Schedule,
     ScheduleAt,
     TemporarilyFailed,
     TemporarilyTimedOut,
     Unlocked,
+    Unpaused,
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId, JoinSetId
@@ -118,8 +120,17 @@ def describe_event(event: Event) -> str:
             return f"JoinNext({join_set_id}{', closing' if closing else ''})"
         case Schedule(execution_id, schedule_at):
             return f"Schedule({execution_id}, {schedule_at})"
-        case Created() | Locked() | Unlocked() | TemporarilyFailed() | TemporarilyTimedOut() | Finished():
-            return type(event).__name__
+        case (
+            Created()
+            | Locked()
+            | Unlocked()
+            | TemporarilyFailed()
+            | TemporarilyTimedOut()
+            | Finished()
+            | Paused()
+            | Unpaused()
+        ):
+            return type(event).__name__  # not history: a replay never sees them (Paused/Unpaused included)
         case _:
             assert_never(event)
 

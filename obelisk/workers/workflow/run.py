@@ -10,6 +10,7 @@ not yet recorded: ``write_pipeline.py``) and ``InlineResponses`` (``inline.py``)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable
@@ -21,15 +22,17 @@ from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
     Created,
+    FinishedState,
     JoinSetResponseEvent,
     Locked,
     ParentRef,
+    PausedState,
     resolve_schedule,
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.guest_logs import LogKind
 from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
-from obelisk.concepts.results import FallibleError
+from obelisk.concepts.results import FallibleError, ResultKind
 from obelisk.concepts.retry import RetryPolicy
 from obelisk.registry import ComponentRegistry
 from obelisk.storage.interface import (
@@ -383,7 +386,9 @@ class WorkflowRun:
     async def _next_responses(self, timeout: float) -> list[JoinSetResponseEvent]:
         """Wait until storage reports a change of this execution, then read the responses not seen yet."""
         storage = self._bridge.storage
+        started = asyncio.get_running_loop().time()
         await storage.wait_for_change(self.execution_id, self.version + self._known_responses, timeout)
+        woken_early = asyncio.get_running_loop().time() - started < timeout / 2
         if self._last_cursor < 0:
             responses = await storage.list_responses(self.execution_id, 0, MAX_RESPONSES_PER_READ, True)
         else:
@@ -393,7 +398,21 @@ class WorkflowRun:
         if responses:
             self._last_cursor = responses[-1].cursor
             self._known_responses += sum(not self._inline_responses.seen(r) for r in responses)
+        elif woken_early:
+            await self._notice_operator_events()
         return [r for r in responses if not self._inline_responses.seen(r)]
+
+    async def _notice_operator_events(self) -> None:
+        """Woken before its time without a response: only an operator (a pause, a resume, a cancel) changes the log
+        of a run that waits, and this run missed it (committed before the executor watched the execution; otherwise
+        the executor marked the run already). One status read tells, and the run stops at the top of its wait loop
+        instead of being woken again and again by a count it cannot catch up with."""
+        status = await self._bridge.storage.get_status(self.execution_id)
+        state = status.pending_state
+        if isinstance(state, FinishedState) and state.result_kind is ResultKind.CANCELLED:
+            self.deadline.attempt.cancelled = True
+        elif isinstance(state, PausedState) or status.operator_versions:
+            self.deadline.attempt.paused = True
 
 
 __all__ = [

@@ -170,7 +170,7 @@ class WorkflowWorker:
             return self._run_to_outcome(run, export, args)
         except InterruptRun as interrupt:
             log.debug("%s: interrupted, %s", locked.execution_id, interrupt)
-            return _interrupted(interrupt.reason)
+            return _interrupted(interrupt.reason, run)
         except NondeterminismError as error:
             log.warning("%s: nondeterminism detected: %s", locked.execution_id, error)
             return FailedPermanently(NondeterminismDetected(f"{error}; {NONDETERMINISM_HINT}"), version=run.version)
@@ -253,12 +253,18 @@ class WorkflowWorker:
         return Succeeded(result, version=run.version, carried=carried)
 
 
-def _interrupted(reason: InterruptReason) -> WorkerOutcome:
+def _interrupted(reason: InterruptReason, run: WorkflowRun) -> WorkerOutcome:
     """The outcome of a run that interrupted itself: each reason says what becomes of the execution."""
     match reason:
         case InterruptReason.AWAITS_BY_REPLAY | InterruptReason.SLEEPS_PAST_LOCK | InterruptReason.LOCK_EXPIRING:
             return Interrupted()  # replayed once it is due again
         case InterruptReason.CANCELLED:
             return Interrupted()  # finished already: the cancel wrote its end
+        case InterruptReason.PAUSED:
+            # The lock goes back (no retry consumed, due at once): the paused flag keeps every executor from
+            # locking it until the resume; a waiting execution stays blocked on its join set.
+            return Released(
+                "paused by an operator", version=run.version, inline_children=run.unrecorded_inline_children()
+            )
         case _:
             assert_never(reason)
