@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from obelisk import guest_log_sink
 from obelisk.api.server import ApiServer
+from obelisk.api.tokens import TokenVerifier
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
@@ -231,6 +232,8 @@ class Server:
         """Stores what guests log and print, per execution (``obelisk.guest_log_sink``)."""
         self.executions = ExecutionService(storage, registry, clock)
         self.components = ComponentService(registry)
+        self.tokens = TokenVerifier.from_config(config)
+        """Who may call the API and sign in to the web UI (``obelisk.api.tokens``)."""
         self.api: ApiServer | None = None
         """The gRPC API, listening on ``api.listening_addr`` once ``start`` returns."""
         self.webui: WebUiServer | None = None
@@ -325,7 +328,9 @@ class Server:
         timers.start()
         try:
             host, port = config.api.host_port
-            server.api = await ApiServer.start(host, port, executions=server.executions, components=server.components)
+            server.api = await ApiServer.start(
+                host, port, executions=server.executions, components=server.components, tokens=server.tokens
+            )
             for executor in executors:  # a component that stopped taking work before the API was up
                 if not abandoned.accepting(executor.config.component_id):
                     server._component_accepting(executor.config.component_id, False)
@@ -444,7 +449,9 @@ async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
     from obelisk.webui import start_webui  # noqa: PLC0415
 
     host, port = parse_socket_addr(listening_addr)
-    return await start_webui(server.executions, server.components, server.clock, host, port, server.config.webui)
+    return await start_webui(
+        server.executions, server.components, server.clock, host, port, server.config.webui, tokens=server.tokens
+    )
 
 
 async def _start_http_servers(

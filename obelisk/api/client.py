@@ -73,8 +73,10 @@ def ffqn_of(name: pb.FunctionName) -> str:
 
 
 class ApiClient:
-    def __init__(self, url: str = DEFAULT_API_URL) -> None:
+    def __init__(self, url: str = DEFAULT_API_URL, token: str | None = None) -> None:
+        """``token``: presented as ``authorization: Bearer <token>`` on every call (``obelisk.api.auth``)."""
         self.url = url
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         target, secure = channel_target(url)
         options = [("grpc.primary_user_agent", "obelisk-cli")]
         if secure:
@@ -103,7 +105,9 @@ class ApiClient:
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
-            return method(request, timeout=UNARY_TIMEOUT_SECONDS, compression=grpc.Compression.Gzip)
+            return method(
+                request, timeout=UNARY_TIMEOUT_SECONDS, compression=grpc.Compression.Gzip, metadata=self._metadata
+            )
         except grpc.RpcError as error:
             raise self._error(error) from None
 
@@ -135,7 +139,7 @@ class ApiClient:
         request = pb.GetStatusRequest(
             execution_id=pb.ExecutionId(id=execution_id), follow=follow, send_finished_status=True
         )
-        stream = self._executions.GetStatus(request, compression=grpc.Compression.Gzip)
+        stream = self._executions.GetStatus(request, compression=grpc.Compression.Gzip, metadata=self._metadata)
         try:
             yield from stream
         except grpc.RpcError as error:

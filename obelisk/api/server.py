@@ -22,11 +22,13 @@ from typing import Any
 
 import grpc
 
+from obelisk.api.auth import AuthInterceptor
 from obelisk.api.executions import ExecutionRepository
 from obelisk.api.functions import FunctionRepository
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.api.request_guard import guard
+from obelisk.api.tokens import TokenVerifier
 from obelisk.concepts.errors import ObeliskError
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
@@ -54,9 +56,17 @@ class ApiServer:
 
     @classmethod
     async def start(
-        cls, host: str, port: int, *, executions: ExecutionService, components: ComponentService
+        cls,
+        host: str,
+        port: int,
+        *,
+        executions: ExecutionService,
+        components: ComponentService,
+        tokens: TokenVerifier | None = None,
     ) -> ApiServer:
-        server = grpc.aio.server(compression=grpc.Compression.Gzip)
+        """``tokens``: who may call (``obelisk.api.auth``); ``None`` or no token configured: anyone who reaches it."""
+        interceptors = [AuthInterceptor(tokens)] if tokens is not None and tokens.required else []
+        server = grpc.aio.server(compression=grpc.Compression.Gzip, interceptors=interceptors)
         _add_guarded(server, pb_grpc.add_ExecutionRepositoryServicer_to_server, ExecutionRepository(executions))
         _add_guarded(server, pb_grpc.add_FunctionRepositoryServicer_to_server, FunctionRepository(components))
         component_names = tuple(component_service_name(view.entry.name) for view in components.list_components())

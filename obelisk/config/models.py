@@ -29,7 +29,9 @@ from pydantic import (
     model_validator,
 )
 
+from obelisk.api.tokens import parse_token_hash
 from obelisk.config.durations import Duration, describe_value
+from obelisk.config.exposure import exposure_problems
 from obelisk.config.interpolation import interpolate
 from obelisk.config.log_levels import validate_level_filter
 from obelisk.config.paths import ConfigDirs, expand_path
@@ -128,8 +130,39 @@ class _Model(BaseModel):
 # ---------------------------------------------------------------------------------------------- server-wide
 
 
+def _valid_token_hash(value: str) -> str:
+    parse_token_hash(value)
+    return value.lower()
+
+
+class TokenHashConfig(_Model):
+    """One accepted API token, by its digest (``obelisk.api.tokens``), with the role it is given."""
+
+    hash: Annotated[str, AfterValidator(_valid_token_hash)]
+    role: Literal["viewer", "operator"] = "operator"
+
+
+def _token_hash_item(value: Any) -> Any:
+    """``"sha256:..."`` is short for ``{hash = "sha256:..."}`` (an operator), the original's form."""
+    return {"hash": value} if isinstance(value, str) else value
+
+
+def _non_empty_token(value: str | None) -> str | None:
+    if value == "":
+        raise ValueError("must not be empty (unset OBELISK__API__TOKEN rather than setting it to nothing)")
+    return value
+
+
 class ApiConfig(_Model):
     listening_addr: SocketAddr
+    token_hashes: list[Annotated[TokenHashConfig, BeforeValidator(_token_hash_item)]] = Field(
+        default_factory=_empty_array
+    )
+    """Accepted tokens by digest: safe to commit (``obelisk generate token`` prints a token and its line)."""
+    token: Annotated[str | None, AfterValidator(_non_empty_token), Field(repr=False, exclude=True)] = None
+    """A plaintext operator token, from the environment only (``OBELISK__API__TOKEN``): refused in a file."""
+    allow_unauthenticated: bool = False
+    """Let the API and the web UI listen on a non-loopback address without any token (``exposure_problems``)."""
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -161,6 +194,9 @@ class HttpConnectionLimits(_Model):
 
 class WebUiConfig(HttpConnectionLimits):
     listening_addr: SocketAddr | None = None
+    host_names: list[str] | None = None
+    """The names the UI answers to in the ``Host`` header (a port is ignored); ``None``: the listening address's host
+    and ``localhost``; ``["*"]``: any. Others get 400, so a DNS-rebinding page cannot reach a loopback UI."""
     max_live_streams: Annotated[int, Field(ge=1)] = DEFAULT_MAX_LIVE_STREAMS
     """Live-update streams (server-sent events) served at once; past it a new one gets 503."""
 
@@ -693,6 +729,7 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
             )
 
     problems += _database_problems(config)
+    problems += exposure_problems(config)
     problems += unsupported_problems(config)
 
     addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]
