@@ -37,7 +37,12 @@ API = 'api.listening_addr = "127.0.0.1:5005"\n'
 # Where each key takes effect: (file, text that reads it there).
 CONSUMERS: dict[str, tuple[str, str]] = {
     "api.listening_addr": ("obelisk/server.py", "config.api.host_port"),
+    "api.token_hashes[].hash": ("obelisk/api/tokens.py", "parse_token_hash(entry.hash)"),
+    "api.token_hashes[].role": ("obelisk/api/tokens.py", "Role(entry.role)"),
+    "api.token": ("obelisk/api/tokens.py", "api.token.encode()"),
+    "api.allow_unauthenticated": ("obelisk/config/exposure.py", "api.allow_unauthenticated"),
     "webui.listening_addr": ("obelisk/server.py", "config.webui_listening_addr"),
+    "webui.host_names": ("obelisk/webui/app.py", "limits.host_names"),
     "webui.max_live_streams": ("obelisk/webui/app.py", "limits.max_live_streams"),
     "webui.header_timeout": ("obelisk/webui/app.py", "header_timeout"),
     "webui.body_timeout": ("obelisk/webui/app.py", "body_timeout"),

@@ -12,14 +12,16 @@ from pathlib import Path
 
 
 class ServerProcess:
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, env: dict[str, str] | None = None) -> None:
         self.config_path = config_path
+        self.env = env or {}
+        """Set for the server, over the test run's environment."""
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self._ready = threading.Event()
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        env = dict(os.environ, HOME=str(self.config_path.parent), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, HOME=str(self.config_path.parent), PYTHONUNBUFFERED="1") | self.env
         self._ready.clear()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "obelisk", "server", "run", "-c", str(self.config_path)],
