@@ -34,7 +34,8 @@ api.listening_addr = "127.0.0.1:5005"
 
 # Web UI; remove the key (or the table) to turn the web UI off.
 webui.listening_addr = "127.0.0.1:8080"
-# The names the UI answers to in the Host header (port ignored); default: the listening host and "localhost".
+# The names the UI answers to in the Host header (port ignored); default: the listening host, "localhost",
+# "127.0.0.1" and "::1".
 # Other names get 400, so a DNS-rebinding page cannot reach the UI; ["*"] accepts any.
 #webui.host_names = ["localhost", "obelisk.example.org"]
 # Slow or silent browsers: a request head must arrive within header_timeout of its first byte, a body within

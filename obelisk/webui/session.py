@@ -1,6 +1,6 @@
 """Who is using the web UI, and the guards every request passes: host names, sessions, CSRF, security headers.
 
-* ``Host`` must be one of the UI's names (``webui.host_names``; by default its listening host and ``localhost``):
+* ``Host`` must be one of the UI's names (``webui.host_names``; by default its listening host and loopback):
   a DNS-rebinding page, whose requests carry its own host name, gets 400 and never reaches a loopback UI.
 * A session is an opaque random id in an ``HttpOnly``, ``SameSite=Strict`` cookie; what it stands for (the token's
   role, its CSRF token, its expiry) stays on the server (``SessionStore``). With tokens configured, a browser
@@ -129,12 +129,13 @@ SESSION = web.RequestKey("obelisk_ui_session", UiSession)
 
 
 def default_host_names(listening_host: str | None, configured: list[str] | None) -> frozenset[str] | None:
-    """``webui.host_names`` as a set; unset: the listening host and ``localhost``; ``"*"`` among them: any."""
+    """``webui.host_names`` as a set; unset: the listening host and loopback (``localhost``, ``127.0.0.1``,
+    ``::1``: a rebinding page never sends those); ``"*"`` among them: any."""
     if configured is not None:
         if "*" in configured:
             return None
         return frozenset(name.lower().strip("[]") for name in configured)
-    names = {"localhost"}
+    names = {"localhost", "127.0.0.1", "::1"}
     if listening_host:
         names.add(listening_host.lower())
     return frozenset(names)

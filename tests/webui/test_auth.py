@@ -109,12 +109,12 @@ async def test_the_anonymous_session_cookie_is_httponly_and_samesite_strict(clie
 
 async def test_a_foreign_host_name_is_refused(client: Client) -> None:
     """DNS rebinding: a page of attacker.example resolved to 127.0.0.1 sends its own name as Host."""
-    for host in ("attacker.example", "attacker.example:8080", "127.0.0.2"):
+    for host in ("attacker.example", "attacker.example:8080", "127.0.0.2", "0.0.0.0"):
         response = await client.get("/", headers={"Host": host})
         assert response.status == 400, host
         assert "does not answer to the host name" in await response.text()
         assert response.headers["X-Frame-Options"] == "DENY"
-    for host in (f"127.0.0.1:{client.port}", f"localhost:{client.port}", "LOCALHOST"):
+    for host in (f"127.0.0.1:{client.port}", f"localhost:{client.port}", "LOCALHOST", "[::1]:8080"):
         assert (await client.get("/", headers={"Host": host})).status == 200, host
 
 
