@@ -123,6 +123,10 @@ class ExecutionService:
         transaction of three and grows with every step. ``ExecutionNotFound`` for an unknown id."""
         return await self._storage.get_summary(execution_id)
 
+    async def children(self, execution_id: ExecutionId) -> list[ExecutionSummary]:
+        """The summaries of the execution's direct children in one read (the web UI's waterfall draws them all)."""
+        return await self._storage.list_children(execution_id)
+
     async def last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
         """The newest event of the execution's log (one statement; its ``Finished`` once finished)."""
         return await self._storage.get_last_event(execution_id)

@@ -329,6 +329,12 @@ class Storage(abc.ABC):
         """What a listing shows of the execution, read from its state row alone."""
 
     @abc.abstractmethod
+    async def list_children(self, parent_id: ExecutionId) -> list[ExecutionSummary]:
+        """The summaries of ``parent_id``'s direct children (ids ``<parent_id>.<n>``), in no particular order:
+        one read however many there are (the execution page draws them all; ``get_summary`` each would be one
+        round trip per child)."""
+
+    @abc.abstractmethod
     async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
         """The newest event of the execution's log (its ``Finished`` once finished)."""
 

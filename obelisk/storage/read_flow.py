@@ -68,6 +68,10 @@ class ReadStatements(Protocol):
     def last_event(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         """``version, created_at, json`` of the log's newest event, or ``None``."""
 
+    def descendants(self, low: str, high: str) -> Rows:
+        """``row_codec.SUMMARY_COLUMNS`` of the state rows whose id lies strictly between ``low`` and ``high``
+        (a range of the primary key)."""
+
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         """``json`` of the log's events from ``version_from`` on, newest first."""
 
@@ -116,6 +120,18 @@ def get_summary(db: ReadStatements, execution_id: ExecutionId) -> ExecutionSumma
     if found is None:
         raise ExecutionNotFound(execution_id)
     return row_codec.summary(found)
+
+
+def list_children(db: ReadStatements, parent_id: ExecutionId) -> list[ExecutionSummary]:
+    """Child ids are ``<parent>.<n>``: every descendant sorts between ``<parent>.`` and ``<parent>/`` (``/`` follows
+    ``.`` in ASCII and both backends compare ids bytewise), so one range scan of the primary key finds them; the
+    grandchildren it also meets are dropped here."""
+    children = []
+    for found in db.descendants(f"{parent_id}.", f"{parent_id}/"):
+        summary = row_codec.summary(found)
+        if summary.execution_id.parent_id == parent_id:
+            children.append(summary)
+    return children
 
 
 def get_last_event(db: ReadStatements, execution_id: ExecutionId) -> ExecutionEvent:

@@ -172,6 +172,9 @@ class SqlStorage(Storage):
     async def get_summary(self, execution_id: ExecutionId) -> ExecutionSummary:
         return await self._read(lambda db: read_flow.get_summary(db, execution_id), single_statement=True)
 
+    async def list_children(self, parent_id: ExecutionId) -> list[ExecutionSummary]:
+        return await self._read(lambda db: read_flow.list_children(db, parent_id), single_statement=True)
+
     async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
         return await self._read(lambda db: read_flow.get_last_event(db, execution_id), single_statement=True)
 

@@ -14,6 +14,7 @@ from typing import assert_never
 from markupsafe import Markup
 
 from obelisk.concepts.events import (
+    BlockedByJoinSet,
     ChildExecutionFinished,
     ChildExecutionRequest,
     Created,
@@ -22,12 +23,16 @@ from obelisk.concepts.events import (
     Event,
     ExecutionEvent,
     Finished,
+    FinishedState,
     JoinNext,
     JoinSetCreated,
     JoinSetRequest,
     JoinSetRequestBody,
     JoinSetResponseEvent,
     Locked,
+    LockedState,
+    PendingAt,
+    PendingState,
     Schedule,
     ScheduleAt,
     ScheduleAtTime,
@@ -39,7 +44,7 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ids import DelayId, ExecutionId, JoinSetId
 from obelisk.concepts.results import FinishedResult
-from obelisk.storage.interface import ExecutionLog
+from obelisk.storage.interface import ExecutionLog, ExecutionSummary
 from obelisk.webui.formatting import (
     Badge,
     badge,
@@ -49,6 +54,7 @@ from obelisk.webui.formatting import (
     short_result,
     utc_text,
 )
+from obelisk.webui.waterfall import Outcome, Span, SpanKind, outcome_of_result, outcome_of_state
 
 ExecutionUrl = Callable[[str], str]
 
@@ -103,6 +109,7 @@ class Attempt:
     outcome: str
     css: str
     run_id: str
+    ended_as: Outcome
 
 
 @dataclass(slots=True)
@@ -372,29 +379,136 @@ def attempts(log: ExecutionLog) -> list[Attempt]:
         if isinstance(e, Locked):
             if current is not None:  # a lock taken over without an ending event (cannot normally happen)
                 found.append(
-                    Attempt(len(found) + 1, started_at, event.created_at, "superseded", "neutral", current.run_id)
+                    Attempt(
+                        len(found) + 1,
+                        started_at,
+                        event.created_at,
+                        "superseded",
+                        "neutral",
+                        current.run_id,
+                        Outcome.INTERRUPTED,
+                    )
                 )
             current, started_at = e, event.created_at
             continue
         if current is None:
             continue
-        outcome: tuple[str, str] | None
+        outcome: tuple[str, str, Outcome] | None
         match e:
             case TemporarilyFailed():
-                outcome = (f"failed: {e.reason}", "fail")
+                outcome = (f"failed: {e.reason}", "fail", Outcome.FAILED)
             case TemporarilyTimedOut():
-                outcome = ("timed out", "fail")
+                outcome = ("timed out", "fail", Outcome.TIMEOUT)
             case Unlocked():
-                outcome = (f"unlocked: {e.reason}", "neutral")
+                outcome = (f"unlocked: {e.reason}", "neutral", Outcome.INTERRUPTED)
             case Finished():
-                outcome = (short_result(e.result), "ok" if e.result.kind.value == "Ok" else "fail")
+                ok = e.result.kind.value == "Ok"
+                outcome = (short_result(e.result), "ok" if ok else "fail", outcome_of_result(e.result.kind))
             case Created() | JoinSetCreated() | JoinSetRequest() | JoinNext() | Schedule():
                 outcome = None  # the run goes on
             case _:
                 assert_never(e)
         if outcome is not None:
-            found.append(Attempt(len(found) + 1, started_at, event.created_at, outcome[0], outcome[1], current.run_id))
+            words, css, ended_as = outcome
+            found.append(Attempt(len(found) + 1, started_at, event.created_at, words, css, current.run_id, ended_as))
             current = None
     if current is not None:
-        found.append(Attempt(len(found) + 1, started_at, None, "running", "running", current.run_id))
+        found.append(Attempt(len(found) + 1, started_at, None, "running", "running", current.run_id, Outcome.RUNNING))
     return found
+
+
+# ---------------------------------------------------------------------------------------------- waterfall
+
+
+@dataclass(frozen=True, slots=True)
+class WaterfallSpans:
+    execution: Span
+    runs: list[Span]
+    children: list[Span]
+    delays: list[Span]
+
+
+def waterfall_spans(log: ExecutionLog, children: list[ExecutionSummary], url_of: ExecutionUrl) -> WaterfallSpans:
+    """The execution (creation to end), its runs (from ``attempts``), its delays (request to response) and its
+    children (from their own summaries: their creation and end, as their state rows say) for ``waterfall.layout``."""
+    ffqn = str(log.created.ffqn)
+    state = log.pending_state
+    last = log.events[-1].event
+    execution = Span(
+        SpanKind.EXECUTION,
+        _short_function(ffqn),
+        ffqn,
+        log.events[0].created_at,
+        state.finished_at if isinstance(state, FinishedState) else None,
+        outcome_of_state(state),
+        short_result(last.result) if isinstance(last, Finished) else _unfinished_words(state),
+        log.execution_id,
+    )
+    runs = [
+        Span(SpanKind.RUN, f"run {a.number}", ffqn, a.started_at, a.ended_at, a.ended_as, a.outcome, a.run_id)
+        for a in attempts(log)
+    ]
+    results = {
+        r.response.child_execution_id: r.response.result
+        for r in log.responses
+        if isinstance(r.response, ChildExecutionFinished)
+    }
+    delay_ends = {
+        r.response.delay_id: (r.created_at, r.response.cancelled)
+        for r in log.responses
+        if isinstance(r.response, DelayFinished)
+    }
+    delays = []
+    for event in log.events:
+        e = event.event
+        if isinstance(e, JoinSetRequest) and isinstance(e.request, DelayRequest):
+            ended_at, cancelled = delay_ends.get(e.request.delay_id, (None, False))
+            if ended_at is not None:
+                outcome, words = (Outcome.CANCELLED, "cancelled") if cancelled else (Outcome.OK, "expired")
+            elif execution.end is not None:  # the execution finished (cancelled) before the delay's time came
+                ended_at, outcome, words = execution.end, Outcome.CANCELLED, "dropped: the execution finished"
+            else:
+                outcome, words = Outcome.WAITING, "pending"
+            label = f"delay until {utc_text(e.request.expires_at)}"
+            delays.append(
+                Span(SpanKind.DELAY, label, ffqn, event.created_at, ended_at, outcome, words, e.request.delay_id)
+            )
+    order = {child_id: i for i, child_id in enumerate(child_ids(log))}
+    spans = []
+    for child in sorted(children, key=lambda c: order.get(c.execution_id, len(order))):
+        child_state = child.pending_state
+        result = results.get(child.execution_id)
+        suffix = child.execution_id[len(log.execution_id) :]
+        spans.append(
+            Span(
+                SpanKind.CHILD,
+                f"{suffix} {_short_function(str(child.ffqn))}",
+                str(child.ffqn),
+                child.created_at,
+                child_state.finished_at if isinstance(child_state, FinishedState) else None,
+                outcome_of_state(child_state),
+                short_result(result) if result is not None else _unfinished_words(child_state),
+                child.execution_id,
+                url_of(child.execution_id),
+            )
+        )
+    return WaterfallSpans(execution, runs, spans, delays)
+
+
+def _short_function(ffqn: str) -> str:
+    """``testing:fibo/fibo.fibo`` → ``fibo.fibo``: the interface's own name and the function."""
+    return ffqn.rsplit("/", 1)[-1]
+
+
+def _unfinished_words(state: PendingState) -> str:
+    match state:
+        case FinishedState(result_kind=kind):
+            return f"finished: {kind.value}"
+        case LockedState():
+            return "running"
+        case BlockedByJoinSet(closing=closing):
+            return "waiting for a response" + (" (closing)" if closing else "")
+        case PendingAt(scheduled_at):
+            return f"pending, due {utc_text(scheduled_at)}"
+        case _:
+            assert_never(state)

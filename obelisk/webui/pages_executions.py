@@ -26,6 +26,7 @@ from obelisk.webui.cursors import decode_cursor, encode_cursor
 from obelisk.webui.errors import UiError
 from obelisk.webui.formatting import STATE_FILTERS, Badge, badge, json_text, result_view
 from obelisk.webui.pages_cancel import cancel_url
+from obelisk.webui.waterfall import Waterfall, layout
 
 PAGE_LENGTH = 20
 MAX_PAGE_LENGTH = 200
@@ -203,6 +204,13 @@ async def _logs(context: UiContext, execution_id: ExecutionId) -> LogsView:
     return LogsView(page.lines[:MAX_LOG_LINES], page.dropped, len(page.lines) > MAX_LOG_LINES)
 
 
+async def _waterfall(context: UiContext, log: ExecutionLog, now: int) -> Waterfall:
+    """The children's summaries in one read (none when the log requested no child), laid out with the runs."""
+    children = await context.executions.children(log.execution_id) if view.child_ids(log) else []
+    spans = view.waterfall_spans(log, children, execution_url)
+    return layout(spans.execution, spans.runs, spans.children, now, spans.delays)
+
+
 async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]:
     now = context.clock.now_us()
     created = log.created
@@ -250,6 +258,7 @@ async def detail_values(context: UiContext, log: ExecutionLog) -> dict[str, Any]
         "filter_url": "/execution/list?" + urlencode({"ffqn": str(created.ffqn)}),
         "time_tag": view.time_tag,
         "logs": await _logs(context, log.execution_id),
+        "waterfall": await _waterfall(context, log, now),
     }
 
 

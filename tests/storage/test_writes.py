@@ -351,3 +351,35 @@ async def test_created_and_locked_in_one_write_inserts_the_final_row(storage_bac
         with pytest.raises(ExecutionAlreadyExists):
             await storage.write([CreateExecution(child, created())], T0 + 2)
         assert (await storage.get_status(child)).next_version == 2
+
+
+async def test_list_children_reads_the_direct_children_only(storage_backend: Backend) -> None:
+    """Children ``.2`` and ``.10`` (not in string order), not the grandchild ``.2.0``, not a sibling top-level id
+    sharing the ULID's prefix, not the parent itself."""
+    async with storage_backend.opened() as storage:
+        parent, other = new_id(), new_id(1)
+        await storage.create(parent, created(WORKFLOW), T0)
+        await storage.create(other, created(), T0)
+        await _lock(storage, parent, 1)
+        js = JoinSetId.generate()
+        kids = [parent.child(2), parent.child(10)]
+        await storage.write(
+            [
+                AppendEvents(
+                    parent, 2, [JoinSetCreated(js)] + [JoinSetRequest(js, ChildExecutionRequest(c)) for c in kids]
+                ),
+                *[CreateExecution(c, created(WORKFLOW, parent=ParentRef(parent, js))) for c in kids],
+            ],
+            T0 + SEC,
+        )
+        grandchild = kids[0].child(0)
+        await storage.create(grandchild, created(parent=ParentRef(kids[0], JoinSetId.generate())), T0 + 2 * SEC)
+        await _lock(storage, kids[1], 1, now=T0 + 2 * SEC)
+        await storage.append(kids[1], 2, [Finished(Ok(ReturnValue(7)))], T0 + 3 * SEC)
+
+        found = {s.execution_id: s for s in await storage.list_children(parent)}
+        assert set(found) == set(kids)
+        assert found[kids[0]].created_at == T0 + SEC and found[kids[0]].parent_execution_id == parent
+        assert found[kids[1]].pending_state == FinishedState(T0 + 3 * SEC, ResultKind.OK)
+        assert [s.execution_id for s in await storage.list_children(kids[0])] == [grandchild]
+        assert await storage.list_children(other) == []

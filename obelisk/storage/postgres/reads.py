@@ -38,6 +38,7 @@ _SELECT_ALL_RESPONSES = (
 _SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = %s"
 _EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = %s"
 _SELECT_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id = %s"
+_SELECT_DESCENDANTS = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id > %s AND execution_id < %s"
 _SELECT_LAST_EVENT = (
     "SELECT version, created_at, json FROM execution_log WHERE execution_id = %s ORDER BY version DESC LIMIT 1"
 )
@@ -104,6 +105,9 @@ class PostgresReads:
     def last_event(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         found: tuple[Any, ...] | None = self.conn.execute(_SELECT_LAST_EVENT, (execution_id,)).fetchone()
         return found
+
+    def descendants(self, low: str, high: str) -> Rows:
+        return self.conn.execute(_SELECT_DESCENDANTS, (low, high)).fetchall()
 
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         return self.conn.execute(_SELECT_LOG_TAIL, (execution_id, version_from))

@@ -32,6 +32,7 @@ _SELECT_RESPONSES_INCL = (
 _SELECT_COUNT = "SELECT next_version + response_count FROM execution_state WHERE execution_id = ?"
 _EXISTS = "SELECT 1 FROM execution_state WHERE execution_id = ?"
 _SELECT_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id = ?"
+_SELECT_DESCENDANTS = f"SELECT {SUMMARY_COLUMNS} FROM execution_state WHERE execution_id > ? AND execution_id < ?"
 _SELECT_LAST_EVENT = (
     "SELECT version, created_at, json FROM execution_log WHERE execution_id = ? ORDER BY version DESC LIMIT 1"
 )
@@ -95,6 +96,9 @@ class SqliteReads:
     def last_event(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         found: tuple[Any, ...] | None = self.conn.execute(_SELECT_LAST_EVENT, (execution_id,)).fetchone()
         return found
+
+    def descendants(self, low: str, high: str) -> Rows:
+        return self.conn.execute(_SELECT_DESCENDANTS, (low, high))
 
     def log_tail(self, execution_id: ExecutionId, version_from: int) -> Rows:
         return self.conn.execute(_SELECT_LOG_TAIL, (execution_id, version_from))
