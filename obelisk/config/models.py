@@ -196,7 +196,8 @@ class WebUiConfig(HttpConnectionLimits):
     listening_addr: SocketAddr | None = None
     host_names: list[str] | None = None
     """The names the UI answers to in the ``Host`` header (a port is ignored); ``None``: the listening address's host
-    and loopback (``localhost``, ``127.0.0.1``, ``::1``); ``["*"]``: any. Others get 400, so a DNS-rebinding page cannot reach a loopback UI."""
+    and loopback (``localhost``, ``127.0.0.1``, ``::1``); ``["*"]``: any. Others get 400, so a DNS-rebinding page
+    cannot reach a loopback UI."""
     max_live_streams: Annotated[int, Field(ge=1)] = DEFAULT_MAX_LIVE_STREAMS
     """Live-update streams (server-sent events) served at once; past it a new one gets 503."""
 
