@@ -20,7 +20,12 @@ _log_limit = LogLimit(log)
 
 def _safe_next(target: object) -> str:
     """Where to go after signing in: a path of this UI only (``//host`` or ``https://...`` would leave it)."""
-    if isinstance(target, str) and target.startswith("/") and not target.startswith(("//", "/\\")):
+    if (
+        isinstance(target, str)
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and all(" " < c != "\x7f" for c in target)  # no header splitting through the Location
+    ):
         return target
     return "/"
 

@@ -195,6 +195,8 @@ async def test_a_viewer_reads_but_cannot_submit_or_cancel(guarded: Client, serve
     page = await guarded.get(f"/execution/{execution_id}")
     text = await page.text()
     assert page.status == 200 and "cancel-form" not in text, "a viewer is not offered the Cancel button"
+    form = await (await guarded.get(f"/execution/submit/{FIBO}")).text()
+    assert "Read only: a viewer cannot submit" in form and "Submit execution</button>" not in form
     token = await csrf_token(guarded)
     for path, data in (
         (f"/execution/submit/{FIBO}", {"p0": "10"}),
@@ -210,6 +212,6 @@ async def test_a_viewer_reads_but_cannot_submit_or_cancel(guarded: Client, serve
 
 
 async def test_sign_in_goes_back_only_to_a_page_of_this_ui(guarded: Client) -> None:
-    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "/x\r\nSet-Cookie: a=b"):
         response = await sign_in(guarded, OPERATOR, target)
         assert response.headers["Location"] == "/", target
