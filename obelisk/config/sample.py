@@ -16,7 +16,7 @@ SAMPLE_CONFIG = """\
 # Paths may start with ${DATA_DIR} (~/.local/share/obelisk), ${CACHE_DIR} (~/.cache/obelisk) or
 # ${CONFIG_DIR} (~/.config/obelisk); the XDG_*_HOME variables are honoured. Relative paths are relative to
 # the directory of this file. Any key can be overridden by an environment variable such as
-# OBELISK__api__listening_addr="0.0.0.0:5005" (tables separated by "__", value parsed as TOML if it parses).
+# OBELISK__api__listening_addr="127.0.0.1:5006" (tables separated by "__", value parsed as TOML if it parses).
 
 # gRPC API used by `obelisk client ...` (required).
 api.listening_addr = "127.0.0.1:5005"
