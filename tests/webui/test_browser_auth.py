@@ -13,7 +13,7 @@ import pytest
 from obelisk.api.tokens import token_hash
 from obelisk.server import Server
 from tests.integration.server_harness import running_server, write_config
-from tests.webui.test_browser import LAPTOP, browser, chromium, components_toml
+from tests.webui.test_browser import LAPTOP, _shoot, browser, chromium, components_toml
 
 pytestmark = pytest.mark.slow
 __all__ = ["browser", "chromium"]  # fixtures used here
@@ -48,6 +48,7 @@ async def test_sign_in_submit_and_watch_live_without_csp_violations(server: Serv
     await page.click("button[type=submit]")
     assert "not accepted" in await page.locator(".form-error").inner_text()
     assert problems == ["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
+    await _shoot(page, "sign-in")
     problems.clear()
     await page.fill("#token", OPERATOR)
     await page.click("button[type=submit]")
@@ -69,6 +70,7 @@ async def test_sign_in_submit_and_watch_live_without_csp_violations(server: Serv
     assert await page.locator("table.list tbody tr").count() >= 1
     assert await page.evaluate("getComputedStyle(document.querySelector('header.top')).display") == "block"
     assert await page.evaluate("window.__csp") == []
+    await _shoot(page, "executions-signed-in", full_page=False)
     await page.evaluate("document.body.setAttribute('style', 'color: red')")  # what the policy refuses
     await page.wait_for_timeout(200)
     assert len(await page.evaluate("window.__csp")) == 1, "the violation counter works"
