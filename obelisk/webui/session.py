@@ -72,8 +72,15 @@ class UiSession:
         return self.identity.role.may(Access.WRITE)
 
 
+ANONYMOUS_PREFIX = "a."
+
+
 class SessionStore:
-    """The live sessions, by id, oldest first; bounded (``MAX_SESSIONS``) and expiring."""
+    """The signed-in sessions, by id, oldest first; bounded (``MAX_SESSIONS``) and expiring.
+
+    Anonymous sessions (a server without tokens) are not stored: their CSRF token is an HMAC of their id under a
+    key of this process, so any number of cookieless visitors (probes, scripts) costs no memory and evicts nothing.
+    """
 
     def __init__(
         self,
@@ -85,6 +92,17 @@ class SessionStore:
         self._capacity = capacity
         self._clock = clock
         self._sessions: OrderedDict[str, UiSession] = OrderedDict()
+        self._key = secrets.token_bytes(32)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def anonymous(self, session_id: str | None = None) -> UiSession:
+        """The anonymous session of ``session_id`` (a cookie this process set), or a new one."""
+        if session_id is None or not session_id.startswith(ANONYMOUS_PREFIX) or len(session_id) > 100:
+            session_id = ANONYMOUS_PREFIX + secrets.token_urlsafe(32)
+        csrf = hmac.new(self._key, session_id.encode(), "sha256").hexdigest()
+        return UiSession(session_id, ANONYMOUS, csrf, float("inf"), signed_in=False)
 
     def create(self, identity: Identity, *, signed_in: bool) -> UiSession:
         session = UiSession(
@@ -170,10 +188,15 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     if request.path.startswith("/static/") or getattr(request.match_info, "http_exception", None) is not None:
         return await handler(request)  # a static file, or no such page (404) or method (405)
     auth = request.app[UI_AUTH]
-    session = auth.sessions.find(request.cookies.get(SESSION_COOKIE))
+    cookie = request.cookies.get(SESSION_COOKIE)
     started: UiSession | None = None
-    if session is None and not auth.tokens.required:
-        session = started = auth.sessions.create(ANONYMOUS, signed_in=False)
+    session: UiSession | None
+    if auth.tokens.required:
+        session = auth.sessions.find(cookie)
+    else:
+        session = auth.sessions.anonymous(cookie)
+        if session.id != cookie:
+            started = session
     if request.method not in SAFE_METHODS:
         _refuse_cross_site(request)
         if request.path != SIGN_IN_PATH:
@@ -209,13 +232,19 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, sessi
 
 
 def _refuse_cross_site(request: web.Request) -> None:
-    """A browser names the page a POST comes from: another site's is refused before the form is read."""
+    """A browser names the page a POST comes from: another site's is refused before the form is read. The page
+    is the UI's own when its host is the request's ``Host``, or one of the configured ``webui.host_names`` (a
+    reverse proxy may send the UI another ``Host`` than the browser used)."""
     origin = request.headers.get("Origin")
     fetch_site = request.headers.get("Sec-Fetch-Site")
     cross = fetch_site is not None and fetch_site not in ("same-origin", "none")
     if origin is not None:
         origin_host = urlsplit(origin).netloc.lower() if origin != "null" else ""
-        cross = cross or origin_host != (request.headers.get("Host") or "").lower()
+        names = request.app[UI_AUTH].host_names
+        own = origin_host == (request.headers.get("Host") or "").lower() or (
+            bool(origin_host) and names is not None and host_name_of(origin_host) in names
+        )
+        cross = cross or not own
     if cross:
         _log_limit.log(
             logging.WARNING, "cross-site", "web UI: refused a cross-site %s %s", request.method, request.path

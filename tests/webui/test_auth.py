@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -20,7 +21,7 @@ from obelisk.config.models import WebUiConfig
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
 from obelisk.webui import create_app
-from obelisk.webui.session import CONTENT_SECURITY_POLICY, SESSION_COOKIE
+from obelisk.webui.session import CONTENT_SECURITY_POLICY, SESSION_COOKIE, UI_AUTH
 from tests.webui.conftest import csrf_token
 
 Client = TestClient[web.Request, web.Application]
@@ -99,6 +100,32 @@ async def test_another_browsers_session_has_another_csrf_token(server: Server) -
     app = create_app(server.executions, server.components, server.clock)
     async with TestClient(TestServer(app)) as first, TestClient(TestServer(app)) as second:
         assert await csrf_token(first) != await csrf_token(second)
+
+
+async def test_anonymous_sessions_take_no_memory(client: Client) -> None:
+    """Without tokens, cookieless visitors (probes, scripts) get sessions the server does not store."""
+    token = await csrf_token(client)
+    for _ in range(50):
+        async with aiohttp.ClientSession() as other:
+            await other.get(f"http://127.0.0.1:{client.port}/")
+    assert len(client.app[UI_AUTH].sessions) == 0
+    assert await csrf_token(client) == token, "the first browser's session still holds"
+
+
+async def test_behind_a_proxy_the_public_name_is_an_origin_of_the_ui(server: Server) -> None:
+    limits = WebUiConfig(listening_addr="127.0.0.1:0", host_names=["obelisk.example.org", "127.0.0.1"])
+    app = create_app(server.executions, server.components, server.clock, limits)
+    async with TestClient(TestServer(app)) as proxied:
+        token = await csrf_token(proxied)
+        for origin, status in (("https://obelisk.example.org", 303), ("https://evil.example", 403)):
+            response = await proxied.post(
+                f"/execution/submit/{FIBO}",
+                data={"p0": "10", "csrf_token": token},
+                headers={"Origin": origin},
+                allow_redirects=False,
+            )
+            assert response.status == status, origin
+    assert len(await executions(server)) == 1
 
 
 async def test_the_anonymous_session_cookie_is_httponly_and_samesite_strict(client: Client) -> None:
