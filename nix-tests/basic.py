@@ -47,6 +47,15 @@ with subtest("fiboa(10, 100) runs to completion and returns 55"):
     assert finished, f"no finished line in the --json output:\n{output}"
     assert finished[-1]["finished"] == {"ok": 55}, f"unexpected result: {finished[-1]}"
 
+with subtest("/metrics counts the workflow and its 100 children"):
+    machine.wait_for_open_port(settings["metrics_port"], timeout=60)
+    metrics = machine.succeed(f"curl --fail --silent --show-error http://127.0.0.1:{settings['metrics_port']}/metrics")
+    ok = 'obelisk_executions_finished_total{ffqn="testing:fibo-workflow/workflow.fiboa",outcome="Ok"} 1.0'
+    assert ok in metrics, f"{ok} not in /metrics:\n{metrics}"
+    children = 'obelisk_executions{ffqn="testing:fibo/fibo.fibo",state="Finished"} 100.0'
+    assert children in metrics, f"{children} not in /metrics:\n{metrics}"
+    assert "obelisk_database_size_bytes " in metrics, metrics
+
 with subtest("gRPC through reflection, and the health service"):
     services = machine.succeed(f"grpcurl -plaintext {API} list")
     for service in ("obelisk.ExecutionRepository", "obelisk.FunctionRepository", "grpc.health.v1.Health"):

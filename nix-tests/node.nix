@@ -25,6 +25,8 @@ in
   services.obelisk = {
     enable = true;
     settings.log.stdout.level = "info";
+    # On 127.0.0.1:9464, where basic.py scrapes it as a Prometheus on this machine would.
+    metrics.enable = true;
 
     activities = {
       fibo_activity = {
@@ -71,6 +73,7 @@ in
     web_ui_expected = webUiShipped;
     api_port = 5005;
     webui_port = 8080;
+    metrics_port = 9464;
     package = "${obelisk}";
   };
 }

@@ -147,7 +147,21 @@ let
       }
     );
 
+  # The bytes each linear memory of one instance may grow to; past it memory.grow fails inside the guest.
+  maxMemorySizeOption = mkOption {
+    type = types.nullOr limit;
+    default = null;
+    example = 268435456;
+    description = ''Bytes each linear memory of one instance may grow to, or "unlimited" (`max_memory_size`; server default 512 MiB).'';
+  };
+
   activityOptions = {
+    maxMemorySize = maxMemorySizeOption;
+    maxOutboundRequests = mkOption {
+      type = types.nullOr limit;
+      default = null;
+      description = ''Outgoing HTTP requests one attempt may start, or "unlimited" (`max_outbound_requests`; server default 100).'';
+    };
     maxRetries = mkOption {
       type = types.nullOr types.ints.unsigned;
       default = null;
@@ -171,6 +185,7 @@ let
   };
 
   workflowOptions = {
+    maxMemorySize = maxMemorySizeOption;
     retryExpBackoff = mkOption {
       type = types.nullOr duration;
       default = null;
@@ -189,6 +204,7 @@ let
   };
 
   webhookOptions = {
+    maxMemorySize = maxMemorySizeOption;
     httpServer = mkOption {
       type = types.str;
       description = "Name of the entry of `services.obelisk.httpServers` this endpoint is mounted on.";
@@ -204,6 +220,44 @@ let
         }
       ];
       description = ''Routes: "" (everything), "/exact", "/prefix/*", "/x/:param", or tables with `methods`.'';
+    };
+  };
+
+  # One [[outbound_http.allowed_host]] entry (the server's documentation of these keys applies).
+  allowedHostModule = types.submodule {
+    options = {
+      pattern = mkOption {
+        type = types.str;
+        example = "api.github.com";
+        description = ''"[scheme://]host[:port]": no scheme means https, "*://" either; no port means the scheme's, ":*" any.'';
+      };
+      methods = mkOption {
+        type = types.nullOr (types.either (types.enum [ "*" ]) (types.listOf types.str));
+        default = null;
+        example = [ "GET" ];
+        description = ''"*" for every method or a list of methods; null (or []) allows nothing, as the server warns.'';
+      };
+      requestUrlRegex = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "Optional regular expression searched in `METHOD scheme://host[:port]/path` (`request_url_regex`).";
+      };
+      secrets = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "Names of `services.obelisk.secrets` put into the requests this entry matches.";
+      };
+      replaceIn = mkOption {
+        type = types.listOf (
+          types.enum [
+            "headers"
+            "params"
+            "body"
+          ]
+        );
+        default = [ ];
+        description = "Where the secrets' placeholders are replaced by their values (`replace_in`).";
+      };
     };
   };
 
@@ -288,6 +342,8 @@ let
       max_retries = activity.maxRetries;
       retry_exp_backoff = activity.retryExpBackoff;
       retry_on_err = activity.retryOnErr;
+      max_memory_size = activity.maxMemorySize;
+      max_outbound_requests = activity.maxOutboundRequests;
     } activity;
 
   renderWorkflow =
@@ -295,6 +351,7 @@ let
     renderComponent {
       retry_exp_backoff = workflow.retryExpBackoff;
       retry_on_trap = workflow.retryOnTrap;
+      max_memory_size = workflow.maxMemorySize;
     } workflow;
 
   renderWebhook =
@@ -302,6 +359,7 @@ let
     renderComponent {
       http_server = webhook.httpServer;
       routes = webhook.routes;
+      max_memory_size = webhook.maxMemorySize;
     } webhook;
 
   renderHttpServer =
@@ -313,6 +371,29 @@ let
       max_request_body_bytes = server.maxRequestBodyBytes;
     }
     // server.settings;
+
+  # Each secret is a systemd credential under this name; the server reads its file, the guest never sees it.
+  secretCredential = name: "obelisk-secret-${name}";
+  renderedSecrets = lib.mapAttrs (name: _: {
+    file = "\${CREDENTIALS_DIRECTORY}/${secretCredential name}";
+  }) cfg.secrets;
+  renderAllowedHost =
+    entry:
+    dropNulls {
+      inherit (entry) pattern methods secrets;
+      request_url_regex = entry.requestUrlRegex;
+      replace_in = entry.replaceIn;
+    };
+  # [outbound_http] is written only when a policy is declared: its absence is what allows every request.
+  outboundSettings =
+    optionalAttrs (cfg.outboundHttp.allowedHosts != null) {
+      outbound_http = (cfg.settings.outbound_http or { }) // {
+        allowed_host =
+          (cfg.settings.outbound_http.allowed_host or [ ]) ++ map renderAllowedHost cfg.outboundHttp.allowedHosts;
+      };
+    }
+    // optionalAttrs (cfg.secrets != { }) { secrets = (cfg.settings.secrets or { }) // renderedSecrets; };
+  knownSecrets = lib.attrNames cfg.secrets ++ lib.attrNames (cfg.settings.secrets or { });
 
   declared = {
     activity_wasm = mapAttrsToList (_: renderActivity) cfg.activities;
@@ -352,6 +433,22 @@ let
     else
       { };
 
+  # [otlp] keys written directly in `settings` win over the typed options, key by key.
+  otlpSettings =
+    if cfg.otlp.enable then
+      {
+        otlp =
+          dropNulls {
+            enabled = true;
+            otlp_endpoint = cfg.otlp.endpoint;
+            service_name = cfg.otlp.serviceName;
+            inherit (cfg.otlp) level;
+          }
+          // (cfg.settings.otlp or { });
+      }
+    else
+      { };
+
   # The server refuses a file in which two tables configure the database, so the [sqlite] table of the module's
   # default `file` is left out on PostgreSQL and beside [database.sqlite] (the newer form) unless keys were set in it.
   newerSqliteTable = cfg.settings ? database.sqlite;
@@ -359,9 +456,28 @@ let
   withoutUnusedSqlite = settings: if sqliteSettings == { } then removeAttrs settings [ "sqlite" ] else settings;
 
   # Lists written directly in `settings` come first, the declared ones after them.
+  # services.obelisk.metrics, rendered as the [metrics] table.
+  metricsCfg = cfg.metrics;
+  metricsAddress =
+    if lib.hasInfix ":" metricsCfg.listenAddress then
+      "[${metricsCfg.listenAddress}]:${toString metricsCfg.port}"
+    else
+      "${metricsCfg.listenAddress}:${toString metricsCfg.port}";
+  metricsSettings = optionalAttrs metricsCfg.enable {
+    metrics =
+      (cfg.settings.metrics or { })
+      // {
+        listening_addr = metricsAddress;
+      }
+      // optionalAttrs metricsCfg.allowUnauthenticated { allow_unauthenticated = true; };
+  };
+
   finalSettings = withoutUnusedSqlite (
     cfg.settings
     // databaseSettings
+    // metricsSettings
+    // outboundSettings
+    // otlpSettings
     // lib.mapAttrs (kind: items: (cfg.settings.${kind} or [ ]) ++ items) (
       filterAttrs (_: items: items != [ ]) declared
     )
@@ -431,6 +547,13 @@ let
       warnIfOpened = true;
       address = cfg.settings.webui.listening_addr;
     }
+    ++ optional metricsCfg.enable {
+      what = "the metrics endpoint (metrics.listenAddress)";
+      warnIfOpened = false;
+      # Opened by metrics.openFirewall alone: a scrape endpoint is for the Prometheus server, not for everyone.
+      ownFirewall = true;
+      address = metricsAddress;
+    }
     ++ map (s: {
       what = "the HTTP server \"${s.name}\"";
       # Webhook endpoints are public by design; each component decides what it answers.
@@ -440,7 +563,8 @@ let
   ports = unique (map (l: portOf l.address) listeners);
   privilegedPorts = filter (port: port < 1024) ports;
   # Only what other machines can reach is opened; a loopback listener needs no firewall rule.
-  exposed = filter (l: !(isLoopback (hostOf l.address))) listeners;
+  exposed = filter (l: !(l.ownFirewall or false) && !(isLoopback (hostOf l.address))) listeners;
+  metricsExposed = metricsCfg.enable && !(isLoopback metricsCfg.listenAddress);
   exposedPorts = unique (map (l: portOf l.address) exposed);
   # Opening the API or the web UI to the network needs a token (or `allow_unauthenticated`, said explicitly).
   exposedApiOrUi = filter (l: l.warnIfOpened) exposed;
@@ -516,6 +640,8 @@ let
     cfg.credentials
     // optionalAttrs (db.passwordFile != null) { ${passwordVariable} = db.passwordFile; }
     // optionalAttrs (cfg.apiTokenFile != null) { ${apiTokenVariable} = cfg.apiTokenFile; };
+  # Secrets are credentials too, but never exported: the server reads them from the credentials directory.
+  secretCredentials = lib.mapAttrs' (name: file: lib.nameValuePair (secretCredential name) file) cfg.secrets;
   # The unit's start script reads each credential from systemd's credentials directory into the environment
   # variable of its name, so `env_vars = [ "NAME" ]` hands it to an activity without it entering the Nix store.
   startScript = ''
@@ -660,6 +786,92 @@ in
       description = "HTTP servers ([[http_server]]) that webhook endpoints are mounted on, by name.";
     };
 
+    metrics = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Serve Prometheus metrics at `http://<listenAddress>:<port>/metrics` (the `[metrics]` table; the metrics
+          are listed in the project's docs/observability.md, with a Grafana dashboard in docs/grafana-dashboard.json).
+          A Prometheus on the same machine scrapes it with
+
+          ```nix
+          services.prometheus.scrapeConfigs = [
+            {
+              job_name = "obelisk";
+              static_configs = [ { targets = [ "127.0.0.1:9464" ]; } ];
+            }
+          ];
+          ```
+        '';
+      };
+      listenAddress = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        example = "::1";
+        description = ''
+          The address the endpoint listens on. It has no authentication, so an address other machines can reach is
+          refused unless `allowUnauthenticated` is set too.
+        '';
+      };
+      port = mkOption {
+        type = types.port;
+        default = 9464;
+        description = "The TCP port of the endpoint.";
+      };
+      allowUnauthenticated = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Allow a `listenAddress` off the loopback interface (`metrics.allow_unauthenticated`): whoever reaches the
+          port reads the function names, the load and the database size.
+        '';
+      };
+      openFirewall = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Open `port` in the firewall, for a Prometheus on another machine. Only when `listenAddress` is not a
+          loopback address (a loopback listener needs no rule); independent of `services.obelisk.openFirewall`.
+        '';
+      };
+    };
+
+    otlp = {
+      enable = mkEnableOption ''
+        the export of OpenTelemetry traces over OTLP/gRPC (the [otlp] table of obelisk.toml): a span per
+        execution, per run and per host call, sent to a collector such as the OpenTelemetry Collector, Jaeger or
+        Tempo. Outbound only: nothing is opened in the firewall
+      '';
+
+      endpoint = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "http://otel-collector.internal:4317";
+        description = ''
+          The collector's OTLP/gRPC endpoint (`otlp_endpoint`; server default http://localhost:4317). `http://` is
+          plaintext, `https://` TLS.
+        '';
+      };
+
+      serviceName = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "obelisk-eu-1";
+        description = "The `service.name` of the spans (`service_name`; server default obelisk-server).";
+      };
+
+      level = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "info";
+        description = ''
+          Which spans (`level`, the original's filter syntax; server default "info,app=trace"): the level of the
+          `app` target decides, info for executions and runs, debug or trace for host calls too.
+        '';
+      };
+    };
+
     openFirewall = mkOption {
       type = types.bool;
       default = false;
@@ -707,6 +919,39 @@ in
         the service alone, and exported to the server as the environment variable of its name, so an activity
         gets it through `env_vars = [ "API_TOKEN" ]`. The files stay out of the Nix store (strings, not path
         literals); a trailing newline is dropped.
+      '';
+    };
+
+    outboundHttp.allowedHosts = mkOption {
+      type = types.nullOr (types.listOf allowedHostModule);
+      default = null;
+      example = literalExpression ''
+        [
+          { pattern = "api.github.com"; methods = [ "GET" "POST" ]; secrets = [ "GITHUB_TOKEN" ]; replaceIn = [ "headers" ]; }
+          { pattern = "*.example.com"; methods = "*"; }
+        ]
+      '';
+      description = ''
+        The operator's policy for activities' outgoing HTTP ([[outbound_http.allowed_host]]). null (the default)
+        writes no [outbound_http] table, and every request is allowed (each activity's `allowed_hosts` may narrow
+        it). A list, even an empty one, denies every request no entry matches. Entries given in
+        `settings.outbound_http.allowed_host` come first.
+      '';
+    };
+
+    secrets = mkOption {
+      type = types.attrsOf secretFile;
+      default = { };
+      example = {
+        GITHUB_TOKEN = "/run/secrets/github-token";
+      };
+      description = ''
+        Secrets for `outboundHttp.allowedHosts` ([secrets] in obelisk.toml), by name: each file is loaded by
+        systemd as a credential readable by the service alone, and the server reads it from there at start
+        (`{ file = "''${CREDENTIALS_DIRECTORY}/obelisk-secret-NAME" }`). Unlike `credentials` it is not exported
+        to the environment: guests see only a placeholder, which the server replaces with the value in requests
+        to the hosts whose entries name the secret. Strings, not path literals (they must stay out of the Nix
+        store); a trailing newline is dropped.
       '';
     };
 
@@ -836,6 +1081,25 @@ in
         assertion = builtins.match envVarName name != null;
         message = ''services.obelisk.credentials."${name}": a credential is exported as an environment variable, so its name must match ${envVarName}.'';
       }) (lib.attrNames cfg.credentials)
+      ++ optional (metricsExposed && !metricsCfg.allowUnauthenticated) {
+        assertion = false;
+        message = ''services.obelisk.metrics.listenAddress = "${metricsCfg.listenAddress}" is not a loopback address, and the metrics endpoint has no authentication: use 127.0.0.1 or ::1, or set services.obelisk.metrics.allowUnauthenticated = true to expose it.'';
+      }
+      ++ optional (metricsCfg.enable && cfg.settings ? metrics.listening_addr) {
+        assertion = false;
+        message = "services.obelisk.metrics.enable and services.obelisk.settings.metrics.listening_addr both set the metrics address: keep services.obelisk.metrics.";
+      }
+      ++ map (name: {
+        assertion = builtins.match envVarName name != null;
+        message = ''services.obelisk.secrets."${name}": a guest sees a secret's placeholder in the environment variable of its name, so the name must match ${envVarName}.'';
+      }) (lib.attrNames cfg.secrets)
+      ++ lib.concatMap (
+        entry:
+        map (name: {
+          assertion = lib.elem name knownSecrets;
+          message = ''services.obelisk.outboundHttp.allowedHosts: the entry for "${entry.pattern}" names the secret "${name}", which services.obelisk.secrets does not define.'';
+        }) entry.secrets
+      ) (if cfg.outboundHttp.allowedHosts == null then [ ] else cfg.outboundHttp.allowedHosts)
       ++ map (message: {
         assertion = false;
         inherit message;
@@ -864,7 +1128,9 @@ in
     # `obelisk server verify` without -c finds the same file the service runs with.
     environment.etc."obelisk/obelisk.toml".source = configFile;
 
-    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall exposedPorts;
+    networking.firewall.allowedTCPPorts =
+      lib.optionals cfg.openFirewall exposedPorts
+      ++ optional (metricsCfg.openFirewall && metricsExposed) metricsCfg.port;
 
     # The database and its owner role, as nixpkgs' own modules provision theirs; the role is reached by peer
     # authentication over the Unix socket (NixOS' default pg_hba.conf has `local all all peer`).
@@ -919,7 +1185,7 @@ in
         # SIGTERM is a clean stop: webhook requests get their shutdown_grace, runs in flight are released.
         TimeoutStopSec = "${toString (longestShutdownGrace + 20)}s";
         EnvironmentFile = lib.mkIf (cfg.environmentFile != null) cfg.environmentFile;
-        LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") loadedCredentials;
+        LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") (loadedCredentials // secretCredentials);
 
         DynamicUser = !staticUser;
         User = mkIf staticUser db.user;

@@ -23,6 +23,7 @@ from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import Created, ParentRef
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.trace_context import TraceContext
 from obelisk.concepts.wit_types import FunctionExtension, FunctionMetadata
 from obelisk.wit.extensions import extension_functions
 from obelisk.wit.support import is_host_interface
@@ -99,6 +100,7 @@ class ExportedFunction:
         *,
         parent: ParentRef | None = None,
         scheduled_by: ExecutionId | None = None,
+        trace: TraceContext | None = None,
     ) -> Created:
         """The ``Created`` event of an execution of this function: the retry settings are the callee's own
         (docs/compatibility.md#retry-policy), whoever starts it (a client, a workflow, a webhook)."""
@@ -111,6 +113,7 @@ class ExportedFunction:
             retry_exp_backoff_us=self.component.retry.retry_exp_backoff_us,
             parent=parent,
             scheduled_by=scheduled_by,
+            trace=trace,
         )
 
 

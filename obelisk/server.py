@@ -48,11 +48,12 @@ from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, 
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import ExecutionQuery, HeldLock, Storage, StorageError, WriteOp
+from obelisk.tracing.setup import start_tracing, stop_tracing
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
 from obelisk.wasm.engine import PoolingLimits, WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
-from obelisk.wasm.wasi_http.policy import OutboundPolicy
+from obelisk.wasm.wasi_http.policy import OperatorPolicy, load_operator_policy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
 from obelisk.workers.outcome_events import finish_ops, ops_for_held_locks
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
@@ -60,6 +61,8 @@ from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
 
 if TYPE_CHECKING:
+    from obelisk.metrics import Metrics
+    from obelisk.tracing.spans import Tracing
     from obelisk.webhooks.http_server import WebhookHttpServer
     from obelisk.webui.app import WebUiServer
 
@@ -212,8 +215,11 @@ class Server:
         clock: Clock,
         loaded: dict[str, LoadedComponent],
         abandoned: AbandonedThreads,
+        traces: Tracing | None = None,
     ) -> None:
         self.config = config
+        self.traces = traces
+        """The OpenTelemetry traces this server exports, when ``[otlp]`` enables them."""
         self.loaded = loaded
         """How each component's code was obtained (``compiled_from_cache`` shows a restart did not recompile)."""
         self.engine = engine
@@ -240,6 +246,8 @@ class Server:
         """The web UI, when ``webui.listening_addr`` is set."""
         self.http_servers: list[WebhookHttpServer] = []
         """One per ``[[http_server]]``, serving the webhook endpoints mounted on it."""
+        self.metrics: Metrics | None = None
+        """The Prometheus metrics, when ``metrics.listening_addr`` is set (served there once ``start`` returns)."""
 
     @property
     def api_port(self) -> int:
@@ -254,6 +262,13 @@ class Server:
         if self.webui is None:
             raise RuntimeError("the web UI is not started: webui.listening_addr is not set")
         return self.webui.port
+
+    @property
+    def metrics_port(self) -> int:
+        """The port ``/metrics`` is served on (useful with ``metrics.listening_addr = "127.0.0.1:0"``)."""
+        if self.metrics is None or self.metrics.port is None:
+            raise RuntimeError("metrics are not served: metrics.listening_addr is not set")
+        return self.metrics.port
 
     def http_server_port(self, name: str) -> int:
         """The port the ``[[http_server]]`` named ``name`` is bound to (e.g. with ``listening_addr = "...:0"``)."""
@@ -273,40 +288,61 @@ class Server:
         clock = clock or SystemClock()
         env = os.environ if env is None else env
         started = time.perf_counter()
+        # Secrets first: a value that cannot be read stops the start before anything is claimed.
+        operator = load_operator_policy(config.outbound_http, config.secrets, env)
         engine = wasm_engine(config)
         _ensure_dirs(config)
         claim = claim_identity(config)
         engine.start()
         storage: Storage | None = None
+        traces: Tracing | None = None
         try:
             prepared_task = asyncio.create_task(asyncio.to_thread(prepare_components, config, engine, env))
             storage = await open_storage(config, clock)
             prepared = await prepared_task
             executor_id = claim.executor_id()
+            traces = start_tracing(config.otlp, storage, executor_id)
             live_runs = LiveRuns()
             await _release_held_locks(storage, executor_id, clock, after_crash=True)
             await _finish_unowned_webhook_records(storage, clock)
             abandoned = AbandonedThreads(SERVER_ABANDONED_THREADS_LIMIT)
+            metrics = _metrics(config, storage, clock, abandoned)
             executors = [
                 _activity_executor(
-                    entry, prepared.loaded[entry.name], engine, storage, executor_id, clock, live_runs, env, abandoned
+                    entry,
+                    prepared.loaded[entry.name],
+                    engine,
+                    storage,
+                    executor_id,
+                    clock,
+                    live_runs,
+                    env,
+                    abandoned,
+                    metrics,
+                    operator,
                 )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.ACTIVITY_WASM
             ]
             inline = _inline_activities(executors)
             executors += [
-                _workflow_executor(entry, prepared, engine, storage, executor_id, clock, live_runs, inline, abandoned)
+                _workflow_executor(
+                    entry, prepared, engine, storage, executor_id, clock, live_runs, inline, abandoned, metrics
+                )
                 for entry in prepared.registry.components
                 if entry.kind is ComponentType.WORKFLOW
             ]
+            if metrics is not None:
+                for executor in executors:
+                    metrics.add_executor(executor)
         except BaseException:
+            await stop_tracing(traces)
             if storage is not None:
                 await storage.close()
             engine.stop()
             claim.release()
             raise
-        timers = TimersWatcher(storage, clock, live_runs)
+        timers = TimersWatcher(storage, clock, live_runs, metrics=metrics)
         server = cls(
             config=config,
             engine=engine,
@@ -319,7 +355,9 @@ class Server:
             clock=clock,
             loaded=prepared.loaded,
             abandoned=abandoned,
+            traces=traces,
         )
+        server.metrics = metrics
         abandoned.on_change = server._component_accepting
         server.log_sink.start()
         guest_log_sink.install(server.log_sink)
@@ -337,7 +375,9 @@ class Server:
             if config.webui_listening_addr is not None:
                 server.webui = await _start_webui(server, config.webui_listening_addr)
             if config.http_server:
-                server.http_servers = await _start_http_servers(server, prepared, env)
+                server.http_servers = await _start_http_servers(server, prepared, env, operator)
+            if metrics is not None and config.metrics.listening_addr is not None:
+                await metrics.start(*parse_socket_addr(config.metrics.listening_addr))
         except BaseException:
             await server.stop()
             raise
@@ -358,6 +398,8 @@ class Server:
         Webhook requests in flight get their server's ``shutdown_grace`` (the servers stop side by side, so the
         graces do not add up), then their guests are stopped and their execution records finished, before the
         database closes; the children they started are durable and go on after the next start."""
+        if self.metrics is not None:
+            await self.metrics.stop()
         await asyncio.gather(*(http_server.stop() for http_server in self.http_servers))
         if self.webui is not None:
             await self.webui.stop()
@@ -373,6 +415,7 @@ class Server:
             await _release_held_locks(self.storage, self.executor_id, self.clock, after_crash=False)
         except StorageError as error:
             log.warning("locks not released at stop (the next start releases them): %s", error)
+        await stop_tracing(self.traces)
         await self.storage.close()
         self.engine.stop()
         self.claim.release()
@@ -455,7 +498,7 @@ async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
 
 
 async def _start_http_servers(
-    server: Server, prepared: PreparedComponents, env: Mapping[str, str]
+    server: Server, prepared: PreparedComponents, env: Mapping[str, str], operator: OperatorPolicy | None
 ) -> list[WebhookHttpServer]:
     # Imported here for the same reason as the web UI: a server without webhooks need not load aiohttp.
     from obelisk.webhooks.setup import start_http_servers  # noqa: PLC0415
@@ -472,6 +515,8 @@ async def _start_http_servers(
         clock=server.clock,
         executor_id=server.executor_id,
         env=env,
+        responded=server.metrics.webhook_responded if server.metrics is not None else None,
+        operator=operator,
     )
 
 
@@ -485,6 +530,8 @@ def _activity_executor(
     live_runs: LiveRuns,
     env: Mapping[str, str],
     abandoned: AbandonedThreads,
+    metrics: Metrics | None,
+    operator: OperatorPolicy | None,
 ) -> Executor:
     activity: ActivityConfig = entry.config
     worker = ActivityWorker(
@@ -497,7 +544,10 @@ def _activity_executor(
             forward_stdout=OutputForwarding(activity.forward_stdout),
             forward_stderr=OutputForwarding(activity.forward_stderr),
             retry_on_err=activity.retry_on_err,
-            outbound=OutboundPolicy(activity.is_host_allowed) if activity.allowed_hosts is not None else None,
+            allows=activity.is_host_allowed if activity.allowed_hosts is not None else None,
+            operator=operator,
+            max_outbound_requests=activity.outbound_request_limit,
+            memory_limit=activity.memory_limit,
         ),
         clock=clock,
     )
@@ -509,7 +559,21 @@ def _activity_executor(
         clock=clock,
         live_runs=live_runs,
         abandoned=abandoned,
+        metrics=metrics,
     )
+
+
+def _metrics(config: ObeliskConfig, storage: Storage, clock: Clock, abandoned: AbandonedThreads) -> Metrics | None:
+    """The metrics when ``metrics.listening_addr`` asks for them, counting this storage's commits from now on.
+
+    Imported only then, as the web UI is: a server without metrics loads neither prometheus_client nor aiohttp."""
+    if config.metrics.listening_addr is None:
+        return None
+    from obelisk.metrics import Metrics  # noqa: PLC0415
+
+    metrics = Metrics(storage, clock, abandoned)
+    storage.observe_commits(metrics.committed)
+    return metrics
 
 
 def _ensure_dirs(config: ObeliskConfig) -> None:
@@ -537,6 +601,7 @@ def _workflow_executor(
     live_runs: LiveRuns,
     inline: InlineActivities,
     abandoned: AbandonedThreads,
+    metrics: Metrics | None,
 ) -> Executor:
     workflow: WorkflowConfig = entry.config
     worker = WorkflowWorker(
@@ -552,6 +617,7 @@ def _workflow_executor(
                 lock_expiry_us=to_micros(workflow.exec.lock_expiry),
             ),
             retry_on_trap=workflow.retry_on_trap,
+            memory_limit=workflow.memory_limit,
         ),
         storage=storage,
         loop=asyncio.get_running_loop(),
@@ -568,6 +634,7 @@ def _workflow_executor(
         clock=clock,
         live_runs=live_runs,
         abandoned=abandoned,
+        metrics=metrics,
     )
 
 

@@ -11,8 +11,9 @@ from obelisk.api.errors import InvalidRequest, streaming, unary
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.errors import ParseError
-from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState
+from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState, PendingState
 from obelisk.concepts.ids import DelayId, ExecutionId
+from obelisk.concepts.trace_context import TRACEPARENT, incoming_traceparent
 from obelisk.service.executions import ExecutionService
 from obelisk.service.json_input import parse_json
 from obelisk.service.listing import FunctionScope, ListFilter, ScopeKind, StateFilter
@@ -40,6 +41,13 @@ def _execution_id(message: pb.ExecutionId, field: str) -> ExecutionId:
         return ExecutionId.parse(message.id)
     except ParseError as error:
         raise InvalidRequest(f"{field}: {error}") from None
+
+
+def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    for name, value in context.invocation_metadata() or ():
+        if name == key and isinstance(value, str):
+            return value
+    return None
 
 
 def _page_length(requested: int, default: int) -> int:
@@ -139,7 +147,8 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
             raise InvalidRequest("function_name is required")
         ffqn = convert.ffqn_text(request.function_name)
         params = parse_json(request.params.value or b"[]", f"params of {ffqn}")
-        submitted = await self._executions.submit(execution_id, ffqn, params)
+        trace = incoming_traceparent(_metadata_value(context, TRACEPARENT))
+        submitted = await self._executions.submit(execution_id, ffqn, params, trace=trace)
         return pb.SubmitResponse(execution_id=pb.ExecutionId(id=submitted.execution_id))
 
     @streaming
@@ -149,15 +158,26 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
         execution_id = _execution_id(request.execution_id, "execution_id")
         # Not the whole log: its first event and state now, its last event at the end (a long workflow's log is
         # thousands of rows; a one-step workflow's follower makes 4 one-statement reads instead of 2 transactions).
-        summary = await self._executions.summary(execution_id)
-        yield pb.GetStatusResponse(summary=convert.execution_summary(summary))
-        state = summary.pending_state
-        if request.follow and not isinstance(state, FinishedState):
-            async for changed in self._executions.follow_status(execution_id):
-                if changed == state:
-                    continue
+        if not request.follow:
+            summary = await self._executions.summary(execution_id)
+            yield pb.GetStatusResponse(summary=convert.execution_summary(summary))
+            state = summary.pending_state
+        else:
+            # The summary is the follow's first read, made once its watch is open: one read, no change missed.
+            read: list[ExecutionSummary] = []
+
+            async def read_summary() -> PendingState:
+                read.append(await self._executions.summary(execution_id))
+                return read[0].pending_state
+
+            state = None
+            async for changed in self._executions.follow_status(execution_id, first_read=read_summary):
+                if state is None:
+                    summary = read[0]
+                    yield pb.GetStatusResponse(summary=convert.execution_summary(summary))
+                elif changed != state:
+                    yield pb.GetStatusResponse(current_status=convert.execution_status(changed))
                 state = changed
-                yield pb.GetStatusResponse(current_status=convert.execution_status(state))
         if request.send_finished_status and isinstance(state, FinishedState):
             finished = _finished_status(summary, await self._executions.last_event(execution_id))
             if finished is not None:

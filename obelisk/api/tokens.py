@@ -7,7 +7,7 @@ time, so the comparison says nothing about the accepted tokens. Each token has a
 ``operator`` (the default, and the role of the environment's token) may also submit, cancel and pause.
 
 With no token configured nothing is required (``TokenVerifier.required`` is false): the server then listens on
-loopback only, unless ``api.allow_unauthenticated`` says otherwise (``exposure_problems``).
+loopback only, unless ``api.allow_unauthenticated`` says otherwise (``obelisk.config.exposure``).
 
 Pure standard library, so the config models can validate hashes with it without importing grpc.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -143,13 +142,3 @@ CLIENT_HINT = f"obelisk client: --api-token or {CLIENT_TOKEN_ENV_VAR}"
 def permission_refusal(identity: Identity, what: str) -> str:
     """The one line a ``viewer`` gets for a change."""
     return f"{what} needs an operator token; this {identity.role} token ({identity.label}) may only read"
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` and loopback addresses; a host name resolves to who knows what, so it is not loopback."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -95,7 +95,7 @@ async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
 def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) -> int:
     """Load the config, check that the database can be used, and compile and link-check every component; one line
     on the first problem. With ``ignore_missing_env_vars`` an unset ``${NAME}`` of the database's keys skips the
-    database check (said in a line) instead of failing."""
+    database check (said in a line) instead of failing, and the secrets are not read."""
     from obelisk.config import load_config
     from obelisk.database import database_problem, describe
     from obelisk.server import prepare_components, wasm_engine
@@ -120,6 +120,12 @@ def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) ->
     try:
         engine = wasm_engine(config)
         prepared = prepare_components(config, engine, os.environ, ignore_missing_env_vars=ignore_missing_env_vars)
+        if config.outbound_http is not None and ignore_missing_env_vars:
+            print("Secrets not checked (--ignore-missing-env-vars)")
+        elif config.outbound_http is not None:
+            from obelisk.wasm.wasi_http.policy import load_operator_policy
+
+            load_operator_policy(config.outbound_http, config.secrets, os.environ)  # reads them as a start would
     except ObeliskError as error:
         return _fail(error)
     for component in prepared.registry.components:

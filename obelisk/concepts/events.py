@@ -14,6 +14,7 @@ from typing import Any, assert_never, get_args
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import FinishedResult, ResultKind, result_from_json, result_to_json
+from obelisk.concepts.trace_context import TraceContext
 
 UNLIMITED_RETRIES = 2**32 - 1
 """``max_retries`` of workflows: retried forever, as in the original (``u32::MAX``)."""
@@ -89,6 +90,9 @@ class Created:
     retry_exp_backoff_us: int
     parent: ParentRef | None = None
     scheduled_by: ExecutionId | None = None
+    trace: TraceContext | None = None
+    """The trace the execution's span belongs to (``obelisk.concepts.trace_context``); absent unless it was
+    submitted with a ``traceparent`` or while traces were on, and then absent from the stored JSON too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +203,8 @@ def event_to_json(event: Event) -> dict[str, Any]:
                 "parent": None if event.parent is None else [event.parent.execution_id, event.parent.join_set_id],
                 "scheduled_by": event.scheduled_by,
             }
+            if event.trace is not None:
+                body["trace"] = event.trace.to_json()
         case Locked():
             body = {
                 "component_id": event.component_id,
@@ -252,6 +258,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
     match kind:
         case "Created":
             parent = data["parent"]
+            trace = data.get("trace")
             return Created(
                 ffqn=Ffqn.parse(data["ffqn"]),
                 params=data["params"],
@@ -261,6 +268,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
                 retry_exp_backoff_us=data["retry_exp_backoff_us"],
                 parent=None if parent is None else ParentRef(ExecutionId(parent[0]), JoinSetId(parent[1])),
                 scheduled_by=None if data["scheduled_by"] is None else ExecutionId(data["scheduled_by"]),
+                trace=None if trace is None else TraceContext.from_json(trace),
             )
         case "Locked":
             return Locked(

@@ -34,6 +34,7 @@ from obelisk.config.models import (
     cross_field_problems,
     format_key_path,
 )
+from obelisk.config.outbound_http import outbound_http_warnings
 from obelisk.config.paths import ConfigDirs
 from obelisk.config.unsupported import unsupported_warnings
 
@@ -188,7 +189,10 @@ def load_config(
         env_overrides=tuple(env_paths.values()),
         dirs=dirs,
         missing_env_vars=tuple(context.missing_env_vars),
-        warnings=tuple(_locate(loc, message, sources, env_paths) for loc, message in unsupported_warnings(config)),
+        warnings=tuple(
+            _locate(loc, message, sources, env_paths)
+            for loc, message in [*unsupported_warnings(config), *outbound_http_warnings(config.outbound_http)]
+        ),
     )
 
 

@@ -31,9 +31,16 @@ from pydantic import (
 
 from obelisk.api.tokens import parse_token_hash
 from obelisk.config.durations import Duration, describe_value
-from obelisk.config.exposure import exposure_problems
+from obelisk.config.exposure import exposure_problems, unauthenticated_exposure_problem
 from obelisk.config.interpolation import interpolate
 from obelisk.config.log_levels import validate_level_filter
+from obelisk.config.outbound_http import (
+    OutboundHttpConfig,
+    SecretName,
+    SecretSourceConfig,
+    outbound_http_problems,
+    secret_env_problems,
+)
 from obelisk.config.paths import ConfigDirs, expand_path
 from obelisk.config.unsupported import unsupported_problems
 from obelisk.config.values import (
@@ -52,6 +59,10 @@ CONTEXT_KEY = "obelisk_config"
 COMPONENT_KINDS: tuple[str, ...] = ("activity_wasm", "workflow", "webhook_endpoint")
 DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_LIVE_STREAMS = 100
+DEFAULT_MAX_MEMORY_SIZE = 512 * 1024 * 1024
+"""Bytes of linear memory one instance may grow to (``max_memory_size``): docs/decisions.md#resource-limits."""
+DEFAULT_MAX_OUTBOUND_REQUESTS = 100
+"""Outgoing HTTP requests of one activity attempt (``max_outbound_requests``)."""
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
 
@@ -202,6 +213,27 @@ class WebUiConfig(HttpConnectionLimits):
     """Live-update streams (server-sent events) served at once; past it a new one gets 503."""
 
 
+class MetricsConfig(_Model):
+    """The Prometheus ``/metrics`` listener (``obelisk.metrics``); off while ``listening_addr`` is unset."""
+
+    listening_addr: SocketAddr | None = None
+    allow_unauthenticated: bool = False
+    """Allow a ``listening_addr`` off the loopback interface (the endpoint has no authentication of its own)."""
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> Self:
+        if self.listening_addr is not None:
+            problem = unauthenticated_exposure_problem(
+                "metrics.listening_addr",
+                self.listening_addr,
+                "metrics.allow_unauthenticated",
+                self.allow_unauthenticated,
+            )
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
+
 SQLITE_FILE_NAME = "obelisk.sqlite"
 DEFAULT_SYNCHRONOUS: Literal["FULL"] = "FULL"
 SQLITE_PRAGMAS: Mapping[str, tuple[str, ...]] = {"synchronous": ("FULL", "NORMAL", "OFF")}
@@ -336,19 +368,22 @@ class WasmtimePoolingConfig(_Model):
     pooling_max_memory_size: NonNegativeU64 | None = None
 
 
+LogLevelFilter = Annotated[str, AfterValidator(validate_level_filter)]
+"""``info,app=trace``: see ``obelisk.config.log_levels``."""
+
+
 class OtlpConfig(_Model):
-    """Accepted, not implemented yet: a non-default table loads with a warning (``obelisk.config.unsupported``)."""
+    """OpenTelemetry traces exported over OTLP/gRPC (``obelisk.tracing``; docs/observability.md#traces). ``level``
+    selects which spans, read as the original's filter (``obelisk.tracing.level``)."""
 
     enabled: bool = False
-    level: str = "info,app=trace"
+    level: LogLevelFilter = "info,app=trace"
     service_name: str = "obelisk-server"
     otlp_endpoint: str = "http://localhost:4317"
 
 
 LogStyle = Literal["plain", "plain_compact", "json"]
 LogSpan = Literal["none", "new", "enter", "exit", "close", "active", "full"]
-LogLevelFilter = Annotated[str, AfterValidator(validate_level_filter)]
-"""``info,app=trace``: see ``obelisk.config.log_levels``."""
 LogRotation = Literal["minutely", "hourly", "daily", "never"]
 
 
@@ -504,6 +539,12 @@ class RouteConfig(_Model):
 class _ComponentCommon(_Model):
     name: ComponentName
     location: LocationConfig
+    max_memory_size: LimitValue = DEFAULT_MAX_MEMORY_SIZE
+    """Bytes each linear memory of one instance may grow to; past it ``memory.grow`` fails in the guest."""
+
+    @property
+    def memory_limit(self) -> int | None:
+        return None if self.max_memory_size == UNLIMITED else int(self.max_memory_size)
 
     @property
     def location_path(self) -> Path:
@@ -520,8 +561,14 @@ class ActivityConfig(_ComponentCommon):
     forward_stderr: StdForwarding = "none"
     env_vars: list[EnvVarEntry] = Field(default_factory=_empty_array)
     allowed_hosts: list[Annotated[AllowedHostConfig, _item_from_string("host")]] | None = None
+    max_outbound_requests: LimitValue = DEFAULT_MAX_OUTBOUND_REQUESTS
+    """Outgoing HTTP requests one attempt may start; past it a request fails in the guest at once."""
 
     KIND: ClassVar[str] = "activity_wasm"
+
+    @property
+    def outbound_request_limit(self) -> int | None:
+        return None if self.max_outbound_requests == UNLIMITED else int(self.max_outbound_requests)
 
     def resolve_max_inflight_instances(self, cpu_count: int | None = None) -> int | None:
         return self.exec.resolve_max_inflight_instances(2, cpu_count)
@@ -598,6 +645,7 @@ ComponentConfig = ActivityConfig | WorkflowConfig | WebhookEndpointConfig
 class ObeliskConfig(_Model):
     api: ApiConfig
     webui: WebUiConfig | None = None
+    metrics: MetricsConfig = _default_table()
     sqlite: SqliteConfig | None = None
     """``[sqlite]`` as written, if it was; ``backend`` is the database in use, however it was configured."""
     database: DatabaseConfig = _default_table()
@@ -616,6 +664,9 @@ class ObeliskConfig(_Model):
     workflow: list[WorkflowConfig] = Field(default_factory=_empty_array)
     http_server: list[HttpServerConfig] = Field(default_factory=_empty_array)
     webhook_endpoint: list[WebhookEndpointConfig] = Field(default_factory=_empty_array)
+    outbound_http: OutboundHttpConfig | None = None
+    """The operator's policy for activities' outgoing HTTP; ``None`` allows every request (``outbound_http.py``)."""
+    secrets: dict[SecretName, SecretSourceConfig] = Field(default_factory=_empty_table)
 
     @model_validator(mode="before")
     @classmethod
@@ -730,12 +781,23 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
             )
 
     problems += _database_problems(config)
+    problems += outbound_http_problems(config.outbound_http, config.secrets)
+    problems += secret_env_problems(
+        config.secrets,
+        [
+            ((kind, index, "env_vars"), component.env_vars)
+            for kind in ("activity_wasm", "webhook_endpoint")
+            for index, component in enumerate(getattr(config, kind))
+        ],
+    )
     problems += exposure_problems(config)
     problems += unsupported_problems(config)
 
     addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]
     if config.webui is not None and config.webui.listening_addr is not None:
         addresses.append((("webui", "listening_addr"), config.webui.listening_addr))
+    if config.metrics.listening_addr is not None:
+        addresses.append((("metrics", "listening_addr"), config.metrics.listening_addr))
     addresses += [(("http_server", i, "listening_addr"), s.listening_addr) for i, s in enumerate(config.http_server)]
     bound: dict[tuple[str, int], KeyPath] = {}
     for loc, addr in addresses:

@@ -45,6 +45,12 @@ webui.listening_addr = "127.0.0.1:8080"
 #webui.idle_timeout = {secs = 60}
 #webui.max_live_streams = 100             # live-updating execution pages at once; past it 503
 
+# Prometheus metrics at http://<listening_addr>/metrics (docs/observability.md); off while the key is unset. The
+# endpoint has no authentication: an address off the loopback interface is refused unless
+# metrics.allow_unauthenticated = true says that exposing it is intended.
+#metrics.listening_addr = "127.0.0.1:9464"
+#metrics.allow_unauthenticated = false
+
 # Where the original Obelisk keeps components pulled from OCI registries or converted from core modules. Neither
 # is offered here (location.oci and core modules are refused), so nothing is written there; accepted as it is.
 wasm_cache_directory = "${CACHE_DIR}/wasm"
@@ -122,8 +128,8 @@ target = false
 #prefix = "obelisk.log"
 #rotation = "daily"
 
-# OpenTelemetry export: not implemented yet. The table is accepted, and a server given values other than these
-# defaults logs a warning at start-up that nothing is exported.
+# OpenTelemetry traces over OTLP/gRPC (docs/observability.md#traces): a span per execution and per run, and per
+# host call (children, sleeps, outbound HTTP) when the level of the `app` target is debug or trace.
 #[otlp]
 #enabled = false
 #level = "info,app=trace"
@@ -144,6 +150,33 @@ target = false
 #pooling_total_tables = 1000
 #pooling_max_memory_size = 4294967296
 
+# Outbound HTTP of activities. Without an [outbound_http] table every request is allowed (narrow it per activity
+# with allowed_hosts). With one, a request goes out only if an entry matches it, and allowed_hosts narrows further;
+# [outbound_http] without entries denies every request. A refused request fails in the guest with
+# HTTP-request-denied and a warning in the log.
+#   pattern: "[scheme://]host[:port]": no scheme means https, "*://" either; no port means 443/80, ":*" any port;
+#            "*" only as the first or last character of the host ("*.example.com", "*" for every host).
+#   methods: "*" for every method, or a list; leave it out (or []) and the entry allows nothing (a warning says so).
+#   request_url_regex: optional, searched in "METHOD scheme://host[:port]/path" (no query).
+#   secrets, replace_in: the secrets (names of [secrets]) put into requests this entry matches, and where:
+#            "headers" (header values), "params" (query parameter values), "body" (UTF-8 text, JSON or form bodies).
+# A guest sees each secret as an environment variable of the secret's name holding a random placeholder (fresh for
+# every attempt); the host replaces the placeholder with the value only where an entry says so. ${NAME} in pattern
+# and request_url_regex is read from the environment.
+#[[outbound_http.allowed_host]]
+#pattern = "api.github.com"
+#methods = ["GET", "POST"]
+#request_url_regex = "^(GET|POST) https://api[.]github[.]com/repos/"
+#secrets = ["GITHUB_TOKEN"]
+#replace_in = ["headers"]
+
+# Secrets: a name (letters, digits, underscores) and where its value is read at start-up, never this file:
+# { env = "VAR" } or { file = "/path" } (with systemd credentials: "${CREDENTIALS_DIRECTORY}/name"; one trailing
+# newline is dropped). Only secrets named by an [[outbound_http.allowed_host]] entry are read.
+#[secrets]
+#GITHUB_TOKEN = { env = "GITHUB_TOKEN" }
+#OTHER_TOKEN = { file = "${CREDENTIALS_DIRECTORY}/other_token" }
+
 # ---------------------------------------------------------------------------------------------------------
 # Components. Every component has a unique name (letters, digits, underscores) and a location.path
 # (location.oci = "docker.io/..." is not supported yet). Activities and workflows have an [exec] table:
@@ -151,6 +184,9 @@ target = false
 #   lock_expiry = {secs = 1}             lock duration, which is also the maximum run time of one attempt
 #   tick_sleep = {millis = 200}          maximum wait between ticks
 #   max_inflight_instances = "unlimited" or an integer; default 2 x CPUs (activities), 4 x CPUs (workflows)
+# Every component has max_memory_size: the bytes each linear memory of one instance may grow to (default 536870912,
+# 512 MiB; "unlimited" lifts it). Past it memory.grow fails inside the guest; an activity whose guest dies of that
+# fails with a resource-limit failure (not retried) naming the limit.
 
 # An activity: side effects, retried on trap, timeout and (unless retry_on_err = false) on an err result.
 #[[activity_wasm]]
@@ -163,6 +199,8 @@ target = false
 #forward_stderr = "none"
 #env_vars = ["HOME", "GREETING=hello"]   # "KEY" copies the server's variable, "KEY=value" sets one
 #allowed_hosts = ["api.github.com", "*.example.com", "localhost:8080", {host = "x.org", methods = ["GET"]}]
+#max_outbound_requests = 100           # HTTP requests one attempt may start, or "unlimited"
+#max_memory_size = 536870912           # 512 MiB, or "unlimited"
 #exec.batch_size = 5
 #exec.lock_expiry = {secs = 1}
 #exec.tick_sleep = {millis = 200}
@@ -180,6 +218,7 @@ target = false
 #convert_core_module = true             # either way a workflow must be a component: core modules are refused
 #forward_stdout = "none"                # "none" only: a workflow's output always goes to the server log
 #forward_stderr = "none"
+#max_memory_size = 536870912
 #exec.lock_expiry = {secs = 2}
 
 # An HTTP server that webhook endpoints are mounted on.
@@ -204,6 +243,7 @@ target = false
 #forward_stdout = "none"
 #forward_stderr = "none"
 #request_timeout = {secs = 60}            # from arrival; then the guest is stopped and the client gets 504
+#max_memory_size = 536870912
 """
 
 

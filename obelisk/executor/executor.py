@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from obelisk import tracing
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.events import FinishedState
 from obelisk.concepts.ids import ExecutorId
@@ -37,12 +40,17 @@ from obelisk.workers.outcome import (
     FailedTemporarily,
     Interrupted,
     Released,
+    Succeeded,
     TimedOut,
     WorkerOutcome,
     outcome_version,
 )
 from obelisk.workers.outcome_events import RunContext, ops_for_outcome, ops_for_released_children
 from obelisk.workers.worker import AttemptDeadline, Worker
+
+if TYPE_CHECKING:
+    from obelisk.metrics import Metrics
+    from obelisk.tracing.spans import RunSpan
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +77,10 @@ class Executor:
         clock: Clock,
         live_runs: LiveRuns,
         abandoned: AbandonedThreads,
+        metrics: Metrics | None = None,
     ) -> None:
         self._storage = storage
+        self._metrics = metrics
         self._live_runs = live_runs
         self._worker = worker
         self._config = config
@@ -95,6 +105,11 @@ class Executor:
     def abandoned_threads(self) -> int:
         """Threads of this component abandoned at a deadline whose guest has not returned yet."""
         return self._abandoned.count(self._config.component_id)
+
+    @property
+    def runs_in_flight(self) -> int:
+        """Runs started and not recorded yet: each holds one permit of ``max_inflight_instances``."""
+        return len(self._runs)
 
     @property
     def busy_threads(self) -> int:
@@ -169,8 +184,13 @@ class Executor:
 
     async def _run(self, locked: LockedExecution) -> None:
         self._live_runs.add(locked.execution_id)
+        tracer = tracing.active()
+        span = None if tracer is None else tracer.start_run(locked)
         try:
-            outcome = await self._attempt(locked)
+            started = time.perf_counter()
+            outcome = await self._attempt(locked, span)
+            if self._metrics is not None:
+                self._metrics.attempt_ended(self._config.component_id, outcome, time.perf_counter() - started)
             ctx = RunContext(
                 execution_id=locked.execution_id,
                 version=locked.version,
@@ -191,32 +211,39 @@ class Executor:
                     for child_ops in ops_for_released_children(outcome, now):
                         await self._record(child_ops, f"{locked.execution_id}: release of an inline child")
                 ops = ops_for_outcome(ctx, outcome, now)
-                if ops:
-                    await self._record(ops, f"{locked.execution_id}: outcome {type(outcome).__name__}")
+                what = f"{locked.execution_id}: outcome {type(outcome).__name__}"
+                carried = list(outcome.carried) if isinstance(outcome, Succeeded) else []
+                if carried and not await self._record([*carried, *ops], what):
+                    # The outcome was refused (a cancel came first): the inline child's result still counts.
+                    await self._record(carried, f"{locked.execution_id}: its last inline child's result")
+                elif ops and not carried:
+                    await self._record(ops, what)
             finally:
                 for child_id, _ in children:
                     self._live_runs.discard(child_id)
+            if span is not None:
+                span.end(outcome)
         finally:
             self._live_runs.discard(locked.execution_id)
             self._permits.release()
 
-    async def _record(self, ops: list[WriteOp], what: str) -> None:
+    async def _record(self, ops: list[WriteOp], what: str) -> bool:
         """Write ``ops``; through a storage fault, keep them and try again after a pause until the database takes
-        them: a result must not be lost, nor a fault charged to the execution as a timeout."""
+        them: a result must not be lost, nor a fault charged to the execution as a timeout. ``False``: refused."""
         backoff = FaultBackoff()
         while True:
             try:
                 await self._storage.write(ops, self._clock.now_us())
                 backoff.succeeded(what)
-                return
+                return True
             except StorageFault as fault:
                 await asyncio.sleep(backoff.failed(what, fault))
             except StorageError as error:
                 # Someone else (the timers watcher, a restart) recorded this run's end first.
                 log.info("%s: not recorded: %s", what, error)
-                return
+                return False
 
-    async def _attempt(self, locked: LockedExecution) -> WorkerOutcome:
+    async def _attempt(self, locked: LockedExecution, span: RunSpan | None) -> WorkerOutcome:
         """Run the attempt in a thread and wait for its outcome, its deadline (plus grace), or its cancel.
 
         The execution's status is watched while the attempt runs: a cancel is a storage write like any other, and
@@ -224,7 +251,13 @@ class Executor:
         backend's notifications) and stops the attempt."""
         loop = asyncio.get_running_loop()
         deadline = AttemptDeadline(locked.lock_expires_at)
-        future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
+        if span is None:
+            future = asyncio.wrap_future(self._threads.submit(lambda: self._worker.run(locked, deadline)), loop=loop)
+        else:
+            traced = span  # the run's host calls become its children
+            future = asyncio.wrap_future(
+                self._threads.submit(lambda: traced.call(lambda: self._worker.run(locked, deadline))), loop=loop
+            )
         grace_us = int(self._worker.deadline_grace_seconds * 1_000_000)
         woken: asyncio.Future[None] = loop.create_future()
         """Done when the attempt returned or the execution was cancelled."""
@@ -274,6 +307,8 @@ class Executor:
     ) -> WorkerOutcome:
         log.warning("%s: %s and abandoning its thread", locked.execution_id, why)
         self._abandoned.abandoned(self._config.component_id)
+        if self._metrics is not None:
+            self._metrics.attempt_abandoned(self._config.component_id)
         future.add_done_callback(lambda _: self._abandoned_returned(locked))
         return outcome
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.events import DelayFinished
@@ -19,14 +20,25 @@ from obelisk.executor.live_runs import LiveRuns
 from obelisk.storage.interface import DeliverResponse, ExpiredDelay, ExpiredLock, Storage, StorageError, StorageFault
 from obelisk.workers.outcome_events import RunContext, ops_for_expired_lock
 
+if TYPE_CHECKING:
+    from obelisk.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 LOCK_LEEWAY_US = 100_000
 
 
 class TimersWatcher:
-    def __init__(self, storage: Storage, clock: Clock, live_runs: LiveRuns, tick_seconds: float = 0.1) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        live_runs: LiveRuns,
+        tick_seconds: float = 0.1,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._storage = storage
+        self._metrics = metrics
         self._clock = clock
         self._live_runs = live_runs
         self._tick_seconds = tick_seconds
@@ -66,6 +78,8 @@ class TimersWatcher:
                     await self._storage.write(
                         [DeliverResponse(timer.execution_id, timer.join_set_id, DelayFinished(timer.delay_id))], now
                     )
+                    if self._metrics is not None:
+                        self._metrics.delay_fired(now - timer.expires_at)
                 elif timer.lock_expires_at + LOCK_LEEWAY_US <= now and timer.execution_id not in self._live_runs:
                     await self._expire_lock(timer, now)
                 else:
@@ -87,4 +101,6 @@ class TimersWatcher:
             retry_on_err=False,
         )
         await self._storage.write(ops_for_expired_lock(ctx, now), now)
+        if self._metrics is not None:
+            self._metrics.lock_expired(str(lock.ffqn), now - lock.lock_expires_at - LOCK_LEEWAY_US)
         log.info("%s: lock of run %s expired", lock.execution_id, lock.run_id)

@@ -7,10 +7,11 @@ whichever face it came through, and an unknown function is reported with the sam
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from obelisk import tracing
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError, ParseError
 from obelisk.concepts.events import (
@@ -26,6 +27,7 @@ from obelisk.concepts.guest_logs import LogPage
 from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.concepts.json_values import check_params
 from obelisk.concepts.results import FinishedResult
+from obelisk.concepts.trace_context import TraceContext
 from obelisk.concepts.wit_time import schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionExtension
 from obelisk.registry import ComponentRegistry
@@ -65,8 +67,11 @@ class ExecutionService:
         self._registry = registry
         self._clock = clock
 
-    async def submit(self, execution_id: ExecutionId, ffqn: Ffqn | str, params: Any) -> Submitted:
-        """Type-check and create a top-level execution, pending now.
+    async def submit(
+        self, execution_id: ExecutionId, ffqn: Ffqn | str, params: Any, *, trace: TraceContext | None = None
+    ) -> Submitted:
+        """Type-check and create a top-level execution, pending now. ``trace``: the caller's trace context (a
+        ``traceparent``), stored with the execution; while traces are on, one without gets a new trace.
 
         Raises ``ParseError`` (a malformed or child id), ``FunctionNotFound`` (with candidates), ``ValueTypeError``
         (naming the parameter and the expected WIT type) or ``SubmitConflict``; in each case nothing was written.
@@ -83,7 +88,10 @@ class ExecutionService:
             # ``fn-schedule(schedule-at, params...)`` creates an execution of ``fn`` at the requested time.
             scheduled_at = resolve_schedule(schedule_at_from_json(checked[0]), now)
             checked = checked[1:]
-        created = exported.created(checked, scheduled_at)
+        tracer = tracing.active()
+        if tracer is not None:
+            trace = tracer.context_for_submission(trace)
+        created = exported.created(checked, scheduled_at, trace=trace)
         try:
             await self._storage.create(execution_id, created, now)
         except ExecutionAlreadyExists:
@@ -171,7 +179,12 @@ class ExecutionService:
         return await self._storage.list_responses(execution_id, cursor_from, length, including_cursor)
 
     async def follow_status(
-        self, execution_id: ExecutionId, poll_seconds: float = 5.0, coalesce_seconds: float = FOLLOW_COALESCE_SECONDS
+        self,
+        execution_id: ExecutionId,
+        poll_seconds: float = 5.0,
+        coalesce_seconds: float = FOLLOW_COALESCE_SECONDS,
+        *,
+        first_read: Callable[[], Awaitable[PendingState]] | None = None,
     ) -> AsyncIterator[PendingState]:
         """Yield the pending state now and after every change, until it is finished.
 
@@ -179,13 +192,15 @@ class ExecutionService:
         follower reads the database once, not once per change; ``poll_seconds`` only bounds how long a change made
         by another process (sharing the database) can go unseen. Changes closer together than
         ``coalesce_seconds`` (a serial workflow makes hundreds a second) are reported as the latest of them.
+        ``first_read``: the read that gives the state now, made once the watch is open (a caller that reads more
+        than the status, e.g. the summary, makes it its one read); the status by default.
         """
         previous: PendingState | None = None
         with self._storage.watch_status(execution_id) as watch:  # opened before the read: no change is missed
-            status = await self._storage.get_status(execution_id)
+            state = await (first_read() if first_read is not None else self._pending_state_now(execution_id))
             while True:
-                if status.pending_state != previous:
-                    previous = status.pending_state
+                if state != previous:
+                    previous = state
                     yield previous
                 if isinstance(previous, FinishedState):
                     return
@@ -195,3 +210,7 @@ class ExecutionService:
                 # Nothing pushed (a timeout: a change by another process sharing the database is only seen by
                 # reading; or the storage closed, and the read says so).
                 status = pushed if pushed is not None else await self._storage.get_status(execution_id)
+                state = status.pending_state
+
+    async def _pending_state_now(self, execution_id: ExecutionId) -> PendingState:
+        return (await self._storage.get_status(execution_id)).pending_state

@@ -9,9 +9,10 @@ backend implements this same class.
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import contextlib
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ from obelisk.concepts.results import ResultKind
 from obelisk.storage.notifications import StatusWatch
 
 if TYPE_CHECKING:
+    from obelisk.storage.group_commit import CommitObserver
+    from obelisk.storage.state_machine import ExecutionRow
     from obelisk.storage.write_health import WriteHealth
 
 
@@ -263,6 +266,19 @@ class ExecutionQuery:
     top_level_only: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class StorageGauges:
+    """What the metrics read from the database when they are scraped: true after a restart, and with several servers
+    on one database, of the whole database."""
+
+    executions: dict[tuple[str, str], int]
+    """``(ffqn, state)`` -> how many executions are in that pending state (``PendingAt``, ``Locked``, ...)."""
+    due: dict[str, int]
+    """FFQN -> executions ``PendingAt`` a time already passed: due, and not locked by any executor yet."""
+    size_bytes: int
+    """The database's size: the SQLite file's pages, or PostgreSQL's ``pg_database_size``."""
+
+
 @dataclass(slots=True)
 class StorageStats:
     commits: int = 0
@@ -274,6 +290,11 @@ class StorageStats:
 class Storage(abc.ABC):
     """Execution storage. All methods are coroutines on the server's event loop."""
 
+    on_finished: Callable[[Sequence[ExecutionRow]], None] | None = None
+    """Called on the event loop after each commit that touched finished executions, with their rows as the commit
+    left them (traces export the execution spans: ``obelisk.tracing.spans``). ``None`` (traces off): nothing is
+    computed for it."""
+
     @abc.abstractmethod
     async def write(self, ops: Sequence[WriteOp], now: int) -> None:
         """Apply ``ops`` in order in one transaction: all or nothing.
@@ -281,6 +302,12 @@ class Storage(abc.ABC):
         Raises ``VersionMismatch``, ``AlreadyFinished``, ``ExecutionAlreadyExists``, ``ExecutionNotFound`` or
         ``IllegalStateTransition``; then nothing was written.
         """
+
+    @abc.abstractmethod
+    def write_from_thread(self, ops: Sequence[WriteOp], now: int) -> concurrent.futures.Future[None]:
+        """``write`` called from a thread other than the event loop's (a workflow run's), returning at once: the
+        future is done once committed, or failed as ``write`` would raise. Writes started from one thread are
+        applied in the order they were started. Needs no hop through the event loop while writes are committing."""
 
     async def create(self, execution_id: ExecutionId, created: Created, now: int) -> None:
         await self.write([CreateExecution(execution_id, created)], now)
@@ -389,6 +416,15 @@ class Storage(abc.ABC):
     async def list_logs(self, execution_id: ExecutionId, after: int, length: int) -> LogPage:
         """Up to ``length`` stored lines of the execution with a cursor greater than ``after`` (-1: from the first),
         oldest first, and the execution's dropped count. Raises ``ExecutionNotFound`` for an unknown execution."""
+
+    # ------------------------------------------------------------------------------------------ metrics
+    @abc.abstractmethod
+    async def gauges(self, now: int) -> StorageGauges:
+        """Counts by state and the due backlog, with one grouped query each, and the database size."""
+
+    @abc.abstractmethod
+    def observe_commits(self, observer: CommitObserver | None) -> None:
+        """Tell ``observer`` what each commit of this process changed and how long it took (after the commit)."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -26,6 +26,7 @@ from obelisk.storage.interface import (
     ExpiredLock,
     HeldLock,
     ListDirection,
+    StorageGauges,
 )
 from obelisk.storage.state_machine import STATES, ExecutionRow, pending_state, status
 
@@ -33,7 +34,8 @@ Rows = Iterable[tuple[Any, ...]]
 
 ROW_COLUMNS = (
     "ffqn, next_version, response_count, state, pending_expires_finished, join_set_id, join_set_closing,"
-    " executor_id, run_id, temporary_event_count, result_kind, finished_at, pending_delays"
+    " executor_id, run_id, temporary_event_count, result_kind, finished_at, pending_delays,"
+    " matched_responses"
 )
 """The columns of ``execution_state`` that make an ``ExecutionRow``, in its field order after ``execution_id``."""
 FAILED_RUNS_LOOK_BACK = 64
@@ -84,6 +86,15 @@ class ReadStatements(Protocol):
 
     def due_delays(self, now: int) -> Rows:
         """``execution_id, join_set_id, delay_id, expires_at`` of the delays due at ``now``, oldest first."""
+
+    def state_counts(self) -> Rows:
+        """``ffqn, state, count`` of ``execution_state`` grouped by both (a scan of a covering index)."""
+
+    def due_counts(self, now: int) -> Rows:
+        """``ffqn, count`` of the ``PendingAt`` rows due at ``now`` (a scan of the pending index only)."""
+
+    def database_size(self) -> int:
+        """The database's size in bytes."""
 
     def executions(self, query: ExecutionQuery) -> Rows:
         """``row_codec.SUMMARY_COLUMNS`` of the page ``list_executions_sql`` selects."""
@@ -233,3 +244,11 @@ def list_executions_sql(query: ExecutionQuery, placeholder: str) -> tuple[str, l
     sql += f" ORDER BY created_at {order}, execution_id {order} LIMIT {placeholder}"
     params.append(query.length)
     return sql, params
+
+
+def gauges(db: ReadStatements, now: int) -> StorageGauges:
+    return StorageGauges(
+        executions={(str(ffqn), str(state)): int(count) for ffqn, state, count in db.state_counts()},
+        due={str(ffqn): int(count) for ffqn, count in db.due_counts(now)},
+        size_bytes=db.database_size(),
+    )

@@ -8,7 +8,8 @@ nothing of the server itself: no preopened directories, no argv, no inherited en
 ``obelisk.wasm.wasi_http``, not wasmtime's built-ins: an epoch deadline cannot interrupt a guest blocked inside
 wasmtime's WASI (a ``time.sleep`` of a day kept its thread and instance for the day, long after the attempt had
 timed out), whereas every wait of the Python layer ends at the store's deadline. It also sees each outgoing
-request, which the ``allowed_hosts`` allowlist needs. Random, the wall clock and the environment stay built-in.
+request, which the outbound policy (``[[outbound_http.allowed_host]]``, ``allowed_hosts``, secrets) needs.
+Random, the wall clock and the environment stay built-in.
 
 Two objects per component and attempt:
 * ``build_activity_linker`` - once per component; a Linker is immutable once used and shareable by threads.
@@ -133,9 +134,11 @@ def new_activity_store(
     outbound: OutboundPolicy | None = None,
     output: GuestOutput | None = None,
     run_id: str = "",
+    memory_limit: int | None = None,
 ) -> wasmtime.Store:
     """A fresh Store for one attempt, ready to instantiate: sandboxed WASI, wasi:http, its deadline set (the epoch
-    deadline for running code, the Python WASI layer's for waits). ``outbound`` ``None`` allows every request.
+    deadline for running code, the Python WASI layer's for waits), each linear memory capped at ``memory_limit``
+    bytes. ``outbound`` ``None`` allows every request.
 
     The guest's stdout and stderr are kept in ``output`` (the last bytes of each, to explain a failure), and
     forwarded if configured: line by line to the server's stdout/stderr, each line prefixed with
@@ -167,7 +170,7 @@ def new_activity_store(
     deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
     http_state = WasiHttpState(outbound=outbound, stdout=stdout, stderr=stderr, deadline=deadline)
     data = ActivityStoreData(component_id, execution_id, http_state, run_id)
-    store = engine.new_store(deadline_seconds=deadline_seconds, data=data)
+    store = engine.new_store(deadline_seconds=deadline_seconds, data=data, memory_limit=memory_limit)
     store.set_wasi(wasi)
     store.set_wasi_http()
     return store

@@ -252,14 +252,20 @@ class WasmEngine:
             return NO_DEADLINE_TICKS
         return min(NO_DEADLINE_TICKS, math.ceil(seconds / self.tick_seconds) + 1)
 
-    def new_store(self, *, deadline_seconds: float | None, data: Any = None) -> wasmtime.Store:
+    def new_store(
+        self, *, deadline_seconds: float | None, data: Any = None, memory_limit: int | None = None
+    ) -> wasmtime.Store:
         """A Store whose epoch deadline is already set, so instantiation cannot trap with ``interrupt``.
 
         The deadline counts from now and covers instantiation and every call made in this store; use
-        ``extend_deadline`` to give a later call a fresh budget.
+        ``extend_deadline`` to give a later call a fresh budget. ``memory_limit`` caps each linear memory of the
+        store in bytes (``max_memory_size``): a ``memory.grow`` past it returns -1 to the guest, whose allocator
+        then fails; an instance whose initial memory exceeds it fails to instantiate.
         """
         store = wasmtime.Store(self.engine, data=data)
         store.set_epoch_deadline(self.deadline_ticks(deadline_seconds))
+        if memory_limit is not None:
+            store.set_limits(memory_size=memory_limit)
         return store
 
     def extend_deadline(self, store: wasmtime.Store, deadline_seconds: float | None) -> None:

@@ -137,7 +137,7 @@ def add_deterministic_wasi(linker: Linker, imported_interfaces: Iterable[str]) -
 
 
 def new_workflow_store(
-    engine: WasmEngine, source: DeterministicSource, *, deadline_seconds: float | None
+    engine: WasmEngine, source: DeterministicSource, *, deadline_seconds: float | None, memory_limit: int | None = None
 ) -> wasmtime.Store:
     """A Store for one workflow run: the run is the store's data (host functions find it there), WASI has no
     environment, arguments, directories or network, and guest output goes to ``source.write_output``."""
@@ -146,6 +146,6 @@ def new_workflow_store(
     wasi.env = []
     wasi.stdout_custom = lambda data: source.write_output("stdout", bytes(data))
     wasi.stderr_custom = lambda data: source.write_output("stderr", bytes(data))
-    store = engine.new_store(deadline_seconds=deadline_seconds, data=source)
+    store = engine.new_store(deadline_seconds=deadline_seconds, data=source, memory_limit=memory_limit)
     store.set_wasi(wasi)
     return store

@@ -35,6 +35,7 @@ from obelisk.concepts.events import (
 from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import FinishedResult
+from obelisk.concepts.trace_context import TraceContext
 from obelisk.registry import ExportedFunction
 from obelisk.service.executions import ExecutionService
 from obelisk.storage.interface import AlreadyFinished, AppendEvents, CreateExecution, Storage, WriteOp
@@ -54,6 +55,12 @@ class WebhookRecord:
     next_version: int = 0
     children: int = 0
     scheduled: list[ExecutionId] = field(default_factory=list)
+    trace: TraceContext | None = None
+    """From the request's ``traceparent``, stored with the record; its children continue it."""
+
+    @property
+    def child_trace(self) -> TraceContext | None:
+        return None if self.trace is None else self.trace.child_of(self.execution_id)
 
 
 class WebhookExecutions:
@@ -79,6 +86,7 @@ class WebhookExecutions:
             component_id=record.component_id,
             max_retries=0,
             retry_exp_backoff_us=0,
+            trace=record.trace,
         )
         locked = Locked(record.component_id, self._executor_id, RunId.generate(), now + self._lock_us)
         ops += [CreateExecution(record.execution_id, created), AppendEvents(record.execution_id, 1, [locked])]
@@ -107,7 +115,8 @@ class WebhookExecutions:
             JoinSetRequest(join_set_id, ChildExecutionRequest(child_id)),
         ]
         ops.append(AppendEvents(record.execution_id, record.next_version, events))
-        child = callee.created(params, now, parent=ParentRef(record.execution_id, join_set_id))
+        parent = ParentRef(record.execution_id, join_set_id)
+        child = callee.created(params, now, parent=parent, trace=record.child_trace)
         ops.append(CreateExecution(child_id, child))
         await self._write(record, ops, len(events), now)
         return child_id
@@ -124,7 +133,9 @@ class WebhookExecutions:
         self._ensure_created(record, ops, now)
         new_id = ExecutionId.generate()
         ops.append(AppendEvents(record.execution_id, record.next_version, [Schedule(new_id, schedule_at)]))
-        created = callee.created(params, resolve_schedule(schedule_at, now), scheduled_by=record.execution_id)
+        created = callee.created(
+            params, resolve_schedule(schedule_at, now), scheduled_by=record.execution_id, trace=record.child_trace
+        )
         ops.append(CreateExecution(new_id, created))
         await self._write(record, ops, 1, now)
         record.scheduled.append(new_id)

@@ -54,6 +54,14 @@ _END = object()
 _STOPPED_STATUS = {StopReason.DEADLINE: 504, StopReason.SHUTDOWN: 503, StopReason.DISCONNECTED: 499}
 
 
+NO_ENDPOINT = ""
+"""The endpoint a ``ResponseObserver`` hears for a request that matched no route."""
+ResponseObserver = Callable[[str, int], None]
+"""``(component_id, status)`` of each request answered: the matched webhook's component id (``NO_ENDPOINT`` for none)
+and the HTTP status sent, heard as the response head is sent (a response cut mid-body counts with the status it
+began with)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Mount:
     """A webhook mounted on one route."""
@@ -125,8 +133,12 @@ class _InFlight:
 class WebhookHttpServer:
     """One ``[[http_server]]`` with the webhooks mounted on it."""
 
-    def __init__(self, config: HttpServerConfig, mounts: Sequence[Mount]) -> None:
+    def __init__(
+        self, config: HttpServerConfig, mounts: Sequence[Mount], responded: ResponseObserver | None = None
+    ) -> None:
+        """``responded`` hears the status of every request answered (``obelisk.metrics``)."""
         self.config = config
+        self._responded = responded
         self._router: Router[WebhookWorker] = Router()
         for mount in mounts:
             self._router.add(mount.route, mount.worker, mount.methods)
@@ -194,13 +206,24 @@ class WebhookHttpServer:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         arrived = time.monotonic()
+        endpoint = NO_ENDPOINT
         try:
             matched = self._router.match(request.method, request.raw_path)
         except DotSegmentInPath as refused:
-            return _closing(web.Response(status=400, text=str(refused)))
-        if matched is None:
-            return web.Response(status=404, text="Route not found")
-        worker = matched.target
+            response: web.StreamResponse = _closing(web.Response(status=400, text=str(refused)))
+        else:
+            if matched is None:
+                response = web.Response(status=404, text="Route not found")
+            else:
+                endpoint = matched.target.component_id
+                response = await self._handle_matched(request, matched.target, matched.params, arrived)
+        if self._responded is not None and not response.prepared:  # a streamed response was heard as it began
+            self._responded(endpoint, response.status)
+        return response
+
+    async def _handle_matched(
+        self, request: web.BaseRequest, worker: WebhookWorker, params: dict[str, str], arrived: float
+    ) -> web.StreamResponse:
         try:
             body = await read_body_with_deadline(
                 request, self.config.max_request_body_bytes, self._timeouts.body_seconds
@@ -218,7 +241,7 @@ class WebhookHttpServer:
         self._inflight += 1
         self._requests.add(in_flight)
         try:
-            return await self._run(request, worker, in_flight, matched.params, body)
+            return await self._run(request, worker, in_flight, params, body)
         except asyncio.CancelledError:
             control.stop(StopReason.DISCONNECTED)  # handlers are cancelled when their client goes away
             raise
@@ -259,7 +282,7 @@ class WebhookHttpServer:
                 raise
             in_flight.has_thread = True
             guest.add_done_callback(lambda _: _call_soon(loop, self._guest_returned, in_flight))
-            return await self._respond(request, bridge, guest, stopped)
+            return await self._respond(request, worker.component_id, bridge, guest, stopped)
         finally:
             deadline_timer.cancel()
 
@@ -299,6 +322,7 @@ class WebhookHttpServer:
     async def _respond(
         self,
         request: web.BaseRequest,
+        endpoint: str,
         bridge: _Bridge,
         guest: concurrent.futures.Future[WebhookOutcome],
         stopped: asyncio.Future[StopReason],
@@ -322,6 +346,8 @@ class WebhookHttpServer:
             if name.lower() in ("content-length", "transfer-encoding", "connection"):
                 continue
             response.headers.add(name, value.decode("latin-1"))
+        if self._responded is not None:  # now: the client may go away once it has the response, cancelling us
+            self._responded(endpoint, status)
         await response.prepare(request)
         while True:
             item = asyncio.ensure_future(bridge.chunks.get())

@@ -16,8 +16,9 @@ from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import LoadedComponent
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
+from obelisk.wasm.wasi_http.policy import OperatorPolicy
 from obelisk.webhooks.executions import WebhookExecutions
-from obelisk.webhooks.http_server import Mount, WebhookHttpServer
+from obelisk.webhooks.http_server import Mount, ResponseObserver, WebhookHttpServer
 from obelisk.webhooks.worker import WebhookCalls, WebhookSettings, WebhookWorker
 
 RECORD_LOCK_MARGIN = timedelta(seconds=10)
@@ -39,6 +40,7 @@ def build_webhook_worker(
     engine: WasmEngine,
     calls: WebhookCalls | None,
     env: Mapping[str, str],
+    operator: OperatorPolicy | None = None,
 ) -> WebhookWorker:
     webhook: WebhookEndpointConfig = entry.config
     return WebhookWorker(
@@ -52,6 +54,8 @@ def build_webhook_worker(
             forward_stdout=OutputForwarding(webhook.forward_stdout),
             forward_stderr=OutputForwarding(webhook.forward_stderr),
             request_timeout_seconds=webhook.request_timeout.total_seconds(),
+            memory_limit=webhook.memory_limit,
+            operator=operator,
         ),
         calls=calls,
     )
@@ -70,6 +74,8 @@ async def start_http_servers(
     clock: Clock,
     executor_id: ExecutorId,
     env: Mapping[str, str],
+    responded: ResponseObserver | None = None,
+    operator: OperatorPolicy | None = None,
 ) -> list[WebhookHttpServer]:
     """One started server per ``[[http_server]]``; on failure the ones already started are stopped."""
     records = WebhookExecutions(storage, executions, clock, executor_id, record_lock_us(config))
@@ -85,13 +91,14 @@ async def start_http_servers(
             engine,
             calls,
             env,
+            operator,
         )
         for route in webhook.routes:
             mounts[webhook.http_server].append(Mount(worker, route.route, route.methods))
     started: list[WebhookHttpServer] = []
     try:
         for server_config in config.http_server:
-            server = WebhookHttpServer(server_config, mounts[server_config.name])
+            server = WebhookHttpServer(server_config, mounts[server_config.name], responded)
             await server.start()
             started.append(server)
     except BaseException:

@@ -26,11 +26,12 @@ from typing import Any, Protocol, TypeVar
 import wasmtime
 from wasmtime.component import Component, Linker
 
-from obelisk import guest_log_sink
+from obelisk import guest_log_sink, tracing
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.guest_logs import LogKind
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, FinishedResult, Ok
+from obelisk.concepts.trace_context import TRACEPARENT, TraceContext, incoming_traceparent
 from obelisk.concepts.wit_time import schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.guest_log_sink import StreamLines
@@ -60,6 +61,7 @@ from obelisk.wasm.wasi_http.objects import (
     OutgoingResponse,
     ResponseOutparam,
 )
+from obelisk.wasm.wasi_http.policy import OperatorPolicy, OutboundPolicy
 from obelisk.wasm.wasi_http.state import WasiHttpState
 from obelisk.webhooks.executions import WebhookExecutions, WebhookRecord
 from obelisk.webhooks.request_control import RequestControl, RequestStopped, StopReason
@@ -109,6 +111,14 @@ class WebhookRequest:
     """Route parameters, passed to the guest as environment variables."""
 
 
+def _request_trace(request: WebhookRequest) -> TraceContext | None:
+    """The request's ``traceparent`` header; while traces are on, a new trace without one."""
+    header = next((value for name, value in request.headers if name.lower() == TRACEPARENT), None)
+    trace = incoming_traceparent(None if header is None else header.decode("latin-1"))
+    tracer = tracing.active()
+    return trace if tracer is None else tracer.context_for_submission(trace)
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookOutcome:
     execution_id: ExecutionId
@@ -128,6 +138,10 @@ class WebhookSettings:
     forward_stdout: OutputForwarding = OutputForwarding.NONE
     forward_stderr: OutputForwarding = OutputForwarding.NONE
     request_timeout_seconds: float = 60.0
+    memory_limit: int | None = None
+    """``max_memory_size`` in bytes; ``None``: unlimited."""
+    operator: OperatorPolicy | None = field(default=None, repr=False)
+    """``[[outbound_http.allowed_host]]`` with its secrets, for the guest's outgoing requests; ``None``: allow all."""
 
 
 class WebhookCalls:
@@ -222,7 +236,11 @@ class WebhookWorker:
         if control is None:
             control = RequestControl(time.monotonic() + self._settings.request_timeout_seconds)
         record = WebhookRecord(
-            ExecutionId.generate(), self._settings.component_id, request.method, request.path_with_query
+            ExecutionId.generate(),
+            self._settings.component_id,
+            request.method,
+            request.path_with_query,
+            trace=_request_trace(request),
         )
         try:
             control.check()
@@ -231,7 +249,15 @@ class WebhookWorker:
             return WebhookOutcome(record.execution_id, str(stopped), stopped=stopped.reason)
         prefix = f"[{self._settings.component_id} {record.execution_id}"
         output = GuestOutput()
+        operator = self._settings.operator
+        outbound = OutboundPolicy(
+            operator=operator,
+            placeholders=operator.new_placeholders() if operator is not None else {},
+            owner=self._settings.component_id,
+            execution_id=str(record.execution_id),
+        )
         state = WasiHttpState(
+            outbound=outbound,
             stdout=tee(
                 output.stdout,
                 _forwarder(f"{prefix} stdout] ", self._settings.forward_stdout),
@@ -245,7 +271,9 @@ class WebhookWorker:
             response_sink=lambda: _ResponseSink(target, control),
         )
         data = _StoreData(state, record, self._calls, self._settings.component_id, control, output)
-        store = self._engine.new_store(deadline_seconds=control.remaining(), data=data)
+        store = self._engine.new_store(
+            deadline_seconds=control.remaining(), data=data, memory_limit=self._settings.memory_limit
+        )
         with interruptible(control.check):
             return self._serve(request, target, control, store, data)
 
@@ -259,7 +287,8 @@ class WebhookWorker:
     ) -> WebhookOutcome:
         record, state = data.record, data.wasi_http
         wasi = wasmtime.WasiConfig()
-        wasi.env = [*self._settings.env.items(), *request.params.items()]
+        # A secret's name holds its placeholder; the config refuses env_vars of the same name.
+        wasi.env = [*self._settings.env.items(), *request.params.items(), *state.outbound.placeholders.items()]
         wasi.argv = []
         store.set_wasi(wasi)
         error: str | None = None

@@ -280,6 +280,8 @@ def _created_text(e: Created, url_of: ExecutionUrl) -> Markup:
         )
     if e.scheduled_by is not None:
         text += Markup(", scheduled by {}").format(_link(url_of(e.scheduled_by), e.scheduled_by))
+    if e.trace is not None:  # what to look the execution up by in a trace viewer (docs/observability.md#traces)
+        text += Markup(", trace {}").format(_code(f"{e.trace.trace_id:032x}"))
     return text
 
 

@@ -1,8 +1,9 @@
 """Runs one attempt of an activity: a fresh sandboxed Store and Instance, one call, the result as an outcome.
 
 Everything here runs in an executor thread. Failures are classified for the retry policy: a
-trap or an instantiation failure is temporary, a timeout is a timeout; a malformed parameter or result and a call
-the sandbox refuses are permanent (retrying cannot fix them). A guest's failure is one line in the server's log;
+trap or an instantiation failure is temporary, a timeout is a timeout; a malformed parameter or result, a call
+the sandbox refuses and a guest that died of its memory cap (``obelisk.wasm.memory_limit``) are permanent
+(retrying cannot fix them, and would take the memory again). A guest's failure is one line in the server's log;
 its text leads with the guest's own error when it printed one (``obelisk.wasm.guest_failure``).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wasmtime.component import Component
@@ -35,9 +36,10 @@ from obelisk.wasm.host_calls import (
     instantiate_guest,
 )
 from obelisk.wasm.introspect import callable_exports
+from obelisk.wasm.memory_limit import memory_limit_failure
 from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.wasi_http.io import DeadlinePassed
-from obelisk.wasm.wasi_http.policy import OutboundPolicy
+from obelisk.wasm.wasi_http.policy import HostCheck, OperatorPolicy, OutboundPolicy
 from obelisk.workers.outcome import FailedPermanently, FailedTemporarily, Succeeded, TimedOut, WorkerOutcome
 from obelisk.workers.worker import AttemptDeadline
 
@@ -55,8 +57,25 @@ class ActivitySettings:
     forward_stdout: OutputForwarding
     forward_stderr: OutputForwarding
     retry_on_err: bool
-    outbound: OutboundPolicy | None = None
-    """The outgoing-HTTP allowlist (``allowed_hosts``); ``None``: wasmtime's built-in wasi:http, allow-all."""
+    allows: HostCheck | None = None
+    """The activity's own outgoing-HTTP allowlist (``allowed_hosts``); ``None``: no such layer."""
+    operator: OperatorPolicy | None = field(default=None, repr=False)
+    """``[[outbound_http.allowed_host]]`` with its secrets; ``None``: no such layer."""
+    max_outbound_requests: int | None = None
+    memory_limit: int | None = None
+    """``max_memory_size`` in bytes; ``None``: unlimited."""
+
+    def attempt_policy(self, execution_id: str) -> OutboundPolicy:
+        """The policy of one attempt, with fresh placeholders for the secrets."""
+        placeholders = self.operator.new_placeholders() if self.operator is not None else {}
+        return OutboundPolicy(
+            self.allows,
+            self.operator,
+            placeholders,
+            self.max_outbound_requests,
+            owner=self.component_id,
+            execution_id=execution_id,
+        )
 
 
 class ActivityWorker:
@@ -99,6 +118,9 @@ class ActivityWorker:
         # some other way is abandoned.
         return ABANDON_AFTER_SECONDS
 
+    def _memory_limit_failure(self, *texts: str) -> str | None:
+        return memory_limit_failure(self._settings.component_id, self._settings.memory_limit, *texts)
+
     def run(self, locked: LockedExecution, deadline: AttemptDeadline) -> WorkerOutcome:
         export = self._exports.get(locked.ffqn)
         if export is None:
@@ -110,17 +132,20 @@ class ActivityWorker:
         except ObeliskError as error:
             return FailedPermanently(ExecutionFailure(f"error parsing parameters: {error}"))
         output = GuestOutput()
+        policy = self._settings.attempt_policy(locked.execution_id)
         store = new_activity_store(
             self._engine,
             component_id=self._settings.component_id,
             execution_id=locked.execution_id,
-            env=self._settings.env,
+            # A secret's name holds its placeholder; the config refuses env_vars of the same name.
+            env={**self._settings.env, **policy.placeholders},
             forward_stdout=self._settings.forward_stdout,
             forward_stderr=self._settings.forward_stderr,
-            outbound=self._settings.outbound,
+            outbound=policy,
             deadline_seconds=max(0.0, (deadline.us - self._clock.now_us()) / 1_000_000),
             output=output,
             run_id=locked.run_id,
+            memory_limit=self._settings.memory_limit,
         )
         try:
             instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)
@@ -134,6 +159,10 @@ class ActivityWorker:
             return TimedOut()
         except GuestTrap as trap:
             failure = trap_failure(trap, output)
+            limit = self._memory_limit_failure(trap.reason, trap.backtrace, output.stderr.text())
+            if limit is not None:
+                log.warning("%s: attempt failed: %s", locked.execution_id, limit)
+                return FailedPermanently(ExecutionFailure(limit, failure.detail))
             log.info("%s: attempt failed: %s", locked.execution_id, failure.reason)
             return FailedTemporarily(failure.reason, failure.detail)
         except GuestCallRefused as refused:
@@ -141,6 +170,10 @@ class ActivityWorker:
             log.info("%s: attempt failed: call refused: %s", locked.execution_id, refused)
             return FailedPermanently(ExecutionFailure(f"call refused: {refused}"))
         except GuestInstantiationError as error:
+            limit = self._memory_limit_failure(str(error))
+            if limit is not None:
+                log.warning("%s: attempt failed: %s", locked.execution_id, limit)
+                return FailedPermanently(ExecutionFailure(limit, str(error)))
             log.info("%s: attempt failed: %s", locked.execution_id, error)
             return FailedTemporarily("instantiation error", str(error))
         finally:

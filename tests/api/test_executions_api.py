@@ -259,3 +259,19 @@ async def test_list_executions_filters_refuse_what_they_cannot_mean(
         assert fragment in (error.value.details() or ""), error.value.details()
     finished = request(state_filters=[request.EXECUTION_STATE_FILTER_FINISHED], top_level_only=True)
     assert list((await executions.ListExecutions(finished)).executions) == []
+
+
+async def test_submit_stores_the_callers_traceparent_even_with_traces_off(
+    executions: pb_grpc.ExecutionRepositoryStub, server: Server
+) -> None:
+    """So that a server with traces on continues the caller's trace; an unreadable one is ignored (W3C), and with
+    traces off nothing is stored without one."""
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    stored = {}
+    for sent in (traceparent, "00-not-a-traceparent", None):
+        request = submit_request([1])
+        metadata = () if sent is None else (("traceparent", sent),)
+        response = await executions.Submit(request, metadata=metadata)
+        created = (await server.executions.get(ExecutionId(response.execution_id.id))).created
+        stored[sent] = None if created.trace is None else created.trace.traceparent()
+    assert stored == {traceparent: traceparent, "00-not-a-traceparent": None, None: None}

@@ -17,11 +17,11 @@ from obelisk.api.tokens import (
     Role,
     TokenVerifier,
     generate_token,
-    is_loopback_host,
     parse_token_hash,
     token_hash,
 )
 from obelisk.config import ConfigError, load_config
+from obelisk.config.exposure import is_loopback
 
 ENV = {"HOME": "/home/tester"}
 OPERATOR_TOKEN = "operator-token-for-tests-0123456789abcdef"
@@ -130,9 +130,11 @@ def test_the_plaintext_token_comes_from_the_environment_only(tmp_path: Path) -> 
     assert OPERATOR_TOKEN not in str(err.value)
 
 
-def test_loopback_hosts() -> None:
-    assert all(is_loopback_host(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST"))
-    assert not any(is_loopback_host(h) for h in ("0.0.0.0", "::", "192.0.2.1", "example.org", "localhost.evil"))
+def test_loopback_addresses() -> None:
+    loopback = ("127.0.0.1:1", "127.1.2.3:1", "[::1]:1", "localhost:1", "LOCALHOST:1")
+    assert all(is_loopback(address) for address in loopback)
+    others = ("0.0.0.0:1", "[::]:1", "192.0.2.1:1", "example.org:1", "localhost.evil:1")
+    assert not any(is_loopback(address) for address in others)
 
 
 @pytest.mark.parametrize(

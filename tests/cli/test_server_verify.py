@@ -154,3 +154,17 @@ def test_a_missing_database_the_role_may_not_create(tmp_path: Path, postgres_clu
         assert_one_error(verify(config, env={"DB_PASSWORD": password}), "does not exist", "needs CREATEDB")
     finally:
         postgres_cluster.sql(f"DROP ROLE {role}")
+
+
+def test_secrets_of_the_outbound_policy_are_read_as_a_start_would(tmp_path: Path) -> None:
+    policy = (
+        f'[database.sqlite]\ndirectory = "{tmp_path / "state"}"\n'
+        '[secrets]\nK = { env = "OBELISK_TEST_VERIFY_SECRET" }\n'
+        '[[outbound_http.allowed_host]]\npattern = "x.org"\nmethods = "*"\nsecrets = ["K"]\nreplace_in = ["headers"]\n'
+    )
+    config = write_config(tmp_path, policy)
+    assert "OBELISK_TEST_VERIFY_SECRET" not in os.environ
+    assert_one_error(verify(config), "secrets.K: environment variable OBELISK_TEST_VERIFY_SECRET is not set")
+    assert verify(config, env={"OBELISK_TEST_VERIFY_SECRET": "v"}).returncode == 0
+    skipped = verify(config, "--ignore-missing-env-vars")
+    assert skipped.returncode == 0 and "Secrets not checked (--ignore-missing-env-vars)" in skipped.stdout

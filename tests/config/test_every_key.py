@@ -6,7 +6,7 @@ Every key of the config models is in exactly one of these lists, and each list i
 * ``REFUSALS`` (``obelisk.config.unsupported``): a value other than the default is refused at load, naming the
   key and the reason, and the default loads;
 * ``REFUSED_BY_MODEL``: every value is refused by the model itself;
-* ``WARNED``: a non-default value loads with a warning naming the key (``[otlp]``, planned);
+* ``WARNED``: a non-default value loads with a warning naming the key (planned keys; none at present);
 * ``WITHOUT_USE``: the key configures only what is refused elsewhere, and that refusal is checked.
 
 A new key that is in none of them fails ``test_every_key_is_accounted_for``.
@@ -36,6 +36,10 @@ API = 'api.listening_addr = "127.0.0.1:5005"\n'
 
 # Where each key takes effect: (file, text that reads it there).
 CONSUMERS: dict[str, tuple[str, str]] = {
+    "otlp.enabled": ("obelisk/tracing/setup.py", "not otlp.enabled"),
+    "otlp.level": ("obelisk/tracing/setup.py", "span_detail(otlp.level)"),
+    "otlp.service_name": ("obelisk/tracing/setup.py", "service_name=otlp.service_name"),
+    "otlp.otlp_endpoint": ("obelisk/tracing/setup.py", "endpoint=otlp.otlp_endpoint"),
     "api.listening_addr": ("obelisk/server.py", "config.api.host_port"),
     "api.token_hashes[].hash": ("obelisk/api/tokens.py", "parse_token_hash(entry.hash)"),
     "api.token_hashes[].role": ("obelisk/api/tokens.py", "Role(entry.role)"),
@@ -47,6 +51,8 @@ CONSUMERS: dict[str, tuple[str, str]] = {
     "webui.header_timeout": ("obelisk/webui/app.py", "header_timeout"),
     "webui.body_timeout": ("obelisk/webui/app.py", "body_timeout"),
     "webui.idle_timeout": ("obelisk/webui/app.py", "idle_timeout"),
+    "metrics.listening_addr": ("obelisk/server.py", "config.metrics.listening_addr"),
+    "metrics.allow_unauthenticated": ("obelisk/config/models.py", "self.allow_unauthenticated"),
     "sqlite.file": ("obelisk/config/models.py", "SqliteBackend(self.sqlite.file, self.sqlite.synchronous)"),
     "sqlite.synchronous": ("obelisk/database.py", "synchronous=backend.synchronous"),
     "database.sqlite.directory": ("obelisk/config/models.py", "return self.directory / SQLITE_FILE_NAME"),
@@ -103,6 +109,23 @@ CONSUMERS: dict[str, tuple[str, str]] = {
     "activity_wasm[].env_vars": ("obelisk/server.py", "resolve_env_vars(activity.env_vars"),
     "activity_wasm[].allowed_hosts[].host": ("obelisk/config/models.py", "_split_host_pattern(self.host)"),
     "activity_wasm[].allowed_hosts[].methods": ("obelisk/config/models.py", "method.upper() not in self.methods"),
+    "activity_wasm[].max_memory_size": ("obelisk/server.py", "memory_limit=activity.memory_limit"),
+    "activity_wasm[].max_outbound_requests": (
+        "obelisk/server.py",
+        "max_outbound_requests=activity.outbound_request_limit",
+    ),
+    "workflow[].max_memory_size": ("obelisk/server.py", "memory_limit=workflow.memory_limit"),
+    "webhook_endpoint[].max_memory_size": ("obelisk/webhooks/setup.py", "memory_limit=webhook.memory_limit"),
+    "outbound_http.allowed_host[].pattern": ("obelisk/wasm/wasi_http/policy.py", "entry.host_pattern"),
+    "outbound_http.allowed_host[].methods": ("obelisk/wasm/wasi_http/policy.py", "entry.methods"),
+    "outbound_http.allowed_host[].request_url_regex": (
+        "obelisk/wasm/wasi_http/policy.py",
+        "re.compile(entry.request_url_regex)",
+    ),
+    "outbound_http.allowed_host[].secrets": ("obelisk/wasm/wasi_http/policy.py", "tuple(entry.secrets)"),
+    "outbound_http.allowed_host[].replace_in": ("obelisk/wasm/wasi_http/policy.py", "frozenset(entry.replace_in)"),
+    "secrets.env": ("obelisk/wasm/wasi_http/policy.py", "env[source.env]"),
+    "secrets.file": ("obelisk/wasm/wasi_http/policy.py", "interpolate(source.file"),
     "workflow[].name": ("obelisk/server.py", "ComponentId.of(kind, component.name, compiled.digest)"),
     "workflow[].location.path": ("obelisk/server.py", "component.location.path"),
     "workflow[].exec.batch_size": ("obelisk/server.py", ".batch_size"),
@@ -164,7 +187,7 @@ REFUSED_BY_MODEL: dict[str, tuple[str, str]] = {
     )
 }
 
-WARNED = {"otlp.enabled", "otlp.level", "otlp.service_name", "otlp.otlp_endpoint"}
+WARNED: set[str] = set()
 
 # Keys that configure only what is refused elsewhere (checked by the tests named here).
 WITHOUT_USE = {
@@ -266,23 +289,20 @@ def test_a_key_the_model_refuses(tmp_path: Path, key: str) -> None:
     assert any(message in problem.message for problem in err.value.problems), str(err.value)
 
 
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("enabled", "true"),
-        ("level", '"debug"'),
-        ("service_name", '"mine"'),
-        ("otlp_endpoint", '"http://collector:4317"'),
-    ],
-)
-def test_a_non_default_otlp_key_loads_with_a_warning_naming_it(tmp_path: Path, key: str, value: str) -> None:
-    assert f"otlp.{key}" in WARNED
+def test_an_otlp_level_that_cannot_be_read_is_refused_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, '[otlp]\nenabled = true\nlevel = "info,app=loud"\n')
+    (problem,) = err.value.problems
+    assert (problem.key, problem.line) == ("otlp.level", 4)
+    assert 'unknown level "loud"' in problem.message, problem.message
+
+
+def test_otlp_enabled_with_a_level_that_selects_no_spans_warns(tmp_path: Path) -> None:
     path = tmp_path / "obelisk.toml"
-    path.write_text(f"{API}[otlp]\n{key} = {value}\n", encoding="utf-8")
-    loaded = load_config(path, ENV, cwd=tmp_path)
-    (warning,) = loaded.warnings
-    assert (warning.source, warning.line, warning.key) == (str(path), 3, f"otlp.{key}")
-    assert "not implemented yet" in warning.message and f"otlp.{key} has no effect" in warning.message
+    path.write_text(f'{API}[otlp]\nenabled = true\nlevel = "info,app=warn"\n', encoding="utf-8")
+    (warning,) = load_config(path, ENV, cwd=tmp_path).warnings
+    assert (warning.source, warning.line, warning.key) == (str(path), 4, "otlp.level")
+    assert "otlp.enabled is true" in warning.message and "nothing is exported" in warning.message
 
 
 def test_the_original_otlp_defaults_load_without_a_warning(tmp_path: Path) -> None:
@@ -333,7 +353,7 @@ def test_a_log_level_that_cannot_be_read_is_refused_with_its_line(tmp_path: Path
         assert words in problem.message, problem.message
 
 
-def test_server_verify_prints_the_warning(tmp_path: Path) -> None:
+def test_server_verify_accepts_otlp_without_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "obelisk.toml"
     path.write_text(f'{API}sqlite.file = "{tmp_path / "db.sqlite"}"\n[otlp]\nenabled = true\n', encoding="utf-8")
     run = subprocess.run(
@@ -345,7 +365,5 @@ def test_server_verify_prints_the_warning(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stderr == f"warning: {path}:4: otlp.enabled: OpenTelemetry export is not implemented yet, so " + (
-        "otlp.enabled has no effect: nothing is exported\n"
-    )
+    assert run.stderr == ""
     assert run.stdout.endswith("Configuration is valid.\n")

@@ -180,6 +180,7 @@ def test_a_server_logs_json_to_the_console_and_plain_lines_to_a_rotated_file(
     log = f"""
 [otlp]
 enabled = true
+level = "warn"
 
 [log.stdout]
 style = "json"
@@ -227,7 +228,7 @@ target = true
     console = _json_lines("".join(server.output))
     assert {"time", "level", "logger", "message"} <= set(console[0])
     warning = next(line for line in console if line["level"] == "WARNING")
-    assert "otlp.enabled" in str(warning["message"]) and "not implemented yet" in str(warning["message"])
+    assert "otlp.enabled" in str(warning["message"]) and "selects no spans" in str(warning["message"])
     assert any(line["logger"] == "obelisk.server" and line["level"] == "INFO" for line in console)
     guest = next(line for line in console if "failed: unsupported URL" in str(line["message"]))
     assert guest["logger"] == "obelisk.guest"

@@ -18,6 +18,7 @@ import pytest
 from obelisk.api.tokens import token_hash
 from obelisk.concepts.errors import ObeliskError
 from obelisk.config import load_config
+from obelisk.wasm.wasi_http.policy import load_operator_policy
 from tests.nix.nixtools import ENV, REPO, nix_eval, nix_eval_error, nix_string, nixpkgs_lib
 
 
@@ -604,6 +605,111 @@ def test_vm_postgres_nodes_load_through_the_servers_loader(tmp_path: Path) -> No
         "obelisk",
         None,
     )
+
+
+# ---------------------------------------------------------------------------------------------- outbound HTTP, limits
+
+
+def test_outbound_policy_secrets_and_limits_render_what_the_server_accepts(tmp_path: Path) -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'secrets.GITHUB_TOKEN = "/run/secrets/github-token"; '
+        "outboundHttp.allowedHosts = [ "
+        '{ pattern = "api.github.com"; methods = [ "GET" "POST" ]; secrets = [ "GITHUB_TOKEN" ]; '
+        'replaceIn = [ "headers" ]; requestUrlRegex = "^GET https://api[.]github[.]com/"; } '
+        '{ pattern = "*.example.com"; methods = "*"; } ]; '
+        'activities.a = { wasm = "/w/a.wasm"; maxMemorySize = 268435456; maxOutboundRequests = "unlimited"; }; '
+        'workflows.w = { wasm = "/w/w.wasm"; maxMemorySize = "unlimited"; }; '
+        'credentials.API_TOKEN = "/run/secrets/api-token"; }; }'
+    )
+    assert data["failedAssertions"] == []
+    service = data["service"]
+    # the secret is a credential loaded by systemd, read by the server from the credentials directory, never exported
+    assert service["serviceConfig"]["LoadCredential"] == [
+        "API_TOKEN:/run/secrets/api-token",
+        "obelisk-secret-GITHUB_TOKEN:/run/secrets/github-token",
+    ]
+    assert "GITHUB_TOKEN" not in service["script"] and "export API_TOKEN" in service["script"]
+    assert "/run/secrets" not in data["toml"] and data["tomlContext"] == []
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    config = load_config(rendered, env=ENV, cwd=tmp_path).config
+    assert config.secrets["GITHUB_TOKEN"].file == "${CREDENTIALS_DIRECTORY}/obelisk-secret-GITHUB_TOKEN"
+    assert config.outbound_http is not None
+    github, example = config.outbound_http.allowed_host
+    assert (github.pattern, github.methods, github.secrets, github.replace_in) == (
+        "api.github.com",
+        ["GET", "POST"],
+        ["GITHUB_TOKEN"],
+        ["headers"],
+    )
+    assert github.request_url_regex == "^GET https://api[.]github[.]com/"
+    assert (example.pattern, example.methods) == ("*.example.com", "*")
+    (activity,) = config.activity_wasm
+    assert (activity.memory_limit, activity.outbound_request_limit) == (256 * 1024 * 1024, None)
+    assert config.workflow[0].memory_limit is None
+
+    # the secret file as systemd would provide it is what the server reads
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "obelisk-secret-GITHUB_TOKEN").write_text("ghp_value\n")
+    policy = load_operator_policy(
+        config.outbound_http, config.secrets, {**ENV, "CREDENTIALS_DIRECTORY": str(credentials)}
+    )
+    assert policy is not None and policy.values.value("GITHUB_TOKEN") == "ghp_value"
+
+
+def test_without_a_declared_policy_no_outbound_table_is_written() -> None:
+    data = eval_module(f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; }}; }}")
+    assert "outbound_http" not in data["settings"] and "secrets" not in data["settings"]
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; outboundHttp.allowedHosts = [ ]; }}; }}"
+    )
+    assert data["settings"]["outbound_http"] == {"allowed_host": []}, "an empty list denies everything"
+
+
+def test_an_entry_naming_an_undefined_secret_and_a_bad_secret_name_fail_assertions() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'secrets."bad-name" = "/run/secrets/x"; '
+        'outboundHttp.allowedHosts = [ { pattern = "x.org"; methods = "*"; secrets = [ "NOPE" ]; '
+        'replaceIn = [ "body" ]; } ]; }; }'
+    )
+    messages = data["failedAssertions"]
+    assert any('services.obelisk.secrets."bad-name"' in m for m in messages), messages
+    assert any('names the secret "NOPE", which services.obelisk.secrets does not define' in m for m in messages)
+
+
+def test_secret_files_of_the_policy_refuse_nix_path_literals(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("x")
+    stderr = eval_module_error(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; secrets.T = {secret}; }}; }}"
+    )
+    assert "absolute path outside the Nix store" in stderr, stderr
+
+
+def test_module_otlp_options_render_the_otlp_table_the_server_reads(tmp_path: Path) -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'otlp = { enable = true; endpoint = "http://collector:4317"; serviceName = "obelisk-eu"; }; '
+        'settings.otlp.level = "info"; }; }'
+    )
+    assert data["failedAssertions"] == []
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    loaded = load_config(rendered, env=ENV, cwd=tmp_path)
+    otlp = loaded.config.otlp
+    assert otlp is not None
+    assert (otlp.enabled, otlp.otlp_endpoint, otlp.service_name, otlp.level) == (
+        True,
+        "http://collector:4317",
+        "obelisk-eu",
+        "info",
+    )
+    assert loaded.warnings == ()
+    without = eval_module(f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; }}; }}")
+    assert "otlp" not in tomllib.loads(without["toml"])
 
 
 # ---------------------------------------------------------------------------------------------- API tokens

@@ -24,6 +24,7 @@ from obelisk.concepts.events import (
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import Cancelled, Ok, ReturnValue
+from obelisk.concepts.trace_context import TraceContext
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
 from obelisk.storage.sqlite import SqliteStorage
@@ -434,3 +435,13 @@ async def test_end_now_button_cancels_a_pending_delay(client: Client, server: Se
     )
     assert again.status == 409
     assert f"Delay {delay_id} is not pending" in html.unescape(await again.text())
+
+
+async def test_the_created_event_names_the_executions_trace(client: Client, server: Server) -> None:
+    traced = ExecutionId.generate()
+    trace = TraceContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7)
+    await server.executions.submit(traced, FIBO, [1], trace=trace)
+    plain = await _submit(server, FIBO, [1])
+    page = await (await client.get(f"/execution/{traced}")).text()
+    assert ", trace <code>4bf92f3577b34da6a3ce929d0e0e4736</code>" in page
+    assert ", trace " not in await (await client.get(f"/execution/{plain}")).text()

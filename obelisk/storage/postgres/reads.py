@@ -58,6 +58,12 @@ _SELECT_DUE_DELAYS = (
 )
 
 _SELECT_DELAY_OWNER = "SELECT execution_id, join_set_id FROM delay WHERE delay_id = %s"
+_SELECT_STATE_COUNTS = "SELECT ffqn, state, COUNT(*) FROM execution_state GROUP BY ffqn, state"
+_SELECT_DUE_COUNTS = (
+    "SELECT ffqn, COUNT(*) FROM execution_state WHERE state = 'PendingAt' AND pending_expires_finished <= %s"
+    " GROUP BY ffqn"
+)
+_SELECT_DATABASE_SIZE = "SELECT pg_database_size(current_database())"
 
 
 def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
@@ -123,6 +129,17 @@ class PostgresReads:
 
     def delay_owner(self, delay_id: str) -> tuple[Any, ...] | None:
         return self.conn.execute(_SELECT_DELAY_OWNER, (delay_id,)).fetchone()
+
+    def state_counts(self) -> Rows:
+        return self.conn.execute(_SELECT_STATE_COUNTS).fetchall()
+
+    def due_counts(self, now: int) -> Rows:
+        return self.conn.execute(_SELECT_DUE_COUNTS, (now,)).fetchall()
+
+    def database_size(self) -> int:
+        found = self.conn.execute(_SELECT_DATABASE_SIZE).fetchone()
+        assert found is not None
+        return int(found[0])
 
     def executions(self, query: ExecutionQuery) -> Rows:
         sql, params = list_executions_sql(query)

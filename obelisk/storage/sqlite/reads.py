@@ -53,6 +53,14 @@ _SELECT_DUE_DELAYS = (
 )
 
 _SELECT_DELAY_OWNER = "SELECT execution_id, join_set_id FROM delay WHERE delay_id = ?"
+_SELECT_STATE_COUNTS = (
+    "SELECT ffqn, state, COUNT(*) FROM execution_state INDEXED BY execution_state_list_ffqn_state GROUP BY ffqn, state"
+)
+_SELECT_DUE_COUNTS = (
+    "SELECT ffqn, COUNT(*) FROM execution_state INDEXED BY execution_state_pending"
+    " WHERE state = 'PendingAt' AND pending_expires_finished <= ? GROUP BY ffqn"
+)
+_SELECT_DATABASE_SIZE = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
 
 
 def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
@@ -115,6 +123,15 @@ class SqliteReads:
     def delay_owner(self, delay_id: str) -> tuple[Any, ...] | None:
         found: tuple[Any, ...] | None = self.conn.execute(_SELECT_DELAY_OWNER, (delay_id,)).fetchone()
         return found
+
+    def state_counts(self) -> Rows:
+        return self.conn.execute(_SELECT_STATE_COUNTS)
+
+    def due_counts(self, now: int) -> Rows:
+        return self.conn.execute(_SELECT_DUE_COUNTS, (now,))
+
+    def database_size(self) -> int:
+        return int(self.conn.execute(_SELECT_DATABASE_SIZE).fetchone()[0])
 
     def executions(self, query: ExecutionQuery) -> Rows:
         sql, params = list_executions_sql(query)

@@ -632,7 +632,7 @@ def _outgoing_handle(host: _Host, call: _Call, request_handle: Any, options_hand
     # activities that may never make one.
     from obelisk.wasm.wasi_http.outgoing import start_request  # noqa: PLC0415
 
-    started = start_request(call.state.outbound, request, options)
+    started = start_request(call.state, request, options)
     if isinstance(started, ErrorCode):
         return _err(error_code_value(started))
     return _ok(_own(host, call, HTTP_TYPES, "future-incoming-response", started))

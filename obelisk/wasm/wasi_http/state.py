@@ -42,6 +42,8 @@ class WasiHttpState:
         self.stdout = stdout
         self.stderr = stderr
         self.response_sink = response_sink
+        self.requests_started = 0
+        """Outgoing requests this store has started, against ``outbound.max_requests``."""
         self._objects: dict[int, object] = {}
         self._next_rep = 1
         self._lock = threading.Lock()

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from wasmtime.component import Linker, ResourceAny, ResourceHost
 
+from obelisk import tracing
 from obelisk.concepts.wit_time import TimeValueError, duration_us_from_json, schedule_at_from_json
 from obelisk.concepts.wit_types import FunctionMetadata
 from obelisk.registry import ImportKind, ResolvedImport
@@ -78,7 +79,11 @@ def _sleep(metadata: FunctionMetadata) -> HostFunction:
         run = _run(context)
         duration_us = _time_value(metadata, lambda: duration_us_from_json(from_wasm(duration, metadata.params[0].type)))
         now = run.now_us()
+        replayed = run.machine.is_replaying
         result = run.machine.sleep(duration_us, now_us=now, run_expires_at=run.run_expires_at())
+        tracer = tracing.active()
+        if tracer is not None and not replayed:
+            tracer.sleep_requested(now, now + duration_us)
         run.wait(result, delay_expires_at=now + duration_us)
 
     return sleep

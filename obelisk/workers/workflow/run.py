@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from obelisk import guest_log_sink
+from obelisk import guest_log_sink, tracing
 from obelisk.concepts.clock import Clock
 from obelisk.concepts.errors import ObeliskError
 from obelisk.concepts.events import (
@@ -192,6 +192,16 @@ class WorkflowRun:
         self._write([*deferred, *self._ops(pending, now)], now, finishes=finished_child)
         self.version = self.machine.next_version
 
+    def take_outcome_writes(self) -> tuple[WriteOp, ...]:
+        """Before the run's outcome: write what the machine collected (after the commits in flight), except an
+        inline child's result that is all that is left, which is returned to ride with the outcome's events."""
+        self.await_inflight()
+        if self.machine.has_pending:
+            self.flush()
+            return ()
+        deferred, _ = self._take_deferred()
+        return tuple(deferred)
+
     def _write(self, ops: list[WriteOp], now: int | None = None, *, finishes: ExecutionId | None = None) -> None:
         """Write ``ops`` now, after the commits in flight; ``finishes``: the inline child whose result they carry."""
         self.await_inflight()
@@ -228,16 +238,24 @@ class WorkflowRun:
             self.machine.skip_version()
         if events:
             ops.append(AppendEvents(self.execution_id, pending.version, events))
+        # Children and scheduled executions continue this execution's trace, under its span (derived: the same
+        # on every run).
+        trace = None if self.created.trace is None else self.created.trace.child_of(self.execution_id)
+        tracer = tracing.active()
         for child in pending.children:
             parent = ParentRef(self.execution_id, child.join_set_id)
-            created = self._registry.find_export(child.ffqn).created(child.params, now, parent=parent)
+            created = self._registry.find_export(child.ffqn).created(child.params, now, parent=parent, trace=trace)
             ops.append(CreateExecution(child.child_id, created))
+            if tracer is not None:
+                tracer.child_submitted(child.ffqn, child.child_id)
         for scheduled in pending.scheduled:
             at = resolve_schedule(scheduled.schedule_at, now)
             created = self._registry.find_export(scheduled.ffqn).created(
-                scheduled.params, at, scheduled_by=self.execution_id
+                scheduled.params, at, scheduled_by=self.execution_id, trace=trace
             )
             ops.append(CreateExecution(scheduled.execution_id, created))
+            if tracer is not None:
+                tracer.child_submitted(scheduled.ffqn, scheduled.execution_id, scheduled_at_us=at)
         return ops
 
     # ------------------------------------------------------------------------------------------ direct calls
@@ -292,7 +310,13 @@ class WorkflowRun:
             op.created for op in ops if isinstance(op, CreateExecution) and op.execution_id == child.child_id
         )
         locked = LockedExecution(child.child_id, run_id, CHILD_VERSION_AFTER_LOCK, created, lock_expires_at, 0, [], [])
-        outcome = inline.worker.run(locked, AttemptDeadline(lock_expires_at))
+        tracer = tracing.active()
+        span = None if tracer is None else tracer.start_run(locked, inline=True)
+        if span is None:
+            outcome = inline.worker.run(locked, AttemptDeadline(lock_expires_at))
+        else:
+            outcome = span.call(lambda: inline.worker.run(locked, AttemptDeadline(lock_expires_at)))
+            span.end(outcome)
         parent = ParentRef(self.execution_id, join_set_id)
         if isinstance(outcome, Succeeded) and not (
             isinstance(outcome.result, FallibleError) and inline.worker.retry_on_err and created.max_retries > 0

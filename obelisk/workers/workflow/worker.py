@@ -82,6 +82,8 @@ STORAGE_FAULT_PAUSE_US = 1_000_000
 class WorkflowSettings:
     run: RunSettings
     retry_on_trap: bool
+    memory_limit: int | None = None
+    """``max_memory_size`` in bytes; ``None``: unlimited."""
 
 
 class WorkflowWorker:
@@ -221,7 +223,10 @@ class WorkflowWorker:
 
     def _call(self, run: WorkflowRun, export: CallableExport, args: list[Any]) -> Any:
         store = new_workflow_store(
-            self._engine, run, deadline_seconds=max(0.0, (run.deadline_us - self._clock.now_us()) / 1_000_000)
+            self._engine,
+            run,
+            deadline_seconds=max(0.0, (run.deadline_us - self._clock.now_us()) / 1_000_000),
+            memory_limit=self._settings.memory_limit,
         )
         run.on_extend = lambda seconds: self._engine.extend_deadline(store, seconds)
         try:
@@ -243,9 +248,9 @@ class WorkflowWorker:
         while (join_set_id := machine.next_join_set_to_close()) is not None:
             run.wait(machine.await_next(join_set_id, run_expires_at=run.run_expires_at(), closing=True))
         machine.check_finished_replay(after_closing=True)
-        run.flush()
+        carried = run.take_outcome_writes()
         result = classify_return(None if metadata.result is None else ReturnValue(value))
-        return Succeeded(result, version=run.version)
+        return Succeeded(result, version=run.version, carried=carried)
 
 
 def _interrupted(reason: InterruptReason) -> WorkerOutcome:
