@@ -159,9 +159,12 @@ def _token_hash_item(value: Any) -> Any:
 
 
 def _non_empty_token(value: str | None) -> str | None:
-    if value == "":
+    """Surrounding whitespace is dropped, as clients drop it (a token read from a file ends with a newline)."""
+    if value is None:
+        return None
+    if not value.strip():
         raise ValueError("must not be empty (unset OBELISK__API__TOKEN rather than setting it to nothing)")
-    return value
+    return value.strip()
 
 
 class ApiConfig(_Model):

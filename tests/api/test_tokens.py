@@ -120,7 +120,7 @@ def test_config_refuses_a_bad_hash_or_role_with_its_line(tmp_path: Path) -> None
 
 
 def test_the_plaintext_token_comes_from_the_environment_only(tmp_path: Path) -> None:
-    verifier = load(tmp_path, 'api.listening_addr = "127.0.0.1:5005"\n', {"OBELISK__API__TOKEN": OPERATOR_TOKEN})
+    verifier = load(tmp_path, 'api.listening_addr = "127.0.0.1:5005"\n', {"OBELISK__API__TOKEN": OPERATOR_TOKEN + "\n"})
     assert verifier.identify(OPERATOR_TOKEN) == Identity(Role.OPERATOR, "token:" + token_hash(OPERATOR_TOKEN)[7:15])
     with pytest.raises(ConfigError) as err:
         load(tmp_path, f'api.listening_addr = "127.0.0.1:5005"\napi.token = "{OPERATOR_TOKEN}"\n')
