@@ -11,6 +11,7 @@
 }:
 let
   node = import ./node.nix { inherit obelisk components module; };
+  authNode = import ./auth-node.nix { inherit obelisk components module; };
   postgres = import ./postgres-nodes.nix { inherit obelisk components module; };
   vmTest =
     name: nodes: script:
@@ -28,6 +29,8 @@ in
   vm-tls = vmTest "tls" {
     machine = import ./tls-node.nix { inherit obelisk components module; };
   } ./tls.py;
+  # The API and the web UI on all interfaces with a token: the CLI with it works, without it is refused.
+  vm-auth = vmTest "auth" { machine = authNode; } ./auth.py;
   # Two servers with the same components on one PostgreSQL database on a third machine.
   vm-postgres = vmTest "postgres" {
     inherit (postgres) db;

@@ -1,6 +1,7 @@
 # An OCI image of the server with the example components. Built without runAsRoot (no VM needed): the entry
 # point is `obelisk server run`, the API and the web UI listen on all interfaces of the container, and the
-# server runs as the unprivileged user obelisk (uid 1000). Its state lives in the volume /data: the SQLite
+# server runs as the unprivileged user obelisk (uid 1000). Listening on all interfaces, the server starts only
+# with an API token: `docker run -e OBELISK__API__TOKEN=...` (the image holds no secret; docs/security.md). Its state lives in the volume /data: the SQLite
 # database (/data/obelisk.sqlite, with its executor id and lock files beside it) and the compile caches
 # (/data/cache, which may be lost). A new container on the same volume resumes the executions; two containers on
 # one volume are refused by the server's database lock.

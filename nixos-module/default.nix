@@ -605,8 +605,15 @@ let
   exposed = filter (l: !(l.ownFirewall or false) && !(isLoopback (hostOf l.address))) listeners;
   metricsExposed = metricsCfg.enable && !(isLoopback metricsCfg.listenAddress);
   exposedPorts = unique (map (l: portOf l.address) exposed);
-  # The API and the web UI have no authentication: opening them is worth a warning.
-  exposedUnauthenticated = filter (l: l.warnIfOpened) exposed;
+  # Opening the API or the web UI to the network needs a token (or `allow_unauthenticated`, said explicitly).
+  exposedApiOrUi = filter (l: l.warnIfOpened) exposed;
+  # A token the module knows of: a token file, one given as a credential, or hashes in the config. (A token in
+  # `environmentFile` cannot be seen from here: use `apiTokenFile`.)
+  apiTokenVariable = "OBELISK__API__TOKEN";
+  hasApiToken =
+    cfg.apiTokenFile != null || cfg.credentials ? ${apiTokenVariable} || (cfg.settings.api.token_hashes or [ ]) != [ ];
+  allowsUnauthenticated = cfg.settings.api.allow_unauthenticated or false;
+  exposedUnauthenticated = if hasApiToken then [ ] else exposedApiOrUi;
   # A specific address can only be bound once the network has configured it.
   bindsSpecificAddress = lib.any (
     l: !(isLoopback (hostOf l.address)) && !(isWildcard (hostOf l.address))
@@ -679,9 +686,12 @@ let
   # A database on another machine is reached once the network is up.
   remoteDatabase = usesPostgres && !db.createLocally && !(lib.hasPrefix "/" (toString db.host));
 
-  # The database password is one more credential, under the name the rendered [database.postgres] reads.
+  # The database password is one more credential, under the name the rendered [database.postgres] reads, and so
+  # is the API token, exported as the variable the server reads it from.
   loadedCredentials =
-    cfg.credentials // optionalAttrs (db.passwordFile != null) { ${passwordVariable} = db.passwordFile; };
+    cfg.credentials
+    // optionalAttrs (db.passwordFile != null) { ${passwordVariable} = db.passwordFile; }
+    // optionalAttrs (cfg.apiTokenFile != null) { ${apiTokenVariable} = cfg.apiTokenFile; };
   # Secrets are credentials too, but never exported: the server reads them from the credentials directory.
   secretCredentials = lib.mapAttrs' (name: file: lib.nameValuePair (secretCredential name) file) cfg.secrets;
   # The unit's start script reads each credential from systemd's credentials directory into the environment
@@ -919,8 +929,23 @@ in
       default = false;
       description = ''
         Open the TCP ports of the API, the web UI and the HTTP servers that listen on an address other machines
-        can reach (not 127.0.0.0/8, ::1 or localhost). The gRPC API and the web UI have no authentication: whoever
-        reaches them can submit and inspect executions, so opening them is warned about.
+        can reach (not 127.0.0.0/8, ::1 or localhost). Opening the API or the web UI needs an API token
+        (`apiTokenFile`, `settings.api.token_hashes`): without one, evaluation fails, unless
+        `settings.api.allow_unauthenticated = true` says the exposure is meant (then it is warned about).
+      '';
+    };
+
+    apiTokenFile = mkOption {
+      type = types.nullOr secretFile;
+      default = null;
+      example = "/run/secrets/obelisk-api-token";
+      description = ''
+        A file holding an operator API token (one line, e.g. from `obelisk generate token`), loaded as a systemd
+        credential (LoadCredential, readable by the service alone, never in the Nix store) and exported to the
+        server as ${apiTokenVariable}. Clients present it as `authorization: Bearer <token>` (`obelisk client
+        --api-token`, or OBELISK_API_TOKEN); the web UI asks for it at sign-in. More tokens, and read-only
+        `viewer` tokens, go in `settings.api.token_hashes` as hashes. A string, not a path literal; a trailing
+        newline is dropped.
       '';
     };
 
@@ -1132,6 +1157,16 @@ in
         assertion = lib.elem webhook.httpServer httpServerNames;
         message = ''services.obelisk.webhookEndpoints.${key}.httpServer = "${webhook.httpServer}" names no HTTP server; ${definedServers}.'';
       }) cfg.webhookEndpoints
+      ++ optional (cfg.openFirewall && exposedUnauthenticated != [ ] && !allowsUnauthenticated) {
+        assertion = false;
+        message = "services.obelisk.openFirewall would open ${
+          concatMapStringsSep " and " (l: "${l.what} on ${l.address}") exposedUnauthenticated
+        } to the network without authentication, so anyone who reaches it could submit, cancel and read every execution: set services.obelisk.apiTokenFile (a file outside the Nix store holding a token from `obelisk generate token`) or settings.api.token_hashes, or settings.api.allow_unauthenticated = true to open it anyway.";
+      }
+      ++ optional (cfg.apiTokenFile != null && cfg.credentials ? ${apiTokenVariable}) {
+        assertion = false;
+        message = "services.obelisk.apiTokenFile and services.obelisk.credentials.${apiTokenVariable} both set the API token: keep apiTokenFile.";
+      }
       ++ map (name: {
         assertion = builtins.match envVarName name != null;
         message = ''services.obelisk.credentials."${name}": a credential is exported as an environment variable, so its name must match ${envVarName}.'';
@@ -1173,8 +1208,8 @@ in
         several = lib.length exposedUnauthenticated > 1;
         listed = concatMapStringsSep " and " (l: "${l.what} on ${l.address}") exposedUnauthenticated;
       in
-      optional (cfg.openFirewall && exposedUnauthenticated != [ ])
-        "services.obelisk.openFirewall: ${listed} ${if several then "are" else "is"} opened to the network, without authentication: whoever reaches ${if several then "them" else "it"} can submit and inspect executions."
+      optional (cfg.openFirewall && exposedUnauthenticated != [ ] && allowsUnauthenticated)
+        "services.obelisk.openFirewall: ${listed} ${if several then "are" else "is"} opened to the network, without authentication (settings.api.allow_unauthenticated): whoever reaches ${if several then "them" else "it"} can submit, cancel and inspect executions."
       ++ optional (
         cfg.openFirewall && exposed == [ ]
       ) "services.obelisk.openFirewall has no effect: every listening address is a loopback address.";

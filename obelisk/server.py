@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from obelisk import guest_log_sink
 from obelisk.api.server import ApiServer
 from obelisk.api.tls import ServerTls, load_listener_tls
+from obelisk.api.tokens import TokenVerifier
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
@@ -238,6 +239,8 @@ class Server:
         """Stores what guests log and print, per execution (``obelisk.guest_log_sink``)."""
         self.executions = ExecutionService(storage, registry, clock)
         self.components = ComponentService(registry)
+        self.tokens = TokenVerifier.from_config(config)
+        """Who may call the API and sign in to the web UI (``obelisk.api.tokens``)."""
         self.api: ApiServer | None = None
         """The gRPC API, listening on ``api.listening_addr`` once ``start`` returns."""
         self.webui: WebUiServer | None = None
@@ -366,7 +369,12 @@ class Server:
         try:
             host, port = config.api.host_port
             server.api = await ApiServer.start(
-                host, port, executions=server.executions, components=server.components, tls=tls.api
+                host,
+                port,
+                executions=server.executions,
+                components=server.components,
+                tls=tls.api,
+                tokens=server.tokens,
             )
             for executor in executors:  # a component that stopped taking work before the API was up
                 if not abandoned.accepting(executor.config.component_id):
@@ -499,6 +507,7 @@ async def _start_webui(server: Server, listening_addr: str, tls: ServerTls | Non
         port,
         server.config.webui,
         ssl_context=None if tls is None else tls.context,
+        tokens=server.tokens,
     )
 
 

@@ -74,11 +74,13 @@ def ffqn_of(name: pb.FunctionName) -> str:
 
 
 class ApiClient:
-    def __init__(self, url: str = DEFAULT_API_URL, tls: ClientTls | None = None) -> None:
+    def __init__(self, url: str = DEFAULT_API_URL, tls: ClientTls | None = None, token: str | None = None) -> None:
         """TLS is used when ``url`` is ``https://`` (or ``grpcs://``), or when ``tls`` is given (then also for an
         ``http://`` URL or a bare ``host:port``); ``tls`` names the CA that signed the server's certificate (else the
-        system's CAs are trusted) and, for mutual TLS, the client's certificate and key."""
+        system's CAs are trusted) and, for mutual TLS, the client's certificate and key. ``token``: presented as
+        ``authorization: Bearer <token>`` on every call (``obelisk.api.auth``)."""
         self.url = url
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         target, secure = channel_target(url)
         self.secure = secure or tls is not None
         self._client_certificate = tls is not None and tls.cert_file is not None
@@ -114,7 +116,9 @@ class ApiClient:
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
-            return method(request, timeout=UNARY_TIMEOUT_SECONDS, compression=grpc.Compression.Gzip)
+            return method(
+                request, timeout=UNARY_TIMEOUT_SECONDS, compression=grpc.Compression.Gzip, metadata=self._metadata
+            )
         except grpc.RpcError as error:
             raise self._error(error) from None
 
@@ -157,7 +161,7 @@ class ApiClient:
         request = pb.GetStatusRequest(
             execution_id=pb.ExecutionId(id=execution_id), follow=follow, send_finished_status=True
         )
-        stream = self._executions.GetStatus(request, compression=grpc.Compression.Gzip)
+        stream = self._executions.GetStatus(request, compression=grpc.Compression.Gzip, metadata=self._metadata)
         try:
             yield from stream
         except grpc.RpcError as error:

@@ -22,12 +22,14 @@ from typing import Any
 
 import grpc
 
+from obelisk.api.auth import AuthInterceptor
 from obelisk.api.executions import ExecutionRepository
 from obelisk.api.functions import FunctionRepository
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.api.request_guard import guard
 from obelisk.api.tls import ServerTls
+from obelisk.api.tokens import TokenVerifier
 from obelisk.concepts.errors import ObeliskError
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
@@ -62,9 +64,12 @@ class ApiServer:
         executions: ExecutionService,
         components: ComponentService,
         tls: ServerTls | None = None,
+        tokens: TokenVerifier | None = None,
     ) -> ApiServer:
-        """Listen on ``host:port``, with TLS (and mutual TLS when it has a client CA) when ``tls`` is given."""
-        server = grpc.aio.server(compression=grpc.Compression.Gzip)
+        """Listen on ``host:port``, with TLS (and mutual TLS when it has a client CA) when ``tls`` is given.
+        ``tokens``: who may call (``obelisk.api.auth``); ``None`` or no token configured: anyone who reaches it."""
+        interceptors = [AuthInterceptor(tokens)] if tokens is not None and tokens.required else []
+        server = grpc.aio.server(compression=grpc.Compression.Gzip, interceptors=interceptors)
         _add_guarded(server, pb_grpc.add_ExecutionRepositoryServicer_to_server, ExecutionRepository(executions))
         _add_guarded(server, pb_grpc.add_FunctionRepositoryServicer_to_server, FunctionRepository(components))
         component_names = tuple(component_service_name(view.entry.name) for view in components.list_components())

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from obelisk.api.generated import obelisk_pb2 as pb
 
 DEFAULT_API_URL = "http://127.0.0.1:5005"
+TOKEN_META = "obelisk.api_token"
+TOKEN_ENV_VARS = ["OBELISK_API_TOKEN", "OBELISK__API__TOKEN"]
+"""Where ``--api-token`` is read from when not given, in order (as the original's CLI)."""
 
 
 class ExitCode(enum.IntEnum):
@@ -78,13 +81,30 @@ def _api_url(ctx: typer.Context, override: str | None) -> str:
     return str((obj or {}).get("api_url", DEFAULT_API_URL))
 
 
+def _api_token(ctx: typer.Context) -> str | None:
+    """The command's ``--api-token``, else the client group's (which falls back to the environment)."""
+    if ctx.meta.get(TOKEN_META):
+        return str(ctx.meta[TOKEN_META])
+    obj = ctx.find_root().obj if ctx.obj is None else ctx.obj
+    token = (obj or {}).get("api_token")
+    return str(token) if token else None
+
+
+def _remember_token(ctx: typer.Context, value: str | None) -> str | None:
+    """``--api-token`` given after a command: kept where ``_run`` looks first (``ctx.meta`` is shared by the
+    command and its groups), so the commands need not pass it along."""
+    if value:
+        ctx.meta[TOKEN_META] = value
+    return value
+
+
 def _run(ctx: typer.Context, api_url: str | None, action: Callable[[ApiClient], int]) -> int:
     from obelisk.api.client import ApiClient, ApiError, ClientInputError
     from obelisk.cli.client_tls import client_tls
 
     try:
         obj = ctx.find_root().obj if ctx.obj is None else ctx.obj
-        with ApiClient(_api_url(ctx, api_url), client_tls(obj or {})) as client:
+        with ApiClient(_api_url(ctx, api_url), client_tls(obj or {}), _api_token(ctx)) as client:
             return action(client)
     except (UsageError, ClientInputError) as error:
         return _fail(str(error), ExitCode.USAGE)
@@ -505,6 +525,17 @@ ApiUrlOption = Annotated[
         show_default=False,
     ),
 ]
+ApiTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-token",
+        metavar="TOKEN",
+        help="The API token, sent as `authorization: Bearer TOKEN` (default: OBELISK_API_TOKEN, else "
+        "OBELISK__API__TOKEN).",
+        show_default=False,
+        callback=_remember_token,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
 FollowOption = Annotated[bool, typer.Option("--follow", "-f", help="Wait for the result, showing each status change.")]
 ExecutionIdArgument = Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="E_<ULID>, or a child's E_<ULID>.<n>")]
@@ -520,6 +551,16 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
             str,
             typer.Option("--api-url", "-a", metavar="URL", help="The server's gRPC API.", envvar="OBELISK_API_URL"),
         ] = DEFAULT_API_URL,
+        api_token: Annotated[
+            str | None,
+            typer.Option(
+                "--api-token",
+                metavar="TOKEN",
+                help="The API token (sent as `authorization: Bearer TOKEN`).",
+                envvar=TOKEN_ENV_VARS,
+                show_default=False,
+            ),
+        ] = None,
         tls: GroupTlsFlag = False,
         ca: GroupCaOption = None,
         client_cert: GroupClientCertOption = None,
@@ -529,7 +570,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         # Before grpc is imported: its core prints a failed TLS handshake on stderr at INFO, beside the one
         # `error:` line that says what failed.
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-        ctx.obj = {"api_url": api_url, **group_options(tls, ca, client_cert, client_key)}
+        ctx.obj = {"api_url": api_url, "api_token": api_token, **group_options(tls, ca, client_cert, client_key)}
 
     @component_app.command("list", epilog=EXIT_CODES)
     @with_tls_options
@@ -543,6 +584,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         ] = 0,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """List the server's components and their exported functions."""
         raise typer.Exit(component_list(ctx, api_url, extensions=extensions, verbose=verbose, as_json=as_json))
@@ -569,6 +611,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         follow: FollowOption = False,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """Submit an execution and print its id (with --follow: wait for its result)."""
         raise typer.Exit(
@@ -583,6 +626,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         follow: FollowOption = False,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """Show an execution's status (and result once finished)."""
         raise typer.Exit(execution_get(ctx, api_url, execution_id, follow=follow, as_json=as_json))
@@ -641,6 +685,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         ] = 20,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """List executions, newest first; on stderr, the options that show the next pages."""
         raise typer.Exit(
@@ -664,6 +709,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         execution_id: ExecutionIdArgument,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """Print an execution's event log; each JoinNext with the response it got (a child's result, a delay)."""
         raise typer.Exit(execution_events(ctx, api_url, execution_id, as_json=as_json))
@@ -679,6 +725,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         ] = False,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """Print what an execution's guest logged (obelisk:log) and printed (stdout, stderr), oldest first."""
         raise typer.Exit(execution_logs(ctx, api_url, execution_id, follow=follow, as_json=as_json))
@@ -690,6 +737,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         execution_id: ExecutionIdArgument,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """Cancel an unfinished execution: it finishes as cancelled, a running attempt is stopped, and its unfinished
         children are cancelled too. A finished execution is left as it is (exit status 3)."""
@@ -731,6 +779,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         ],
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """End a pending delay (a workflow's durable sleep) now, as if it had expired: the workflow goes on. A delay
         that is not pending is left alone (exit status 3)."""

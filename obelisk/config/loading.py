@@ -60,6 +60,16 @@ PATH_KEYS: tuple[tuple[str, ...], ...] = (
     *((kind, "*", "location", "path") for kind in COMPONENT_KINDS),
 )
 
+RAW_ENV_KEYS: frozenset[tuple[str, ...]] = frozenset({("api", "token")})
+"""Keys whose environment value is taken as it is, never parsed as TOML: a token such as ``1e3`` stays text."""
+FILE_REFUSED_KEYS: dict[tuple[str, ...], str] = {
+    ("api", "token"): (
+        "a plaintext token must not be written in a file; set it in the environment (OBELISK__API__TOKEN) or put "
+        "its hash in api.token_hashes (`obelisk generate token` prints both)"
+    ),
+}
+"""Keys that only the environment may set (secrets), with what to do instead."""
+
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 
@@ -143,6 +153,10 @@ def load_config(
         source = _read_source(candidate, cwd, problems)
         if source is not None:
             sources.append(source)
+    for source in sources:
+        for key_path, message in FILE_REFUSED_KEYS.items():
+            if _defined_depth(source.data, key_path) == len(key_path):
+                problems.append(_locate(key_path, message, [source], {}))
     if problems:
         raise ConfigError(problems)
 
@@ -274,7 +288,8 @@ def _apply_env_overrides(
             continue
         parts = [p.lower() for p in raw_parts]
         try:
-            path = _set_path(merged, parts, parse_env_value(env[name]))
+            value = env[name] if tuple(parts) in RAW_ENV_KEYS else parse_env_value(env[name])
+            path = _set_path(merged, parts, value)
         except ValueError as err:
             problems.append(ConfigProblem(str(err), source=source, key=".".join(parts)))
             continue

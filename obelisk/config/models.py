@@ -29,8 +29,9 @@ from pydantic import (
     model_validator,
 )
 
+from obelisk.api.tokens import parse_token_hash
 from obelisk.config.durations import Duration, describe_value
-from obelisk.config.exposure import unauthenticated_exposure_problem
+from obelisk.config.exposure import exposure_problems, unauthenticated_exposure_problem
 from obelisk.config.interpolation import interpolate
 from obelisk.config.log_levels import validate_level_filter
 from obelisk.config.outbound_http import (
@@ -140,6 +141,32 @@ class _Model(BaseModel):
 # ---------------------------------------------------------------------------------------------- server-wide
 
 
+def _valid_token_hash(value: str) -> str:
+    parse_token_hash(value)
+    return value.lower()
+
+
+class TokenHashConfig(_Model):
+    """One accepted API token, by its digest (``obelisk.api.tokens``), with the role it is given."""
+
+    hash: Annotated[str, AfterValidator(_valid_token_hash)]
+    role: Literal["viewer", "operator"] = "operator"
+
+
+def _token_hash_item(value: Any) -> Any:
+    """``"sha256:..."`` is short for ``{hash = "sha256:..."}`` (an operator), the original's form."""
+    return {"hash": value} if isinstance(value, str) else value
+
+
+def _non_empty_token(value: str | None) -> str | None:
+    """Surrounding whitespace is dropped, as clients drop it (a token read from a file ends with a newline)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError("must not be empty (unset OBELISK__API__TOKEN rather than setting it to nothing)")
+    return value.strip()
+
+
 class TlsFilesConfig(_Model):
     """A listener's certificate and private key (PEM files, read at start-up: a restart picks up renewed ones).
 
@@ -163,6 +190,14 @@ class TlsFilesConfig(_Model):
 
 class ApiConfig(TlsFilesConfig):
     listening_addr: SocketAddr
+    token_hashes: list[Annotated[TokenHashConfig, BeforeValidator(_token_hash_item)]] = Field(
+        default_factory=_empty_array
+    )
+    """Accepted tokens by digest: safe to commit (``obelisk generate token`` prints a token and its line)."""
+    token: Annotated[str | None, AfterValidator(_non_empty_token), Field(repr=False, exclude=True)] = None
+    """A plaintext operator token, from the environment only (``OBELISK__API__TOKEN``): refused in a file."""
+    allow_unauthenticated: bool = False
+    """Let the API and the web UI listen on a non-loopback address without any token (``exposure_problems``)."""
     tls_client_ca_file: ConfigPath | None = None
     """Mutual TLS: a client must present a certificate signed by one of these CA certificates (PEM)."""
 
@@ -202,6 +237,10 @@ class HttpConnectionLimits(_Model):
 
 class WebUiConfig(HttpConnectionLimits, TlsFilesConfig):
     listening_addr: SocketAddr | None = None
+    host_names: list[str] | None = None
+    """The names the UI answers to in the ``Host`` header (a port is ignored); ``None``: the listening address's host
+    and loopback (``localhost``, ``127.0.0.1``, ``::1``); ``["*"]``: any. Others get 400, so a DNS-rebinding page
+    cannot reach a loopback UI."""
     max_live_streams: Annotated[int, Field(ge=1)] = DEFAULT_MAX_LIVE_STREAMS
     """Live-update streams (server-sent events) served at once; past it a new one gets 503."""
 
@@ -783,6 +822,7 @@ def cross_field_problems(config: ObeliskConfig) -> list[tuple[KeyPath, str]]:
             for index, component in enumerate(getattr(config, kind))
         ],
     )
+    problems += exposure_problems(config)
     problems += unsupported_problems(config)
 
     addresses: list[tuple[KeyPath, str]] = [(("api", "listening_addr"), config.api.listening_addr)]

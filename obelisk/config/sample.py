@@ -16,13 +16,28 @@ SAMPLE_CONFIG = """\
 # Paths may start with ${DATA_DIR} (~/.local/share/obelisk), ${CACHE_DIR} (~/.cache/obelisk) or
 # ${CONFIG_DIR} (~/.config/obelisk); the XDG_*_HOME variables are honoured. Relative paths are relative to
 # the directory of this file. Any key can be overridden by an environment variable such as
-# OBELISK__api__listening_addr="0.0.0.0:5005" (tables separated by "__", value parsed as TOML if it parses).
+# OBELISK__api__listening_addr="127.0.0.1:5006" (tables separated by "__", value parsed as TOML if it parses).
 
 # gRPC API used by `obelisk client ...` (required).
 api.listening_addr = "127.0.0.1:5005"
+# API tokens (docs/security.md), for the API and the web UI's sign-in. With none, anyone who reaches the API or
+# the UI may do anything, so both must then listen on loopback (127.0.0.1, ::1, localhost) unless
+# api.allow_unauthenticated = true. Tokens are stored as hashes, safe to commit: `obelisk generate token` prints
+# a new token and its line. A plain hash is an operator (reads, submits, cancels, pauses); an entry written
+# { hash = "sha256:<hex>", role = "viewer" } reads only (`obelisk generate token --role viewer`). Clients send the
+# token as `authorization: Bearer <token>` (obelisk client: --api-token or OBELISK_API_TOKEN).
+#api.token_hashes = ["sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+# One plaintext operator token may come from the environment, OBELISK__API__TOKEN=<token>; api.token = "..."
+# written in a file is refused.
+# Listen beyond loopback without any token (a private network, or a proxy that authenticates):
+#api.allow_unauthenticated = true
 
 # Web UI; remove the key (or the table) to turn the web UI off.
 webui.listening_addr = "127.0.0.1:8080"
+# The names the UI answers to in the Host header (port ignored); default: the listening host, "localhost",
+# "127.0.0.1" and "::1".
+# Other names get 400, so a DNS-rebinding page cannot reach the UI; ["*"] accepts any.
+#webui.host_names = ["localhost", "obelisk.example.org"]
 # Slow or silent browsers: a request head must arrive within header_timeout of its first byte, a body within
 # body_timeout (else 408), and a connection without a request is closed after idle_timeout.
 #webui.header_timeout = {secs = 10}

@@ -22,15 +22,28 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from obelisk.api.tokens import TokenVerifier
 from obelisk.concepts.clock import Clock
 from obelisk.config.models import WebUiConfig
+from obelisk.config.values import parse_socket_addr
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
 from obelisk.webhooks.connection_watchdog import ConnectionTimeouts, WatchedAppRunner
-from obelisk.webui import pages_cancel, pages_components, pages_executions, pages_pause, pages_submit
+from obelisk.webui import pages_cancel, pages_components, pages_executions, pages_pause, pages_sign_in, pages_submit
 from obelisk.webui.context import UI, UiContext, component_url, execution_url, submit_url
 from obelisk.webui.errors import Handler, error_middleware
 from obelisk.webui.formatting import duration_text, json_text, rfc3339, utc_text
+from obelisk.webui.session import (
+    SIGN_IN_PATH,
+    SIGN_OUT_PATH,
+    UI_AUTH,
+    SessionStore,
+    UiAuth,
+    add_security_headers,
+    default_host_names,
+    host_middleware,
+    session_middleware,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +61,28 @@ def _asset_version() -> str:
 
 
 def create_app(
-    executions: ExecutionService, components: ComponentService, clock: Clock, limits: WebUiConfig | None = None
+    executions: ExecutionService,
+    components: ComponentService,
+    clock: Clock,
+    limits: WebUiConfig | None = None,
+    *,
+    tokens: TokenVerifier | None = None,
 ) -> web.Application:
+    """``tokens``: who may sign in (``obelisk.webui.session``); ``None`` or none configured: every browser may act."""
     limits = limits or WebUiConfig()
-    app = web.Application(middlewares=[error_middleware, _body_deadline(limits.body_timeout.total_seconds())])
+    middlewares = [
+        host_middleware,
+        error_middleware,
+        _body_deadline(limits.body_timeout.total_seconds()),
+        session_middleware,
+    ]
+    app = web.Application(middlewares=middlewares)
     app[UI] = UiContext(executions, components, clock, max_live_streams=limits.max_live_streams)
+    listening_host = parse_socket_addr(limits.listening_addr)[0] if limits.listening_addr else "127.0.0.1"
+    app[UI_AUTH] = UiAuth(
+        tokens or TokenVerifier(()), default_host_names(listening_host, limits.host_names), SessionStore()
+    )
+    app.on_response_prepare.append(add_security_headers)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("obelisk.webui", "templates"),
@@ -82,6 +112,9 @@ def create_app(
     app.router.add_post("/execution/{execution_id}/pause", pages_pause.pause_post)
     app.router.add_post("/execution/{execution_id}/resume", pages_pause.resume_post)
     app.router.add_get("/components", pages_components.components_page)
+    app.router.add_get(SIGN_IN_PATH, pages_sign_in.sign_in_form)
+    app.router.add_post(SIGN_IN_PATH, pages_sign_in.sign_in_post)
+    app.router.add_post(SIGN_OUT_PATH, pages_sign_in.sign_out_post)
     app.router.add_get("/component/{component_id}", pages_components.component_page)
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     app.on_shutdown.append(_cancel_streams)
@@ -150,7 +183,8 @@ async def start_webui(
     limits: WebUiConfig | None = None,
     *,
     ssl_context: ssl.SSLContext | None = None,
+    tokens: TokenVerifier | None = None,
 ) -> WebUiServer:
-    server = WebUiServer(create_app(executions, components, clock, limits), limits)
+    server = WebUiServer(create_app(executions, components, clock, limits, tokens=tokens), limits)
     await server.start(host, port, ssl_context)
     return server

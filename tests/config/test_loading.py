@@ -167,11 +167,13 @@ def test_env_override_wins_and_is_parsed_as_toml(tmp_path: Path, env: dict[str, 
         "OBELISK__activity_wasm__0__exec__lock_expiry": "{secs = 3}",
         "OBELISK__webui__listening_addr": "127.0.0.1:8081",
         "OBELISK__codegen_cache__enabled": "false",
+        "OBELISK__API__TOKEN": "1e3",  # a token: taken as it is, not as the TOML number 1000.0
         "UNRELATED": "x",
     }
     loaded = load_config(cfg_file, env, cwd=tmp_path)
     config = loaded.config
     assert config.api.listening_addr == "0.0.0.0:6000"
+    assert config.api.token == "1e3"
     assert config.activity_wasm[0].max_retries == 7
     assert config.activity_wasm[0].exec.lock_expiry == timedelta(seconds=3)
     assert config.webui_listening_addr == "127.0.0.1:8081"

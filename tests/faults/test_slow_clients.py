@@ -53,6 +53,7 @@ body_timeout = {{millis = {int(BODY_TIMEOUT * 1000)}}}"""
 [webui]
 listening_addr = "{webui}"
 max_live_streams = {LIVE_STREAMS}
+host_names = ["test", "127.0.0.1"]
 {timeouts}
 """
     components = f"""

@@ -116,7 +116,7 @@ def test_flake_outputs_evaluate_with_stand_ins(system: str, arch: str) -> None:
     assert out["app"].endswith("/bin/obelisk-example")
     assert out["devShell"].endswith(".drv")
     assert out["formatter"] == "nixfmt"
-    vm_tests = {"vm-basic", "vm-restart", "vm-crash", "vm-postgres", "vm-postgres-local"}
+    vm_tests = {"vm-basic", "vm-restart", "vm-crash", "vm-auth", "vm-postgres", "vm-postgres-local"}
     assert {"package", "components"} | vm_tests <= set(out["checks"])
     assert out["checks"]["vm-crash"] == "vm-test-run-obelisk-crash"
     assert out["checks"]["vm-postgres"] == "vm-test-run-obelisk-postgres"
@@ -142,7 +142,7 @@ def test_the_overlay_adds_names_of_its_own() -> None:
 def test_vm_test_nodes_evaluate_with_the_flake_module() -> None:
     out = eval_flake("x86_64-linux")
     run = f"exec {out['obelisk']['path']}/bin/obelisk server run"
-    servers = [(name, "machine") for name in ("vm-basic", "vm-restart", "vm-crash", "vm-postgres-local")]
+    servers = [(name, "machine") for name in ("vm-basic", "vm-restart", "vm-crash", "vm-auth", "vm-postgres-local")]
     servers += [("vm-postgres", "a"), ("vm-postgres", "b")]
     for test, node in servers:
         machine = out["vmTestNodes"][test][node]
@@ -226,6 +226,7 @@ def test_nix_flake_check_with_a_stand_in_nixpkgs(tmp_path: Path) -> None:
         "devShells.x86_64-linux.default",
         "formatter.aarch64-linux",
         "checks.x86_64-linux.vm-crash",
+        "checks.x86_64-linux.vm-auth",
         "checks.aarch64-linux.vm-basic",
         "checks.x86_64-linux.vm-postgres",
         "checks.aarch64-linux.vm-postgres-local",

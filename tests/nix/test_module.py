@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from obelisk.api.tokens import token_hash
 from obelisk.concepts.errors import ObeliskError
 from obelisk.config import load_config
 from obelisk.wasm.wasi_http.policy import load_operator_policy
@@ -147,6 +148,7 @@ def test_module_environment_file_and_privileged_port() -> None:
     data = eval_module(
         f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
         'environmentFile = "/run/secrets/obelisk.env"; settings.api.listening_addr = "0.0.0.0:443"; '
+        'apiTokenFile = "/run/secrets/obelisk-api-token"; '
         "settings.webui.listening_addr = null; openFirewall = true; }; }"
     )
     unit = data["service"]["serviceConfig"]
@@ -155,11 +157,7 @@ def test_module_environment_file_and_privileged_port() -> None:
     assert unit["PrivateUsers"] is False
     assert data["firewall"] == [443]
     assert tomllib.loads(data["toml"])["webui"] == {}
-    assert (
-        len(data["warnings"]) == 1
-        and "the gRPC API (settings.api.listening_addr) on 0.0.0.0:443" in (data["warnings"][0])
-    ), data["warnings"]
-    assert "without authentication" in data["warnings"][0]
+    assert data["warnings"] == [], "an API with a token is opened without a warning"
     assert data["service"]["after"] == ["network.target"], "a wildcard address needs no network-online.target"
 
 
@@ -307,13 +305,14 @@ def test_exposed_api_and_web_ui_without_open_firewall_are_not_opened() -> None:
 def test_a_specific_address_waits_for_network_online() -> None:
     data = eval_module(
         f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; openFirewall = true; "
-        'settings.api.listening_addr = "192.0.2.10:5005"; }; }'
+        'settings.api.listening_addr = "192.0.2.10:5005"; settings.api.allow_unauthenticated = true; }; }'
     )
     service = data["service"]
     assert service["after"] == ["network.target", "network-online.target"]
     assert service["wants"] == ["network-online.target"]
     assert data["firewall"] == [5005]
     assert "the gRPC API (settings.api.listening_addr) on 192.0.2.10:5005 is opened" in data["warnings"][0]
+    assert "without authentication (settings.api.allow_unauthenticated)" in data["warnings"][0]
 
 
 # ---------------------------------------------------------------------------------------------- stop
@@ -711,3 +710,82 @@ def test_module_otlp_options_render_the_otlp_table_the_server_reads(tmp_path: Pa
     assert loaded.warnings == ()
     without = eval_module(f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; }}; }}")
     assert "otlp" not in tomllib.loads(without["toml"])
+
+
+# ---------------------------------------------------------------------------------------------- API tokens
+
+
+def test_open_firewall_refuses_an_api_and_ui_without_a_token() -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; openFirewall = true; "
+        'settings.api.listening_addr = "0.0.0.0:5005"; settings.webui.listening_addr = "0.0.0.0:8080"; }; }'
+    )
+    (message,) = data["failedAssertions"]
+    assert message.startswith(
+        "services.obelisk.openFirewall would open the gRPC API (settings.api.listening_addr) on 0.0.0.0:5005 and "
+        "the web UI (settings.webui.listening_addr) on 0.0.0.0:8080 to the network without authentication"
+    )
+    assert "services.obelisk.apiTokenFile" in message and "settings.api.allow_unauthenticated = true" in message
+
+
+def test_the_api_token_file_is_a_credential_exported_to_the_server(tmp_path: Path) -> None:
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; openFirewall = true; "
+        'apiTokenFile = "/run/keys/obelisk-api-token"; settings.api.listening_addr = "0.0.0.0:5005"; '
+        'settings.webui.listening_addr = "0.0.0.0:8080"; }; }'
+    )
+    assert data["failedAssertions"] == [] and data["warnings"] == []
+    service = data["service"]
+    assert service["serviceConfig"]["LoadCredential"] == ["OBELISK__API__TOKEN:/run/keys/obelisk-api-token"]
+    assert 'OBELISK__API__TOKEN="$(< "$CREDENTIALS_DIRECTORY/OBELISK__API__TOKEN")"' in service["script"]
+    assert "export OBELISK__API__TOKEN" in service["script"]
+    assert "obelisk-api-token" not in data["toml"], "the token file is not named in the store"
+    assert sorted(data["firewall"]) == [5005, 8080]
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    with pytest.raises(ObeliskError, match="no API token is configured"):
+        load_config(rendered, env=ENV, cwd=tmp_path)
+    token = "t" * 64
+    assert load_config(rendered, env=ENV | {"OBELISK__API__TOKEN": token}, cwd=tmp_path).config.api.token == token
+
+
+def test_token_hashes_in_settings_count_as_authentication(tmp_path: Path) -> None:
+    digest = "sha256:" + "ab" * 32
+    data = eval_module(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; openFirewall = true; "
+        f'settings.api = {{ listening_addr = "0.0.0.0:5005"; token_hashes = [ "{digest}" '
+        f'{{ hash = "{digest.replace("ab", "cd")}"; role = "viewer"; }} ]; }}; }}; }}'
+    )
+    assert data["failedAssertions"] == [] and data["warnings"] == []
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    config = load_config(rendered, env=ENV, cwd=tmp_path).config
+    assert [(t.hash, t.role) for t in config.api.token_hashes] == [
+        (digest, "operator"),
+        (digest.replace("ab", "cd"), "viewer"),
+    ]
+
+
+def test_the_api_token_file_must_stay_out_of_the_store() -> None:
+    stderr = eval_module_error(
+        f"{{ services.obelisk = {{ enable = true; package = {FAKE_PACKAGE}; "
+        'apiTokenFile = "/nix/store/00000000000000000000000000000000-token"; }; }'
+    )
+    assert "apiTokenFile" in stderr and "outside the Nix store" in stderr
+
+
+def test_vm_auth_node_config_is_accepted_by_the_server_with_its_token(tmp_path: Path) -> None:
+    """nix-tests/auth.py: all interfaces, the firewall open, the token from the boot-time file, a viewer's hash."""
+    data = eval_module(
+        "{ testArgs, ... }: { imports = [ (import ./nix-tests/auth-node.nix testArgs) ]; }",
+        components=str(tmp_path / "components"),
+        with_overlay=True,
+    )
+    assert data["failedAssertions"] == [] and data["warnings"] == []
+    assert sorted(data["firewall"]) == [5005, 8080]
+    assert data["service"]["serviceConfig"]["LoadCredential"] == ["OBELISK__API__TOKEN:/run/obelisk-test/api-token"]
+    rendered = tmp_path / "obelisk.toml"
+    rendered.write_text(data["toml"], encoding="utf-8")
+    config = load_config(rendered, env=ENV | {"OBELISK__API__TOKEN": "t" * 64}, cwd=tmp_path).config
+    (viewer,) = config.api.token_hashes
+    assert viewer.role == "viewer" and viewer.hash == token_hash("viewer-token-of-the-vm-test-0123456789abcdef")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from obelisk.config import config_to_toml, load_config
+from obelisk.config import ConfigError, config_to_toml, load_config
 from tests.nix.nixtools import ENV, NIX_FEATURES, REPO, nix_eval, nix_eval_error, nix_string, nix_tool
 
 SKIP_DIRS = {".venv", "build", ".git", "node_modules", "__pycache__", ".cache", "data"}
@@ -42,6 +42,7 @@ def test_the_flake_files_exist() -> None:
         "nixos-module/toml.nix",
         "nix-tests/default.nix",
         "nix-tests/node.nix",
+        "nix-tests/auth-node.nix",
         "nix-tests/postgres-nodes.nix",
     }
     found = {path.relative_to(REPO).as_posix() for path in nix_files()}
@@ -210,7 +211,10 @@ def test_docker_and_app_settings_use_absolute_paths_and_all_interfaces(tmp_path:
     )
     rendered = tmp_path / "docker.toml"
     rendered.write_text(nix_eval(expr), encoding="utf-8")
-    config = load_config(rendered, env=ENV, cwd=tmp_path).config
+    # On all interfaces, the image needs a token: `docker run -e OBELISK__API__TOKEN=...` (README).
+    with pytest.raises(ConfigError, match="no API token is configured"):
+        load_config(rendered, env=ENV, cwd=tmp_path)
+    config = load_config(rendered, env=ENV | {"OBELISK__API__TOKEN": "t" * 64}, cwd=tmp_path).config
     assert config.api.listening_addr == "0.0.0.0:5005"
     assert config.webui_listening_addr == "0.0.0.0:8080"
     assert config.sqlite is not None and config.sqlite.file == Path("/data/obelisk.sqlite")

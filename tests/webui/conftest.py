@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -55,3 +56,11 @@ async def client(server: Server) -> AsyncIterator[TestClient[web.Request, web.Ap
     app = create_app(server.executions, server.components, server.clock)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
+
+
+async def csrf_token(client: TestClient[web.Request, web.Application]) -> str:
+    """The CSRF token of the client's session (its cookie jar holds the session after the first page)."""
+    page = await (await client.get("/")).text()
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
+    assert found, "no CSRF token on the page"
+    return found[1]

@@ -29,6 +29,7 @@ from obelisk.concepts.trace_context import TraceContext
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
 from obelisk.storage.sqlite import SqliteStorage
+from tests.webui.conftest import csrf_token
 
 Client = TestClient[web.Request, web.Application]
 FIBO = "testing:fibo/fibo.fibo"
@@ -166,7 +167,11 @@ async def test_submit_form_labels_inputs_with_wit_types_and_prefills_examples(cl
 
 
 async def test_submitting_the_form_redirects_to_the_execution_with_its_result(client: Client, server: Server) -> None:
-    response = await client.post("/execution/submit/testing:fibo/fibo.fibo", data={"p0": "10"}, allow_redirects=False)
+    response = await client.post(
+        "/execution/submit/testing:fibo/fibo.fibo",
+        data={"csrf_token": await csrf_token(client), "p0": "10"},
+        allow_redirects=False,
+    )
     assert response.status == 303
     location = response.headers["Location"]
     execution_id = ExecutionId.parse(location.removeprefix("/execution/"))
@@ -198,7 +203,9 @@ async def test_submitting_the_form_redirects_to_the_execution_with_its_result(cl
 async def test_bad_form_input_is_shown_next_to_its_field(
     client: Client, server: Server, ffqn: str, form: dict[str, str], field: str, message: str
 ) -> None:
-    response = await client.post(f"/execution/submit/{ffqn}", data=form, allow_redirects=False)
+    response = await client.post(
+        f"/execution/submit/{ffqn}", data={**form, "csrf_token": await csrf_token(client)}, allow_redirects=False
+    )
     assert response.status == 400
     page = await response.text()
     assert re.findall(r'<p class="field-error" id="(p\d)-error">', page) == [field]
@@ -220,7 +227,7 @@ async def test_bad_form_input_is_shown_next_to_its_field(
 async def test_unknown_or_unsubmittable_functions_are_404(client: Client, ffqn: str) -> None:
     for response in (
         await client.get(f"/execution/submit/{ffqn}"),
-        await client.post(f"/execution/submit/{ffqn}", data={"p0": "1"}),
+        await client.post(f"/execution/submit/{ffqn}", data={"csrf_token": await csrf_token(client), "p0": "1"}),
     ):
         assert response.status == 404
         page = await response.text()
@@ -233,7 +240,11 @@ async def test_a_database_that_cannot_be_written_is_a_503_page(client: Client, s
     assert isinstance(storage, SqliteStorage)
     await storage._db.execute("PRAGMA query_only = 1")  # every write fails with SQLITE_READONLY
     try:
-        response = await client.post(f"/execution/submit/{FIBO}", data={"p0": "10"}, allow_redirects=False)
+        response = await client.post(
+            f"/execution/submit/{FIBO}",
+            data={"csrf_token": await csrf_token(client), "p0": "10"},
+            allow_redirects=False,
+        )
     finally:
         await storage._db.execute("PRAGMA query_only = 0")
     assert response.status == 503
@@ -291,8 +302,17 @@ async def test_markup_in_params_and_results_is_escaped_everywhere(client: Client
     pages = [
         await (await client.get(f"/execution/{execution_id}")).text(),
         await (await client.get("/")).text(),
-        await (await client.post("/execution/submit/testing:fibo/fibo.fibo", data={"p0": markup})).text(),
-        await (await client.post("/execution/submit/testing:fibo/fibo.fibo", data={"p0": f'"{markup}"'})).text(),
+        await (
+            await client.post(
+                "/execution/submit/testing:fibo/fibo.fibo", data={"csrf_token": await csrf_token(client), "p0": markup}
+            )
+        ).text(),
+        await (
+            await client.post(
+                "/execution/submit/testing:fibo/fibo.fibo",
+                data={"csrf_token": await csrf_token(client), "p0": f'"{markup}"'},
+            )
+        ).text(),
         await (await client.get("/execution/list", params={"older": markup})).text(),
         await (await client.get(f"/execution/{markup}")).text(),
     ]
@@ -357,13 +377,15 @@ async def test_cancel_button_asks_first_then_cancels_and_refuses_a_finished_exec
     assert f"Cancel execution {execution_id}?" in html.unescape(form[2])
 
     # Posted without the confirmation (no script ran): a confirmation page, and nothing changed.
-    asked = await client.post(form[1], data={}, allow_redirects=False)
+    asked = await client.post(form[1], data={"csrf_token": await csrf_token(client)}, allow_redirects=False)
     assert asked.status == 200
     question = await asked.text()
     assert '<input type="hidden" name="confirmed" value="1">' in question
     assert isinstance(await server.executions.pending_state(execution_id), PendingAt)
 
-    done = await client.post(form[1], data={"confirmed": "1"}, allow_redirects=False)
+    done = await client.post(
+        form[1], data={"csrf_token": await csrf_token(client), "confirmed": "1"}, allow_redirects=False
+    )
     assert done.status == 303 and done.headers["Location"] == f"/execution/{execution_id}"
     assert await server.executions.result(execution_id) == Cancelled("cancelled by an operator")
     page = await (await client.get(f"/execution/{execution_id}")).text()
@@ -371,12 +393,16 @@ async def test_cancel_button_asks_first_then_cancels_and_refuses_a_finished_exec
     assert _text_of(page, "result-headline") == ["cancelled"]
     assert "cancel-form" not in page
 
-    again = await client.post(form[1], data={"confirmed": "1"}, allow_redirects=False)
+    again = await client.post(
+        form[1], data={"csrf_token": await csrf_token(client), "confirmed": "1"}, allow_redirects=False
+    )
     assert again.status == 409
     refused = html.unescape(await again.text())
     assert f"Execution {execution_id} had already finished; nothing was changed." in refused
     assert await server.executions.result(execution_id) == Cancelled("cancelled by an operator")
-    missing = await client.post(f"/execution/{ExecutionId.generate()}/cancel", data={"confirmed": "1"})
+    missing = await client.post(
+        f"/execution/{ExecutionId.generate()}/cancel", data={"csrf_token": await csrf_token(client), "confirmed": "1"}
+    )
     assert missing.status == 404
 
 
@@ -392,18 +418,22 @@ async def test_end_now_button_cancels_a_pending_delay(client: Client, server: Se
     action = f"/execution/{execution_id}/cancel-delay/{delay_id}"
     assert f'<form class="cancel-delay-form" method="post" action="{action}"' in page
 
-    asked = await client.post(action, data={}, allow_redirects=False)
+    asked = await client.post(action, data={"csrf_token": await csrf_token(client)}, allow_redirects=False)
     assert asked.status == 200 and f"End delay {delay_id} now?" in await asked.text()
     assert (await server.executions.get(execution_id)).responses == []
 
-    done = await client.post(action, data={"confirmed": "1"}, allow_redirects=False)
+    done = await client.post(
+        action, data={"csrf_token": await csrf_token(client), "confirmed": "1"}, allow_redirects=False
+    )
     assert done.status == 303 and done.headers["Location"] == f"/execution/{execution_id}"
     responses = (await server.executions.get(execution_id)).responses
     assert [r.response for r in responses] == [DelayFinished(delay_id, cancelled=True)]
     page = await (await client.get(f"/execution/{execution_id}")).text()
     assert "cancel-delay-form" not in page and "cancelled (at +" in page
 
-    again = await client.post(action, data={"confirmed": "1"}, allow_redirects=False)
+    again = await client.post(
+        action, data={"csrf_token": await csrf_token(client), "confirmed": "1"}, allow_redirects=False
+    )
     assert again.status == 409
     assert f"Delay {delay_id} is not pending" in html.unescape(await again.text())
 
