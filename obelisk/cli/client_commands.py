@@ -744,11 +744,13 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         raise typer.Exit(execution_cancel(ctx, api_url, execution_id, as_json=as_json))
 
     @execution_app.command("pause", epilog=EXIT_CODES)
+    @with_tls_options
     def pause_command(
         ctx: typer.Context,
         execution_id: ExecutionIdArgument,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """Pause an unfinished execution: no new run or attempt starts until it is resumed. A running workflow stops
         at its next host call; a running activity attempt may finish. A finished or paused execution is left as it
@@ -756,11 +758,13 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         raise typer.Exit(execution_pause(ctx, api_url, execution_id, resume=False, as_json=as_json))
 
     @execution_app.command("resume", epilog=EXIT_CODES)
+    @with_tls_options
     def resume_command(
         ctx: typer.Context,
         execution_id: ExecutionIdArgument,
         as_json: JsonOption = False,
         api_url: ApiUrlOption = None,
+        api_token: ApiTokenOption = None,
     ) -> None:
         """Resume a paused execution where it was (also: unpause). One that is not paused is left as it is (exit
         status 3)."""

@@ -14,6 +14,7 @@ from obelisk.service.executions import PAUSED_THROUGH_UI
 from obelisk.storage.interface import AlreadyFinished, AlreadyPaused, NotPaused
 from obelisk.webui.context import UI, execution_url
 from obelisk.webui.errors import Link, UiError
+from obelisk.webui.forms import read_form
 from obelisk.webui.pages_cancel import CONFIRM_FIELD
 
 
@@ -53,7 +54,7 @@ def _refused(execution_id: ExecutionId, title: str, message: str) -> UiError:
 async def pause_post(request: web.Request) -> web.StreamResponse:
     context = request.app[UI]
     execution_id = ExecutionId.parse(request.match_info["execution_id"])
-    form = await request.post()
+    form = await read_form(request)
     if form.get(CONFIRM_FIELD) != "1":
         await context.executions.pending_state(execution_id)  # an unknown id is a 404, not a question
         return _confirmation(request, execution_id, resume=False)
@@ -67,7 +68,7 @@ async def pause_post(request: web.Request) -> web.StreamResponse:
 async def resume_post(request: web.Request) -> web.StreamResponse:
     context = request.app[UI]
     execution_id = ExecutionId.parse(request.match_info["execution_id"])
-    form = await request.post()
+    form = await read_form(request)
     if form.get(CONFIRM_FIELD) != "1":
         await context.executions.pending_state(execution_id)
         return _confirmation(request, execution_id, resume=True)

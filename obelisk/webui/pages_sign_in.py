@@ -12,6 +12,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from obelisk.service.log_limit import LogLimit
+from obelisk.webui.forms import read_form
 from obelisk.webui.session import SESSION, SESSION_COOKIE, SIGN_IN_PATH, UI_AUTH, set_session_cookie
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ async def sign_in_form(request: web.Request) -> web.Response:
 
 async def sign_in_post(request: web.Request) -> web.StreamResponse:
     auth = request.app[UI_AUTH]
-    form = await request.post()
+    form = await read_form(request)
     next_path = _safe_next(form.get("next"))
     token = form.get("token")
     identity = auth.tokens.identify(token.strip()) if isinstance(token, str) and token.strip() else None

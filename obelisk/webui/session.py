@@ -32,6 +32,7 @@ from obelisk.api.tokens import ANONYMOUS, Access, Identity, Role, TokenVerifier
 from obelisk.config.values import parse_socket_addr
 from obelisk.service.log_limit import LogLimit
 from obelisk.webui.errors import Handler, Link, UiError
+from obelisk.webui.forms import read_form
 
 log = logging.getLogger(__name__)
 _log_limit = LogLimit(log)
@@ -261,7 +262,7 @@ async def _check_form(request: web.Request, session: UiSession | None) -> None:
     """The POST must belong to a session, carry its CSRF token, and (but for signing out) be the session's to make."""
     if session is None:
         raise UiError(401, "Signed out", "Sign in to do this; nothing was changed.", (Link(SIGN_IN_PATH, "Sign in"),))
-    form = await request.post()
+    form = await read_form(request)
     presented = form.get(CSRF_FIELD)
     if not isinstance(presented, str) or not hmac.compare_digest(presented.encode(), session.csrf_token.encode()):
         _log_limit.log(

@@ -447,16 +447,19 @@ async def test_pause_and_resume_ask_first_and_refuse_what_cannot_be_done(client:
     created = Created(Ffqn.parse(FIBO), [10], later, "activity_wasm:fibo:0123456789abcdef", 0, 1_000)
     await server.storage.create(execution_id, created, server.clock.now_us())
     page = await (await client.get(f"/execution/{execution_id}")).text()
-    form = re.search(r'<form class="pause-form" method="post" action="([^"]+)" data-confirm="([^"]+)">', page)
+    form = re.search(r'<form class="pause-form" method="post" action="([^"]+)" data-confirm="([^"]+)"><input', page)
+    token = await csrf_token(client)
     assert form is not None and form[1] == f"/execution/{execution_id}/pause"
     assert "resume-form" not in page
 
-    asked = await client.post(form[1], data={}, allow_redirects=False)  # no script ran: a question, no change
+    asked = await client.post(
+        form[1], data={"csrf_token": token}, allow_redirects=False
+    )  # no script ran: a question, no change
     assert asked.status == 200
     assert '<input type="hidden" name="confirmed" value="1">' in await asked.text()
     assert await server.executions.pending_state(execution_id) == PendingAt(later)
 
-    done = await client.post(form[1], data={"confirmed": "1"}, allow_redirects=False)
+    done = await client.post(form[1], data={"csrf_token": token, "confirmed": "1"}, allow_redirects=False)
     assert done.status == 303 and done.headers["Location"] == f"/execution/{execution_id}"
     assert await server.executions.pending_state(execution_id) == PausedState(PendingAt(later))
     page = await (await client.get(f"/execution/{execution_id}")).text()
@@ -468,17 +471,23 @@ async def test_pause_and_resume_ask_first_and_refuse_what_cannot_be_done(client:
     assert execution_id in listed
     assert execution_id not in await (await client.get("/execution/list?state=PendingAt")).text()
 
-    again = await client.post(form[1], data={"confirmed": "1"}, allow_redirects=False)
+    again = await client.post(form[1], data={"csrf_token": token, "confirmed": "1"}, allow_redirects=False)
     assert again.status == 409
     assert f"Execution {execution_id} is already paused; nothing was changed." in html.unescape(await again.text())
 
-    resumed = await client.post(f"/execution/{execution_id}/resume", data={"confirmed": "1"}, allow_redirects=False)
+    resumed = await client.post(
+        f"/execution/{execution_id}/resume", data={"csrf_token": token, "confirmed": "1"}, allow_redirects=False
+    )
     assert resumed.status == 303
     assert await server.executions.pending_state(execution_id) == PendingAt(later)
-    refused = await client.post(f"/execution/{execution_id}/resume", data={"confirmed": "1"}, allow_redirects=False)
+    refused = await client.post(
+        f"/execution/{execution_id}/resume", data={"csrf_token": token, "confirmed": "1"}, allow_redirects=False
+    )
     assert refused.status == 409
     assert "is not paused" in html.unescape(await refused.text())
-    missing = await client.post(f"/execution/{ExecutionId.generate()}/pause", data={"confirmed": "1"})
+    missing = await client.post(
+        f"/execution/{ExecutionId.generate()}/pause", data={"csrf_token": token, "confirmed": "1"}
+    )
     assert missing.status == 404
 
 
