@@ -65,6 +65,12 @@ RELATIVE_TOLERANCE = 0.05
 ABSOLUTE_TOLERANCE = {"per_step": 0.25, "per_workflow": 2.0}
 """A count may exceed its baseline by this much before the check fails: a poll of an idle executor can land in a
 window (one statement over ``STEPS`` steps is 0.01 per step)."""
+TIMING_TOLERANCE = {"per_step": 0.6, "per_workflow": 5.0}
+"""The tolerance of the hand-off figures, which depend on timing: a workflow thread's write wakes the group commit
+through the event loop only when it finds the flusher idle, and on a loaded machine the flusher is idle more
+often (0.13 hops per step when quiet, up to 0.46 measured under a load average of 6). A hop added to every step
+(+1) still fails the check."""
+TIMING_FIGURES = frozenset({"event_loop_hops", "thread_handoffs"})
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,8 @@ def exceeded(counts: StepCounts, baseline: dict[str, dict[str, float]]) -> list[
         for figure in CHECKED:
             if figure not in baseline.get(scope, {}):
                 continue
-            allowed = baseline[scope][figure] * (1 + RELATIVE_TOLERANCE) + ABSOLUTE_TOLERANCE[scope]
+            slack = (TIMING_TOLERANCE if figure in TIMING_FIGURES else ABSOLUTE_TOLERANCE)[scope]
+            allowed = baseline[scope][figure] * (1 + RELATIVE_TOLERANCE) + slack
             if measured[figure] > allowed:
                 problems.append(
                     f"{figure} {scope.replace('_', ' ')}: {measured[figure]:g} > baseline"

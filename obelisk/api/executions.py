@@ -11,7 +11,7 @@ from obelisk.api.errors import InvalidRequest, streaming, unary
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.concepts.errors import ParseError
-from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState
+from obelisk.concepts.events import ExecutionEvent, Finished, FinishedState, PendingState
 from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.concepts.trace_context import TRACEPARENT, incoming_traceparent
 from obelisk.service.executions import ExecutionService
@@ -158,15 +158,26 @@ class ExecutionRepository(pb_grpc.ExecutionRepositoryServicer):
         execution_id = _execution_id(request.execution_id, "execution_id")
         # Not the whole log: its first event and state now, its last event at the end (a long workflow's log is
         # thousands of rows; a one-step workflow's follower makes 4 one-statement reads instead of 2 transactions).
-        summary = await self._executions.summary(execution_id)
-        yield pb.GetStatusResponse(summary=convert.execution_summary(summary))
-        state = summary.pending_state
-        if request.follow and not isinstance(state, FinishedState):
-            async for changed in self._executions.follow_status(execution_id):
-                if changed == state:
-                    continue
+        if not request.follow:
+            summary = await self._executions.summary(execution_id)
+            yield pb.GetStatusResponse(summary=convert.execution_summary(summary))
+            state = summary.pending_state
+        else:
+            # The summary is the follow's first read, made once its watch is open: one read, no change missed.
+            read: list[ExecutionSummary] = []
+
+            async def read_summary() -> PendingState:
+                read.append(await self._executions.summary(execution_id))
+                return read[0].pending_state
+
+            state = None
+            async for changed in self._executions.follow_status(execution_id, first_read=read_summary):
+                if state is None:
+                    summary = read[0]
+                    yield pb.GetStatusResponse(summary=convert.execution_summary(summary))
+                elif changed != state:
+                    yield pb.GetStatusResponse(current_status=convert.execution_status(changed))
                 state = changed
-                yield pb.GetStatusResponse(current_status=convert.execution_status(state))
         if request.send_finished_status and isinstance(state, FinishedState):
             finished = _finished_status(summary, await self._executions.last_event(execution_id))
             if finished is not None:

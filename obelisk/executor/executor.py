@@ -40,6 +40,7 @@ from obelisk.workers.outcome import (
     FailedTemporarily,
     Interrupted,
     Released,
+    Succeeded,
     TimedOut,
     WorkerOutcome,
     outcome_version,
@@ -210,8 +211,13 @@ class Executor:
                     for child_ops in ops_for_released_children(outcome, now):
                         await self._record(child_ops, f"{locked.execution_id}: release of an inline child")
                 ops = ops_for_outcome(ctx, outcome, now)
-                if ops:
-                    await self._record(ops, f"{locked.execution_id}: outcome {type(outcome).__name__}")
+                what = f"{locked.execution_id}: outcome {type(outcome).__name__}"
+                carried = list(outcome.carried) if isinstance(outcome, Succeeded) else []
+                if carried and not await self._record([*carried, *ops], what):
+                    # The outcome was refused (a cancel came first): the inline child's result still counts.
+                    await self._record(carried, f"{locked.execution_id}: its last inline child's result")
+                elif ops and not carried:
+                    await self._record(ops, what)
             finally:
                 for child_id, _ in children:
                     self._live_runs.discard(child_id)
@@ -221,21 +227,21 @@ class Executor:
             self._live_runs.discard(locked.execution_id)
             self._permits.release()
 
-    async def _record(self, ops: list[WriteOp], what: str) -> None:
+    async def _record(self, ops: list[WriteOp], what: str) -> bool:
         """Write ``ops``; through a storage fault, keep them and try again after a pause until the database takes
-        them: a result must not be lost, nor a fault charged to the execution as a timeout."""
+        them: a result must not be lost, nor a fault charged to the execution as a timeout. ``False``: refused."""
         backoff = FaultBackoff()
         while True:
             try:
                 await self._storage.write(ops, self._clock.now_us())
                 backoff.succeeded(what)
-                return
+                return True
             except StorageFault as fault:
                 await asyncio.sleep(backoff.failed(what, fault))
             except StorageError as error:
                 # Someone else (the timers watcher, a restart) recorded this run's end first.
                 log.info("%s: not recorded: %s", what, error)
-                return
+                return False
 
     async def _attempt(self, locked: LockedExecution, span: RunSpan | None) -> WorkerOutcome:
         """Run the attempt in a thread and wait for its outcome, its deadline (plus grace), or its cancel.

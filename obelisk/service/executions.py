@@ -7,7 +7,7 @@ whichever face it came through, and an unknown function is reported with the sam
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,7 +179,12 @@ class ExecutionService:
         return await self._storage.list_responses(execution_id, cursor_from, length, including_cursor)
 
     async def follow_status(
-        self, execution_id: ExecutionId, poll_seconds: float = 5.0, coalesce_seconds: float = FOLLOW_COALESCE_SECONDS
+        self,
+        execution_id: ExecutionId,
+        poll_seconds: float = 5.0,
+        coalesce_seconds: float = FOLLOW_COALESCE_SECONDS,
+        *,
+        first_read: Callable[[], Awaitable[PendingState]] | None = None,
     ) -> AsyncIterator[PendingState]:
         """Yield the pending state now and after every change, until it is finished.
 
@@ -187,13 +192,15 @@ class ExecutionService:
         follower reads the database once, not once per change; ``poll_seconds`` only bounds how long a change made
         by another process (sharing the database) can go unseen. Changes closer together than
         ``coalesce_seconds`` (a serial workflow makes hundreds a second) are reported as the latest of them.
+        ``first_read``: the read that gives the state now, made once the watch is open (a caller that reads more
+        than the status, e.g. the summary, makes it its one read); the status by default.
         """
         previous: PendingState | None = None
         with self._storage.watch_status(execution_id) as watch:  # opened before the read: no change is missed
-            status = await self._storage.get_status(execution_id)
+            state = await (first_read() if first_read is not None else self._pending_state_now(execution_id))
             while True:
-                if status.pending_state != previous:
-                    previous = status.pending_state
+                if state != previous:
+                    previous = state
                     yield previous
                 if isinstance(previous, FinishedState):
                     return
@@ -203,3 +210,7 @@ class ExecutionService:
                 # Nothing pushed (a timeout: a change by another process sharing the database is only seen by
                 # reading; or the storage closed, and the read says so).
                 status = pushed if pushed is not None else await self._storage.get_status(execution_id)
+                state = status.pending_state
+
+    async def _pending_state_now(self, execution_id: ExecutionId) -> PendingState:
+        return (await self._storage.get_status(execution_id)).pending_state

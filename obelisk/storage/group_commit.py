@@ -18,7 +18,9 @@ thread (with ``run_jobs``, which holds the savepoint SQL both backends share), p
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -47,7 +49,8 @@ MIN_PROBE_GAP_SECONDS = 0.05
 @dataclass(slots=True)
 class Job(Generic[S]):
     body: Callable[[S, Effects], Any]
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any] | concurrent.futures.Future[Any]
+    """Set on the event loop: an asyncio future for a caller on the loop, a concurrent one for another thread's."""
     operations: int
     attempts: int = 0
 
@@ -74,9 +77,12 @@ def run_jobs(
     statements: S,
     execute: Callable[[str], object],
     transaction_lost: Callable[[], bool],
+    rolled_back: Callable[[], None],
 ) -> tuple[list[Outcome], Effects | None]:
     """Run ``jobs`` in the transaction the caller has open, each all-or-nothing (``execute`` runs the savepoint
     statements); the outcomes and the merged effects of those that succeeded (``None``: none did, roll back).
+    ``rolled_back`` is called whenever a job's writes are undone (the writer's known rows of the transaction are
+    forgotten then).
 
     A single job needs no savepoint: the transaction is the job. Several share one savepoint while all succeed
     (nearly always); one failure rolls the group back to it and runs it again with a savepoint per job.
@@ -91,6 +97,7 @@ def run_jobs(
         try:
             value = jobs[0].body(statements, effects)
         except Exception as exc:
+            rolled_back()
             if transaction_lost():
                 raise
             return [Outcome(False, exc)], None
@@ -107,11 +114,12 @@ def run_jobs(
             values.append(job.body(statements, effects))
             merged.merge(effects)
     except Exception:
+        rolled_back()
         if transaction_lost():
             raise
         execute("ROLLBACK TO SAVEPOINT jobs")
         execute("RELEASE SAVEPOINT jobs")
-        return _run_jobs_apart(jobs, statements, execute, transaction_lost)
+        return _run_jobs_apart(jobs, statements, execute, transaction_lost, rolled_back)
     execute("RELEASE SAVEPOINT jobs")
     return [Outcome(True, value) for value in values], merged
 
@@ -121,6 +129,7 @@ def _run_jobs_apart(
     statements: S,
     execute: Callable[[str], object],
     transaction_lost: Callable[[], bool],
+    rolled_back: Callable[[], None],
 ) -> tuple[list[Outcome], Effects | None]:
     """``run_jobs`` with a savepoint per job: a job that fails rolls back its own writes only."""
     outcomes: list[Outcome] = []
@@ -131,6 +140,7 @@ def _run_jobs_apart(
         try:
             value = job.body(statements, effects)
         except Exception as exc:
+            rolled_back()
             if transaction_lost():
                 raise
             execute("ROLLBACK TO SAVEPOINT job")
@@ -181,6 +191,9 @@ class GroupCommit(Generic[S]):
         )
         self.health = WriteHealth(f"database {name}")
         self._queue: list[Job[S]] = []
+        self._queue_lock = threading.Lock()
+        """Other threads queue jobs too (``submit_from_thread``): the queue, and ``_flushing`` where a thread's job
+        depends on it being seen, change under this lock."""
         self._wakeup = asyncio.Event()
         self._closed = False
         self._flushing = False
@@ -198,38 +211,63 @@ class GroupCommit(Generic[S]):
         exception if it failed (its own writes then rolled back), typed by the backend."""
         if self._closed:
             raise StorageClosed(self._name)
-        job: Job[S] = Job(body, self._loop.create_future(), operations)
-        if self._flushing or self._queue or self._last_group_size > 1:
-            # Busy, or callers of a shared commit are about to come back: join the flusher's next group.
-            self._queue.append(job)
+        future: asyncio.Future[T] = self._loop.create_future()
+        job: Job[S] = Job(body, future, operations)
+        with self._queue_lock:
+            busy = self._flushing or bool(self._queue) or self._last_group_size > 1
+            if busy:
+                # Busy, or callers of a shared commit are about to come back: join the flusher's next group.
+                self._queue.append(job)
+            else:
+                self._flushing = True
+        if busy:
             self._wakeup.set()
         else:
             # Nothing in flight: commit this job alone, right here, saving the two loop hand-offs through the
             # flusher task (~50 us). Whatever is queued meanwhile forms the flusher's next group. If this caller is
             # cancelled while the transaction runs, its outcome (and its notifications) are lost to it, as with any
             # cancellation.
-            self._flushing = True
             try:
                 await self._flush([job])
             finally:
-                self._flushing = False
-                if self._queue:
+                with self._queue_lock:
+                    self._flushing = False
+                    queued = bool(self._queue)
+                if queued:
                     self._wakeup.set()
-        result: T = await job.future  # done, unless it was queued again as a conflict's victim
-        return result
+        return await future  # done, unless it was queued again as a conflict's victim
+
+    def submit_from_thread(self, body: Callable[[S, Effects], T], operations: int) -> concurrent.futures.Future[T]:
+        """``submit`` for a thread other than the loop's: the job joins the queue at once and the future is done
+        when it committed (or failed). While a group is committing, the flusher takes the queue when it is done,
+        so the job costs no hop through the event loop; only an idle flusher is woken (one hop)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if self._closed:
+            future.set_exception(StorageClosed(self._name))
+            return future
+        with self._queue_lock:
+            self._queue.append(Job(body, future, operations))
+            idle = not self._flushing
+        if idle:
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+        return future
 
     async def _flush_forever(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._queue and not self._flushing:
-                self._flushing = True
-                try:
+            while True:
+                with self._queue_lock:
+                    if self._flushing or not self._queue:
+                        break
+                    self._flushing = True
                     jobs = self._queue[:MAX_GROUP_SIZE]
                     del self._queue[:MAX_GROUP_SIZE]
+                try:
                     await self._flush(jobs)
                 finally:
-                    self._flushing = False
+                    with self._queue_lock:
+                        self._flushing = False
 
     async def _flush(self, jobs: list[Job[S]]) -> None:
         self._last_group_size = len(jobs)
@@ -273,7 +311,8 @@ class GroupCommit(Generic[S]):
                 if not job.future.done():
                     job.future.set_exception(self.write_failed(outcome.value))
         if retry:
-            self._queue[:0] = retry
+            with self._queue_lock:
+                self._queue[:0] = retry
             self._wakeup.set()
         if result.effects is not None:
             stats.extra["duplicate_responses"] += result.effects.duplicate_responses

@@ -9,6 +9,7 @@ backend implements this same class.
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import contextlib
 import enum
 from collections.abc import Callable, Mapping, Sequence
@@ -301,6 +302,12 @@ class Storage(abc.ABC):
         Raises ``VersionMismatch``, ``AlreadyFinished``, ``ExecutionAlreadyExists``, ``ExecutionNotFound`` or
         ``IllegalStateTransition``; then nothing was written.
         """
+
+    @abc.abstractmethod
+    def write_from_thread(self, ops: Sequence[WriteOp], now: int) -> concurrent.futures.Future[None]:
+        """``write`` called from a thread other than the event loop's (a workflow run's), returning at once: the
+        future is done once committed, or failed as ``write`` would raise. Writes started from one thread are
+        applied in the order they were started. Needs no hop through the event loop while writes are committing."""
 
     async def create(self, execution_id: ExecutionId, created: Created, now: int) -> None:
         await self.write([CreateExecution(execution_id, created)], now)

@@ -34,7 +34,8 @@ Rows = Iterable[tuple[Any, ...]]
 
 ROW_COLUMNS = (
     "ffqn, next_version, response_count, state, pending_expires_finished, join_set_id, join_set_closing,"
-    " executor_id, run_id, temporary_event_count, result_kind, finished_at, pending_delays"
+    " executor_id, run_id, temporary_event_count, result_kind, finished_at, pending_delays,"
+    " matched_responses"
 )
 """The columns of ``execution_state`` that make an ``ExecutionRow``, in its field order after ``execution_id``."""
 FAILED_RUNS_LOOK_BACK = 64

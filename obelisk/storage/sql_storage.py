@@ -10,6 +10,7 @@ pending work and for an execution's changes is answered by the in-process ``Noti
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TypeVar
@@ -19,7 +20,7 @@ from obelisk.concepts.events import ExecutionEvent, JoinSetResponseEvent, Pendin
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.guest_logs import LogLine, LogPage
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId
-from obelisk.storage import log_flow, read_flow, state_machine, write_flow
+from obelisk.storage import log_flow, read_flow, row_codec, state_machine, write_flow
 from obelisk.storage.group_commit import CommitObserver, GroupCommit, WriteConnection
 from obelisk.storage.interface import (
     ExecutionLog,
@@ -43,6 +44,8 @@ from obelisk.storage.write_health import WriteHealth
 
 T = TypeVar("T")
 
+FINISHED_EVENTS_KEPT = 1024
+"""The ends of executions this process's commits finished, kept for ``get_last_event`` (the newest ones)."""
 TIMED_WAKE_HORIZON_US = 60 * MICROS_PER_SECOND
 """Retries due within this horizon get a timed executor wake-up; later ones are found by the executors' poll."""
 
@@ -55,6 +58,8 @@ class SqlStorage(Storage):
         self._notifier = Notifier()
         self._closed = False
         self._seen_generation: dict[str, int] = {}
+        self._finished_events: dict[ExecutionId, tuple[int, int, str]] = {}
+        """The newest ``Effects.finished_events``: a follower reads a just-finished execution's end from here."""
         self._commits: GroupCommit[WriteStatements] = GroupCommit(name, connection, self._announce)
 
     # ------------------------------------------------------------------------------------------ the backend's
@@ -106,6 +111,12 @@ class SqlStorage(Storage):
         ops = list(ops)
         await self._commits.submit(lambda db, effects: write_flow.apply_ops(db, ops, now, effects), len(ops))
 
+    def write_from_thread(self, ops: Sequence[WriteOp], now: int) -> concurrent.futures.Future[None]:
+        ops = list(ops)
+        return self._commits.submit_from_thread(
+            lambda db, effects: write_flow.apply_ops(db, ops, now, effects), len(ops)
+        )
+
     async def cancel(self, execution_id: ExecutionId, reason: str, now: int) -> list[ExecutionId]:
         def body(db: WriteStatements, effects: Effects) -> list[ExecutionId]:
             return write_flow.cancel_execution(db, execution_id, reason, now, effects)
@@ -145,6 +156,11 @@ class SqlStorage(Storage):
     def _announce(self, effects: Effects) -> None:
         """What a commit changed, to this process's waiters (only ever after the commit succeeded)."""
         self._announce_pending(effects.pending_now, effects.pending_later)
+        if effects.finished_events:
+            kept = self._finished_events
+            kept.update(effects.finished_events)
+            while len(kept) > FINISHED_EVENTS_KEPT:
+                del kept[next(iter(kept))]
         self._notifier.notify_changed(effects.changed, state_machine.status)
         on_finished = self.on_finished
         if on_finished is not None:
@@ -182,6 +198,9 @@ class SqlStorage(Storage):
         return await self._read(lambda db: read_flow.list_children(db, parent_id), single_statement=True)
 
     async def get_last_event(self, execution_id: ExecutionId) -> ExecutionEvent:
+        finished = self._finished_events.get(execution_id)
+        if finished is not None:  # nothing is ever appended after Finished: this is and stays its last event
+            return row_codec.execution_event(finished)
         return await self._read(lambda db: read_flow.get_last_event(db, execution_id), single_statement=True)
 
     async def get_expired_timers(self, now: int) -> list[ExpiredLock | ExpiredDelay]:

@@ -91,6 +91,10 @@ class ExecutionRow:
     pending_delays: int = 0
     """The execution's rows in ``delay``: requested, not yet finished, and not dropped by ``Finished``. Kept here
     so that a ``Finished`` deletes delays only when there are some (most executions never request one)."""
+    matched_responses: int = 0
+    """Responses known to be consumed by a ``JoinNext`` (found by its lookup, or arriving for the one blocked on
+    it). While it equals ``response_count`` no response waits unconsumed, so a new ``JoinNext`` finds none without
+    asking the database (see ``_transition``); it may stay lower than that (then the lookup runs), never higher."""
     wake_when_due: bool = False
     """Set when the row became ``PendingAt`` through a retry or an unlock: worth a timed executor wake-up."""
 
@@ -210,8 +214,16 @@ def _transition(
         case JoinNext(join_set_id, run_expires_at, closing):
             earlier = join_nexts.get(join_set_id, 0)
             join_nexts[join_set_id] = earlier + 1
-            arrived_at = responses.response_for_join_next(row.execution_id, join_set_id, earlier)
+            # Every response counted by matched_responses was consumed by a distinct JoinNext of its own join set,
+            # at its own index (the lookup's, or the blocked one's); so when all responses are matched, each join
+            # set has no more responses than JoinNexts, and this JoinNext (one past them) has none to consume.
+            arrived_at = (
+                None
+                if row.matched_responses == row.response_count
+                else responses.response_for_join_next(row.execution_id, join_set_id, earlier)
+            )
             if arrived_at is not None:
+                row.matched_responses += 1
                 _make_pending_at(row, max(run_expires_at, arrived_at), keep_owner=True)
             else:
                 row.state = BLOCKED
@@ -268,6 +280,7 @@ def accept_response(row: ExecutionRow, join_set_id: JoinSetId, response: JoinSet
     """Move ``row`` for a join-set response the backend has just stored (a new one, not a duplicate)."""
     row.response_count += 1
     if row.state == BLOCKED and row.join_set_id == join_set_id:
+        row.matched_responses += 1  # the JoinNext it is blocked on consumes it
         # The run that wrote JoinNext owns the execution until its lock expiry (await strategy); an
         # interrupt-strategy run wrote run_expires_at = now, so the execution is due at once.
         _make_pending_at(row, row.pending_expires_finished, keep_owner=True)
@@ -345,6 +358,9 @@ class Effects:
     """The FFQN of each execution the write created (counted by ``obelisk.metrics``, after the commit)."""
     finished: list[tuple[str, str]] = field(default_factory=list)
     """``(ffqn, result_kind)`` of each execution the write finished."""
+    finished_events: dict[ExecutionId, tuple[int, int, str]] = field(default_factory=dict)
+    """The ``Finished`` log row (version, created_at, JSON) of each execution the write finished: an execution's
+    end never changes, so a reader of it (a follower at the end) needs no read after this commit."""
 
     @property
     def pending_now(self) -> set[str]:
@@ -359,6 +375,7 @@ class Effects:
         self.duplicate_responses += other.duplicate_responses
         self.created += other.created
         self.finished += other.finished
+        self.finished_events.update(other.finished_events)
 
     def note_created(self, row: ExecutionRow, now: int) -> None:
         """A new execution: due now wakes an executor, later gets a timed wake-up."""

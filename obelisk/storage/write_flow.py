@@ -50,9 +50,11 @@ from obelisk.storage.interface import (
     ExecutionNotFound,
     IllegalStateTransition,
     LockedExecution,
+    VersionMismatch,
     WriteOp,
 )
 from obelisk.storage.read_flow import ReadStatements, Rows, failed_runs_in_a_row
+from obelisk.storage.row_cache import RowCache, StaleRow
 from obelisk.storage.state_machine import CreateDelay, DelayChange, DropAllDelays, DropDelay, Effects, ExecutionRow
 
 MUTABLE_COLUMNS = (
@@ -68,6 +70,7 @@ MUTABLE_COLUMNS = (
     "result_kind",
     "finished_at",
     "pending_delays",
+    "matched_responses",
 )
 """The columns of ``execution_state`` the rules change, in the order of ``mutable_values``."""
 INSERT_COLUMNS = (
@@ -92,6 +95,9 @@ RESPONSE_COLUMNS = ("execution_id", "join_set_id", "created_at", "json", "child_
 class WriteStatements(ReadStatements, Protocol):
     """A backend's write statements on its write connection, within the transaction of the job's group."""
 
+    known_rows: RowCache
+    """The rows this writer last wrote (``row_cache``): a job takes them from here instead of reading them."""
+
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         """As ``state_row``, the row then held against other writers until the transaction ends (where other
         writers can exist), so that its version is checked on what will be overwritten."""
@@ -104,8 +110,12 @@ class WriteStatements(ReadStatements, Protocol):
         """A new state row: ``INSERT_COLUMNS``; ``False``, writing nothing, if the execution exists (racing
         creations: the second waits for the first to commit, then gets ``False``)."""
 
-    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
-        """Write ``values`` (``MUTABLE_COLUMNS``), which differ from ``loaded``, the row's values as read."""
+    def update_states(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
+        """For each ``(execution_id, values, loaded)``: write ``values`` (``MUTABLE_COLUMNS``), which differ from
+        ``loaded``, the row's values as read or known; only where the row still has ``loaded``'s ``next_version``
+        and ``response_count``. ``False`` if some row had not (a known row had changed; the job then fails, and
+        what was written rolls back with it). In as few statements as the backend can without costing more index
+        writes (a job that finishes a workflow and its last child writes both rows in one)."""
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
         """Log rows: ``EVENT_COLUMNS`` each; at least one. As few statements as the backend can (a job's events,
@@ -146,23 +156,38 @@ class _StoredRow:
     """An execution's state row in this job: the rules' ``ExecutionRow`` plus what it takes to write it back.
 
     ``loaded`` holds the column values as read, so that ``store`` writes only when (and, on SQLite, only what)
-    changed; ``None`` means created by this job and not inserted yet (``insert`` holds its immutable columns)."""
+    changed; ``None`` means created by this job and not inserted yet (``insert`` holds its immutable columns).
+    ``known``: taken from the writer's ``known_rows``, not read, so checked when written (``row_cache``)."""
 
-    __slots__ = ("insert", "loaded", "row")
+    __slots__ = ("insert", "known", "loaded", "row")
 
-    def __init__(self, row: ExecutionRow, loaded: tuple[Any, ...] | None, insert: tuple[Any, ...] = ()) -> None:
+    def __init__(
+        self, row: ExecutionRow, loaded: tuple[Any, ...] | None, insert: tuple[Any, ...] = (), known: bool = False
+    ) -> None:
         self.row = row
         self.loaded = loaded
         self.insert = insert
+        self.known = known
 
-    def store(self, db: WriteStatements) -> None:
+    def store(
+        self, db: WriteStatements, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]
+    ) -> tuple[Any, ...]:
+        """Insert the row now, or note its update in ``updates`` (written together by ``StateRows.store``)."""
         current = mutable_values(self.row)
         if self.loaded is None:
             if not db.insert_state((*self.insert, *current)):
                 raise ExecutionAlreadyExists(self.row.execution_id)
         elif current != self.loaded:
-            db.update_state(self.row.execution_id, current, self.loaded)
+            updates.append((self.row.execution_id, current, self.loaded))
+        elif self.known:
+            # Unchanged, yet the job's outcome may rest on it (an append of no events checks the version).
+            found = db.state_row_for_update(self.row.execution_id)
+            if found is None or tuple(found[1:]) != self.loaded:
+                db.known_rows.forget(self.row.execution_id)  # the job's next run reads it
+                raise StaleRow(self.row.execution_id)
         self.loaded = current
+        self.known = False
+        return current
 
 
 class StateRows:
@@ -178,10 +203,12 @@ class StateRows:
     version 0 follows it in the same job), so the ``Created`` event goes out with the job's other events.
     """
 
-    __slots__ = ("_events", "_join_nexts", "_rows", "db")
+    __slots__ = ("_events", "_join_nexts", "_rows", "db", "use_known")
 
-    def __init__(self, db: WriteStatements) -> None:
+    def __init__(self, db: WriteStatements, *, use_known: bool = True) -> None:
         self.db = db
+        self.use_known = use_known
+        """Take rows from ``db.known_rows`` (the hot path); off where a refusal must come from a read row."""
         self._rows: dict[ExecutionId, _StoredRow] = {}
         self._events: list[tuple[Any, ...]] = []
         self._join_nexts: dict[tuple[ExecutionId, str], int] = {}
@@ -191,19 +218,34 @@ class StateRows:
     def get(self, execution_id: ExecutionId) -> ExecutionRow:
         stored = self._rows.get(execution_id)
         if stored is None:
-            found = self.db.state_row_for_update(execution_id)
+            known = self.db.known_rows.get(execution_id) if self.use_known else None
+            found = self.db.state_row_for_update(execution_id) if known is None else known
             if found is None:
                 raise ExecutionNotFound(execution_id)
             row = ExecutionRow(execution_id, *found)
-            stored = self._rows[execution_id] = _StoredRow(row, mutable_values(row))
+            stored = self._rows[execution_id] = _StoredRow(row, mutable_values(row), known=known is not None)
         return stored.row
 
     def preload(self, execution_ids: list[ExecutionId]) -> None:
-        """Read (and hold) the rows of ``execution_ids`` in one statement, ahead of the operations that need them
-        (a serial step touches its finished child and its parent). One that does not exist is left to ``get``."""
-        for found in self.db.state_rows_for_update(execution_ids):
-            row = ExecutionRow(ExecutionId(found[0]), *found[1:])
-            self._rows[row.execution_id] = _StoredRow(row, mutable_values(row))
+        """Take the rows of ``execution_ids`` the writer knows, and read (and hold) the others in one statement,
+        ahead of the operations that need them (a serial step touches its finished child and its parent). One that
+        does not exist, or the only one not known, is left to ``get``."""
+        unknown: list[ExecutionId] = []
+        for execution_id in execution_ids:
+            known = self.db.known_rows.get(execution_id) if self.use_known else None
+            if known is None:
+                unknown.append(execution_id)
+            else:
+                row = ExecutionRow(execution_id, *known)
+                self._rows[execution_id] = _StoredRow(row, mutable_values(row), known=True)
+        if len(unknown) > 1:
+            for found in self.db.state_rows_for_update(unknown):
+                row = ExecutionRow(ExecutionId(found[0]), *found[1:])
+                self._rows[row.execution_id] = _StoredRow(row, mutable_values(row))
+
+    def first_known(self) -> ExecutionId | None:
+        """An execution whose row this job took from the writer's known rows (not read), if any."""
+        return next((execution_id for execution_id, stored in self._rows.items() if stored.known), None)
 
     def add_locked(self, row: ExecutionRow) -> None:
         """A row this job already read and holds (``lock_pending``)."""
@@ -230,9 +272,17 @@ class StateRows:
             self._join_nexts.clear()
 
     def store(self) -> None:
-        for stored in self._rows.values():
-            stored.store(self.db)
+        updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]] = []
+        stored_values = [(stored.row, stored.store(self.db, updates)) for stored in self._rows.values()]
+        if updates and not self.db.update_states(updates):
+            for execution_id, _, _ in updates:
+                self.db.known_rows.forget(execution_id)  # the job's next run reads them
+            raise StaleRow(updates[0][0])
         self.flush_events()
+        stage = self.db.known_rows.stage
+        for row, values in stored_values:
+            # A finished row is rarely written again: not worth keeping.
+            stage(row.execution_id, None if row.state == state_machine.FINISHED else (row.ffqn, *values))
 
     def response_for_join_next(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         earlier_in_job = self._join_nexts.get((execution_id, join_set_id), 0)
@@ -243,18 +293,26 @@ class StateRows:
 def apply_ops(db: WriteStatements, ops: Sequence[WriteOp], now: int, effects: Effects) -> None:
     rows = StateRows(db)
     existing = _existing_rows_touched(ops)
-    if len(existing) > 1:
+    if existing:
         rows.preload(existing)
-    for op in ops:
-        match op:
-            case AppendEvents(execution_id, version, events):
-                append_events(rows, execution_id, version, events, now, effects)
-            case CreateExecution(execution_id, created):
-                create_execution(rows, execution_id, created, now, effects)
-            case DeliverResponse():
-                deliver_response(rows, op, now, effects)
-            case _:
-                assert_never(op)
+    try:
+        for op in ops:
+            match op:
+                case AppendEvents(execution_id, version, events):
+                    append_events(rows, execution_id, version, events, now, effects)
+                case CreateExecution(execution_id, created):
+                    create_execution(rows, execution_id, created, now, effects)
+                case DeliverResponse():
+                    deliver_response(rows, op, now, effects)
+                case _:
+                    assert_never(op)
+    except (VersionMismatch, AlreadyFinished, IllegalStateTransition) as refusal:
+        known = rows.first_known()
+        if known is not None:
+            # Refused on a row the writer knew rather than read: it may have changed since. Run again, reading.
+            db.known_rows.clear()
+            raise StaleRow(known) from refusal
+        raise
     rows.store()
 
 
@@ -312,12 +370,13 @@ def append_events(
     delay_changes = state_machine.append(row, version, events, now, rows)
     if events:
         dumps = row_codec.dumps
-        rows.add_events(
-            [
-                (execution_id, at, now, event_kind(event), dumps(event_to_json(event)), _join_set_of(event))
-                for at, event in enumerate(events, start=version)
-            ]
-        )
+        log_rows = [
+            (execution_id, at, now, event_kind(event), dumps(event_to_json(event)), _join_set_of(event))
+            for at, event in enumerate(events, start=version)
+        ]
+        rows.add_events(log_rows)
+        if isinstance(events[-1], Finished):
+            effects.finished_events[execution_id] = (log_rows[-1][1], now, log_rows[-1][4])
     _apply_delay_changes(rows.db, execution_id, delay_changes)
     effects.note_changed(row, now)
     if not was_finished and row.state == state_machine.FINISHED:
@@ -442,7 +501,7 @@ def cancel_execution(
     parent gets the result as a response, as any child's end. The children are the ones its log requested (no
     index on the parent column is needed), read only for executions that were cancelled. Returns who was
     cancelled, ``execution_id`` first; ``AlreadyFinished`` (nothing written) if it had finished."""
-    rows = StateRows(db)
+    rows = StateRows(db, use_known=False)
     cancelled: list[ExecutionId] = []
     queue: list[tuple[ExecutionId, str]] = [(execution_id, reason)]
     while queue:
@@ -483,7 +542,7 @@ def cancel_delay(db: WriteStatements, delay_id: DelayId, now: int, effects: Effe
     if found is None:
         raise DelayNotPending(delay_id)
     execution_id, join_set_id = ExecutionId(found[0]), JoinSetId(found[1])
-    rows = StateRows(db)
+    rows = StateRows(db, use_known=False)
     deliver_response(
         rows, DeliverResponse(execution_id, join_set_id, DelayFinished(delay_id, cancelled=True)), now, effects
     )

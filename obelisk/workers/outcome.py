@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import FallibleError, FinishedResult, Ok
+from obelisk.storage.interface import WriteOp
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,9 @@ class Succeeded:
 
     result: Ok | FallibleError
     version: int | None = None
+    carried: tuple[WriteOp, ...] = ()
+    """Writes of the run not committed yet (its last inline child's result and the response to the run), for the
+    outcome's own transaction: one commit per workflow less. Recorded alone if the outcome is refused."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,17 +12,20 @@ from pathlib import Path
 
 
 class ServerProcess:
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, *, module: str = "obelisk", env: dict[str, str] | None = None) -> None:
+        """``module``: what ``python -m`` runs (a test's wrapper of the ``obelisk`` command); ``env``: added."""
         self.config_path = config_path
+        self.module = module
+        self.extra_env = env or {}
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self._ready = threading.Event()
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        env = dict(os.environ, HOME=str(self.config_path.parent), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, HOME=str(self.config_path.parent), PYTHONUNBUFFERED="1", **self.extra_env)
         self._ready.clear()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "obelisk", "server", "run", "-c", str(self.config_path)],
+            [sys.executable, "-m", self.module, "server", "run", "-c", str(self.config_path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

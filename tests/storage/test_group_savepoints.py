@@ -51,7 +51,7 @@ def _run(conn: sqlite3.Connection, jobs: list[Job[sqlite3.Connection]]) -> tuple
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     conn.execute("BEGIN IMMEDIATE")
-    outcomes, _effects = run_jobs(jobs, conn, conn.execute, lambda: not conn.in_transaction)
+    outcomes, _effects = run_jobs(jobs, conn, conn.execute, lambda: not conn.in_transaction, lambda: None)
     conn.execute("COMMIT")
     conn.set_trace_callback(None)
     return [(o.ok, o.value if o.ok else type(o.value)) for o in outcomes], statements

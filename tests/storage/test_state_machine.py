@@ -174,19 +174,44 @@ def test_join_next_without_its_response_blocks_and_keeps_the_owner() -> None:
 def test_join_next_whose_response_is_there_stays_pending() -> None:
     row = new_row()
     lock(row)
+    row.response_count = 1  # as the backend stores it with the response
     responses = Responses(arrived={JS: [T0 + 2 * SEC]})
     state_machine.append(row, row.next_version, [JoinNext(JS, T0 + SEC)], T0 + 3 * SEC, responses)
     assert state_machine.pending_state(row) == PendingAt(T0 + 2 * SEC)
+    assert row.matched_responses == 1
 
 
 def test_join_nexts_in_one_append_consume_successive_responses() -> None:
     row = new_row()
     lock(row)
+    row.response_count = 1
     responses = Responses(arrived={JS: [T0 + SEC]}, in_log={JS: 0})
     events = [JoinNext(JS, T0), JoinNext(JS, T0 + 4 * SEC, closing=True)]
     state_machine.append(row, row.next_version, events, T0 + 2 * SEC, responses)
-    assert responses.asked == [(JS, 0), (JS, 1)]
+    # The first consumed the only response: every response matched, the second needs no lookup.
+    assert responses.asked == [(JS, 0)]
     assert state_machine.pending_state(row) == BlockedByJoinSet(JS, T0 + 4 * SEC, True)
+
+
+def test_a_join_next_asks_the_database_only_while_some_response_is_unmatched() -> None:
+    row = new_row()
+    lock(row)
+    nothing = Responses()
+    state_machine.append(row, row.next_version, [JoinNext(JS, T0 + 9 * SEC)], T0, nothing)
+    assert nothing.asked == [] and row.state == BLOCKED  # no response at all: none to look for
+    state_machine.accept_response(row, JS, ChildExecutionFinished(CHILD, Ok(None)))
+    assert (row.response_count, row.matched_responses) == (1, 1)  # consumed by the JoinNext blocked on it
+    other = JoinSetId.generate()
+    state_machine.append(row, row.next_version, [JoinNext(other, T0 + 9 * SEC)], T0, nothing)
+    assert nothing.asked == [] and row.state == BLOCKED
+    # A response to a join set nobody waits on stays unmatched: the next JoinNext asks, whichever join set.
+    state_machine.accept_response(row, JS, ChildExecutionFinished(CHILD, Ok(None)))
+    assert (row.response_count, row.matched_responses) == (2, 1)
+    asking = Responses(arrived={JS: [T0, T0 + SEC]}, in_log={JS: 1})
+    row.state, row.join_set_id = LOCKED, None
+    state_machine.append(row, row.next_version, [JoinNext(JS, T0 + 9 * SEC)], T0 + 2 * SEC, asking)
+    assert asking.asked == [(JS, 0)] and row.state == PENDING_AT
+    assert (row.response_count, row.matched_responses) == (2, 2)
 
 
 def test_a_response_to_another_join_set_does_not_unblock() -> None:

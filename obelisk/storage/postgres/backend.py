@@ -37,6 +37,7 @@ from obelisk.storage.postgres.reads import Connection, PostgresReads
 from obelisk.storage.postgres.target import PostgresTarget
 from obelisk.storage.postgres.writes import PostgresWrites
 from obelisk.storage.read_flow import ReadStatements
+from obelisk.storage.row_cache import RowCache, StaleRow
 from obelisk.storage.sql_storage import SqlStorage
 from obelisk.storage.write_flow import WriteStatements
 
@@ -274,6 +275,8 @@ class _Writer:
         self._conn: Connection | None = conn
         self._thread = thread
         self._instance = instance
+        self._known_rows = RowCache()
+        """The rows this writer last wrote (``row_cache``); checked against the database when written."""
         self._suspect = False
         """Set after a write met ``StorageUnavailable``: the next write or probe connects anew, so that a session
         that went read-only (a failover to a standby) or half-dead is not kept."""
@@ -296,8 +299,11 @@ class _Writer:
         """``run_jobs`` in one transaction; the announcements of the jobs that succeeded are NOTIFYed in it, so that
         the other servers hear of exactly what committed, when it did."""
         conn = _begin(self._connection)
+        known_rows = self._known_rows
         try:
-            outcomes, effects = run_jobs(jobs, PostgresWrites(conn), conn.execute, lambda: conn.broken)
+            outcomes, effects = run_jobs(
+                jobs, PostgresWrites(conn, known_rows), conn.execute, lambda: conn.broken, known_rows.discard_staged
+            )
             if effects is None:
                 conn.execute("ROLLBACK")
             else:
@@ -305,10 +311,12 @@ class _Writer:
                     conn.execute("SELECT pg_notify(%s, %s)", (notify.CHANNEL, payload))
                 conn.execute("COMMIT")
         except BaseException:
+            known_rows.discard_staged()
             if not conn.broken and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute("ROLLBACK")
             raise
+        known_rows.commit()
         return GroupResult(outcomes, effects, effects is not None)
 
     async def probe(self) -> BaseException | None:
@@ -343,7 +351,8 @@ class _Writer:
         return error
 
     def is_conflict(self, exc: BaseException) -> bool:
-        return isinstance(exc, psycopg.Error) and exc.sqlstate in RETRYABLE_SQLSTATES
+        # StaleRow: a row this writer knew had been changed by another server (or a cancel) meanwhile.
+        return isinstance(exc, StaleRow) or (isinstance(exc, psycopg.Error) and exc.sqlstate in RETRYABLE_SQLSTATES)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

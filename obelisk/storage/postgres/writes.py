@@ -22,6 +22,7 @@ from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
 from obelisk.storage.postgres.reads import Connection, PostgresReads
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
+from obelisk.storage.row_cache import RowCache
 from obelisk.storage.write_flow import EVENT_COLUMNS, INSERT_COLUMNS, MUTABLE_COLUMNS, RESPONSE_COLUMNS
 
 __all__ = ["Connection", "PostgresWrites"]
@@ -38,7 +39,48 @@ _SELECT_ROWS_FOR_UPDATE = (
     # The rows are locked in the primary key's order, whatever order the caller names them in.
     f"SELECT execution_id, {ROW_COLUMNS} FROM execution_state WHERE execution_id = ANY(%s) FOR UPDATE"
 )
-_UPDATE_ROW = f"UPDATE execution_state SET {', '.join(c + ' = %s' for c in MUTABLE_COLUMNS)} WHERE execution_id = %s"
+_UPDATE_ROW = (
+    # The row must still be at the version and response count it was read or known at (``row_cache``).
+    f"UPDATE execution_state SET {', '.join(c + ' = %s' for c in MUTABLE_COLUMNS)}"
+    " WHERE execution_id = %s AND next_version = %s AND response_count = %s"
+)
+_SQL_TYPES = {
+    "next_version": "bigint",
+    "response_count": "bigint",
+    "state": "text",
+    "pending_expires_finished": "bigint",
+    "join_set_id": "text",
+    "join_set_closing": "integer",
+    "executor_id": "text",
+    "run_id": "text",
+    "temporary_event_count": "integer",
+    "result_kind": "text",
+    "finished_at": "bigint",
+    "pending_delays": "integer",
+    "matched_responses": "integer",
+}
+_CASTS = [_SQL_TYPES[c] for c in MUTABLE_COLUMNS]
+"""Each of ``MUTABLE_COLUMNS``' type, for the parameters of a ``VALUES`` list (typed text otherwise)."""
+_merged_update_texts: dict[int, str] = {}
+
+
+def _merged_update_sql(rows: int) -> str:
+    """One ``UPDATE`` of ``rows`` rows from a ``VALUES`` list, each only at its version and response count: every
+    column is written anyway (as by ``_UPDATE_ROW``), so several rows cost no more than one statement."""
+    sql = _merged_update_texts.get(rows)
+    if sql is None:
+        row = "(%s, %s::bigint, %s::bigint, " + ", ".join(f"%s::{cast}" for cast in _CASTS) + ")"
+        sql = (
+            f"UPDATE execution_state AS s SET {', '.join(f'{c} = v.{c}' for c in MUTABLE_COLUMNS)}"
+            f" FROM (VALUES {', '.join([row] * rows)})"
+            f" AS v(execution_id, loaded_version, loaded_responses, {', '.join(MUTABLE_COLUMNS)})"
+            " WHERE s.execution_id = v.execution_id AND s.next_version = v.loaded_version"
+            " AND s.response_count = v.loaded_responses"
+        )
+        _merged_update_texts[rows] = sql
+    return sql
+
+
 _INSERT_STATE = (
     f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
     " ON CONFLICT (execution_id) DO NOTHING"
@@ -90,7 +132,11 @@ def _insert_events_sql(count: int) -> str:
 class PostgresWrites(PostgresReads):
     """``write_flow.WriteStatements`` on the writer connection."""
 
-    __slots__ = ()
+    __slots__ = ("known_rows",)
+
+    def __init__(self, conn: Connection, known_rows: RowCache) -> None:
+        super().__init__(conn)
+        self.known_rows = known_rows
 
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         return self.conn.execute(_SELECT_ROW_FOR_UPDATE, (execution_id,)).fetchone()
@@ -101,8 +147,12 @@ class PostgresWrites(PostgresReads):
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         return self.conn.execute(_INSERT_STATE, values).rowcount != 0
 
-    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
-        self.conn.execute(_UPDATE_ROW, (*values, execution_id))
+    def update_states(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
+        if len(updates) == 1:
+            ((execution_id, values, loaded),) = updates
+            return self.conn.execute(_UPDATE_ROW, (*values, execution_id, loaded[0], loaded[1])).rowcount == 1
+        params = [p for execution_id, values, loaded in updates for p in (execution_id, loaded[0], loaded[1], *values)]
+        return self.conn.execute(_merged_update_sql(len(updates)), params).rowcount == len(updates)
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
         for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):

@@ -21,6 +21,7 @@ from obelisk.storage import log_flow
 from obelisk.storage.group_commit import GroupResult, Job, run_jobs
 from obelisk.storage.interface import StorageClosed, StorageError, StorageFault, StorageFull, StorageUnavailable
 from obelisk.storage.read_flow import ReadStatements
+from obelisk.storage.row_cache import StaleRow
 from obelisk.storage.sql_storage import SqlStorage
 from obelisk.storage.sqlite import schema
 from obelisk.storage.sqlite.errors import as_storage_error, open_error
@@ -120,7 +121,8 @@ class _Writer:
         return as_storage_error(exc, self._path)
 
     def is_conflict(self, exc: BaseException) -> bool:
-        return False  # one writer: nobody to conflict with
+        # A row this writer knew had been changed by another process sharing the file: run the job again.
+        return isinstance(exc, StaleRow)
 
 
 # ---------------------------------------------------------------------------------------------- DB-thread helpers
@@ -160,14 +162,19 @@ def _logs_transaction(conn: sqlite3.Connection, fn: Callable[[log_flow.Execute],
 def _run_group(conn: sqlite3.Connection, statements: SqliteWrites, jobs: list[Job[WriteStatements]]) -> GroupResult:
     """``run_jobs`` in one ``BEGIN IMMEDIATE`` transaction; it wrote if its commit changed any row."""
     before = conn.total_changes
+    known_rows = statements.known_rows
     conn.execute("BEGIN IMMEDIATE")
     try:
-        outcomes, effects = run_jobs(jobs, statements, conn.execute, lambda: not conn.in_transaction)
+        outcomes, effects = run_jobs(
+            jobs, statements, conn.execute, lambda: not conn.in_transaction, known_rows.discard_staged
+        )
         conn.execute("ROLLBACK" if effects is None else "COMMIT")
     except BaseException:
+        known_rows.discard_staged()
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    known_rows.commit()
     return GroupResult(outcomes, effects, effects is not None and conn.total_changes != before)
 
 

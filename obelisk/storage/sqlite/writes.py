@@ -18,6 +18,7 @@ from typing import Any
 from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
+from obelisk.storage.row_cache import RowCache
 from obelisk.storage.sqlite.reads import SqliteReads
 from obelisk.storage.write_flow import EVENT_COLUMNS, INSERT_COLUMNS, MUTABLE_COLUMNS, RESPONSE_COLUMNS
 
@@ -103,13 +104,39 @@ def _insert_events_sql(count: int) -> str:
     return sql
 
 
+INDEXED_MUTABLE_COLUMNS = frozenset({"state", "pending_expires_finished", "executor_id", "result_kind"})
+"""The columns of ``MUTABLE_COLUMNS`` that an index of ``execution_state`` covers or filters on (migrations
+0001-0004): an ``UPDATE`` naming one of them rewrites those indexes' entries of every row it updates."""
+_merged_update_texts: dict[tuple[tuple[str, ...], int], str] = {}
+
+
+def _merged_update_sql(columns: tuple[str, ...], rows: int) -> str:
+    """One ``UPDATE`` of ``rows`` rows, each column taking the value of its row (``CASE execution_id``), each row
+    only at its version and response count; cached per column set and row count."""
+    key = (columns, rows)
+    sql = _merged_update_texts.get(key)
+    if sql is None:
+        per_row = "CASE execution_id" + " WHEN ? THEN ?" * rows + " END"
+        sql = (
+            f"UPDATE execution_state SET {', '.join(f'{c} = {per_row}' for c in columns)}"
+            f" WHERE execution_id IN ({', '.join('?' * rows)})"
+            f" AND next_version = {per_row} AND response_count = {per_row}"
+        )
+        _merged_update_texts[key] = sql
+    return sql
+
+
 def _update_sql(columns: tuple[str, ...]) -> str:
     """``UPDATE`` of only the changed columns: SQLite rewrites every index that covers a column in the SET list,
     whether its value changed or not, and each rewritten index page is one more WAL frame to commit. The few
-    column sets that occur are cached so their texts stay in the statement cache."""
+    column sets that occur are cached so their texts stay in the statement cache. The row must still be at the
+    version and response count it was read or known at (``row_cache``)."""
     sql = _update_texts.get(columns)
     if sql is None:
-        sql = f"UPDATE execution_state SET {', '.join(c + ' = ?' for c in columns)} WHERE execution_id = ?"
+        sql = (
+            f"UPDATE execution_state SET {', '.join(c + ' = ?' for c in columns)}"
+            " WHERE execution_id = ? AND next_version = ? AND response_count = ?"
+        )
         _update_texts[columns] = sql
     return sql
 
@@ -117,7 +144,11 @@ def _update_sql(columns: tuple[str, ...]) -> str:
 class SqliteWrites(SqliteReads):
     """``write_flow.WriteStatements`` on the one ``sqlite3.Connection``."""
 
-    __slots__ = ()
+    __slots__ = ("known_rows",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.known_rows = RowCache()
 
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
         # The transaction holds the database's write lock: reading the row is enough.
@@ -130,10 +161,29 @@ class SqliteWrites(SqliteReads):
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         return self.conn.execute(_INSERT_STATE, values).rowcount != 0
 
-    def update_state(self, execution_id: ExecutionId, values: tuple[Any, ...], loaded: tuple[Any, ...]) -> None:
-        changed = [i for i, (a, b) in enumerate(zip(values, loaded, strict=True)) if a != b]
-        sql = _update_sql(tuple(MUTABLE_COLUMNS[i] for i in changed))
-        self.conn.execute(sql, (*(values[i] for i in changed), execution_id))
+    def update_states(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
+        # Rows whose changed indexed columns are the same share one statement: naming a column another row
+        # changed costs nothing unless an index covers it (then every row's entry in that index is rewritten).
+        groups: dict[frozenset[str], list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...], set[int]]]] = {}
+        for execution_id, values, loaded in updates:
+            changed = {i for i, (a, b) in enumerate(zip(values, loaded, strict=True)) if a != b}
+            indexed = frozenset(MUTABLE_COLUMNS[i] for i in changed) & INDEXED_MUTABLE_COLUMNS
+            groups.setdefault(indexed, []).append((execution_id, values, loaded, changed))
+        for group in groups.values():
+            if len(group) == 1:
+                execution_id, values, loaded, changed = group[0]
+                order = sorted(changed)
+                sql = _update_sql(tuple(MUTABLE_COLUMNS[i] for i in order))
+                params: list[Any] = [*(values[i] for i in order), execution_id, loaded[0], loaded[1]]
+            else:
+                order = sorted(set().union(*(changed for _, _, _, changed in group)))
+                sql = _merged_update_sql(tuple(MUTABLE_COLUMNS[i] for i in order), len(group))
+                params = [p for i in order for row in group for p in (row[0], row[1][i])]
+                params += [row[0] for row in group]
+                params += [p for at in (0, 1) for row in group for p in (row[0], row[2][at])]
+            if self.conn.execute(sql, params).rowcount != len(group):
+                return False
+        return True
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
         for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):

@@ -192,6 +192,16 @@ class WorkflowRun:
         self._write([*deferred, *self._ops(pending, now)], now, finishes=finished_child)
         self.version = self.machine.next_version
 
+    def take_outcome_writes(self) -> tuple[WriteOp, ...]:
+        """Before the run's outcome: write what the machine collected (after the commits in flight), except an
+        inline child's result that is all that is left, which is returned to ride with the outcome's events."""
+        self.await_inflight()
+        if self.machine.has_pending:
+            self.flush()
+            return ()
+        deferred, _ = self._take_deferred()
+        return tuple(deferred)
+
     def _write(self, ops: list[WriteOp], now: int | None = None, *, finishes: ExecutionId | None = None) -> None:
         """Write ``ops`` now, after the commits in flight; ``finishes``: the inline child whose result they carry."""
         self.await_inflight()

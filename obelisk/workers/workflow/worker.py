@@ -248,9 +248,9 @@ class WorkflowWorker:
         while (join_set_id := machine.next_join_set_to_close()) is not None:
             run.wait(machine.await_next(join_set_id, run_expires_at=run.run_expires_at(), closing=True))
         machine.check_finished_replay(after_closing=True)
-        run.flush()
+        carried = run.take_outcome_writes()
         result = classify_return(None if metadata.result is None else ReturnValue(value))
-        return Succeeded(result, version=run.version)
+        return Succeeded(result, version=run.version, carried=carried)
 
 
 def _interrupted(reason: InterruptReason) -> WorkerOutcome:

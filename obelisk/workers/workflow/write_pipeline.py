@@ -88,7 +88,7 @@ class WritePipeline:
         """
         while len(self._inflight) >= self._max_in_flight:
             self._settle_oldest()
-        future = self._bridge.start(self._bridge.storage.write(ops, now))
+        future = self._bridge.storage.write_from_thread(ops, now)
         self._inflight.append(_InflightCommit(future, version_before, finishes, locks))
 
     def write(self, ops: list[WriteOp], now: int, *, finishes: ExecutionId | None = None) -> None:
