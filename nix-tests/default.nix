@@ -24,6 +24,10 @@ in
   vm-basic = vmTest "basic" { machine = node; } ./basic.py;
   vm-restart = vmTest "restart" { machine = node; } ./restart.py;
   vm-crash = vmTest "crash" { machine = node; } ./crash.py;
+  # Mutual TLS on the API and https on the web UI, with certificates made in the VM at boot.
+  vm-tls = vmTest "tls" {
+    machine = import ./tls-node.nix { inherit obelisk components module; };
+  } ./tls.py;
   # Two servers with the same components on one PostgreSQL database on a third machine.
   vm-postgres = vmTest "postgres" {
     inherit (postgres) db;

@@ -24,6 +24,7 @@ let
     grpcurl = fakeStorePath "grpcurl";
     curl = fakeStorePath "curl";
     jq = fakeStorePath "jq";
+    openssl = fakeStorePath "openssl";
     # As in nixpkgs: an unrelated program with the same executable name, which the module must never pick.
     obelisk = {
       type = "derivation";

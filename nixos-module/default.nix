@@ -455,6 +455,44 @@ let
   sqliteSettings = filterAttrs (_: value: value != null) (cfg.settings.sqlite or { });
   withoutUnusedSqlite = settings: if sqliteSettings == { } then removeAttrs settings [ "sqlite" ] else settings;
 
+  # TLS files are systemd credentials too (LoadCredential: read by systemd, readable by the service alone, never in
+  # the store), under names that are not environment variable names: unlike `credentials` they are not exported,
+  # the rendered file names them in the unit's credentials directory, which the server reads at start.
+  credentialsDir = "/run/credentials/obelisk.service";
+  tlsFiles = filterAttrs (_: file: file != null) {
+    "tls-api-cert" = cfg.tls.api.certificateFile;
+    "tls-api-key" = cfg.tls.api.keyFile;
+    "tls-api-client-ca" = cfg.tls.api.clientCaFile;
+    "tls-webui-cert" = cfg.tls.webui.certificateFile;
+    "tls-webui-key" = cfg.tls.webui.keyFile;
+  };
+  tlsKeys = {
+    api = {
+      tls_cert_file = "tls-api-cert";
+      tls_key_file = "tls-api-key";
+      tls_client_ca_file = "tls-api-client-ca";
+    };
+    webui = {
+      tls_cert_file = "tls-webui-cert";
+      tls_key_file = "tls-webui-key";
+    };
+  };
+  tlsTable =
+    table:
+    lib.mapAttrs (_: name: "${credentialsDir}/${name}") (filterAttrs (_: name: tlsFiles ? ${name}) tlsKeys.${table});
+  tlsSettings = lib.mapAttrs (table: _: cfg.settings.${table} // tlsTable table) (
+    filterAttrs (table: _: tlsTable table != { }) tlsKeys
+  );
+  # A TLS key set both in `settings` and through `tls`, which file was meant is the user's call.
+  tlsConflicts = lib.concatLists (
+    mapAttrsToList (
+      table: keys:
+      map (key: "services.obelisk.settings.${table}.${key}") (
+        lib.attrNames (filterAttrs (key: _: (cfg.settings.${table}.${key} or null) != null) (tlsTable table))
+      )
+    ) tlsKeys
+  );
+
   # Lists written directly in `settings` come first, the declared ones after them.
   # services.obelisk.metrics, rendered as the [metrics] table.
   metricsCfg = cfg.metrics;
@@ -475,6 +513,7 @@ let
   finalSettings = withoutUnusedSqlite (
     cfg.settings
     // databaseSettings
+    // tlsSettings
     // metricsSettings
     // outboundSettings
     // otlpSettings
@@ -623,6 +662,19 @@ let
       "services.obelisk.settings.sqlite and services.obelisk.settings.database.sqlite both configure the SQLite database, which the server refuses: keep one ([database.sqlite] is the newer form)."
     ++ optional (db.passwordFile != null && cfg.credentials ? ${passwordVariable})
       "services.obelisk.credentials.${passwordVariable} and services.obelisk.database.passwordFile both set the database password: keep database.passwordFile.";
+
+  tlsProblems =
+    lib.optional ((cfg.tls.api.certificateFile == null) != (cfg.tls.api.keyFile == null))
+      "services.obelisk.tls.api: set both certificateFile and keyFile (TLS needs the certificate and its key)."
+    ++ lib.optional ((cfg.tls.webui.certificateFile == null) != (cfg.tls.webui.keyFile == null))
+      "services.obelisk.tls.webui: set both certificateFile and keyFile (TLS needs the certificate and its key)."
+    ++ lib.optional (cfg.tls.api.clientCaFile != null && cfg.tls.api.certificateFile == null)
+      "services.obelisk.tls.api.clientCaFile needs TLS: set tls.api.certificateFile and tls.api.keyFile too."
+    ++ lib.optional (cfg.tls.webui.certificateFile != null && cfg.settings.webui.listening_addr == null)
+      "services.obelisk.tls.webui is set but the web UI is off (settings.webui.listening_addr = null)."
+    ++ map (
+      option: "${option} and services.obelisk.tls set the same TLS file: keep the `tls` option (a systemd credential)."
+    ) tlsConflicts;
 
   # A database on another machine is reached once the network is up.
   remoteDatabase = usesPostgres && !db.createLocally && !(lib.hasPrefix "/" (toString db.host));
@@ -897,6 +949,44 @@ in
       '';
     };
 
+    tls =
+      let
+        tlsFile =
+          description: example:
+          mkOption {
+            type = types.nullOr secretFile;
+            default = null;
+            inherit example description;
+          };
+      in
+      {
+        api = {
+          certificateFile = tlsFile ''
+            PEM certificate chain of the gRPC API (server certificate first); with `keyFile` the API speaks TLS
+            only, and `obelisk client` needs `--tls` (and `--ca FILE` unless the issuing CA is trusted by the
+            system). Loaded by systemd as a credential (readable by the service alone, so a file only root can read
+            works, as under DynamicUser), read by the server at start: restart the service after a renewal. A string,
+            not a path literal.
+          '' "/var/lib/acme/obelisk.example.org/fullchain.pem";
+          keyFile = tlsFile ''
+            Its unencrypted PEM private key, loaded as a systemd credential like the certificate; never in the Nix
+            store (a string, not a path literal).
+          '' "/var/lib/acme/obelisk.example.org/key.pem";
+          clientCaFile = tlsFile ''
+            Mutual TLS: PEM CA certificate(s); the API then refuses clients without a certificate signed by one of
+            them (`obelisk client --client-cert FILE --client-key FILE`).
+          '' "/etc/obelisk/client-ca.pem";
+        };
+        webui = {
+          certificateFile = tlsFile ''
+            PEM certificate chain of the web UI, which then serves https only (a credential, as `tls.api`).
+          '' "/var/lib/acme/obelisk.example.org/fullchain.pem";
+          keyFile = tlsFile ''
+            Its unencrypted PEM private key (a credential, never in the Nix store).
+          '' "/var/lib/acme/obelisk.example.org/key.pem";
+        };
+      };
+
     outboundHttp.allowedHosts = mkOption {
       type = types.nullOr (types.listOf allowedHostModule);
       default = null;
@@ -1068,7 +1158,7 @@ in
       ++ map (message: {
         assertion = false;
         inherit message;
-      }) databaseProblems
+      }) (databaseProblems ++ tlsProblems)
       ++ map (c: {
         assertion = (c.wasm == null) != (c.package == null);
         message =
@@ -1150,7 +1240,9 @@ in
         # SIGTERM is a clean stop: webhook requests get their shutdown_grace, runs in flight are released.
         TimeoutStopSec = "${toString (longestShutdownGrace + 20)}s";
         EnvironmentFile = lib.mkIf (cfg.environmentFile != null) cfg.environmentFile;
-        LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") (loadedCredentials // secretCredentials);
+        LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") (
+          loadedCredentials // secretCredentials // tlsFiles
+        );
 
         DynamicUser = !staticUser;
         User = mkIf staticUser db.user;

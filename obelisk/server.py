@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from obelisk import guest_log_sink
 from obelisk.api.server import ApiServer
+from obelisk.api.tls import ServerTls, load_listener_tls
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
@@ -285,7 +286,8 @@ class Server:
         clock = clock or SystemClock()
         env = os.environ if env is None else env
         started = time.perf_counter()
-        # Secrets first: a value that cannot be read stops the start before anything is claimed.
+        tls = load_listener_tls(config)  # before anything starts: a bad TLS file starts nothing
+        # The secrets too: a value that cannot be read stops the start before anything is claimed.
         operator = load_operator_policy(config.outbound_http, config.secrets, env)
         engine = wasm_engine(config)
         _ensure_dirs(config)
@@ -363,12 +365,14 @@ class Server:
         timers.start()
         try:
             host, port = config.api.host_port
-            server.api = await ApiServer.start(host, port, executions=server.executions, components=server.components)
+            server.api = await ApiServer.start(
+                host, port, executions=server.executions, components=server.components, tls=tls.api
+            )
             for executor in executors:  # a component that stopped taking work before the API was up
                 if not abandoned.accepting(executor.config.component_id):
                     server._component_accepting(executor.config.component_id, False)
             if config.webui_listening_addr is not None:
-                server.webui = await _start_webui(server, config.webui_listening_addr)
+                server.webui = await _start_webui(server, config.webui_listening_addr, tls.webui)
             if config.http_server:
                 server.http_servers = await _start_http_servers(server, prepared, env, operator)
             if metrics is not None and config.metrics.listening_addr is not None:
@@ -482,12 +486,20 @@ async def _finish_unowned_webhook_records(storage: Storage, clock: Clock) -> Non
         log.info("finished %d webhook request records left open without an owner", finished)
 
 
-async def _start_webui(server: Server, listening_addr: str) -> WebUiServer:
+async def _start_webui(server: Server, listening_addr: str, tls: ServerTls | None) -> WebUiServer:
     # Imported here: aiohttp and jinja2 cost ~0.4 s, which a server without a UI should not pay at start-up.
     from obelisk.webui import start_webui  # noqa: PLC0415
 
     host, port = parse_socket_addr(listening_addr)
-    return await start_webui(server.executions, server.components, server.clock, host, port, server.config.webui)
+    return await start_webui(
+        server.executions,
+        server.components,
+        server.clock,
+        host,
+        port,
+        server.config.webui,
+        ssl_context=None if tls is None else tls.context,
+    )
 
 
 async def _start_http_servers(

@@ -163,6 +163,7 @@ let
     grpcurl = package "grpcurl" { };
     curl = package "curl" { };
     jq = package "jq" { };
+    openssl = package "openssl" { };
     nix = package "nix" { };
     nixfmt = package "nixfmt" { meta.mainProgram = "nixfmt"; };
     # The real one builds VMs from nixpkgs' nixos/, which the `lib` snapshot has not. This one evaluates each node

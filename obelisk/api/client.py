@@ -15,6 +15,7 @@ import grpc
 
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
+from obelisk.api.tls import ClientTls, TlsFileError
 from obelisk.concepts.errors import ObeliskError
 
 STORAGE_FAULT_METADATA = "obelisk-storage-fault"
@@ -73,12 +74,21 @@ def ffqn_of(name: pb.FunctionName) -> str:
 
 
 class ApiClient:
-    def __init__(self, url: str = DEFAULT_API_URL) -> None:
+    def __init__(self, url: str = DEFAULT_API_URL, tls: ClientTls | None = None) -> None:
+        """TLS is used when ``url`` is ``https://`` (or ``grpcs://``), or when ``tls`` is given (then also for an
+        ``http://`` URL or a bare ``host:port``); ``tls`` names the CA that signed the server's certificate (else the
+        system's CAs are trusted) and, for mutual TLS, the client's certificate and key."""
         self.url = url
         target, secure = channel_target(url)
+        self.secure = secure or tls is not None
+        self._client_certificate = tls is not None and tls.cert_file is not None
         options = [("grpc.primary_user_agent", "obelisk-cli")]
-        if secure:
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+        if self.secure:
+            try:
+                credentials = (tls or ClientTls()).channel_credentials()
+            except TlsFileError as error:
+                raise ClientInputError(str(error)) from None
+            self._channel = grpc.secure_channel(target, credentials, options=options)
         else:
             self._channel = grpc.insecure_channel(target, options=options)
         self._executions = pb_grpc.ExecutionRepositoryStub(self._channel)
@@ -98,7 +108,8 @@ class ApiClient:
         details = (error.details() if hasattr(error, "details") else None) or str(code)
         details = " ".join(str(details).split())
         if code is grpc.StatusCode.UNAVAILABLE and not _answered_by_server(error):
-            return ApiError(f"cannot reach the server at {self.url}: {details}", code, reached=False)
+            hint = _tls_hint(details, secure=self.secure, client_certificate=self._client_certificate)
+            return ApiError(f"cannot reach the server at {self.url}: {details}{hint}", code, reached=False)
         return ApiError(details, code)
 
     def _call(self, method: Any, request: Any) -> Any:
@@ -180,6 +191,21 @@ class ApiClient:
     def list_components(self, *, extensions: bool) -> list[pb.Component]:
         request = pb.ListComponentsRequest(extensions=extensions)
         return list(self._call(self._functions.ListComponents, request).components)
+
+
+def _tls_hint(details: str, *, secure: bool, client_certificate: bool) -> str:
+    """What a failed connection most likely means for TLS, when the details tell (a refused connection does not)."""
+    if "Connection refused" in details:
+        return ""
+    if not secure:
+        return " (if the server uses TLS: --tls, with --ca FILE unless its CA is trusted)"
+    if "WRONG_VERSION_NUMBER" in details:
+        return " (the server does not speak TLS: drop --tls, --ca and https://)"
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        return " (the server's certificate is not signed by a CA this client trusts: --ca FILE)"
+    if not client_certificate and "Socket closed" in details:
+        return " (if the server requires a client certificate: --client-cert FILE --client-key FILE)"
+    return ""
 
 
 def _answered_by_server(error: grpc.RpcError) -> bool:

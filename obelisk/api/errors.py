@@ -75,6 +75,21 @@ def status_of(error: ObeliskError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+MAX_DETAILS_BYTES = 6000
+"""Details travel in an HTTP/2 header that grpc clients drop past 8 KiB (together with the other headers), with
+every byte of a non-ASCII character percent-encoded (three bytes each): a message quoting a huge value the client
+sent is cut to fit, or the client would get a ``RESOURCE_EXHAUSTED`` about metadata instead of the refusal."""
+
+
+def bounded_details(message: str) -> str:
+    size = 0
+    for index, char in enumerate(message):
+        size += 1 if " " <= char <= "~" else 3 * len(char.encode("utf-8", "surrogatepass"))
+        if size > MAX_DETAILS_BYTES:
+            return f"{message[:index]}... ({len(message) - index} more characters cut)"
+    return message
+
+
 async def _abort(context: grpc.aio.ServicerContext, error: BaseException, method: str) -> NoReturn:
     if isinstance(error, ObeliskError):
         code = status_of(error)
@@ -84,8 +99,10 @@ async def _abort(context: grpc.aio.ServicerContext, error: BaseException, method
             kind = f"{method} {type(error).__name__}"
             _log_limit.log(logging.WARNING, kind, "%s refused with %s: %s", method, code.name, error)
             # UNAVAILABLE also means "no connection" to clients; this marks the server's own answer.
-            await context.abort(code, str(error), trailing_metadata=((STORAGE_FAULT_METADATA, type(error).__name__),))
-        await context.abort(code, str(error))
+            await context.abort(
+                code, bounded_details(str(error)), trailing_metadata=((STORAGE_FAULT_METADATA, type(error).__name__),)
+            )
+        await context.abort(code, bounded_details(str(error)))
     log.error("%s failed with an unexpected error", method, exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log")
     raise AssertionError("context.abort returned")

@@ -106,11 +106,15 @@ class LogFilter:
         return stored.line.kind in self.kinds
 
 
+MAX_CURSOR = 2**63 - 1
+"""The largest cursor a database can hold (a signed 64-bit integer in SQLite and PostgreSQL)."""
+
+
 def cursor_of(token: str) -> int:
     """The cursor a ``page_token`` names; empty: before the first line."""
     if not token:
         return -1
-    if not token.isascii() or not token.isdigit():
+    if not token.isascii() or not token.isdigit() or int(token) > MAX_CURSOR:
         raise InvalidRequest(f"page_token: expected a next_page_token (decimal digits), got {token!r}")
     return int(token)
 

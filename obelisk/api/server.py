@@ -27,6 +27,7 @@ from obelisk.api.functions import FunctionRepository
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.api.generated import obelisk_pb2_grpc as pb_grpc
 from obelisk.api.request_guard import guard
+from obelisk.api.tls import ServerTls
 from obelisk.concepts.errors import ObeliskError
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
@@ -54,8 +55,15 @@ class ApiServer:
 
     @classmethod
     async def start(
-        cls, host: str, port: int, *, executions: ExecutionService, components: ComponentService
+        cls,
+        host: str,
+        port: int,
+        *,
+        executions: ExecutionService,
+        components: ComponentService,
+        tls: ServerTls | None = None,
     ) -> ApiServer:
+        """Listen on ``host:port``, with TLS (and mutual TLS when it has a client CA) when ``tls`` is given."""
         server = grpc.aio.server(compression=grpc.Compression.Gzip)
         _add_guarded(server, pb_grpc.add_ExecutionRepositoryServicer_to_server, ExecutionRepository(executions))
         _add_guarded(server, pb_grpc.add_FunctionRepositoryServicer_to_server, FunctionRepository(components))
@@ -64,13 +72,17 @@ class ApiServer:
         server.add_generic_rpc_handlers((standard,))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            bound = server.add_insecure_port(address)
+            bound = (
+                server.add_insecure_port(address)
+                if tls is None
+                else server.add_secure_port(address, tls.grpc_credentials())
+            )
         except RuntimeError as error:
             raise ApiBindError(f"api.listening_addr {address}: cannot listen: {error}") from None
         if bound == 0:
             raise ApiBindError(f"api.listening_addr {address}: cannot listen (address in use?)")
         await server.start()
-        log.info("gRPC API listening on %s:%d", host, bound)
+        log.info("gRPC API listening on %s:%d%s", host, bound, _tls_note(tls))
         return cls(server, bound, standard)
 
     def set_component_serving(self, name: str, serving: bool) -> None:
@@ -91,6 +103,12 @@ def _add_guarded(server: grpc.aio.Server, add_to_server: Callable[[Any, Any], No
         guarded = {name: guard(handler, f"/{service_name}/{name}") for name, handler in handlers.items()}
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, guarded),))
         server.add_registered_method_handlers(service_name, guarded)
+
+
+def _tls_note(tls: ServerTls | None) -> str:
+    if tls is None:
+        return " (plaintext)"
+    return " (TLS, client certificates required)" if tls.client_ca is not None else " (TLS)"
 
 
 def component_service_name(name: str) -> str:

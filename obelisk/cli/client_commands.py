@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +20,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from obelisk.cli.client_tls import (
+    GroupCaOption,
+    GroupClientCertOption,
+    GroupClientKeyOption,
+    GroupTlsFlag,
+    group_options,
+    with_tls_options,
+)
 from obelisk.concepts.errors import ObeliskError
 
 if TYPE_CHECKING:
@@ -70,9 +79,11 @@ def _api_url(ctx: typer.Context, override: str | None) -> str:
 
 def _run(ctx: typer.Context, api_url: str | None, action: Callable[[ApiClient], int]) -> int:
     from obelisk.api.client import ApiClient, ApiError, ClientInputError
+    from obelisk.cli.client_tls import client_tls
 
     try:
-        with ApiClient(_api_url(ctx, api_url)) as client:
+        obj = ctx.find_root().obj if ctx.obj is None else ctx.obj
+        with ApiClient(_api_url(ctx, api_url), client_tls(obj or {})) as client:
             return action(client)
     except (UsageError, ClientInputError) as error:
         return _fail(str(error), ExitCode.USAGE)
@@ -484,11 +495,19 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
             str,
             typer.Option("--api-url", "-a", metavar="URL", help="The server's gRPC API.", envvar="OBELISK_API_URL"),
         ] = DEFAULT_API_URL,
+        tls: GroupTlsFlag = False,
+        ca: GroupCaOption = None,
+        client_cert: GroupClientCertOption = None,
+        client_key: GroupClientKeyOption = None,
     ) -> None:
         """Talk to a server, or inspect components offline."""
-        ctx.obj = {"api_url": api_url}
+        # Before grpc is imported: its core prints a failed TLS handshake on stderr at INFO, beside the one
+        # `error:` line that says what failed.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+        ctx.obj = {"api_url": api_url, **group_options(tls, ca, client_cert, client_key)}
 
     @component_app.command("list", epilog=EXIT_CODES)
+    @with_tls_options
     def component_list_command(
         ctx: typer.Context,
         extensions: Annotated[
@@ -507,6 +526,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
     client_app.add_typer(execution_app, name="execution")
 
     @execution_app.command("submit", epilog=EXIT_CODES)
+    @with_tls_options
     def submit_command(
         ctx: typer.Context,
         ffqn: Annotated[str, typer.Argument(metavar="FFQN", help="namespace:package/interface.function")],
@@ -531,6 +551,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         )
 
     @execution_app.command("get", epilog=EXIT_CODES)
+    @with_tls_options
     def get_command(
         ctx: typer.Context,
         execution_id: ExecutionIdArgument,
@@ -542,6 +563,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         raise typer.Exit(execution_get(ctx, api_url, execution_id, follow=follow, as_json=as_json))
 
     @execution_app.command("list", epilog=EXIT_CODES)
+    @with_tls_options
     def list_command(
         ctx: typer.Context,
         function: Annotated[
@@ -611,6 +633,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         )
 
     @execution_app.command("events", epilog=EXIT_CODES)
+    @with_tls_options
     def events_command(
         ctx: typer.Context,
         execution_id: ExecutionIdArgument,
@@ -621,6 +644,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         raise typer.Exit(execution_events(ctx, api_url, execution_id, as_json=as_json))
 
     @execution_app.command("logs", epilog=EXIT_CODES)
+    @with_tls_options
     def logs_command(
         ctx: typer.Context,
         execution_id: ExecutionIdArgument,
@@ -635,6 +659,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         raise typer.Exit(execution_logs(ctx, api_url, execution_id, follow=follow, as_json=as_json))
 
     @execution_app.command("cancel", epilog=EXIT_CODES)
+    @with_tls_options
     def cancel_command(
         ctx: typer.Context,
         execution_id: ExecutionIdArgument,
@@ -646,6 +671,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         raise typer.Exit(execution_cancel(ctx, api_url, execution_id, as_json=as_json))
 
     @execution_app.command("cancel-delay", epilog=EXIT_CODES)
+    @with_tls_options
     def cancel_delay_command(
         ctx: typer.Context,
         delay_id: Annotated[

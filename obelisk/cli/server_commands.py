@@ -34,6 +34,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 def run_server(config_path: Path | None, *, on_ready: Callable[[], None] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; ``on_ready`` runs once the server is started, before ``Server is ready``."""
+    # Before grpc is imported: its core would print an unformatted line for every failed TLS handshake (a
+    # plaintext client, a missing client certificate), outside the log's level and format.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from obelisk.config import load_config
     from obelisk.log_sinks import install_log_sinks
 
@@ -93,9 +96,11 @@ async def _serve(config: object, on_ready: Callable[[], None] | None) -> None:
 
 
 def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) -> int:
-    """Load the config, check that the database can be used, and compile and link-check every component; one line
-    on the first problem. With ``ignore_missing_env_vars`` an unset ``${NAME}`` of the database's keys skips the
-    database check (said in a line) instead of failing, and the secrets are not read."""
+    """Load the config, check that the database can be used and that the TLS files can, and compile and
+    link-check every component; one line on the first problem. With ``ignore_missing_env_vars`` an unset
+    ``${NAME}`` of the database's keys skips the database check (said in a line) instead of failing, and the
+    secrets are not read."""
+    from obelisk.api.tls import load_listener_tls
     from obelisk.config import load_config
     from obelisk.database import database_problem, describe
     from obelisk.server import prepare_components, wasm_engine
@@ -118,6 +123,7 @@ def verify_config(config_path: Path | None, *, ignore_missing_env_vars: bool) ->
             return 1
         print(f"Database: {describe(config)}")
     try:
+        load_listener_tls(config)
         engine = wasm_engine(config)
         prepared = prepare_components(config, engine, os.environ, ignore_missing_env_vars=ignore_missing_env_vars)
         if config.outbound_http is not None and ignore_missing_env_vars:

@@ -52,6 +52,11 @@ PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("wasm_cache_directory",),
     ("codegen_cache", "directory"),
     ("log", "file", "directory"),
+    ("api", "tls_cert_file"),
+    ("api", "tls_key_file"),
+    ("api", "tls_client_ca_file"),
+    ("webui", "tls_cert_file"),
+    ("webui", "tls_key_file"),
     *((kind, "*", "location", "path") for kind in COMPONENT_KINDS),
 )
 

@@ -140,8 +140,37 @@ class _Model(BaseModel):
 # ---------------------------------------------------------------------------------------------- server-wide
 
 
-class ApiConfig(_Model):
+class TlsFilesConfig(_Model):
+    """A listener's certificate and private key (PEM files, read at start-up: a restart picks up renewed ones).
+
+    Both or neither: a server without TLS is plaintext, as before. The files are checked, and their contents
+    loaded, by ``obelisk.api.tls`` before anything is started."""
+
+    tls_cert_file: ConfigPath | None = None
+    """The certificate chain, the server's certificate first."""
+    tls_key_file: ConfigPath | None = None
+    """Its private key, unencrypted (keep it readable by the server only)."""
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            given, missing = (
+                ("tls_cert_file", "tls_key_file") if self.tls_key_file is None else ("tls_key_file", "tls_cert_file")
+            )
+            raise ValueError(f"{given} is set but {missing} is not: TLS needs both the certificate and its key")
+        return self
+
+
+class ApiConfig(TlsFilesConfig):
     listening_addr: SocketAddr
+    tls_client_ca_file: ConfigPath | None = None
+    """Mutual TLS: a client must present a certificate signed by one of these CA certificates (PEM)."""
+
+    @model_validator(mode="after")
+    def _client_ca_needs_tls(self) -> Self:
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file needs TLS: set tls_cert_file and tls_key_file too")
+        return self
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -171,7 +200,7 @@ class HttpConnectionLimits(_Model):
     idle_timeout: PositiveDuration = timedelta(seconds=60)
 
 
-class WebUiConfig(HttpConnectionLimits):
+class WebUiConfig(HttpConnectionLimits, TlsFilesConfig):
     listening_addr: SocketAddr | None = None
     max_live_streams: Annotated[int, Field(ge=1)] = DEFAULT_MAX_LIVE_STREAMS
     """Live-update streams (server-sent events) served at once; past it a new one gets 503."""

@@ -30,6 +30,16 @@ webui.listening_addr = "127.0.0.1:8080"
 #webui.idle_timeout = {secs = 60}
 #webui.max_live_streams = 100             # live-updating execution pages at once; past it 503
 
+# TLS (docs/security.md#tls): PEM files, read at start-up (restart to pick up a renewed certificate). The
+# certificate file holds the chain, the server's certificate first; the key must be unencrypted. Without them the
+# listener is plaintext. With tls_client_ca_file the API requires a client certificate signed by that CA (mutual
+# TLS); `obelisk client --tls --ca ca.pem [--client-cert c.pem --client-key c.key]` then connects.
+#api.tls_cert_file = "${CONFIG_DIR}/tls/server.pem"
+#api.tls_key_file = "${CONFIG_DIR}/tls/server.key"
+#api.tls_client_ca_file = "${CONFIG_DIR}/tls/client-ca.pem"
+#webui.tls_cert_file = "${CONFIG_DIR}/tls/server.pem"
+#webui.tls_key_file = "${CONFIG_DIR}/tls/server.key"
+
 # Prometheus metrics at http://<listening_addr>/metrics (docs/observability.md); off while the key is unset. The
 # endpoint has no authentication: an address off the loopback interface is refused unless
 # metrics.allow_unauthenticated = true says that exposing it is intended.

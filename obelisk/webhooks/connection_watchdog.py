@@ -20,14 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from obelisk.config.models import HttpConnectionLimits
+from obelisk.service.log_limit import LogLimit
+
+log = logging.getLogger(__name__)
+_log_limit = LogLimit(log)
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -77,6 +83,18 @@ class WatchedConnection(RequestHandler):
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A request aiohttp could not parse (a request line or header past its limits, bytes that are not HTTP)
+        was the client's mistake, answered 400: one line, rate-limited, not an error with a traceback."""
+        error = kw.get("exc_info")
+        if isinstance(error, HttpProcessingError):
+            message = " ".join(str(error.message).split())[:200]
+            _log_limit.log(
+                logging.INFO, "malformed request", "HTTP %d for a malformed request: %s", error.code, message
+            )
+            return
+        super().log_exception(*args, **kw)
 
     def request_started(self) -> None:
         self._disarm()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import ssl
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -121,15 +122,17 @@ class WebUiServer:
         )
         self.port = 0
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> int:
+        """Serve on ``host:port``; over HTTPS when ``ssl_context`` (``[webui] tls_cert_file``...) is given."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
         for address in self._runner.addresses:
             if isinstance(address, tuple) and len(address) >= 2:
                 self.port = int(address[1])
                 break
-        log.info("web UI listening on http://%s:%d/", host if ":" not in host else f"[{host}]", self.port)
+        scheme = "http" if ssl_context is None else "https"
+        log.info("web UI listening on %s://%s:%d/", scheme, host if ":" not in host else f"[{host}]", self.port)
         return self.port
 
     async def stop(self) -> None:
@@ -143,7 +146,9 @@ async def start_webui(
     host: str,
     port: int,
     limits: WebUiConfig | None = None,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> WebUiServer:
     server = WebUiServer(create_app(executions, components, clock, limits), limits)
-    await server.start(host, port)
+    await server.start(host, port, ssl_context)
     return server

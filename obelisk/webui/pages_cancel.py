@@ -17,6 +17,7 @@ from obelisk.concepts.ids import DelayId, ExecutionId
 from obelisk.storage.interface import AlreadyFinished, DelayNotPending
 from obelisk.webui.context import UI, execution_url
 from obelisk.webui.errors import Link, UiError
+from obelisk.webui.forms import read_form
 
 CONFIRM_FIELD = "confirmed"
 
@@ -46,7 +47,7 @@ def _refused(execution_id: ExecutionId, message: str) -> UiError:
 async def cancel_post(request: web.Request) -> web.StreamResponse:
     context = request.app[UI]
     execution_id = ExecutionId.parse(request.match_info["execution_id"])
-    form = await request.post()
+    form = await read_form(request)
     if form.get(CONFIRM_FIELD) != "1":
         await context.executions.pending_state(execution_id)  # an unknown id is a 404, not a question
         effect = (
@@ -68,7 +69,7 @@ async def cancel_delay_post(request: web.Request) -> web.StreamResponse:
         delay_id = DelayId.parse(request.match_info["delay_id"])
     except ParseError as error:
         raise ParseError(f"delay id: {error}") from None
-    form = await request.post()
+    form = await read_form(request)
     if form.get(CONFIRM_FIELD) != "1":
         await context.executions.pending_state(execution_id)
         effect = "The sleeping workflow goes on now, as if the delay had expired."

@@ -21,6 +21,7 @@ from obelisk.service.json_input import JsonInputError, parse_json
 from obelisk.webui.context import UI, execution_url
 from obelisk.webui.examples import example_value
 from obelisk.webui.formatting import json_text
+from obelisk.webui.forms import read_form
 
 _PARAM_INDEX = re.compile(r"params\[(\d+)\]")
 _PARAM_PREFIX = re.compile(r"params\[\d+\] \([^)]*\)")
@@ -72,7 +73,7 @@ async def submit_form(request: web.Request) -> web.Response:
 async def submit_post(request: web.Request) -> web.Response:
     context = request.app[UI]
     metadata = context.components.submittable_function(request.match_info["ffqn"])
-    form = await request.post()
+    form = await read_form(request)
     fields: list[FieldView] = []
     values: list[object] = []
     for i, param in enumerate(metadata.params):

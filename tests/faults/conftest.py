@@ -1,5 +1,6 @@
 """The fault suite: tests that provoke a fault (concurrent guests, a second server, a full or read-only
-database, a corrupted cache artifact, hostile ids and paths, slow clients, hung and runaway guests) and assert
+database, a corrupted cache artifact, hostile ids and paths, a seeded fuzz of every gRPC method and web UI form
+post, slow clients, hung and runaway guests) and assert
 that no work is lost, corrupted or done twice.
 
 Each test is bounded in count and time. ``OBELISK_FAULT_SCALE`` (default 1) multiplies the load of the tests that
