@@ -102,6 +102,7 @@
                   ps.pytest
                   ps.pytest-asyncio
                   ps.mypy
+                  ps.types-protobuf
                   ps.grpcio-tools
                 ]
               ))

@@ -18,13 +18,14 @@ import pytest
 import wasmtime
 from wasmtime import component as cm
 
+from obelisk.wit.wasm_tools import find_wasm_tools
+from tests.wasm_access import export_func, record
 from tests.wat_fixtures import (
     FIXTURES_DIR,
     HOST_WIT_DIR,
     REPO,
     WatFixtureError,
     build_wat_fixture,
-    find_wasm_tools,
     fixture_names,
 )
 
@@ -45,16 +46,6 @@ def engine() -> wasmtime.Engine:
     return wasmtime.Engine()
 
 
-def _export_func(store: wasmtime.Store, instance: cm.Instance, interface: str, name: str) -> cm.Func:
-    ifc = instance.get_export_index(store, interface)
-    assert ifc is not None, f"no export {interface}"
-    index = instance.get_export_index(store, name, ifc)
-    assert index is not None, f"{interface} has no function {name}"
-    func = instance.get_func(store, index)
-    assert func is not None
-    return func
-
-
 def _exports(
     engine: wasmtime.Engine, path: Path, interface: str, linker: cm.Linker | None = None
 ) -> tuple[wasmtime.Store, Callable[[str], Call]]:
@@ -63,17 +54,10 @@ def _exports(
     instance = (linker or cm.Linker(engine)).instantiate(store, component)
 
     def func(name: str) -> Call:
-        f = _export_func(store, instance, interface, name)
+        f = export_func(store, instance, interface, name)
         return lambda *args: f(store, *args)
 
     return store, func
-
-
-def _record(**fields: Any) -> cm.Record:
-    record = cm.Record()
-    for key, value in fields.items():
-        setattr(record, key, value)
-    return record
 
 
 def test_every_expected_fixture_exists() -> None:
@@ -143,7 +127,7 @@ def test_spin_wat_is_stopped_by_an_epoch_deadline(wat_dir: Path) -> None:
     store = wasmtime.Store(engine)
     store.set_epoch_deadline(1)
     instance = cm.Linker(engine).instantiate(store, component)
-    spin = _export_func(store, instance, "testing:spin/spin", "spin")
+    spin = export_func(store, instance, "testing:spin/spin", "spin")
     assert spin(store, 0) == 0
     assert spin(store, 1000) == spin(store, 1000) != 0
     started = time.monotonic()
@@ -172,7 +156,7 @@ def test_counter_store_wat_state_is_per_instance(engine: wasmtime.Engine, wat_di
 
 def test_types_wat_round_trips_rich_values(engine: wasmtime.Engine, wat_dir: Path) -> None:
     _, func = _exports(engine, build_wat_fixture("types", wat_dir), "testing:types/types")
-    assert func("add-point")(_record(x=3, y=-5)) == -2
+    assert func("add-point")(record(x=3, y=-5)) == -2
     assert func("color-index")("blue") == 2
     assert func("flag-bits")({"read", "execute"}) == 5
     assert func("unwrap-or-zero")(42) == 42
@@ -180,7 +164,7 @@ def test_types_wat_round_trips_rich_values(engine: wasmtime.Engine, wat_dir: Pat
     assert func("tuple-sum")((7, -10)) == -3
     # wasmtime-py passes variants whose cases differ by Python class without a Variant wrapper
     assert func("shape-size")(9) == 9
-    assert func("shape-size")(_record(x=3, y=4)) == 12
+    assert func("shape-size")(record(x=3, y=4)) == 12
     assert func("shape-size")(None) == 0
     assert func("total-length")(["ab", "cde", "héllo"]) == 11
     assert func("is-ok")(1) is True
@@ -196,7 +180,7 @@ def test_types_wat_round_trips_rich_values(engine: wasmtime.Engine, wat_dir: Pat
     assert func("greeting")(True) == "hello, world"
     assert func("greeting")(False) is None
     with pytest.raises(wasmtime.WasmtimeError, match="unreachable"):
-        func("everything")(_record(x=1, y=2), "red", set(), None, (1, "a"), None, [], 1, "z", b"")
+        func("everything")(record(x=1, y=2), "red", set(), None, (1, "a"), None, [], 1, "z", b"")
 
 
 def test_fibo_workflow_wat_calls_its_imports(engine: wasmtime.Engine, wat_dir: Path) -> None:
@@ -276,7 +260,7 @@ def test_build_components_script_builds_incrementally(engine: wasmtime.Engine) -
     store.set_wasi(wasmtime.WasiConfig())
     store.set_wasi_http()  # without it a wasi:http call aborts the process
     instance = linker.instantiate(store, component)
-    fibo = _export_func(store, instance, "testing:fibo/fibo", "fibo")
+    fibo = export_func(store, instance, "testing:fibo/fibo", "fibo")
     assert fibo(store, 10) == 55
     assert fibo(store, 0) == 0
 

@@ -94,6 +94,7 @@ let
     "pytestCheckHook"
     "setuptools"
     "typer"
+    "types-protobuf"
     "uvloop"
     "wheel"
   ];

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, assert_never
 
-from google.protobuf.any_pb2 import Any as AnyMessage  # type: ignore[import-untyped]
-from google.protobuf.duration_pb2 import Duration  # type: ignore[import-untyped]
-from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyped]
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.concepts.component_id import ComponentType

@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 import wasmtime
-from wasmtime.component import Component, Linker, Record, Variant, _enter
+from wasmtime.component import Component, Func, Linker, Record, Variant, _enter
 
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestTrap, call_guest, store_data
 from tests.faults.conftest import scaled
+from tests.wasm_access import export_func, record, record_fields
 from tests.wat_fixtures import build_wat_fixture
 
 WAT_CACHE = Path(__file__).resolve().parents[2] / "build" / "test-cache" / "wat"
@@ -35,13 +36,6 @@ ROUNDS = 150
 """Per thread; each round makes one call of every function. More threads find the race more often than more rounds:
 each of them is another candidate to run while a converting thread waits in a ctypes call."""
 JOIN_SECONDS = 120.0
-
-
-def _point(x: int, y: int) -> Record:
-    point = Record()
-    point.x = x
-    point.y = y
-    return point
 
 
 def _plain(value: Any) -> Any:
@@ -93,12 +87,14 @@ def _shape_step(context: Any, s: int | Record | None) -> int | Record | None:
         return None
     if isinstance(s, int):
         return s * 2
-    return _point(s.y, s.x)
+    fields = record_fields(s)
+    return record(x=fields["y"], y=fields["x"])
 
 
 def _pair_step(context: Any, p: Variant) -> Any:
     if store_data(context).bad_result == "pair":
         return p.payload
+    assert isinstance(p.payload, int)  # both cases of `pair` carry a u32
     return Variant("right" if p.tag == "left" else "left", p.payload + 1)
 
 
@@ -137,8 +133,8 @@ def _calls(thread: int, round_: int) -> list[tuple[str, tuple[Any, ...], Any]]:
         ("result-step", (n if round_ % 3 else f"s{n}",), n + 1 if round_ % 3 else f"s{n}"[::-1]),
         (
             "shape-step",
-            ([n, _point(thread, -round_), None][round_ % 3],),
-            [2 * n, _point(-round_, thread), None][round_ % 3],
+            ([n, record(x=thread, y=-round_), None][round_ % 3],),
+            [2 * n, record(x=-round_, y=thread), None][round_ % 3],
         ),
         ("pair-step", (Variant(["left", "right"][round_ % 2], n),), Variant(["right", "left"][round_ % 2], n + 1)),
         (
@@ -184,7 +180,7 @@ class Guest:
     linker: Linker
     behaviour: Behaviour
     store: wasmtime.Store = field(init=False)
-    funcs: dict[str, Any] = field(init=False)
+    funcs: dict[str, Func] = field(init=False)
 
     def __post_init__(self) -> None:
         self.renew()
@@ -192,11 +188,7 @@ class Guest:
     def renew(self) -> None:
         self.store = self.engine.new_store(deadline_seconds=None, data=self.behaviour)
         instance = self.linker.instantiate(self.store, self.component)
-        relay = instance.get_export_index(self.store, RELAY)
-        self.funcs = {
-            name: instance.get_func(self.store, instance.get_export_index(self.store, name, relay))
-            for name in (*FUNCTIONS, "trap")
-        }
+        self.funcs = {name: export_func(self.store, instance, RELAY, name) for name in (*FUNCTIONS, "trap")}
 
     def call(self, name: str, *args: Any) -> Any:
         try:

@@ -23,6 +23,7 @@ from obelisk.concepts.events import Finished, FinishedState
 from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import ExecutionFailure, Ok
+from obelisk.config import ObeliskConfig, load_config
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
 from tests.faults.conftest import scaled
@@ -318,9 +319,7 @@ async def test_live_streams_are_capped_and_closed_at_shutdown(
         connection.close()
 
 
-def _load(path: Path) -> object:
-    from obelisk.config import load_config
-
+def _load(path: Path) -> ObeliskConfig:
     return load_config(path, env={"HOME": str(path.parent)}).config
 
 

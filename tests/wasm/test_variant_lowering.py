@@ -10,21 +10,15 @@ from typing import Any
 
 import pytest
 from wasmtime import _ffi as ffi
-from wasmtime.component import Component, FuncType, Linker, Record, Variant, _enter
+from wasmtime.component import Component, ComponentInstanceType, FuncType, Linker, ValType, Variant, _enter
 
 from obelisk.wasm import variant_lowering
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import call_guest
+from tests.wasm_access import export_func, record
 from tests.wat_fixtures import build_wat_fixture
 
 WAT_CACHE = Path(__file__).resolve().parents[2] / "build" / "test-cache" / "wat"
-
-
-def _point(x: Any, y: Any) -> Record:
-    point = Record()
-    point.x = x
-    point.y = y
-    return point
 
 
 VALUES: list[Any] = [
@@ -38,8 +32,8 @@ VALUES: list[Any] = [
     b"",
     ["a", "b"],
     [],
-    _point(1, 2),
-    _point("x", 2),
+    record(x=1, y=2),
+    record(x="x", y=2),
     Variant("left", 3),
     Variant("right", 4),
     Variant("nope", 1),
@@ -57,18 +51,20 @@ def engine() -> Iterator[WasmEngine]:
 
 
 @pytest.fixture(scope="module")
-def host_types(engine: WasmEngine) -> dict[str, Any]:
+def host_types(engine: WasmEngine) -> dict[str, ValType]:
     """The parameter and result types of the relay fixture's host functions: option, result, untagged and tagged
     variants, nested ones, with records, lists, strings and bytes inside."""
     component = Component.from_file(engine.engine, str(build_wat_fixture("relay", WAT_CACHE)))
-    host = component.type.imports(engine.engine)["testing:relay/host"].ty.exports(engine.engine)
+    host = component.type.imports(engine.engine)["testing:relay/host"].ty
+    assert isinstance(host, ComponentInstanceType)
     found = {}
-    for name, extern in host.items():
+    for name, extern in host.exports(engine.engine).items():
         func = extern.ty
         if not isinstance(func, FuncType):
             continue  # the interface's type exports (point, shape, pair)
         for param_name, ty in func.params:
             found[f"{name}.{param_name}"] = ty
+        assert func.result is not None, f"{name} returns nothing"  # every host function of the fixture returns
         found[f"{name}.result"] = func.result
     return found
 
@@ -83,7 +79,7 @@ def _outcome(lower: Any, ty: Any, store: Any, value: Any) -> tuple[str, str]:
     return ("case", name)
 
 
-def test_every_value_lowers_to_the_same_case_as_wasmtime_py(engine: WasmEngine, host_types: dict[str, Any]) -> None:
+def test_every_value_lowers_to_the_same_case_as_wasmtime_py(engine: WasmEngine, host_types: dict[str, ValType]) -> None:
     store = engine.new_store(deadline_seconds=None)
     checked = 0
     for label, ty in host_types.items():
@@ -118,14 +114,13 @@ def test_a_result_the_host_cannot_lower_fails_the_caller_with_its_error(engine: 
     ]:
         store = engine.new_store(deadline_seconds=None)
         instance = linker.instantiate(store, component)
-        relay = instance.get_export_index(store, "testing:relay/relay")
-        func = instance.get_func(store, instance.get_export_index(store, name, relay))
+        func = export_func(store, instance, "testing:relay/relay", name)
         with pytest.raises(error):
             call_guest(func, store, *args)
         assert _enter.LAST_EXCEPTION is None
 
 
-def test_lifting_returns_wasmtime_py_forms(engine: WasmEngine, host_types: dict[str, Any]) -> None:
+def test_lifting_returns_wasmtime_py_forms(engine: WasmEngine, host_types: dict[str, ValType]) -> None:
     """Lowered then lifted through the patched pair: untagged values come back bare, tagged ones as ``Variant``."""
     store = engine.new_store(deadline_seconds=None)
     cases = [
