@@ -127,7 +127,9 @@ def ffqn_text(name: pb.FunctionName) -> str:
 def execution_status(state: PendingState) -> pb.ExecutionStatus:
     match state:
         case PendingAt() | LockedState() | BlockedByJoinSet():
-            return pb.ExecutionStatus(**_active_status(state))
+            status = pb.ExecutionStatus()
+            _fill_active_status(status, state)
+            return status
         case FinishedState(finished_at, result_kind):
             return pb.ExecutionStatus(
                 finished=pb.ExecutionStatus.Finished(
@@ -135,32 +137,30 @@ def execution_status(state: PendingState) -> pb.ExecutionStatus:
                 )
             )
         case PausedState(active):
-            return pb.ExecutionStatus(paused=pb.ExecutionStatus.Paused(**_active_status(active)))
+            status = pb.ExecutionStatus()
+            _fill_active_status(status.paused, active)
+            return status
         case _:
             assert_never(state)
 
 
-def _active_status(
-    state: ActiveState,
-) -> dict[str, pb.ExecutionStatus.PendingAt | pb.ExecutionStatus.Locked | pb.ExecutionStatus.BlockedByJoinSet]:
-    """The field of an unfinished state, named alike in ``ExecutionStatus`` and its ``Paused``."""
+def _fill_active_status(target: pb.ExecutionStatus | pb.ExecutionStatus.Paused, state: ActiveState) -> None:
+    """Set the field of an unfinished state, named alike in ``ExecutionStatus`` and its ``Paused``."""
     match state:
         case PendingAt(scheduled_at):
-            return {"pending_at": pb.ExecutionStatus.PendingAt(scheduled_at=timestamp(scheduled_at))}
+            target.pending_at.CopyFrom(pb.ExecutionStatus.PendingAt(scheduled_at=timestamp(scheduled_at)))
         case LockedState(_, run_id, lock_expires_at):
-            return {
-                "locked": pb.ExecutionStatus.Locked(
-                    run_id=pb.RunId(id=run_id), lock_expires_at=timestamp(lock_expires_at)
-                )
-            }
+            target.locked.CopyFrom(
+                pb.ExecutionStatus.Locked(run_id=pb.RunId(id=run_id), lock_expires_at=timestamp(lock_expires_at))
+            )
         case BlockedByJoinSet(join_set_id, lock_expires_at, closing):
-            return {
-                "blocked_by_join_set": pb.ExecutionStatus.BlockedByJoinSet(
+            target.blocked_by_join_set.CopyFrom(
+                pb.ExecutionStatus.BlockedByJoinSet(
                     join_set_id=pb.JoinSetId(id=join_set_id),
                     lock_expires_at=timestamp(lock_expires_at),
                     closing=closing,
                 )
-            }
+            )
         case _:
             assert_never(state)
 
