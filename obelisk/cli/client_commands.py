@@ -60,8 +60,8 @@ class ExitCode(enum.IntEnum):
 EXIT_CODES = (
     "Exit status: 0 done (a followed execution finished OK) · 1 the execution finished, not OK (err, failure, "
     "timeout, nondeterminism, cancelled) · 2 usage error · 3 refused by the server (not found, wrong parameters, "
-    "cancel or pause of a finished execution, resume of one not paused) · 4 server unreachable or unavailable · "
-    "130 interrupted."
+    "cancel or pause of a finished execution, pause of a paused one, resume of one not paused) · 4 server "
+    "unreachable or unavailable · 130 interrupted."
 )
 
 
@@ -739,8 +739,9 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         api_url: ApiUrlOption = None,
         api_token: ApiTokenOption = None,
     ) -> None:
-        """Cancel an unfinished execution: it finishes as cancelled, a running attempt is stopped, and its unfinished
-        children are cancelled too. A finished execution is left as it is (exit status 3)."""
+        """Cancel an unfinished execution and its unfinished children: they finish as cancelled.
+
+        A running attempt is stopped. A finished execution is left as it is (exit status 3)."""
         raise typer.Exit(execution_cancel(ctx, api_url, execution_id, as_json=as_json))
 
     @execution_app.command("pause", epilog=EXIT_CODES)
@@ -752,9 +753,10 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         api_url: ApiUrlOption = None,
         api_token: ApiTokenOption = None,
     ) -> None:
-        """Pause an unfinished execution: no new run or attempt starts until it is resumed. A running workflow stops
-        at its next host call; a running activity attempt may finish. A finished or paused execution is left as it
-        is (exit status 3)."""
+        """Pause an unfinished execution: no new run or attempt starts until it is resumed.
+
+        A running workflow stops at its next host call; a running activity attempt may finish. A finished or paused
+        execution is left as it is (exit status 3)."""
         raise typer.Exit(execution_pause(ctx, api_url, execution_id, resume=False, as_json=as_json))
 
     @execution_app.command("resume", epilog=EXIT_CODES)
@@ -766,8 +768,9 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         api_url: ApiUrlOption = None,
         api_token: ApiTokenOption = None,
     ) -> None:
-        """Resume a paused execution where it was (also: unpause). One that is not paused is left as it is (exit
-        status 3)."""
+        """Resume a paused execution where it was (also: unpause).
+
+        One that is not paused is left as it is (exit status 3)."""
         raise typer.Exit(execution_pause(ctx, api_url, execution_id, resume=True, as_json=as_json))
 
     execution_app.command("unpause", epilog=EXIT_CODES, help="Resume a paused execution (the same as resume).")(
@@ -785,6 +788,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         api_url: ApiUrlOption = None,
         api_token: ApiTokenOption = None,
     ) -> None:
-        """End a pending delay (a workflow's durable sleep) now, as if it had expired: the workflow goes on. A delay
-        that is not pending is left alone (exit status 3)."""
+        """End a pending delay (a workflow's durable sleep) now, as if it had expired: the workflow goes on.
+
+        A delay that is not pending is left alone (exit status 3)."""
         raise typer.Exit(execution_cancel_delay(ctx, api_url, delay_id, as_json=as_json))
