@@ -467,9 +467,11 @@ def execution_logs(ctx: typer.Context, api_url: str | None, execution_id: str, *
     def action(client: ApiClient) -> int:
         token = ""
         dropped = 0
+        printed = 0
         finished_at: float | None = None
         while True:
             page = client.list_logs(execution_id, token)
+            printed += len(page.logs)
             for entry in page.logs:
                 if as_json:
                     _emit(out.log_json(entry))
@@ -492,6 +494,8 @@ def execution_logs(ctx: typer.Context, api_url: str | None, execution_id: str, *
                 _emit({"execution_id": execution_id, "dropped": dropped})
             else:
                 print(f"{dropped} lines of this execution were dropped (the oldest first)", file=sys.stderr)
+        elif not printed and not as_json:
+            print(f"No log lines: {execution_id} has logged and printed nothing so far.", file=sys.stderr)
         return ExitCode.OK
 
     return _run(ctx, api_url, action)
