@@ -50,8 +50,9 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     """The command line is wrong: an unknown option, a malformed id, function name, time or JSON value."""
     REFUSED = 3
-    """The server refused the request: an unknown execution or function, parameters of the wrong type, a cancel of
-    an execution that had finished, a pause of a finished or paused one, a resume of one that is not paused."""
+    """The server refused the request: a missing or unknown API token (or a viewer's for a change), an unknown
+    execution or function, parameters of the wrong type, a cancel of an execution that had finished, a pause of a
+    finished or paused one, a resume of one that is not paused."""
     UNAVAILABLE = 4
     """The server could not be reached, or cannot take the request now (its database full or unwritable)."""
     INTERRUPTED = 130
@@ -59,9 +60,9 @@ class ExitCode(enum.IntEnum):
 
 EXIT_CODES = (
     "Exit status: 0 done (a followed execution finished OK) · 1 the execution finished, not OK (err, failure, "
-    "timeout, nondeterminism, cancelled) · 2 usage error · 3 refused by the server (not found, wrong parameters, "
-    "cancel or pause of a finished execution, pause of a paused one, resume of one not paused) · 4 server "
-    "unreachable or unavailable · 130 interrupted."
+    "timeout, nondeterminism, cancelled) · 2 usage error · 3 refused by the server (no valid token, not found, wrong "
+    "parameters, cancel or pause of a finished execution, pause of a paused one, resume of one not paused) · 4 "
+    "server unreachable or unavailable · 130 interrupted."
 )
 
 
