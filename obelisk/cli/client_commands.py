@@ -50,8 +50,9 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     """The command line is wrong: an unknown option, a malformed id, function name, time or JSON value."""
     REFUSED = 3
-    """The server refused the request: an unknown execution or function, parameters of the wrong type, a cancel of
-    an execution that had finished, a pause of a finished or paused one, a resume of one that is not paused."""
+    """The server refused the request: a missing or unknown API token (or a viewer's for a change), an unknown
+    execution or function, parameters of the wrong type, a cancel of an execution that had finished, a pause of a
+    finished or paused one, a resume of one that is not paused."""
     UNAVAILABLE = 4
     """The server could not be reached, or cannot take the request now (its database full or unwritable)."""
     INTERRUPTED = 130
@@ -59,9 +60,9 @@ class ExitCode(enum.IntEnum):
 
 EXIT_CODES = (
     "Exit status: 0 done (a followed execution finished OK) · 1 the execution finished, not OK (err, failure, "
-    "timeout, nondeterminism, cancelled) · 2 usage error · 3 refused by the server (not found, wrong parameters, "
-    "cancel or pause of a finished execution, resume of one not paused) · 4 server unreachable or unavailable · "
-    "130 interrupted."
+    "timeout, nondeterminism, cancelled) · 2 usage error · 3 refused by the server (no valid token, not found, wrong "
+    "parameters, cancel or pause of a finished execution, pause of a paused one, resume of one not paused) · 4 "
+    "server unreachable or unavailable · 130 interrupted."
 )
 
 
@@ -467,9 +468,11 @@ def execution_logs(ctx: typer.Context, api_url: str | None, execution_id: str, *
     def action(client: ApiClient) -> int:
         token = ""
         dropped = 0
+        printed = 0
         finished_at: float | None = None
         while True:
             page = client.list_logs(execution_id, token)
+            printed += len(page.logs)
             for entry in page.logs:
                 if as_json:
                     _emit(out.log_json(entry))
@@ -492,6 +495,8 @@ def execution_logs(ctx: typer.Context, api_url: str | None, execution_id: str, *
                 _emit({"execution_id": execution_id, "dropped": dropped})
             else:
                 print(f"{dropped} lines of this execution were dropped (the oldest first)", file=sys.stderr)
+        elif not printed and not as_json:
+            print(f"No log lines: {execution_id} has logged and printed nothing so far.", file=sys.stderr)
         return ExitCode.OK
 
     return _run(ctx, api_url, action)
@@ -739,8 +744,9 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         api_url: ApiUrlOption = None,
         api_token: ApiTokenOption = None,
     ) -> None:
-        """Cancel an unfinished execution: it finishes as cancelled, a running attempt is stopped, and its unfinished
-        children are cancelled too. A finished execution is left as it is (exit status 3)."""
+        """Cancel an unfinished execution and its unfinished children: they finish as cancelled.
+
+        A running attempt is stopped. A finished execution is left as it is (exit status 3)."""
         raise typer.Exit(execution_cancel(ctx, api_url, execution_id, as_json=as_json))
 
     @execution_app.command("pause", epilog=EXIT_CODES)
@@ -752,9 +758,10 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         api_url: ApiUrlOption = None,
         api_token: ApiTokenOption = None,
     ) -> None:
-        """Pause an unfinished execution: no new run or attempt starts until it is resumed. A running workflow stops
-        at its next host call; a running activity attempt may finish. A finished or paused execution is left as it
-        is (exit status 3)."""
+        """Pause an unfinished execution: no new run or attempt starts until it is resumed.
+
+        A running workflow stops at its next host call; a running activity attempt may finish. A finished or paused
+        execution is left as it is (exit status 3)."""
         raise typer.Exit(execution_pause(ctx, api_url, execution_id, resume=False, as_json=as_json))
 
     @execution_app.command("resume", epilog=EXIT_CODES)
@@ -766,8 +773,9 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         api_url: ApiUrlOption = None,
         api_token: ApiTokenOption = None,
     ) -> None:
-        """Resume a paused execution where it was (also: unpause). One that is not paused is left as it is (exit
-        status 3)."""
+        """Resume a paused execution where it was (also: unpause).
+
+        One that is not paused is left as it is (exit status 3)."""
         raise typer.Exit(execution_pause(ctx, api_url, execution_id, resume=True, as_json=as_json))
 
     execution_app.command("unpause", epilog=EXIT_CODES, help="Resume a paused execution (the same as resume).")(
@@ -785,6 +793,7 @@ def register_client_commands(client_app: typer.Typer, component_app: typer.Typer
         api_url: ApiUrlOption = None,
         api_token: ApiTokenOption = None,
     ) -> None:
-        """End a pending delay (a workflow's durable sleep) now, as if it had expired: the workflow goes on. A delay
-        that is not pending is left alone (exit status 3)."""
+        """End a pending delay (a workflow's durable sleep) now, as if it had expired: the workflow goes on.
+
+        A delay that is not pending is left alone (exit status 3)."""
         raise typer.Exit(execution_cancel_delay(ctx, api_url, delay_id, as_json=as_json))

@@ -5,7 +5,7 @@ wrap required arguments in braces in the usage line (``submit {ffqn} {params}``)
 that say what a value is (``URL``, ``N``, ``FFQN``), so the type is noise and the braces read as literal syntax.
 ``install`` makes the help show the metavar alone and the usage line ``FFQN PARAMS`` (``[NAME]`` when optional),
 as click and older typer releases do. Releases without these hooks are left as they are (they print metavars
-already). ``tests/cli/test_help.py`` walks every command's help, so a typer that renames the hooks fails there.
+already). ``tests/cli/test_cli_scripts.py`` walks every command's help, so a typer that renames the hooks fails there.
 """
 
 from __future__ import annotations

@@ -189,7 +189,8 @@ target = false
 
 # ---------------------------------------------------------------------------------------------------------
 # Components. Every component has a unique name (letters, digits, underscores) and a location.path
-# (location.oci = "docker.io/..." is not supported yet). Activities and workflows have an [exec] table:
+# (location.oci = "docker.io/..." is not supported: components are files). Activities and workflows have an
+# [exec] table:
 #   batch_size = 5                       executions locked per tick
 #   lock_expiry = {secs = 1}             lock duration, which is also the maximum run time of one attempt
 #   tick_sleep = {millis = 200}          maximum wait between ticks
@@ -215,7 +216,8 @@ target = false
 #exec.lock_expiry = {secs = 1}
 #exec.tick_sleep = {millis = 200}
 #exec.max_inflight_instances = "unlimited"
-# allowed_hosts limits outbound HTTP to host globs with an optional port; leave it out to allow every host.
+# allowed_hosts narrows outbound HTTP to host globs with an optional port; leave it out to allow what
+# [outbound_http] allows (every host without that table).
 
 # A workflow: deterministic, replayed from its event history, retried forever.
 #[[workflow]]

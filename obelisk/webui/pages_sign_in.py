@@ -13,7 +13,7 @@ from aiohttp import web
 
 from obelisk.service.log_limit import LogLimit
 from obelisk.webui.forms import read_form
-from obelisk.webui.session import SESSION, SESSION_COOKIE, SIGN_IN_PATH, UI_AUTH, set_session_cookie
+from obelisk.webui.session import SESSION_COOKIE, SIGN_IN_PATH, UI_AUTH, request_session, set_session_cookie
 
 log = logging.getLogger(__name__)
 _log_limit = LogLimit(log)
@@ -53,7 +53,7 @@ async def sign_in_post(request: web.Request) -> web.StreamResponse:
     if identity is None:
         _log_limit.log(logging.WARNING, "sign-in", "web UI: a sign-in with an unknown token was refused")
         return _form(request, next_path, "That token is not accepted by this server.", 401)
-    old = request.get(SESSION)
+    old = request_session(request)
     if old is not None:
         auth.sessions.drop(old.id)
     session = auth.sessions.create(identity, signed_in=True)
@@ -64,7 +64,7 @@ async def sign_in_post(request: web.Request) -> web.StreamResponse:
 
 
 async def sign_out_post(request: web.Request) -> web.StreamResponse:
-    session = request.get(SESSION)
+    session = request_session(request)
     if session is not None:
         request.app[UI_AUTH].sessions.drop(session.id)
     response = web.Response(

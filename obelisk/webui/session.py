@@ -144,7 +144,15 @@ class UiAuth:
 
 
 UI_AUTH = web.AppKey("obelisk_ui_auth", UiAuth)
-SESSION = web.RequestKey("obelisk_ui_session", UiSession)
+SESSION_KEY = "obelisk_ui_session"
+"""Where a request keeps its session: a string key (aiohttp's typed ``RequestKey`` is newer than the aiohttp floor,
+3.11), read through ``request_session``."""
+
+
+def request_session(request: web.Request) -> UiSession | None:
+    """The session the guard found for this request, or ``None``."""
+    found = request.get(SESSION_KEY)
+    return found if isinstance(found, UiSession) else None
 
 
 def default_host_names(listening_host: str | None, configured: list[str] | None) -> frozenset[str] | None:
@@ -204,8 +212,6 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             await _check_form(request, session)
     elif session is None and request.path != SIGN_IN_PATH:
         raise web.HTTPSeeOther(f"{SIGN_IN_PATH}?next={quote(request.path_qs, safe='')}")
-    if session is not None:
-        request[SESSION] = session
     context = {
         "ui_session": session,
         "csrf_token": session.csrf_token if session is not None else "",
@@ -214,6 +220,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     with warnings.catch_warnings():  # aiohttp-jinja2 keeps its template context under a string key
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         request[aiohttp_jinja2.REQUEST_CONTEXT_KEY] = context
+        if session is not None:
+            request[SESSION_KEY] = session
     response = await handler(request)
     if started is not None and not response.prepared:
         set_session_cookie(request, response, started)

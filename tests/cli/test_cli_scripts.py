@@ -6,6 +6,7 @@ every client command, and help text without type artifacts.
 
 from __future__ import annotations
 
+import inspect
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -290,6 +291,18 @@ def test_help_shows_no_type_artifacts() -> None:
         assert not re.search(r"<(bool|str|int|float|path|text|datetime|uuid|choice|file)\b[^>]*>", text), (path, text)
         usage = next(line for line in text.splitlines() if "Usage:" in line)
         assert "{" not in usage and "}" not in usage, (path, usage)
+
+
+def test_each_command_is_summed_up_in_one_line() -> None:
+    """A group's listing shows a command's first paragraph with its line breaks kept: a summary wrapped in the
+    docstring reads as broken lines there, so the details go after a blank line."""
+    root = typer.main.get_command(app)
+    for path in _commands(root)[1:]:
+        command = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        summary = inspect.cleandoc(command.help or "").split("\n\n")[0]
+        assert summary and "\n" not in summary, (path, summary)
 
 
 def test_version() -> None:

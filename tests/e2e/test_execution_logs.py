@@ -146,6 +146,14 @@ def test_guest_output_and_log_calls_are_kept_per_execution_and_shown_everywhere(
         json_run = client(api, "execution", "logs", activity_id, "--json")
         assert '"kind": "stderr"' in json_run.stdout and '"message": "hello logs"' in json_run.stdout
 
+        # An execution that logged and printed nothing: an empty stdout, and stderr says so.
+        run = client(api, "execution", "submit", "testing:fibo/fibo.fibo", "[3]", "--follow")
+        assert run.returncode == 0, run.stdout + run.stderr
+        silent_id = run.stdout.splitlines()[0].strip()
+        silent = client(api, "execution", "logs", silent_id)
+        assert (silent.returncode, silent.stdout) == (0, ""), silent.stderr
+        assert silent.stderr == f"No log lines: {silent_id} has logged and printed nothing so far.\n"
+
         # A webhook's obelisk:log call, under the request's execution.
         with urllib.request.urlopen(f"http://127.0.0.1:{http}/fibo/5/1", timeout=60) as answer:
             assert answer.read().decode() == "fiboa(5, 1) = direct call: 5"

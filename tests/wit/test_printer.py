@@ -22,7 +22,7 @@ from obelisk.wit.wasm_tools import WasmToolsError, component_wit_json, find_wasm
 
 RICH = Path(__file__).parent.parent / "wasm" / "fixtures" / "rich" / "rich.wasm"
 
-# Reference §1.2 (the original's snapshot `wit_should_contain_extensions@test_programs_fibo_activity`).
+# The original's snapshot `wit_should_contain_extensions@test_programs_fibo_activity`.
 FIBO_EXT_SNAPSHOT = """\
 package testing:fibo-obelisk-ext;
 
