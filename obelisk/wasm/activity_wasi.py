@@ -152,9 +152,9 @@ def new_activity_store(
                 f"env_vars of {component_id}: invalid entry {key!r}={value!r}: "
                 "expected a non-empty string name without '=' and a string value"
             )
-    wasi = wasmtime.WasiConfig()
-    wasi.env = [(key, value) for key, value in env.items()]
-    wasi.argv = []
+    wasi = wasmtime.WasiConfig()  # no arguments, and no environment unless configured (see new_workflow_store)
+    if env:
+        wasi.env = [(key, value) for key, value in env.items()]
     captured = output if output is not None else GuestOutput()
     stdout = tee(
         captured.stdout,

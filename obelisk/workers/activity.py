@@ -37,6 +37,7 @@ from obelisk.wasm.host_calls import (
 )
 from obelisk.wasm.introspect import callable_exports
 from obelisk.wasm.memory_limit import memory_limit_failure
+from obelisk.wasm.typed_calls import ExportSignatures, TypedFunc
 from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.wasi_http.io import DeadlinePassed
 from obelisk.wasm.wasi_http.policy import HostCheck, OperatorPolicy, OutboundPolicy
@@ -94,6 +95,7 @@ class ActivityWorker:
         self._clock = clock
         self._linker = build_activity_linker(engine, component)
         self._exports = callable_exports(component, exports, settings.component_id)
+        self._signatures = ExportSignatures()
 
     @property
     def ffqns(self) -> Sequence[Ffqn]:
@@ -150,7 +152,8 @@ class ActivityWorker:
         try:
             instance = instantiate_guest(self._linker, store, self._component, what=self._settings.component_id)
             func = instance.get_func(store, export.index)
-            raw: Any = call_guest(func, store, *args)
+            signature = self._signatures.of(export.index, func, store)
+            raw: Any = call_guest(TypedFunc(func, signature), store, *args)
             try:
                 value = None if metadata.result is None else from_wasm(raw, metadata.result)
             except ObeliskError as error:

@@ -41,6 +41,7 @@ from obelisk.wasm.host_calls import (
     instantiate_guest,
 )
 from obelisk.wasm.introspect import CallableExport, ComponentInterfaces, callable_exports
+from obelisk.wasm.typed_calls import ExportSignatures, TypedFunc
 from obelisk.wasm.values import from_wasm, to_wasm
 from obelisk.wasm.workflow_wasi import new_workflow_store
 from obelisk.workers.outcome import (
@@ -111,6 +112,7 @@ class WorkflowWorker:
         self._registry = registry
         self._clock = clock
         self._linker = build_workflow_linker(engine, interfaces, resolved_imports)
+        self._signatures = ExportSignatures()
         self._exports = callable_exports(component, interfaces.exports, settings.run.component_id)
 
     @property
@@ -232,7 +234,7 @@ class WorkflowWorker:
         try:
             instance = instantiate_guest(self._linker, store, self._component, what=self._settings.run.component_id)
             func = instance.get_func(store, export.index)
-            raw = call_guest(func, store, *args)
+            raw = call_guest(TypedFunc(func, self._signatures.of(export.index, func, store)), store, *args)
             return None if export.metadata.result is None else from_wasm(raw, export.metadata.result)
         finally:
             # Free the instance (~3 MiB for a Python guest) now: frames of wasmtime-py's error handling can keep the
