@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -285,8 +286,36 @@ async def execution_page(request: web.Request) -> web.Response:
     log = await context.executions.get(execution_id)
     values = await detail_values(context, log)
     values["nav"] = "executions"
-    values["stream_url"] = None if values["finished"] else execution_url(execution_id) + "/live"
+    shown = _Shown(state_tag(log.pending_state), values["logs"].last_cursor)
+    values["stream_url"] = None if values["finished"] else execution_url(execution_id) + "/live?" + shown.query()
     return aiohttp_jinja2.render_template("execution.html", request, values)
+
+
+def state_tag(state: PendingState) -> str:
+    """A short, deterministic name of one pending state, so a page can tell its live stream which one it shows."""
+    return f"{zlib.crc32(repr(state).encode()):08x}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """What an execution page already shows: its live stream sends nothing until that changes. Re-sending it at
+    once would re-render the page's largest part (a waterfall of up to a thousand children) right after load, and
+    replace the elements a reader is looking at."""
+
+    state: str | None
+    log_cursor: int | None
+
+    def query(self) -> str:
+        pairs = {"state": self.state or ""}
+        if self.log_cursor is not None:
+            pairs["logs"] = str(self.log_cursor)
+        return urlencode(pairs)
+
+    @classmethod
+    def from_query(cls, request: web.Request) -> _Shown:
+        """Absent or malformed values only mean "nothing shown yet": the stream then sends the page at once."""
+        cursor = request.query.get("logs", "")
+        return cls(request.query.get("state") or None, int(cursor) if cursor.isascii() and cursor.isdigit() else None)
 
 
 async def execution_stream(request: web.Request) -> web.StreamResponse:
@@ -311,7 +340,7 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     context.streams.add(task)  # counted before the first await, so concurrent openers cannot pass the cap together
     try:
         await response.prepare(request)
-        async for state, values in _live_updates(context, execution_id):
+        async for state, values in _live_updates(context, execution_id, _Shown.from_query(request)):
             html = aiohttp_jinja2.render_string("_live.html", request, values)
             await response.write(_sse("update", html))
             if isinstance(state, FinishedState):
@@ -327,13 +356,15 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _live_updates(
-    context: UiContext, execution_id: ExecutionId
+    context: UiContext, execution_id: ExecutionId, shown: _Shown
 ) -> AsyncIterator[tuple[PendingState, dict[str, Any]]]:
     """The page's values after every status change, and when new log lines came in between (looked for every
-    ``LOGS_POLL_SECONDS``: a guest that prints changes no status)."""
+    ``LOGS_POLL_SECONDS``: a guest that prints changes no status). The first status is skipped when it is the one
+    the page was rendered with."""
     statuses = aiter(context.executions.follow_status(execution_id))
     next_status: asyncio.Future[PendingState] = asyncio.ensure_future(anext(statuses))
-    shown_cursor: int | None = None
+    shown_cursor = shown.log_cursor
+    shown_state = shown.state
     try:
         while True:
             done, _ = await asyncio.wait({next_status}, timeout=LOGS_POLL_SECONDS)
@@ -344,6 +375,10 @@ async def _live_updates(
                     return
                 if not isinstance(state, FinishedState):
                     next_status = asyncio.ensure_future(anext(statuses))
+                if shown_state is not None and state_tag(state) == shown_state:
+                    shown_state = None
+                    continue
+                shown_state = None
             else:
                 page = await context.executions.list_logs(execution_id, -1 if shown_cursor is None else shown_cursor, 1)
                 if not page.lines:

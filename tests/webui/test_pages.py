@@ -339,8 +339,8 @@ async def test_live_stream_pushes_every_status_change_until_finished(client: Cli
     execution_id = ExecutionId.generate()
     await server.executions.submit(execution_id, "testing:spin/spin.spin", [10**12])  # runs until its lock expires
     page = await (await client.get(f"/execution/{execution_id}")).text()
-    assert f'data-stream="/execution/{execution_id}/live"' in page
-    response = await client.get(f"/execution/{execution_id}/live")
+    assert f'data-stream="/execution/{execution_id}/live?state=' in page
+    response = await client.get(f"/execution/{execution_id}/live")  # shows nothing yet: sent at once
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/event-stream")
     body = await asyncio.wait_for(response.text(), 15)
@@ -350,6 +350,26 @@ async def test_live_stream_pushes_every_status_change_until_finished(client: Cli
     last_update = body.rsplit("event: update", 1)[1]
     assert "timed out on every attempt" in last_update
     assert "badge badge-running" in body
+
+
+async def test_live_stream_sends_nothing_the_page_already_shows(client: Client, server: Server) -> None:
+    """Re-sending the rendered state at once would replace the page's largest part (a waterfall of a thousand
+    children) right after load, under the reader's eyes; the stream waits for a change instead."""
+    execution_id = ExecutionId.generate()
+    later = server.clock.now_us() + 3600 * 1_000_000  # scheduled in an hour: nothing changes on its own
+    created = Created(Ffqn.parse(FIBO), [10], later, "activity_wasm:fibo:0123456789abcdef", 0, 1_000)
+    await server.storage.create(execution_id, created, server.clock.now_us())
+    page = await (await client.get(f"/execution/{execution_id}")).text()
+    stream = re.search(r'data-stream="([^"]+)"', page)
+    assert stream is not None
+    response = await client.get(html.unescape(stream.group(1)))
+    assert response.status == 200
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(response.content.readuntil(b"\n\n"), 1.5)
+    await server.storage.cancel(execution_id, "from the test", server.clock.now_us())
+    body = await asyncio.wait_for(response.text(), 10)
+    assert re.findall(r"^event: (\w+)$", body, re.M) == ["update", "done"]
+    assert "cancelled" in body
 
 
 async def test_a_broken_database_gives_a_500_page_without_a_traceback(client: Client, server: Server) -> None:
