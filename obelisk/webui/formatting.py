@@ -124,6 +124,16 @@ STATE_FILTERS: dict[str, str] = {
 them. A paused execution is listed under paused only, whatever its state beside."""
 
 
+def state_filter(text: str) -> str | None:
+    """The ``STATE_FILTERS`` key ``text`` names, in any case, by key or by the word shown (``running`` is
+    ``Locked``): a filter typed into the address bar need not know the storage's names. ``None``: no such filter."""
+    wanted = text.casefold()
+    for key, word in STATE_FILTERS.items():
+        if wanted in (key.casefold(), word):
+            return key
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ResultView:
     """A finished result split into what the page shows: a headline, a JSON value and a detail text."""

@@ -26,7 +26,15 @@ from obelisk.webui import execution_view as view
 from obelisk.webui.context import UI, UiContext, component_url, execution_url, submit_url
 from obelisk.webui.cursors import decode_cursor, encode_cursor
 from obelisk.webui.errors import UiError
-from obelisk.webui.formatting import PAUSED_FILTER, STATE_FILTERS, Badge, badge, json_text, result_view
+from obelisk.webui.formatting import (
+    PAUSED_FILTER,
+    STATE_FILTERS,
+    Badge,
+    badge,
+    json_text,
+    result_view,
+    state_filter,
+)
 from obelisk.webui.pages_cancel import cancel_url
 from obelisk.webui.pages_pause import pause_url, resume_url
 from obelisk.webui.waterfall import Waterfall, layout
@@ -60,9 +68,11 @@ def _filters(request: web.Request) -> tuple[Ffqn | None, str | None, int]:
             ffqn = Ffqn.parse(raw_ffqn)
         except ParseError as e:
             raise UiError(400, "Malformed function filter", str(e)) from None
-    state = request.query.get("state", "").strip() or None
-    if state is not None and state not in STATE_FILTERS:
-        raise UiError(400, "Unknown state filter", f"state must be one of {', '.join(STATE_FILTERS)}, not {state!r}")
+    raw_state = request.query.get("state", "").strip()
+    state = state_filter(raw_state) if raw_state else None
+    if raw_state and state is None:
+        names = ", ".join(f"{key} ({word})" for key, word in STATE_FILTERS.items())
+        raise UiError(400, "Unknown state filter", f"state must be one of {names}, not {raw_state!r}")
     raw_length = request.query.get("length", "").strip()
     length = PAGE_LENGTH
     if raw_length:

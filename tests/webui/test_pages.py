@@ -487,9 +487,10 @@ async def test_pause_and_resume_ask_first_and_refuse_what_cannot_be_done(client:
     assert f'<form class="resume-form" method="post" action="/execution/{execution_id}/resume"' in page
     assert "pause-form" not in page and "cancel-form" in page
 
-    listed = await (await client.get("/execution/list?state=Paused")).text()
-    assert execution_id in listed
+    for name in ("Paused", "paused", "PAUSED"):  # the storage's name or the word shown, in any case
+        assert execution_id in await (await client.get(f"/execution/list?state={name}")).text(), name
     assert execution_id not in await (await client.get("/execution/list?state=PendingAt")).text()
+    assert execution_id not in await (await client.get("/execution/list?state=pending")).text()
 
     again = await client.post(form[1], data={"csrf_token": token, "confirmed": "1"}, allow_redirects=False)
     assert again.status == 409
