@@ -553,13 +553,14 @@ class StepBreakdown:
     """Child ``Locked`` → child ``Finished`` (instantiate, call, record the result)."""
     resume_ms: float
     """Child ``Finished`` → the next child's ``Created`` (the workflow continues and records its next call)."""
-    commits_per_step: float
-    """Distinct event timestamps per step: every transaction stamps its events with one ``now``."""
+    writes_per_step: float
+    """Distinct event timestamps per step: every write stamps its events with one ``now``. Writes are not commits:
+    group commit puts several writes (of several steps) into one transaction; COUNTS counts the commits."""
 
     def describe(self) -> str:
         return (
             f"created→locked {self.dispatch_ms:.2f} ms, locked→finished {self.run_ms:.2f} ms, "
-            f"finished→next created {self.resume_ms:.2f} ms, ~{self.commits_per_step:.1f} transactions/step"
+            f"finished→next created {self.resume_ms:.2f} ms, ~{self.writes_per_step:.1f} writes/step"
         )
 
 
