@@ -295,7 +295,8 @@ class StorageGauges:
     on one database, of the whole database."""
 
     executions: dict[tuple[str, str], int]
-    """``(ffqn, state)`` -> how many executions are in that pending state (``PendingAt``, ``Locked``, ...)."""
+    """``(ffqn, state)`` -> how many executions are in that pending state (``PendingAt``, ``Locked``, ...), or are
+    ``Paused`` (whatever their state beside)."""
     due: dict[str, int]
     """FFQN -> executions ``PendingAt`` a time already passed: due, and not locked by any executor yet."""
     size_bytes: int

@@ -90,6 +90,9 @@ class ReadStatements(Protocol):
     def state_counts(self) -> Rows:
         """``ffqn, state, count`` of ``execution_state`` grouped by both (a scan of a covering index)."""
 
+    def paused_counts(self) -> Rows:
+        """``ffqn, state, count`` of the paused rows only, grouped by both (few rows: the paused index)."""
+
     def due_counts(self, now: int) -> Rows:
         """``ffqn, count`` of the ``PendingAt`` rows due at ``now`` and not paused: what the executors would lock (a
         scan of the pending index only)."""
@@ -250,9 +253,24 @@ def list_executions_sql(query: ExecutionQuery, placeholder: str) -> tuple[str, l
     return sql, params
 
 
+PAUSED_STATE = "Paused"
+"""The state a paused execution is counted under by ``gauges``: its stored state stays what it was (it resumes
+from it), but an operator counting what runs wants it apart, as the lists and filters show it."""
+
+
 def gauges(db: ReadStatements, now: int) -> StorageGauges:
+    executions = {(str(ffqn), str(state)): int(count) for ffqn, state, count in db.state_counts()}
+    for ffqn, state, count in db.paused_counts():
+        key = (str(ffqn), str(state))
+        left = executions.get(key, 0) - int(count)
+        if left > 0:
+            executions[key] = left
+        else:
+            executions.pop(key, None)
+        paused = (str(ffqn), PAUSED_STATE)
+        executions[paused] = executions.get(paused, 0) + int(count)
     return StorageGauges(
-        executions={(str(ffqn), str(state)): int(count) for ffqn, state, count in db.state_counts()},
+        executions=executions,
         due={str(ffqn): int(count) for ffqn, count in db.due_counts(now)},
         size_bytes=db.database_size(),
     )

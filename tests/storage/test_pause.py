@@ -183,4 +183,8 @@ async def test_a_paused_execution_is_no_due_backlog(storage_backend: Backend) ->
         await storage.pause(paused, "op", T0)
         gauges = await storage.gauges(T0)
         assert gauges.due == {str(ACTIVITY): 1}  # what the executors would lock
-        assert gauges.executions == {(str(ACTIVITY), "PendingAt"): 2}  # by the state it keeps
+        assert gauges.executions == {(str(ACTIVITY), "PendingAt"): 1, (str(ACTIVITY), "Paused"): 1}
+        await storage.pause(due, "op", T0)
+        assert (await storage.gauges(T0)).executions == {(str(ACTIVITY), "Paused"): 2}  # no PendingAt left at 0
+        await storage.unpause(paused, "op", T0)
+        assert (await storage.gauges(T0)).executions == {(str(ACTIVITY), "PendingAt"): 1, (str(ACTIVITY), "Paused"): 1}

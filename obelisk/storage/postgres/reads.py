@@ -59,6 +59,7 @@ _SELECT_DUE_DELAYS = (
 
 _SELECT_DELAY_OWNER = "SELECT execution_id, join_set_id FROM delay WHERE delay_id = %s"
 _SELECT_STATE_COUNTS = "SELECT ffqn, state, COUNT(*) FROM execution_state GROUP BY ffqn, state"
+_SELECT_PAUSED_COUNTS = "SELECT ffqn, state, COUNT(*) FROM execution_state WHERE paused GROUP BY ffqn, state"
 _SELECT_DUE_COUNTS = (
     "SELECT ffqn, COUNT(*) FROM execution_state WHERE state = 'PendingAt' AND NOT paused"
     " AND pending_expires_finished <= %s"
@@ -133,6 +134,9 @@ class PostgresReads:
 
     def state_counts(self) -> Rows:
         return self.conn.execute(_SELECT_STATE_COUNTS).fetchall()
+
+    def paused_counts(self) -> Rows:
+        return self.conn.execute(_SELECT_PAUSED_COUNTS).fetchall()
 
     def due_counts(self, now: int) -> Rows:
         return self.conn.execute(_SELECT_DUE_COUNTS, (now,)).fetchall()

@@ -56,6 +56,10 @@ _SELECT_DELAY_OWNER = "SELECT execution_id, join_set_id FROM delay WHERE delay_i
 _SELECT_STATE_COUNTS = (
     "SELECT ffqn, state, COUNT(*) FROM execution_state INDEXED BY execution_state_list_ffqn_state GROUP BY ffqn, state"
 )
+_SELECT_PAUSED_COUNTS = (
+    "SELECT ffqn, state, COUNT(*) FROM execution_state INDEXED BY execution_state_list_paused WHERE paused"
+    " GROUP BY ffqn, state"
+)
 _SELECT_DUE_COUNTS = (
     "SELECT ffqn, COUNT(*) FROM execution_state INDEXED BY execution_state_pending"
     " WHERE state = 'PendingAt' AND NOT paused AND pending_expires_finished <= ? GROUP BY ffqn"
@@ -126,6 +130,9 @@ class SqliteReads:
 
     def state_counts(self) -> Rows:
         return self.conn.execute(_SELECT_STATE_COUNTS)
+
+    def paused_counts(self) -> Rows:
+        return self.conn.execute(_SELECT_PAUSED_COUNTS)
 
     def due_counts(self, now: int) -> Rows:
         return self.conn.execute(_SELECT_DUE_COUNTS, (now,))
