@@ -123,6 +123,37 @@ async def measure(steps: int = STEPS) -> StepCounts:
     return StepCounts(_figures(per_step), _figures({k: float(v) for k, v in one.items()}), idle)
 
 
+TIMING_ATTEMPTS = 3
+"""Measurements ``measure_against`` makes at most when only timing figures exceed the baseline."""
+
+
+async def measure_against(baseline: dict[str, dict[str, float]], steps: int = STEPS) -> tuple[StepCounts, list[str]]:
+    """``measure``, and what ``exceeded`` finds against ``baseline``; measured again (up to ``TIMING_ATTEMPTS`` times)
+    while only the timing figures exceed it, keeping each timing figure's smallest reading.
+
+    The hand-off figures include wake-ups that happen only when a thread finds the event loop's flusher idle, which
+    a load spike on the machine makes more frequent (per step up to 1.9 measured while other tests ran). Work added
+    to every step is in every measurement, and so in the smallest; a spike is in one. The other figures are held
+    as they are read, once."""
+    measured = await measure(steps)
+    problems = exceeded(measured, baseline)
+    for _ in range(TIMING_ATTEMPTS - 1):
+        if not problems or not all(_is_timing_problem(problem) for problem in problems):
+            break
+        again = await measure(steps)
+        for scope in ("per_step", "per_workflow"):
+            kept, new = getattr(measured, scope), getattr(again, scope)
+            for figure in TIMING_FIGURES:
+                if figure in new:
+                    kept[figure] = min(kept.get(figure, new[figure]), new[figure])
+        problems = exceeded(measured, baseline)
+    return measured, problems
+
+
+def _is_timing_problem(problem: str) -> bool:
+    return problem.split(" ", 1)[0] in TIMING_FIGURES
+
+
 def load_baseline(path: Path = BASELINE_FILE) -> dict[str, dict[str, dict[str, float]]]:
     """``{db: {"per_step": {figure: count}, "per_workflow": {...}}}``."""
     baseline: dict[str, dict[str, dict[str, float]]] = json.loads(path.read_text())["counts"]
