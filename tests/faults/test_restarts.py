@@ -18,7 +18,16 @@ import pytest
 
 from obelisk.concepts.clock import SystemClock
 from obelisk.concepts.component_id import ComponentId, ComponentType, ContentDigest
-from obelisk.concepts.events import Created, Finished, FinishedState, Locked, LockedState, Unlocked
+from obelisk.concepts.events import (
+    BlockedByJoinSet,
+    Created,
+    Finished,
+    FinishedState,
+    JoinSetRequest,
+    Locked,
+    LockedState,
+    Unlocked,
+)
 from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
 from obelisk.concepts.ids import ExecutionId, ExecutorId, RunId
 from obelisk.concepts.results import ExecutionFailure, Ok, Timeout
@@ -183,6 +192,43 @@ async def test_an_execution_running_at_every_crash_is_ended_but_a_clean_stop_is_
         assert f"died {MAX_CRASHES_IN_A_ROW} times in a row" in result.reason
         crashes = [e.event for e in log.events if isinstance(e.event, Unlocked) and e.event.after_crash]
         assert len(crashes) == MAX_CRASHES_IN_A_ROW - 1
+        assert server.terminate() == 0
+
+
+async def test_an_inline_activity_running_at_every_crash_ends_it_and_its_workflow(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    """A workflow's direct call runs the activity's first attempt inline, in the workflow's own thread; the server
+    is killed while it runs, and then while each attempt after it runs. The attempt is counted, not the workflow
+    (its run waits in place for the child: it did not kill the server), so the child ends as one that keeps killing
+    the server and the workflow ends with the child's failure: nothing is run again on every start for ever."""
+    async with _server_and_database(tmp_path, built_components, codegen_cache) as (server, storage):
+        workflow = await _submit(storage, built_components, SLEEP_ACTIVITY_IN_WORKFLOW, [{"seconds": 600}])
+        child = await _only_child(storage, workflow, 20)
+        await _wait_for(storage, child, lambda log: _locks(log) == 1, 20)
+        await _wait_for(storage, workflow, lambda log: isinstance(log.pending_state, BlockedByJoinSet), 20)
+        for crash in range(1, MAX_CRASHES_IN_A_ROW + 1):
+            await _wait_for(storage, child, lambda log, n=crash: _locks(log) == n, 20)
+            server.kill()
+            server.start()
+        child_log = await _wait_for(storage, child, lambda log: isinstance(log.pending_state, FinishedState), 10)
+        log = await _wait_for(storage, workflow, lambda log: isinstance(log.pending_state, FinishedState), 10)
+
+        # The first attempt ran inline: the child was created locked, in the commit of its parent's request.
+        request_at = next(e.created_at for e in log.events if isinstance(e.event, JoinSetRequest))
+        assert isinstance(child_log.events[1].event, Locked)
+        assert child_log.events[0].created_at == child_log.events[1].created_at == request_at
+
+        died = f"the server died {MAX_CRASHES_IN_A_ROW} times in a row while running this execution"
+        child_result = finished(child_log.events)
+        assert isinstance(child_result, ExecutionFailure) and died in child_result.reason
+        assert _locks(child_log) == MAX_CRASHES_IN_A_ROW
+        crashes = [e.event for e in child_log.events if isinstance(e.event, Unlocked) and e.event.after_crash]
+        assert len(crashes) == MAX_CRASHES_IN_A_ROW - 1
+        result = finished(log.events)
+        assert isinstance(result, ExecutionFailure) and died in result.reason
+        assert not any(isinstance(e.event, Unlocked) and e.event.after_crash for e in log.events)
+        assert sum(isinstance(e.event, Finished) for e in log.events) == 1
         assert server.terminate() == 0
 
 
