@@ -24,7 +24,7 @@ from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
-from tests.faults.conftest import scaled, server_pragma
+from tests.faults.conftest import scaled, scaled_timeout, server_pragma
 from tests.integration.server_harness import finished, running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -58,6 +58,7 @@ async def _wait_until_under_way(server: Server, ids: list[ExecutionId], timeout:
     """Until each workflow has recorded at least one step. Those found last got there since the previous round of
     polling, so they are surely in the middle of their serial steps (an executor locks a few per tick: the first
     ones may be further on, or done)."""
+    timeout = scaled_timeout(timeout)
     deadline = time.monotonic() + timeout
     waiting = list(ids)
     while waiting:
@@ -89,7 +90,7 @@ async def test_a_full_database_between_serial_steps_loses_no_result_and_charges_
         await asyncio.sleep(3.0)  # longer than both lock expiries: an expiry must not be charged
         await _set_max_pages(server, None)
         results = await asyncio.wait_for(
-            asyncio.gather(*(server.executions.wait_for_result(e) for e in ids)), timeout=60
+            asyncio.gather(*(server.executions.wait_for_result(e) for e in ids)), timeout=scaled_timeout(60)
         )
         assert results == [Ok(ReturnValue(55))] * workflows
 

@@ -35,6 +35,7 @@ from obelisk.server import WEBHOOK_RECORD_LEFT_OPEN
 from obelisk.storage.interface import AppendEvents, CreateExecution, ExecutionLog, ExecutionQuery, Storage, WriteOp
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW
+from tests.faults.conftest import scaled_timeout
 from tests.integration.server_harness import finished, running_server, write_config
 from tests.integration.server_process import ServerProcess
 from tests.wat_fixtures import build_wat_fixture
@@ -77,6 +78,7 @@ async def _submit(storage: SqliteStorage, built: Path, ffqn: Ffqn, params: list[
 async def _wait_for(storage: SqliteStorage, execution_id: ExecutionId, done: object, timeout: float) -> ExecutionLog:
     """Poll the execution until ``done(log)`` holds; fail with its events otherwise."""
     assert callable(done)
+    timeout = scaled_timeout(timeout)
     deadline = time.monotonic() + timeout
     while True:
         log = await storage.get(execution_id)
@@ -88,6 +90,7 @@ async def _wait_for(storage: SqliteStorage, execution_id: ExecutionId, done: obj
 
 
 async def _only_child(storage: SqliteStorage, parent: ExecutionId, timeout: float) -> ExecutionId:
+    timeout = scaled_timeout(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children = [s for s in await storage.list_executions(ExecutionQuery()) if s.parent_execution_id == parent]
@@ -129,7 +132,7 @@ async def test_a_second_server_on_the_same_database_refuses_to_start_and_takes_n
             [sys.executable, "-m", "obelisk", "server", "run", "-c", str(tmp_path / "obelisk.toml")],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=scaled_timeout(60),
             env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
             check=False,
         )
@@ -279,7 +282,7 @@ async def test_webhook_records_left_open_are_finished_at_start_but_only_the_serv
         assert _left_open_finished(await server.storage.get(unowned))
         state = (await server.storage.get(others_in_flight)).pending_state
         assert isinstance(state, LockedState) and state.executor_id == other
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled_timeout(10)
         while not isinstance((log := await server.storage.get(others_dead)).pending_state, FinishedState):
             assert time.monotonic() < deadline, [e.event for e in log.events]
             await asyncio.sleep(0.05)

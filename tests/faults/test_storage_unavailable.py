@@ -40,7 +40,7 @@ from obelisk.server import Server
 from obelisk.storage.interface import ExecutionNotFound
 from obelisk.storage.sqlite import SqliteStorage
 from tests.cli.test_client_cli import assert_one_error_line, obelisk
-from tests.faults.conftest import server_pragma
+from tests.faults.conftest import scaled_timeout, server_pragma
 from tests.integration.server_harness import running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -110,12 +110,16 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
             with pytest.raises(ExecutionNotFound):
                 await server.executions.get(execution_id)
 
-        assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert (
+            await asyncio.wait_for(watch.read(), scaled_timeout(5))
+        ).status == health_pb2.HealthCheckResponse.NOT_SERVING
 
         await server_pragma(server, "PRAGMA query_only = 0")
-        assert (await asyncio.wait_for(watch.read(), 10)).status == health_pb2.HealthCheckResponse.SERVING  # pushed
+        assert (
+            await asyncio.wait_for(watch.read(), scaled_timeout(10))
+        ).status == health_pb2.HealthCheckResponse.SERVING  # pushed
         watch.cancel()
-        for _ in range(200):
+        for _ in range(round(scaled_timeout(10) / 0.05)):
             if await health(channel) == health_pb2.HealthCheckResponse.SERVING:
                 break
             await asyncio.sleep(0.05)
@@ -123,7 +127,7 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
             pytest.fail("health did not come back to SERVING")
         execution_id = ExecutionId.generate()
         await executions.Submit(fibo_request(execution_id, 10))
-        result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10)
+        result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(10))
         assert result == Ok(ReturnValue(55))
 
 
@@ -159,7 +163,7 @@ async def test_a_database_locked_by_another_connection_is_unavailable_and_recove
         async with write_lock_held(server.storage.path):
             locked_at = time.monotonic()
             submits = [executions.Submit(fibo_request(execution_id, 10)) for execution_id in refused]
-            outcomes = await asyncio.wait_for(asyncio.gather(*submits, return_exceptions=True), 60)
+            outcomes = await asyncio.wait_for(asyncio.gather(*submits, return_exceptions=True), scaled_timeout(60))
             # Each waited the busy timeout out (none was refused at once, none hung).
             assert time.monotonic() - locked_at >= busy_timeout / 1000 * 0.9
             for outcome in outcomes:
@@ -169,7 +173,9 @@ async def test_a_database_locked_by_another_connection_is_unavailable_and_recove
                 assert (STORAGE_FAULT_METADATA, "StorageUnavailable") in tuple(outcome.trailing_metadata() or ())
             assert await health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
             assert await health(channel, "obelisk.ExecutionRepository") == health_pb2.HealthCheckResponse.NOT_SERVING
-            assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert (
+                await asyncio.wait_for(watch.read(), scaled_timeout(5))
+            ).status == health_pb2.HealthCheckResponse.NOT_SERVING
             api_records = [r for r in caplog.records if r.name.startswith(("obelisk.api", "grpc"))]
             assert len(api_records) == 1, [r.getMessage() for r in api_records]
             assert "Submit refused with UNAVAILABLE" in api_records[0].getMessage()
@@ -178,7 +184,9 @@ async def test_a_database_locked_by_another_connection_is_unavailable_and_recove
             assert time.monotonic() - locked_at > busy_timeout / 1000  # the lock outlasted the configured wait
 
         # Released: the probe finds the database writable, health says so at once, and writes work again.
-        assert (await asyncio.wait_for(watch.read(), 15)).status == health_pb2.HealthCheckResponse.SERVING
+        assert (
+            await asyncio.wait_for(watch.read(), scaled_timeout(15))
+        ).status == health_pb2.HealthCheckResponse.SERVING
         watch.cancel()
         assert await health(channel) == health_pb2.HealthCheckResponse.SERVING
         for execution_id in refused:  # nothing of the refused writes was committed
@@ -186,7 +194,7 @@ async def test_a_database_locked_by_another_connection_is_unavailable_and_recove
                 await server.executions.get(execution_id)
         execution_id = ExecutionId.generate()
         await executions.Submit(fibo_request(execution_id, 10))
-        result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10)
+        result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(10))
         assert result == Ok(ReturnValue(55))
         assert all(r.exc_info is None for r in caplog.records), "a traceback was logged"
 
@@ -255,7 +263,7 @@ async def test_starting_on_a_read_only_database_exits_with_one_line(tmp_path: Pa
             capture_output=True,
             text=True,
             env=env,
-            timeout=60,
+            timeout=scaled_timeout(60),
         )
     assert run.returncode != 0
     assert run.stdout == ""
