@@ -1,5 +1,6 @@
 """Faults around a server's life: a second server on the same database, `kill -9` while a workflow waits for its
-child, and an execution that is running every time the server dies.
+child, and an execution that is running every time the server dies (an activity, an activity a workflow runs
+inline, and an attempt that kills the server itself: ``tests/faults/deadly_attempt.py``).
 
 Each test drives real `obelisk server run` processes and reads the database beside them.
 """
@@ -7,6 +8,9 @@ Each test drives real `obelisk server run` processes and reads the database besi
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +40,7 @@ from obelisk.storage.interface import AppendEvents, CreateExecution, ExecutionLo
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW
 from tests.faults.conftest import scaled_timeout
+from tests.faults.deadly_attempt import DEADLY_FFQN_ENV
 from tests.integration.server_harness import finished, running_server, write_config
 from tests.integration.server_process import ServerProcess
 from tests.wat_fixtures import build_wat_fixture
@@ -233,6 +238,69 @@ async def test_an_inline_activity_running_at_every_crash_ends_it_and_its_workflo
         assert not any(isinstance(e.event, Unlocked) and e.event.after_crash for e in log.events)
         assert sum(isinstance(e.event, Finished) for e in log.events) == 1
         assert server.terminate() == 0
+
+
+async def _die_or_finish(process: subprocess.Popen[str], storage: SqliteStorage, execution_id: ExecutionId) -> bool:
+    """Wait until the server process dies (True) or, alive, has finished the execution (False)."""
+    deadline = time.monotonic() + scaled_timeout(60)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            assert process.returncode == -signal.SIGKILL, process.returncode
+            return True
+        if isinstance((await storage.get_status(execution_id)).pending_state, FinishedState):
+            return False
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the server neither died nor finished {execution_id} in {scaled_timeout(60)} s")
+
+
+async def test_an_inline_activity_that_kills_the_server_on_every_attempt_stops_being_run(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    """Every attempt of the activity kills the server as it starts, its first attempt (inline, in the workflow's
+    thread) included. Whether a crash lands before the commit that creates the child (the workflow's run is what
+    was running) or after it (the child's attempt was), each restart counts it on one of them, and one of them ends
+    at its fifth: the server stops dying, and the workflow ends with the reason."""
+    config = write_config(tmp_path, codegen_cache, _components(built_components))
+    command = [sys.executable, "-m", "tests.faults.deadly_attempt", "server", "run", "-c", str(config)]
+    env = dict(os.environ, HOME=str(tmp_path), **{DEADLY_FFQN_ENV: str(SLEEP)})
+    server = ServerProcess(config, module="tests.faults.deadly_attempt", env={DEADLY_FFQN_ENV: str(SLEEP)}).start()
+    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
+    process = server.process
+    assert process is not None
+    try:
+        workflow = await _submit(storage, built_components, SLEEP_ACTIVITY_IN_WORKFLOW, [{"milliseconds": 1}])
+        deaths = 0
+        while await _die_or_finish(process, storage, workflow):
+            deaths += 1
+            assert deaths < 2 * MAX_CRASHES_IN_A_ROW, "the attempt kept killing the server"
+            # Not ServerProcess.start: the restarted server may die before it says it is ready.
+            process = await asyncio.to_thread(
+                subprocess.Popen, command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+            )
+        log = await storage.get(workflow)
+        result = finished(log.events)
+        assert isinstance(result, ExecutionFailure)
+        assert f"the server died {MAX_CRASHES_IN_A_ROW} times in a row" in result.reason, result.reason
+        assert deaths >= MAX_CRASHES_IN_A_ROW, deaths
+        await asyncio.sleep(1)
+        assert process.poll() is None, "the server died again after the execution ended"
+        child_crashes = 0
+        if any(isinstance(e.event, JoinSetRequest) for e in log.events):  # a crash came after the child's commit
+            child_log = await storage.get(await _only_child(storage, workflow, 1))
+            child_crashes = sum(isinstance(e.event, Unlocked) and e.event.after_crash for e in child_log.events)
+        workflow_crashes = sum(isinstance(e.event, Unlocked) and e.event.after_crash for e in log.events)
+        logging.getLogger(__name__).info(
+            "server deaths: %d, counted on the workflow %d, on its child %d", deaths, workflow_crashes, child_crashes
+        )
+        assert workflow_crashes + child_crashes >= MAX_CRASHES_IN_A_ROW - 1  # each restart released one as crashed
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        server.kill()
+        await storage.close()
 
 
 async def _open_webhook_record(storage: Storage, owner: ExecutorId | None, lock_seconds: float) -> ExecutionId:
