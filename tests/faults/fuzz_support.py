@@ -20,6 +20,7 @@ from pathlib import Path
 
 from obelisk.concepts.ids import ExecutionId
 from obelisk.server import Server
+from tests.faults.conftest import scaled_timeout
 from tests.integration.server_harness import running_server, sqlite_file, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -77,14 +78,14 @@ async def _populate(server: Server) -> Known:
     for n in (1, 10):
         execution_id = ExecutionId.generate()
         await server.executions.submit(execution_id, FIBO, [n])
-        await asyncio.wait_for(server.executions.wait_for_result(execution_id), 20)
+        await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(20))
         known.finished.append(str(execution_id))
     for _ in range(3):
         execution_id = ExecutionId.generate()
         await server.executions.submit(execution_id, SLEEP, [3_600_000])
         known.sleeping.append(str(execution_id))
     db = Database(sqlite_file(server))
-    for _ in range(200):  # the workflows reach their delays within a few runs
+    for _ in range(round(scaled_timeout(10) / 0.05)):  # the workflows reach their delays within a few runs
         known.delays = db.delay_ids()
         if len(known.delays) == len(known.sleeping):
             break
@@ -148,11 +149,11 @@ async def settled(db: Database, watched: list[str], before: Snapshot) -> Snapsho
     changed = [execution_id for execution_id, old, new in zip(watched, before[1], versions, strict=True) if old != new]
     pending = set(db.pending_delays())
     changed += [execution_id for execution_id, delay_id in before[2] if (execution_id, delay_id) not in pending]
-    for _ in range(400):
+    for _ in range(round(scaled_timeout(10) / 0.025)):
         if all(db.state(execution_id) == "Finished" for execution_id in changed):
             return db.snapshot(watched)
         await asyncio.sleep(0.025)
-    raise AssertionError(f"{changed} did not finish within 10 s of an accepted cancel")
+    raise AssertionError(f"{changed} did not finish within {scaled_timeout(10)} s of an accepted cancel")
 
 
 # ---------------------------------------------------------------------------------------------- value pools

@@ -24,7 +24,7 @@ from wasmtime.component import Component, Func, Linker, Record, Variant, _enter
 
 from obelisk.wasm.engine import WasmEngine
 from obelisk.wasm.host_calls import GuestTrap, call_guest, store_data
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, scaled_timeout
 from tests.wasm_access import export_func, record, record_fields
 from tests.wat_fixtures import build_wat_fixture
 
@@ -35,7 +35,7 @@ THREADS = 16
 ROUNDS = 150
 """Per thread; each round makes one call of every function. More threads find the race more often than more rounds:
 each of them is another candidate to run while a converting thread waits in a ctypes call."""
-JOIN_SECONDS = 120.0
+JOIN_SECONDS = scaled_timeout(120.0)
 
 
 def _plain(value: Any) -> Any:

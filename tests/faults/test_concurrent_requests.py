@@ -21,7 +21,7 @@ from aiohttp import web
 from obelisk.concepts.events import Finished
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, scaled_timeout
 from tests.integration.server_harness import event_kinds, running_server, write_config
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ CONCURRENCY = 64
 REQUESTS = 1000
 ACTIVITIES = 200
 ACTIVITY_CONCURRENCY = 16
-DEADLINE_SECONDS = 120.0
+DEADLINE_SECONDS = scaled_timeout(120.0)
 
 
 async def test_webhook_burst_answers_every_request_right(
@@ -56,7 +56,9 @@ routes = [{{methods = ["POST"], route = "/echo"}}]
     async with running_server(config) as server:
         base = f"http://127.0.0.1:{server.http_server_port('external')}"
         connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=scaled_timeout(60))
+        ) as session:
 
             async def post(i: int) -> tuple[int, int, str]:
                 async with gate, session.post(f"{base}/echo?n={i}", data=f"request {i}".encode()) as response:

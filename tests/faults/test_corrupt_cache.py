@@ -28,13 +28,14 @@ from obelisk.storage.sqlite import SqliteStorage
 from obelisk.wasm.cache_files import DIGEST_MEMO, artifact_digest_path, check_artifact
 from obelisk.wasm.compile_cache import ComponentLoader
 from obelisk.wasm.engine import WasmEngine
+from tests.faults.conftest import scaled_timeout
 from tests.integration.server_harness import event_kinds, finished, write_config
 from tests.integration.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
 COMPONENTS = ("fibo_activity", "fibo_workflow", "sleep_activity")
-START_TIMEOUT_SECONDS = 300.0  # three componentize-py compiles on 2 shared cores
+START_TIMEOUT_SECONDS = scaled_timeout(300.0)  # three componentize-py compiles on 2 shared cores
 
 
 def _components_toml(components: Path) -> str:
@@ -74,7 +75,7 @@ def _private_cache(shared: Path, private: Path, components: Path) -> dict[str, P
 
 
 async def _wait_finished(storage: SqliteStorage, execution_id: ExecutionId, server: ServerProcess) -> ExecutionLog:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled_timeout(60)
     while True:
         log = await storage.get(execution_id)
         if isinstance(log.pending_state, FinishedState):

@@ -27,6 +27,7 @@ from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.workers.workflow.run import MAX_COMMITS_IN_FLIGHT
 from tests.faults.attempt_log import ATTEMPT_LOG_ENV
+from tests.faults.conftest import scaled_timeout
 from tests.integration.server_harness import finished, write_config
 from tests.integration.server_process import ServerProcess
 from tests.wat_fixtures import build_wat_fixture
@@ -75,10 +76,12 @@ def _recorded_children(database: Path, parent: ExecutionId) -> dict[str, int]:
 
 
 async def _wait_for_attempts(log: Path, count: int, server: ServerProcess, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled_timeout(timeout)
     while len(_attempts(log)) < count:
         if time.monotonic() > deadline:
-            raise AssertionError(f"{count} attempts not reached in {timeout} s:\n{''.join(server.output[-30:])}")
+            raise AssertionError(
+                f"{count} attempts not reached in {scaled_timeout(timeout)} s:\n{''.join(server.output[-30:])}"
+            )
         await asyncio.sleep(0.005)
 
 
@@ -119,7 +122,7 @@ async def test_kill_9_with_commits_in_flight_loses_no_recorded_result_and_reruns
             started = len(_attempts(attempt_log))
             server.start()
 
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + scaled_timeout(120)
         while not isinstance((await storage.get_status(workflow)).pending_state, FinishedState):
             assert time.monotonic() < deadline, "the workflow did not finish after the restarts"
             await asyncio.sleep(0.05)

@@ -24,7 +24,7 @@ from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
-from tests.faults.conftest import scaled, server_pragma
+from tests.faults.conftest import scaled, scaled_timeout, server_pragma
 from tests.integration.server_harness import finished, running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -54,6 +54,22 @@ async def _set_max_pages(server: Server, extra_pages: int | None) -> None:
     await server_pragma(server, f"PRAGMA max_page_count = {limit}")
 
 
+async def _wait_until_under_way(server: Server, ids: list[ExecutionId], timeout: float) -> None:
+    """Until each workflow has recorded at least one step. Those found last got there since the previous round of
+    polling, so they are surely in the middle of their serial steps (an executor locks a few per tick: the first
+    ones may be further on, or done)."""
+    timeout = scaled_timeout(timeout)
+    deadline = time.monotonic() + timeout
+    waiting = list(ids)
+    while waiting:
+        waiting = [e for e in waiting if not (await server.storage.get(e)).responses]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(waiting)} workflows recorded no step in {timeout} s, such as {waiting[0]}")
+        await asyncio.sleep(0.005)
+
+
 async def test_a_full_database_between_serial_steps_loses_no_result_and_charges_no_timeout(
     tmp_path: Path, fault_scale: float, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -65,13 +81,16 @@ async def test_a_full_database_between_serial_steps_loses_no_result_and_charges_
         ids = [ExecutionId.generate() for _ in range(workflows)]
         for execution_id in ids:
             await server.executions.submit(execution_id, FIBOA, [10, steps])
-        await asyncio.sleep(0.05)  # the workflows are under way, each with inline steps in flight
+        # Every workflow under way before the fault, not a fixed sleep: a workflow in the middle of its steps has an
+        # inline child whose lock is committed and whose result rides on a commit the fault refuses, so the release
+        # path is taken however slowly the workflows start.
+        await _wait_until_under_way(server, ids, timeout=20)
         await _set_max_pages(server, 0)
         full_since = time.monotonic()
         await asyncio.sleep(3.0)  # longer than both lock expiries: an expiry must not be charged
         await _set_max_pages(server, None)
         results = await asyncio.wait_for(
-            asyncio.gather(*(server.executions.wait_for_result(e) for e in ids)), timeout=60
+            asyncio.gather(*(server.executions.wait_for_result(e) for e in ids)), timeout=scaled_timeout(60)
         )
         assert results == [Ok(ReturnValue(55))] * workflows
 
@@ -105,3 +124,4 @@ async def test_a_full_database_between_serial_steps_loses_no_result_and_charges_
         assert expired == [], [r.getMessage() for r in expired[:5]]
         assert await server_pragma(server, "PRAGMA integrity_check") == "ok"
         logging.getLogger(__name__).info("inline children released and run again: %d", released_children)
+        assert released_children > 0, "no inline child was released by a refused commit: the test proves nothing"

@@ -30,7 +30,7 @@ from obelisk.api.generated import obelisk_pb2 as pb
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, scaled_timeout
 from tests.faults.fuzz_support import (
     FFQNS,
     FIBO,
@@ -57,7 +57,7 @@ ALLOWED = {
     grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.OUT_OF_RANGE,
 }
-UNARY_DEADLINE = 15.0
+UNARY_DEADLINE = scaled_timeout(15.0)
 STREAM_DEADLINE = 0.5
 """A followed stream of an execution that sleeps for an hour ends at this deadline, on the client's side."""
 LEAKS = ("Traceback", 'File "', "internal error")
@@ -312,7 +312,7 @@ async def test_every_grpc_method_survives_the_fuzz(
                 after = db.snapshot(watched)
                 assert after == before, f"{where}: refused ({code.name}: {details}) yet {before} became {after}"
             if case % 200 == 199:
-                status = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                status = await health.Check(health_pb2.HealthCheckRequest(), timeout=scaled_timeout(5))
                 assert status.status == health_pb2.HealthCheckResponse.SERVING, where
     finally:
         db.close()
@@ -326,7 +326,8 @@ async def test_every_grpc_method_survives_the_fuzz(
     # And the server still does its work.
     execution_id = ExecutionId.generate()
     await server.executions.submit(execution_id, FIBO, [10])
-    assert await asyncio.wait_for(server.executions.wait_for_result(execution_id), 20) == Ok(ReturnValue(55))
+    result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(20))
+    assert result == Ok(ReturnValue(55))
 
 
 async def test_a_huge_value_is_refused_in_a_message_cut_to_fit(fuzzed: tuple[Server, Known, grpc.aio.Channel]) -> None:

@@ -23,7 +23,7 @@ import pytest
 
 from obelisk.concepts.ids import ExecutionId
 from obelisk.server import Server
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, scaled_timeout
 from tests.faults.fuzz_support import (
     FFQNS,
     SEED,
@@ -155,7 +155,9 @@ async def test_every_form_post_survives_the_fuzz(
     statuses: dict[int, int] = {}
     count = scaled(CASES, fault_scale)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20), cookie_jar=_jar()) as session:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=scaled_timeout(20)), cookie_jar=_jar()
+        ) as session:
             auth = await ui_auth(session, base)
             fuzzer = PostFuzzer(rng, known, auth)
             before = db.snapshot(watched)

@@ -28,7 +28,7 @@ from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, scaled_timeout
 from tests.integration.server_harness import running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -123,7 +123,7 @@ async def test_child_ids_cannot_be_squatted_and_the_parent_then_creates_its_chil
 
     # The parent creates its own child .0 (and .1, ...) and finishes.
     await executions.Submit(submit_request(parent, FIBOA, b"[10, 2]"))
-    result = await asyncio.wait_for(server.executions.wait_for_result(parent), 20)
+    result = await asyncio.wait_for(server.executions.wait_for_result(parent), scaled_timeout(20))
     assert result == Ok(ReturnValue(55))
     log = await server.executions.get(parent)
     children = [
@@ -285,4 +285,5 @@ async def test_health_and_the_api_still_work_after_the_garbage(channel: grpc.aio
     execution_id = ExecutionId.generate()
     executions = pb_grpc.ExecutionRepositoryStub(channel)
     await executions.Submit(submit_request(execution_id, FIBO, json.dumps([10]).encode()))
-    assert await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10) == Ok(ReturnValue(55))
+    result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(10))
+    assert result == Ok(ReturnValue(55))

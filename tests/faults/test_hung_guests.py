@@ -27,7 +27,7 @@ from obelisk.concepts.events import Finished, Locked, TemporarilyTimedOut
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok, ReturnValue, Timeout
 from obelisk.server import Server
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, scaled_timeout
 from tests.integration.server_harness import event_kinds, running_server, submit_and_wait, write_config
 from tests.wasm.runtime_fixtures import activity_wasm
 from tests.wat_fixtures import build_wat_fixture
@@ -50,7 +50,7 @@ async def _events(server: Server, execution_id: ExecutionId) -> list[object]:
 
 
 async def _until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled_timeout(timeout)
     while not condition():  # type: ignore[operator]
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
@@ -85,10 +85,13 @@ max_retries = 0
 
         async def hang_round() -> None:
             sleeps = asyncio.gather(
-                *(submit_and_wait(server, "testing:sleep/sleep.sleep", [{"days": 1}], timeout=60) for _ in range(count))
+                *(
+                    submit_and_wait(server, "testing:sleep/sleep.sleep", [{"days": 1}], timeout=scaled_timeout(60))
+                    for _ in range(count)
+                )
             )
             await asyncio.sleep(0.1)
-            _, fibo = await submit_and_wait(server, "testing:fibo/fibo.fibo", [10], timeout=10)
+            _, fibo = await submit_and_wait(server, "testing:fibo/fibo.fibo", [10], timeout=scaled_timeout(10))
             assert fibo == Ok(ReturnValue(55)), "another component works while the sleeps hang"
             for execution_id, result in await sleeps:
                 assert result == Timeout()
@@ -179,14 +182,14 @@ location.path = "{build_wat_fixture("fibo", WAT_CACHE)}"
             await server.executions.submit(execution_id, "test:activity/probe.log-info", ["hang"])
         await _until(lambda: stuck.abandoned_threads == bound, 10, "both attempts are abandoned")
         for execution_id in first:
-            result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), 5)
+            result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(5))
             assert result == Timeout(), "recorded as timed out at the deadline, though its thread is stuck"
         assert await _health(server.api_port, "stuck") == health_pb2.HealthCheckResponse.NOT_SERVING
         assert await _health(server.api_port, "other") == health_pb2.HealthCheckResponse.SERVING
 
         for execution_id in later:
             await server.executions.submit(execution_id, "test:activity/probe.log-info", ["hang"])
-        _, fibo = await submit_and_wait(server, "testing:fibo/fibo.fibo", [10], timeout=10)
+        _, fibo = await submit_and_wait(server, "testing:fibo/fibo.fibo", [10], timeout=scaled_timeout(10))
         assert fibo == Ok(ReturnValue(55)), "another component keeps working"
         await asyncio.sleep(0.5)
         for execution_id in later:
@@ -196,7 +199,7 @@ location.path = "{build_wat_fixture("fibo", WAT_CACHE)}"
         log_sink.unblock.set()
         await _until(lambda: stuck.abandoned_threads == 0, 5, "the stuck threads come back")
         for execution_id in later:
-            result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10)
+            result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(10))
             assert result == Ok(None)
             assert event_kinds((await server.executions.get(execution_id)).events) == ["Created", "Locked", "Finished"]
         for execution_id in first:  # the late results were refused: each ran once, as a timeout

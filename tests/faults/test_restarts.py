@@ -1,5 +1,6 @@
 """Faults around a server's life: a second server on the same database, `kill -9` while a workflow waits for its
-child, and an execution that is running every time the server dies.
+child, and an execution that is running every time the server dies (an activity, an activity a workflow runs
+inline, and an attempt that kills the server itself: ``tests/faults/deadly_attempt.py``).
 
 Each test drives real `obelisk server run` processes and reads the database beside them.
 """
@@ -7,6 +8,9 @@ Each test drives real `obelisk server run` processes and reads the database besi
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +22,16 @@ import pytest
 
 from obelisk.concepts.clock import SystemClock
 from obelisk.concepts.component_id import ComponentId, ComponentType, ContentDigest
-from obelisk.concepts.events import Created, Finished, FinishedState, Locked, LockedState, Unlocked
+from obelisk.concepts.events import (
+    BlockedByJoinSet,
+    Created,
+    Finished,
+    FinishedState,
+    JoinSetRequest,
+    Locked,
+    LockedState,
+    Unlocked,
+)
 from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
 from obelisk.concepts.ids import ExecutionId, ExecutorId, RunId
 from obelisk.concepts.results import ExecutionFailure, Ok, Timeout
@@ -26,6 +39,8 @@ from obelisk.server import WEBHOOK_RECORD_LEFT_OPEN
 from obelisk.storage.interface import AppendEvents, CreateExecution, ExecutionLog, ExecutionQuery, Storage, WriteOp
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW
+from tests.faults.conftest import scaled_timeout
+from tests.faults.deadly_attempt import DEADLY_FFQN_ENV
 from tests.integration.server_harness import finished, running_server, write_config
 from tests.integration.server_process import ServerProcess
 from tests.wat_fixtures import build_wat_fixture
@@ -68,6 +83,7 @@ async def _submit(storage: SqliteStorage, built: Path, ffqn: Ffqn, params: list[
 async def _wait_for(storage: SqliteStorage, execution_id: ExecutionId, done: object, timeout: float) -> ExecutionLog:
     """Poll the execution until ``done(log)`` holds; fail with its events otherwise."""
     assert callable(done)
+    timeout = scaled_timeout(timeout)
     deadline = time.monotonic() + timeout
     while True:
         log = await storage.get(execution_id)
@@ -79,6 +95,7 @@ async def _wait_for(storage: SqliteStorage, execution_id: ExecutionId, done: obj
 
 
 async def _only_child(storage: SqliteStorage, parent: ExecutionId, timeout: float) -> ExecutionId:
+    timeout = scaled_timeout(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children = [s for s in await storage.list_executions(ExecutionQuery()) if s.parent_execution_id == parent]
@@ -120,7 +137,7 @@ async def test_a_second_server_on_the_same_database_refuses_to_start_and_takes_n
             [sys.executable, "-m", "obelisk", "server", "run", "-c", str(tmp_path / "obelisk.toml")],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=scaled_timeout(60),
             env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
             check=False,
         )
@@ -186,6 +203,106 @@ async def test_an_execution_running_at_every_crash_is_ended_but_a_clean_stop_is_
         assert server.terminate() == 0
 
 
+async def test_an_inline_activity_running_at_every_crash_ends_it_and_its_workflow(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    """A workflow's direct call runs the activity's first attempt inline, in the workflow's own thread; the server
+    is killed while it runs, and then while each attempt after it runs. The attempt is counted, not the workflow
+    (its run waits in place for the child: it did not kill the server), so the child ends as one that keeps killing
+    the server and the workflow ends with the child's failure: nothing is run again on every start for ever."""
+    async with _server_and_database(tmp_path, built_components, codegen_cache) as (server, storage):
+        workflow = await _submit(storage, built_components, SLEEP_ACTIVITY_IN_WORKFLOW, [{"seconds": 600}])
+        child = await _only_child(storage, workflow, 20)
+        await _wait_for(storage, child, lambda log: _locks(log) == 1, 20)
+        await _wait_for(storage, workflow, lambda log: isinstance(log.pending_state, BlockedByJoinSet), 20)
+        for crash in range(1, MAX_CRASHES_IN_A_ROW + 1):
+            await _wait_for(storage, child, lambda log, n=crash: _locks(log) == n, 20)
+            server.kill()
+            server.start()
+        child_log = await _wait_for(storage, child, lambda log: isinstance(log.pending_state, FinishedState), 10)
+        log = await _wait_for(storage, workflow, lambda log: isinstance(log.pending_state, FinishedState), 10)
+
+        # The first attempt ran inline: the child was created locked, in the commit of its parent's request.
+        request_at = next(e.created_at for e in log.events if isinstance(e.event, JoinSetRequest))
+        assert isinstance(child_log.events[1].event, Locked)
+        assert child_log.events[0].created_at == child_log.events[1].created_at == request_at
+
+        died = f"the server died {MAX_CRASHES_IN_A_ROW} times in a row while running this execution"
+        child_result = finished(child_log.events)
+        assert isinstance(child_result, ExecutionFailure) and died in child_result.reason
+        assert _locks(child_log) == MAX_CRASHES_IN_A_ROW
+        crashes = [e.event for e in child_log.events if isinstance(e.event, Unlocked) and e.event.after_crash]
+        assert len(crashes) == MAX_CRASHES_IN_A_ROW - 1
+        result = finished(log.events)
+        assert isinstance(result, ExecutionFailure) and died in result.reason
+        assert not any(isinstance(e.event, Unlocked) and e.event.after_crash for e in log.events)
+        assert sum(isinstance(e.event, Finished) for e in log.events) == 1
+        assert server.terminate() == 0
+
+
+async def _die_or_finish(process: subprocess.Popen[str], storage: SqliteStorage, execution_id: ExecutionId) -> bool:
+    """Wait until the server process dies (True) or, alive, has finished the execution (False)."""
+    deadline = time.monotonic() + scaled_timeout(60)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            assert process.returncode == -signal.SIGKILL, process.returncode
+            return True
+        if isinstance((await storage.get_status(execution_id)).pending_state, FinishedState):
+            return False
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the server neither died nor finished {execution_id} in {scaled_timeout(60)} s")
+
+
+async def test_an_inline_activity_that_kills_the_server_on_every_attempt_stops_being_run(
+    tmp_path: Path, built_components: Path, codegen_cache: Path
+) -> None:
+    """Every attempt of the activity kills the server as it starts, its first attempt (inline, in the workflow's
+    thread) included. Whether a crash lands before the commit that creates the child (the workflow's run is what
+    was running) or after it (the child's attempt was), each restart counts it on one of them, and one of them ends
+    at its fifth: the server stops dying, and the workflow ends with the reason."""
+    config = write_config(tmp_path, codegen_cache, _components(built_components))
+    command = [sys.executable, "-m", "tests.faults.deadly_attempt", "server", "run", "-c", str(config)]
+    env = dict(os.environ, HOME=str(tmp_path), **{DEADLY_FFQN_ENV: str(SLEEP)})
+    server = ServerProcess(config, module="tests.faults.deadly_attempt", env={DEADLY_FFQN_ENV: str(SLEEP)}).start()
+    storage = await SqliteStorage.open(tmp_path / "db" / "obelisk.sqlite")
+    process = server.process
+    assert process is not None
+    try:
+        workflow = await _submit(storage, built_components, SLEEP_ACTIVITY_IN_WORKFLOW, [{"milliseconds": 1}])
+        deaths = 0
+        while await _die_or_finish(process, storage, workflow):
+            deaths += 1
+            assert deaths < 2 * MAX_CRASHES_IN_A_ROW, "the attempt kept killing the server"
+            # Not ServerProcess.start: the restarted server may die before it says it is ready.
+            process = await asyncio.to_thread(
+                subprocess.Popen, command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+            )
+        log = await storage.get(workflow)
+        result = finished(log.events)
+        assert isinstance(result, ExecutionFailure)
+        assert f"the server died {MAX_CRASHES_IN_A_ROW} times in a row" in result.reason, result.reason
+        assert deaths >= MAX_CRASHES_IN_A_ROW, deaths
+        await asyncio.sleep(1)
+        assert process.poll() is None, "the server died again after the execution ended"
+        child_crashes = 0
+        if any(isinstance(e.event, JoinSetRequest) for e in log.events):  # a crash came after the child's commit
+            child_log = await storage.get(await _only_child(storage, workflow, 1))
+            child_crashes = sum(isinstance(e.event, Unlocked) and e.event.after_crash for e in child_log.events)
+        workflow_crashes = sum(isinstance(e.event, Unlocked) and e.event.after_crash for e in log.events)
+        logging.getLogger(__name__).info(
+            "server deaths: %d, counted on the workflow %d, on its child %d", deaths, workflow_crashes, child_crashes
+        )
+        assert workflow_crashes + child_crashes >= MAX_CRASHES_IN_A_ROW - 1  # each restart released one as crashed
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        server.kill()
+        await storage.close()
+
+
 async def _open_webhook_record(storage: Storage, owner: ExecutorId | None, lock_seconds: float) -> ExecutionId:
     """A webhook request's record as a server writes it at the request's first call (owned: locked by the server's
     executor id), or as records were written before they had owners."""
@@ -233,7 +350,7 @@ async def test_webhook_records_left_open_are_finished_at_start_but_only_the_serv
         assert _left_open_finished(await server.storage.get(unowned))
         state = (await server.storage.get(others_in_flight)).pending_state
         assert isinstance(state, LockedState) and state.executor_id == other
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled_timeout(10)
         while not isinstance((log := await server.storage.get(others_dead)).pending_state, FinishedState):
             assert time.monotonic() < deadline, [e.event for e in log.events]
             await asyncio.sleep(0.05)

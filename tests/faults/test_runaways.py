@@ -19,6 +19,7 @@ from obelisk.concepts.events import Locked, TemporarilyTimedOut
 from obelisk.concepts.ids import DeterministicIds, ExecutionId
 from obelisk.concepts.results import ExecutionFailure, Ok
 from obelisk.workers.workflow.worker import MAX_TIMEOUTS_IN_A_ROW
+from tests.faults.conftest import scaled_timeout
 from tests.integration.server_harness import running_server, submit_and_wait, write_config
 
 pytestmark = pytest.mark.slow
@@ -44,7 +45,9 @@ async def test_a_workflow_in_an_endless_loop_ends_after_its_timeouts_in_a_row(
     path = write_config(tmp_path, codegen_cache, _components(built_components))
     caplog.set_level(logging.INFO)
     async with running_server(path) as server:
-        execution_id, result = await submit_and_wait(server, "testing:checks/workflow.endless-loop", [], timeout=30)
+        execution_id, result = await submit_and_wait(
+            server, "testing:checks/workflow.endless-loop", [], timeout=scaled_timeout(30)
+        )
         assert isinstance(result, ExecutionFailure)
         assert f"timed out {MAX_TIMEOUTS_IN_A_ROW} times in a row without recording progress" in result.reason
         events = [e.event for e in (await server.storage.get(execution_id)).events]
@@ -102,7 +105,7 @@ async def test_a_squatted_scheduled_id_ends_the_workflow_instead_of_looping(
     async with running_server(path) as server:
         await server.executions.submit(squatted, "testing:sleep/sleep.sleep", [{"milliseconds": 1}])
         await server.executions.submit(workflow, "testing:sleep-workflow/workflow.reschedule", [{"milliseconds": 1}, 1])
-        result = await asyncio.wait_for(server.executions.wait_for_result(workflow), 10)
+        result = await asyncio.wait_for(server.executions.wait_for_result(workflow), scaled_timeout(10))
         assert isinstance(result, ExecutionFailure)
         assert f"cannot create execution {squatted}: an execution with that id exists already" in result.reason
         assert await server.executions.wait_for_result(squatted) == Ok(None)

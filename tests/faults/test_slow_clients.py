@@ -26,7 +26,7 @@ from obelisk.concepts.results import ExecutionFailure, Ok
 from obelisk.config import ObeliskConfig, load_config
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionQuery
-from tests.faults.conftest import scaled
+from tests.faults.conftest import scaled, scaled_timeout
 from tests.integration.server_harness import running_server, write_config
 from tests.integration.server_process import ServerProcess
 
@@ -287,7 +287,7 @@ async def test_live_streams_are_capped_and_closed_at_shutdown(
 
         async def open_stream() -> tuple[Connection, bytes]:
             connection = await Connection.open(server.webui_port, request)
-            return connection, await asyncio.wait_for(connection.reader.readline(), 5)
+            return connection, await asyncio.wait_for(connection.reader.readline(), scaled_timeout(5))
 
         for _ in range(LIVE_STREAMS):
             connection, status = await open_stream()
@@ -373,7 +373,7 @@ async def test_the_deadline_stops_guests_with_504_and_keeps_the_child(server: Se
     await _eventually(all_returned, SLACK)  # the computing guest too: its store's epoch deadline stopped it
     record = (await _webhook_records(server))["/sleep/2500"]
     assert await _failure_of(server, record) == "request deadline exceeded"
-    child_result = await asyncio.wait_for(server.executions.wait_for_result(record.child(1)), 10)
+    child_result = await asyncio.wait_for(server.executions.wait_for_result(record.child(1)), scaled_timeout(10))
     assert child_result == Ok(None)
     assert await _request(port, "/sleep/10") == (200, "slept 10 ms")
 
@@ -401,7 +401,7 @@ async def test_sigterm_stops_within_the_grace_and_loses_no_child(
             for i in range(count)
         ]
         for i in range(count):  # each guest is about to start its child (it logs first)
-            await asyncio.to_thread(process.wait_for_output, f"sleeping {4000 + i} ms", 10.0)
+            await asyncio.to_thread(process.wait_for_output, f"sleeping {4000 + i} ms", scaled_timeout(10.0))
         assert process.process is not None
         started = time.monotonic()
         process.process.send_signal(signal.SIGTERM)
@@ -423,7 +423,7 @@ async def test_sigterm_stops_within_the_grace_and_loses_no_child(
         assert len(records) == count, records
         for record in records.values():
             assert await _failure_of(restarted, record) == "server shutting down"
-            result = await asyncio.wait_for(restarted.executions.wait_for_result(record.child(1)), 15)
+            result = await asyncio.wait_for(restarted.executions.wait_for_result(record.child(1)), scaled_timeout(15))
             assert result == Ok(None)
             child = await restarted.executions.get(record.child(1))
             assert isinstance(child.pending_state, FinishedState)

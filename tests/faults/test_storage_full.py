@@ -27,7 +27,7 @@ from obelisk.concepts.results import Ok, ReturnValue
 from obelisk.server import Server
 from obelisk.storage.interface import ExecutionNotFound
 from obelisk.storage.sqlite import SqliteStorage
-from tests.faults.conftest import scaled, server_pragma
+from tests.faults.conftest import scaled, scaled_timeout, server_pragma
 from tests.integration.server_harness import running_server, sqlite_file, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -74,7 +74,7 @@ async def health(channel: grpc.aio.Channel) -> int:
 
 
 async def wait_for_health(channel: grpc.aio.Channel, status: int, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
+    for _ in range(int(scaled_timeout(timeout) / 0.05)):
         if await health(channel) == status:
             return
         await asyncio.sleep(0.05)
@@ -139,7 +139,7 @@ async def test_a_full_database_refuses_work_cleanly_and_recovers(
         await wait_for_health(channel, health_pb2.HealthCheckResponse.SERVING)
         for _ in range(3):
             assert await submit(len(acknowledged) + len(refused)) is grpc.StatusCode.OK
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(scaled_timeout(60)):
             for execution_id, text in acknowledged.items():
                 result = await server.executions.wait_for_result(execution_id)
                 assert result == Ok(ReturnValue(text)), execution_id

@@ -2,9 +2,12 @@
 writes work again, and a server started on a read-only database exits with one clear line.
 
 ``PRAGMA query_only`` on the server's own connection makes every write fail with ``SQLITE_READONLY``, whoever runs
-the test. A read-only file is harder to make when the tests run as root (permissions do not stop root): the start-up
-test uses a read-only bind mount (needs ``unshare``) or the immutable attribute as root, ``chmod`` otherwise, and is
-skipped where none of them works.
+the test. A second connection holding the write lock (``BEGIN EXCLUSIVE``) longer than the server's
+``busy_timeout`` makes them fail with ``SQLITE_BUSY``, as another process keeping a long transaction open would.
+
+A read-only file is harder to make when the tests run as root (permissions do not stop root): the start-up test uses
+a read-only bind mount (needs ``unshare``) or the immutable attribute as root, ``chmod`` otherwise, and is skipped
+where none of them works.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -35,7 +40,7 @@ from obelisk.server import Server
 from obelisk.storage.interface import ExecutionNotFound
 from obelisk.storage.sqlite import SqliteStorage
 from tests.cli.test_client_cli import assert_one_error_line, obelisk
-from tests.faults.conftest import server_pragma
+from tests.faults.conftest import scaled_timeout, server_pragma
 from tests.integration.server_harness import running_server, write_config
 from tests.wat_fixtures import build_wat_fixture
 
@@ -105,12 +110,16 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
             with pytest.raises(ExecutionNotFound):
                 await server.executions.get(execution_id)
 
-        assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert (
+            await asyncio.wait_for(watch.read(), scaled_timeout(5))
+        ).status == health_pb2.HealthCheckResponse.NOT_SERVING
 
         await server_pragma(server, "PRAGMA query_only = 0")
-        assert (await asyncio.wait_for(watch.read(), 10)).status == health_pb2.HealthCheckResponse.SERVING  # pushed
+        assert (
+            await asyncio.wait_for(watch.read(), scaled_timeout(10))
+        ).status == health_pb2.HealthCheckResponse.SERVING  # pushed
         watch.cancel()
-        for _ in range(200):
+        for _ in range(round(scaled_timeout(10) / 0.05)):
             if await health(channel) == health_pb2.HealthCheckResponse.SERVING:
                 break
             await asyncio.sleep(0.05)
@@ -118,8 +127,76 @@ async def test_a_read_only_database_is_unavailable_and_recovers(
             pytest.fail("health did not come back to SERVING")
         execution_id = ExecutionId.generate()
         await executions.Submit(fibo_request(execution_id, 10))
-        result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), 10)
+        result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(10))
         assert result == Ok(ReturnValue(55))
+
+
+@contextlib.asynccontextmanager
+async def write_lock_held(database: Path) -> AsyncIterator[None]:
+    """Another connection (as another process would) holds the database's write lock: ``BEGIN EXCLUSIVE``, which in
+    WAL mode lets readers on but keeps every other writer waiting, for as long as the block lasts."""
+    conn = await asyncio.to_thread(sqlite3.connect, database, isolation_level=None, check_same_thread=False)
+    try:
+        await asyncio.to_thread(conn.execute, "PRAGMA busy_timeout = 10000")  # the server may be mid-commit
+        await asyncio.to_thread(conn.execute, "BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(conn.execute, "ROLLBACK")
+    finally:
+        await asyncio.to_thread(conn.close)
+
+
+async def test_a_database_locked_by_another_connection_is_unavailable_and_recovers(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite waits ``busy_timeout`` for a lock another connection holds, then fails with ``SQLITE_BUSY``: the
+    configured wait (not lowered here) is held out, so every write the test makes meets the fault."""
+    caplog.set_level(logging.INFO)
+    assert isinstance(server.storage, SqliteStorage)
+    busy_timeout = await server_pragma(server, "PRAGMA busy_timeout")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.api_port}") as channel:
+        executions = pb_grpc.ExecutionRepositoryStub(channel)
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        refused = [ExecutionId.generate() for _ in range(5)]
+        async with write_lock_held(server.storage.path):
+            locked_at = time.monotonic()
+            submits = [executions.Submit(fibo_request(execution_id, 10)) for execution_id in refused]
+            outcomes = await asyncio.wait_for(asyncio.gather(*submits, return_exceptions=True), scaled_timeout(60))
+            # Each waited the busy timeout out (none was refused at once, none hung).
+            assert time.monotonic() - locked_at >= busy_timeout / 1000 * 0.9
+            for outcome in outcomes:
+                assert isinstance(outcome, grpc.aio.AioRpcError), outcome
+                assert outcome.code() is grpc.StatusCode.UNAVAILABLE
+                assert "SQLITE_BUSY" in (outcome.details() or ""), outcome.details()
+                assert (STORAGE_FAULT_METADATA, "StorageUnavailable") in tuple(outcome.trailing_metadata() or ())
+            assert await health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert await health(channel, "obelisk.ExecutionRepository") == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert (
+                await asyncio.wait_for(watch.read(), scaled_timeout(5))
+            ).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            api_records = [r for r in caplog.records if r.name.startswith(("obelisk.api", "grpc"))]
+            assert len(api_records) == 1, [r.getMessage() for r in api_records]
+            assert "Submit refused with UNAVAILABLE" in api_records[0].getMessage()
+            assert "SQLITE_BUSY" in api_records[0].getMessage()
+            assert all(r.exc_info is None for r in caplog.records), "a traceback was logged"
+            assert time.monotonic() - locked_at > busy_timeout / 1000  # the lock outlasted the configured wait
+
+        # Released: the probe finds the database writable, health says so at once, and writes work again.
+        assert (
+            await asyncio.wait_for(watch.read(), scaled_timeout(15))
+        ).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
+        assert await health(channel) == health_pb2.HealthCheckResponse.SERVING
+        for execution_id in refused:  # nothing of the refused writes was committed
+            with pytest.raises(ExecutionNotFound):
+                await server.executions.get(execution_id)
+        execution_id = ExecutionId.generate()
+        await executions.Submit(fibo_request(execution_id, 10))
+        result = await asyncio.wait_for(server.executions.wait_for_result(execution_id), scaled_timeout(10))
+        assert result == Ok(ReturnValue(55))
+        assert all(r.exc_info is None for r in caplog.records), "a traceback was logged"
 
 
 # ---------------------------------------------------------------------------------------------- start-up
@@ -186,7 +263,7 @@ async def test_starting_on_a_read_only_database_exits_with_one_line(tmp_path: Pa
             capture_output=True,
             text=True,
             env=env,
-            timeout=60,
+            timeout=scaled_timeout(60),
         )
     assert run.returncode != 0
     assert run.stdout == ""
