@@ -1,25 +1,18 @@
 """Group commit, and the write health it keeps: how every backend turns concurrent writes into few transactions.
 
-A ``write`` queues its job; the database's write thread takes everything queued while the previous transaction was
-in flight and applies it in one transaction, all-or-nothing per job: one caller's ``VersionMismatch`` rolls back
-only its own ops and fails only its own call while the others share one commit (one fsync on SQLite). The group
-runs in one SAVEPOINT; only when a job fails does it run again with a SAVEPOINT per job. A job the database picked
-as the victim of a conflict with another writer (a PostgreSQL deadlock: two servers locking rows in opposite
-orders) is rolled back to its savepoint and run again in the next group. Announcements are made only after the
-commit succeeded.
-
-The write thread goes from one group to the next by itself (``_drain``): it hands each committed job's result to a
-waiting thread at once and queues the rest (the event loop's callers, announcements, statistics) for the loop in
-one hop, then takes the next group; only an idle write thread is started from the loop. A workflow's thread that
-keeps several commits in flight is thus never waiting for the loop to pass its next group on. On SQLite, whose one
-connection also serves reads, the thread returns to the loop after a group when reads are waiting for it.
+A ``write`` queues its job; one flusher task takes everything queued while the previous transaction was in flight
+and applies it in one transaction, all-or-nothing per job: one caller's ``VersionMismatch`` rolls back only its
+own ops and fails only its own call while the others share one commit (one fsync on SQLite). The group runs in one
+SAVEPOINT; only when a job fails does it run again with a SAVEPOINT per job. A write that
+finds nothing in flight commits at once in its own coroutine. A job the database picked as the victim of a
+conflict with another writer (a PostgreSQL deadlock: two servers locking rows in opposite orders) is rolled back to
+its savepoint and run again in the next group. Announcements are made only after the commit succeeded.
 
 A write that fails with a ``StorageFault`` marks the database unwritable (``WriteHealth``); a probe that writes
 nothing then checks, at intervals and after any write that committed a change, whether writes would work again.
 
-What is the backend's is its write connection (``WriteConnection``): its thread, running one group in one
-transaction there (with ``run_jobs``, which holds the savepoint SQL both backends share), probing, and typing its
-errors.
+What is the backend's is its write connection (``WriteConnection``): running one group in one transaction on its
+thread (with ``run_jobs``, which holds the savepoint SQL both backends share), probing, and typing its errors.
 """
 
 from __future__ import annotations
@@ -27,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,8 +29,6 @@ from typing import Any, Generic, Protocol, TypeVar
 from obelisk.storage.interface import StorageClosed, StorageFault, StorageFull, StorageStats
 from obelisk.storage.state_machine import Effects
 from obelisk.storage.write_health import WriteHealth
-
-log = logging.getLogger(__name__)
 
 S = TypeVar("S")
 """What a job writes through: the backend's statements on its write connection."""
@@ -165,27 +155,17 @@ def _run_jobs_apart(
     return outcomes, merged
 
 
-_GroupDone = tuple[list[Job[S]], GroupResult, tuple[Job[S], ...], float]
-"""A committed group, for ``_after_group``: its jobs, its result, the conflict victims queued again, its seconds."""
-
 CommitObserver = Callable[[Effects, float], None]
-"""``(effects, seconds)``: a transaction committed these changes after ``seconds`` on the database thread (from its
-``BEGIN`` to its commit)."""
+"""``(effects, seconds)``: a transaction committed these changes after ``seconds`` on the database thread (queueing for
+it included)."""
 
 
 class WriteConnection(Protocol[S]):
     """A backend's side of group commit: its one write connection and how it fails."""
 
-    def on_thread(self, fn: Callable[[], T]) -> Awaitable[T]:
-        """Run ``fn`` on the connection's thread (where ``run_group`` may be called)."""
-
-    def run_group(self, jobs: list[Job[S]]) -> GroupResult:
+    def run_group(self, jobs: list[Job[S]]) -> Awaitable[GroupResult]:
         """On the connection's thread: begin a transaction, ``run_jobs``, commit (or roll back if no job succeeded).
         Raises if the transaction as a whole failed (the connection lost, ``COMMIT`` refused, the disk full)."""
-
-    def others_waiting(self) -> bool:
-        """On the connection's thread: other work waits for it (reads sharing SQLite's one connection), so the
-        thread should go back to the loop rather than take the next group at once."""
 
     def probe(self) -> Awaitable[BaseException | None]:
         """The fault a write would meet now, writing nothing; ``None`` when writes would work."""
@@ -235,24 +215,32 @@ class GroupCommit(Generic[S]):
         job: Job[S] = Job(body, future, operations)
         with self._queue_lock:
             busy = self._flushing or bool(self._queue) or self._last_group_size > 1
-            # Busy, or callers of a shared commit are about to come back: join the next group.
-            self._queue.append(job)
-            if not busy:
+            if busy:
+                # Busy, or callers of a shared commit are about to come back: join the flusher's next group.
+                self._queue.append(job)
+            else:
                 self._flushing = True
-                jobs = self._take_group()
         if busy:
             self._wakeup.set()
         else:
-            # Nothing in flight: this coroutine hands its job to the write thread itself, saving the hop through the
-            # flusher task (~50 us); one group only, so that it is not kept waiting for groups queued after it. If it
-            # is cancelled meanwhile, the write still runs and its outcome is lost to it, as with any cancellation.
-            await self._run_on_thread(jobs, keep_going=False)
+            # Nothing in flight: commit this job alone, right here, saving the two loop hand-offs through the
+            # flusher task (~50 us). Whatever is queued meanwhile forms the flusher's next group. If this caller is
+            # cancelled while the transaction runs, its outcome (and its notifications) are lost to it, as with any
+            # cancellation.
+            try:
+                await self._flush([job])
+            finally:
+                with self._queue_lock:
+                    self._flushing = False
+                    queued = bool(self._queue)
+                if queued:
+                    self._wakeup.set()
         return await future  # done, unless it was queued again as a conflict's victim
 
     def submit_from_thread(self, body: Callable[[S, Effects], T], operations: int) -> concurrent.futures.Future[T]:
         """``submit`` for a thread other than the loop's: the job joins the queue at once and the future is done
-        when it committed (or failed). While the write thread is busy it takes the job with its next group, with no
-        hop through the event loop; only an idle one is started from the loop (one hop)."""
+        when it committed (or failed). While a group is committing, the flusher takes the queue when it is done,
+        so the job costs no hop through the event loop; only an idle flusher is woken (one hop)."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         if self._closed:
             future.set_exception(StorageClosed(self._name))
@@ -264,124 +252,38 @@ class GroupCommit(Generic[S]):
             self._loop.call_soon_threadsafe(self._wakeup.set)
         return future
 
-    def _take_group(self) -> list[Job[S]]:
-        """The next group, off the front of the queue (the caller holds ``_queue_lock``)."""
-        jobs = self._queue[:MAX_GROUP_SIZE]
-        del self._queue[:MAX_GROUP_SIZE]
-        return jobs
-
     async def _flush_forever(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            with self._queue_lock:
-                if self._flushing or not self._queue:
-                    continue
-                self._flushing = True
-                jobs = self._take_group()
-            await self._run_on_thread(jobs, keep_going=True)
-
-    async def _run_on_thread(self, jobs: list[Job[S]], *, keep_going: bool) -> None:
-        """``_drain`` on the write thread, from ``jobs`` on, then the last group's ``_after_group`` here; if the
-        thread could not run it at all (the connection closed under it), the jobs fail here and the write thread
-        counts as idle again. A cancellation propagates and leaves the drain to the thread."""
-        ran = False
-
-        def drain() -> _GroupDone[S] | None:
-            nonlocal ran
-            ran = True
-            return self._drain(jobs, keep_going=keep_going)
-
-        try:
-            last = await self._connection.on_thread(drain)
-        except Exception as exc:
-            if ran:  # ``_drain`` handed its groups' outcomes over itself
-                log.error("the write thread of %s failed after a group: %s", self._name, exc)
-                return
-            with self._queue_lock:
-                self._flushing = False
-            self._after_group(jobs, exc, (), 0.0)
-            return
-        # Cancelled: the drain still runs (or ran) on the thread and hands its groups over itself but the last,
-        # whose callers are cancelled with this one (the group commit is closing, or a caller gave up waiting).
-        if last is not None:
-            self._after_group(*last)
-
-    def _drain(self, jobs: list[Job[S]], *, keep_going: bool) -> _GroupDone[S] | None:
-        """On the write thread: run ``jobs`` as one group, hand the outcomes over, and (``keep_going``) go on with
-        whatever queued meanwhile until the queue is empty or other work waits for the thread. Returns what the
-        loop still has to do for the last group (``None`` if it was handed over already).
-
-        A committed job's result goes to a waiting thread right here. Everything for the loop (its callers'
-        futures, failures, statistics, announcements) goes in one ``call_soon_threadsafe`` per group that another
-        follows, and with the thread's own completion for the last one (one hop for a group alone, as before).
-        A conflict's victims are put back at the front of the queue here, before the next group is taken, so each
-        thread's jobs keep their order."""
-        try:
             while True:
-                self._last_group_size = len(jobs)
-                started = time.perf_counter()
-                try:
-                    result = self._connection.run_group(jobs)
-                except BaseException as exc:  # the whole transaction failed (connection lost, disk full, ...)
-                    self._loop.call_soon_threadsafe(self._after_group, jobs, exc, (), 0.0)
-                    if not isinstance(exc, Exception):
-                        raise
-                    done: _GroupDone[S] | None = None
-                else:
-                    retried = self._settle_on_thread(jobs, result)
-                    done = (jobs, result, retried, time.perf_counter() - started)
                 with self._queue_lock:
-                    if not keep_going or not self._queue or self._connection.others_waiting():
-                        return done
-                    jobs = self._take_group()
-                if done is not None:
-                    self._loop.call_soon_threadsafe(self._after_group, *done)
-        finally:
-            with self._queue_lock:
-                self._flushing = False
-                queued = bool(self._queue)
-            if queued:
-                self._loop.call_soon_threadsafe(self._wakeup.set)
+                    if self._flushing or not self._queue:
+                        break
+                    self._flushing = True
+                    jobs = self._queue[:MAX_GROUP_SIZE]
+                    del self._queue[:MAX_GROUP_SIZE]
+                try:
+                    await self._flush(jobs)
+                finally:
+                    with self._queue_lock:
+                        self._flushing = False
 
-    def _settle_on_thread(self, jobs: list[Job[S]], result: GroupResult) -> tuple[Job[S], ...]:
-        """Give waiting threads their committed results now, and queue a conflict's victims again; the victims."""
-        retried: list[Job[S]] = []
-        for job, outcome in zip(jobs, result.outcomes, strict=True):
-            future = job.future
-            if outcome.ok:
-                if isinstance(future, concurrent.futures.Future):
-                    with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled by its owner
-                        future.set_result(outcome.value)
-            elif (
-                job.attempts + 1 < MAX_JOB_ATTEMPTS
-                and not future.done()
-                and self._connection.is_conflict(outcome.value)
-            ):
-                job.attempts += 1
-                retried.append(job)
-        if retried:
-            with self._queue_lock:
-                self._queue[:0] = retried
-        return tuple(retried)
-
-    def _after_group(
-        self,
-        jobs: list[Job[S]],
-        result: GroupResult | BaseException,
-        retried: tuple[Job[S], ...],
-        seconds: float,
-    ) -> None:
-        """On the loop, after a group: its callers' futures, failures, statistics and announcements."""
-        if isinstance(result, BaseException):
-            failure = self.write_failed(result) if isinstance(result, Exception) else None
+    async def _flush(self, jobs: list[Job[S]]) -> None:
+        self._last_group_size = len(jobs)
+        started = time.perf_counter()
+        try:
+            result = await self._connection.run_group(jobs)
+        except Exception as exc:  # the whole transaction failed (connection lost, COMMIT refused, disk full, ...)
+            failure = self.write_failed(exc)
             for job in jobs:
                 if not job.future.done():
-                    if failure is None:
-                        job.future.cancel()
-                    else:
-                        job.future.set_exception(failure)
+                    job.future.set_exception(failure)
             return
+        except BaseException:  # cancelled: the outcome is unknown to us
+            for job in jobs:
+                job.future.cancel()
+            raise
         stats = self.stats
         stats.extra["groups"] += 1
         if result.effects is not None:
@@ -390,22 +292,33 @@ class GroupCommit(Generic[S]):
             # Not proof by itself: on a full database a change that fits in its pages commits while anything that
             # needs a new page fails. The probe decides, now rather than at its next interval.
             self._probe_wanted.set()
+        retry: list[Job[S]] = []
         for job, outcome in zip(jobs, result.outcomes, strict=True):
             if outcome.ok:
                 stats.operations += job.operations
                 if not job.future.done():
                     job.future.set_result(outcome.value)
-            elif any(job is victim for victim in retried):
+            elif (
+                job.attempts + 1 < MAX_JOB_ATTEMPTS
+                and not job.future.done()
+                and self._connection.is_conflict(outcome.value)
+            ):
+                job.attempts += 1
                 stats.extra["retried_jobs"] += 1
+                retry.append(job)
             else:
                 stats.extra["rolled_back_jobs"] += 1
                 if not job.future.done():
                     job.future.set_exception(self.write_failed(outcome.value))
+        if retry:
+            with self._queue_lock:
+                self._queue[:0] = retry
+            self._wakeup.set()
         if result.effects is not None:
             stats.extra["duplicate_responses"] += result.effects.duplicate_responses
             self._announce(result.effects)
             if self.observer is not None:
-                self.observer(result.effects, seconds)
+                self.observer(result.effects, time.perf_counter() - started)
 
     def write_failed(self, exc: BaseException) -> BaseException:
         """The typed error for a failed write; a ``StorageFault`` (but a conflict's) also marks the database

@@ -292,13 +292,10 @@ class _Writer:
             conn = self._conn = schema.connect(self._target)
         return conn
 
-    def on_thread(self, fn: Callable[[], T]) -> Awaitable[T]:
-        return asyncio.get_running_loop().run_in_executor(self._thread, fn)
+    def run_group(self, jobs: list[Job[WriteStatements]]) -> Awaitable[GroupResult]:
+        return asyncio.get_running_loop().run_in_executor(self._thread, self._run_group, jobs)
 
-    def others_waiting(self) -> bool:
-        return False  # the write connection and its thread serve the group commit only
-
-    def run_group(self, jobs: list[Job[WriteStatements]]) -> GroupResult:
+    def _run_group(self, jobs: list[Job[WriteStatements]]) -> GroupResult:
         """``run_jobs`` in one transaction; the announcements of the jobs that succeeded are NOTIFYed in it, so that
         the other servers hear of exactly what committed, when it did."""
         conn = _begin(self._connection)

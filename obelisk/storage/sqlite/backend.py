@@ -105,15 +105,8 @@ class _Writer:
         self._db = db
         self._statements = statements
 
-    def on_thread(self, fn: Callable[[], T]) -> Awaitable[T]:
-        return _in_thread(self._db, lambda _conn: fn(), self._db._conn)
-
-    def run_group(self, jobs: list[Job[WriteStatements]]) -> GroupResult:
-        return _run_group(self._db._conn, self._statements, jobs)
-
-    def others_waiting(self) -> bool:
-        # Reads queued for the one connection's thread (aiosqlite's private queue, like ``_execute`` below).
-        return not self._db._tx.empty()
+    def run_group(self, jobs: list[Job[WriteStatements]]) -> Awaitable[GroupResult]:
+        return _in_thread(self._db, lambda conn: _run_group(conn, self._statements, jobs), self._db._conn)
 
     async def probe(self) -> BaseException | None:
         try:
