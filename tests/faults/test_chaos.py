@@ -108,7 +108,6 @@ class Submitted:
     prefix)."""
     cancel_requested: bool = False
     cancel_refused: bool = False
-    paused: bool = False
 
 
 @dataclass
@@ -124,6 +123,8 @@ class Chaos:
     attempts_before: int = 0
     """Attempts logged before the current server's life (the file only grows)."""
     actions: list[str] = field(default_factory=list)
+    paused: set[str] = field(default_factory=set)
+    """Paused by the driver and not resumed yet: top-level executions and child workflows."""
 
     def note(self, started: float, what: str) -> None:
         line = f"{time.monotonic() - started:6.1f}s {what}"
@@ -276,11 +277,11 @@ def test_random_kill_9_during_mixed_load_and_operator_actions_loses_corrupts_and
         elif len(kill_at) * MIN_KILL_GAP > load_span:
             load_span += MIN_KILL_GAP  # more kills than fit: stretch the run rather than crowd them
     kill_at.sort()
-    operator_at = sorted(rng.uniform(0.5, load_span) for _ in range(scaled(12, fault_scale)))
+    operator_at = sorted(rng.uniform(0.5, load_span) for _ in range(scaled(30, fault_scale)))
     started = time.monotonic()
     server.start()
     client = ApiClient(f"http://127.0.0.1:{port}")
-    pending_unpause: list[tuple[float, Submitted]] = []
+    pending_unpause: list[tuple[float, str]] = []
     try:
         waves = 0
         last_wave = -MIN_WAVE_GAP
@@ -296,6 +297,8 @@ def test_random_kill_9_during_mixed_load_and_operator_actions_loses_corrupts_and
                 last_wave = now
             elif kill_at and now >= kill_at[0]:
                 kill_at.pop(0)
+                if rng.random() < 0.5:  # an operator's write the instant before a crash
+                    _operate(rng, client, chaos, pending_unpause, now, started)
                 _kill(server, chaos)
                 chaos.note(
                     started,
@@ -308,13 +311,11 @@ def test_random_kill_9_during_mixed_load_and_operator_actions_loses_corrupts_and
                 operator_at.pop(0)
                 _operate(rng, client, chaos, pending_unpause, now, started)
             elif pending_unpause and now >= pending_unpause[0][0]:
-                _, item = pending_unpause.pop(0)
-                _unpause(client, item, chaos, started)
+                _, execution_id = pending_unpause.pop(0)
+                _unpause(client, execution_id, chaos, started)
             else:
                 time.sleep(0.02)
-        for item in chaos.submitted:  # nothing stays paused (there is none left by now; a safety net)
-            if item.paused:
-                _unpause(client, item, chaos, started)
+        assert not chaos.paused, chaos.paused  # every pause was resumed on schedule
 
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while _unfinished(chaos.database):
@@ -336,15 +337,25 @@ def _operate(
     rng: random.Random,
     client: ApiClient,
     chaos: Chaos,
-    pending_unpause: list[tuple[float, Submitted]],
+    pending_unpause: list[tuple[float, str]],
     now: float,
     started: float,
 ) -> None:
-    """Cancel one submitted execution (a third of the time) or pause one to resume it later: one still running
-    if there is one (the finished are only there to see a refusal now and then)."""
+    """Cancel one submitted execution, or pause one (or a child workflow) to resume it later: one still running if
+    there is one (the finished are there to see a refusal now and then). Children are paused, never cancelled: a
+    cancelled child is an error its parent's code does not expect (and the parent's result would change)."""
     with _connect(chaos.database) as conn:
-        running = {row[0] for row in conn.execute("SELECT execution_id FROM execution_state WHERE state != 'Finished'")}
-    candidates = [item for item in chaos.submitted if item.execution_id in running] or chaos.submitted
+        unfinished = dict(
+            conn.execute(
+                "SELECT execution_id, parent_execution_id FROM execution_state WHERE state != 'Finished'"
+                " AND ffqn NOT IN ('testing:fibo/fibo.fibo', 'testing:sleep/sleep.sleep')"
+            ).fetchall()
+        )
+    child_workflows = [execution_id for execution_id, parent in unfinished.items() if parent is not None]
+    if child_workflows and rng.random() < 0.25:
+        _pause(rng, client, chaos, pending_unpause, rng.choice(child_workflows), "child workflow", now, started)
+        return
+    candidates = [item for item in chaos.submitted if item.execution_id in unfinished] or chaos.submitted
     item = rng.choice(candidates if rng.random() < 0.9 else chaos.submitted)
     if item.cancel_requested or item.cancel_refused:
         return
@@ -355,35 +366,48 @@ def _operate(
             item.cancel_refused = True
         chaos.note(started, f"cancel {item.execution_id} {item.ffqn}: {'done' if item.cancel_requested else 'refused'}")
         return
-    if item.paused:
+    _pause(rng, client, chaos, pending_unpause, item.execution_id, item.ffqn, now, started)
+
+
+def _pause(
+    rng: random.Random,
+    client: ApiClient,
+    chaos: Chaos,
+    pending_unpause: list[tuple[float, str]],
+    execution_id: str,
+    what: str,
+    now: float,
+    started: float,
+) -> None:
+    if execution_id in chaos.paused:
         return
     try:
-        client.pause(item.execution_id)
+        client.pause(execution_id)
     except ApiError as error:
         assert error.code is grpc.StatusCode.FAILED_PRECONDITION, error
-        chaos.note(started, f"pause {item.execution_id} refused: {error}")
+        chaos.note(started, f"pause {execution_id} refused: {error}")
         return
-    item.paused = True
+    chaos.paused.add(execution_id)
     resume_at = now + rng.uniform(1.0, 8.0)
-    pending_unpause.append((resume_at, item))
+    pending_unpause.append((resume_at, execution_id))
     pending_unpause.sort(key=lambda pair: pair[0])
-    chaos.note(started, f"pause {item.execution_id} {item.ffqn} until {resume_at:.1f}s")
+    chaos.note(started, f"pause {execution_id} {what} until {resume_at:.1f}s")
 
 
-def _unpause(client: ApiClient, item: Submitted, chaos: Chaos, started: float) -> None:
+def _unpause(client: ApiClient, execution_id: str, chaos: Chaos, started: float) -> None:
     try:
-        client.unpause(item.execution_id)
-        chaos.note(started, f"resume {item.execution_id}")
+        client.unpause(execution_id)
+        chaos.note(started, f"resume {execution_id}")
     except ApiError as error:
         # Not paused any more: only a finish clears the flag (an attempt running at the pause, or a cancel).
         assert error.code is grpc.StatusCode.FAILED_PRECONDITION, error
         with _connect(chaos.database) as conn:
             (state,) = conn.execute(
-                "SELECT state FROM execution_state WHERE execution_id = ?", (item.execution_id,)
+                "SELECT state FROM execution_state WHERE execution_id = ?", (execution_id,)
             ).fetchone()
-        assert state == "Finished", f"seed {chaos.seed}: resume of {item.execution_id} refused in {state}: {error}"
-        chaos.note(started, f"resume {item.execution_id} refused: finished meanwhile")
-    item.paused = False
+        assert state == "Finished", f"seed {chaos.seed}: resume of {execution_id} refused in {state}: {error}"
+        chaos.note(started, f"resume {execution_id} refused: finished meanwhile")
+    chaos.paused.discard(execution_id)
 
 
 def _stuck(database: Path) -> str:
