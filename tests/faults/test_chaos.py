@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -206,11 +209,31 @@ def _attempts(log: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
+def _kill_during_start(server: ServerProcess, chaos: Chaos, after: float) -> None:
+    """Start a server and ``kill -9`` it ``after`` seconds, ready or not: while it releases what the previous
+    process held, or just as it takes its first work."""
+    env = dict(os.environ, HOME=str(server.config_path.parent), **server.extra_env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", server.module, "server", "run", "-c", str(server.config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    time.sleep(after)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    _count_lost(chaos)
+
+
 def _kill(server: ServerProcess, chaos: Chaos) -> None:
-    """``kill -9``, then what the kill may have lost: the activity attempts of this server's life without a recorded
-    result. A serial workflow (its steps inline, commits in flight) may lose ``BOUND``; the activities run on their
-    own (join sets) are lost only while running: at most the activity components' slots."""
     server.kill()
+    _count_lost(chaos)
+
+
+def _count_lost(chaos: Chaos) -> None:
+    """What a ``kill -9`` may have lost: the activity attempts of the dead server's life without a recorded result.
+    A serial workflow (its steps inline, commits in flight) may lose ``BOUND``; the activities run on their own
+    (join sets) are lost only while running: at most the activity components' slots."""
     recorded = _recorded(chaos.database)
     attempts = _attempts(chaos.attempt_log)
     lost = set(attempts[chaos.attempts_before :]) - set(recorded)
@@ -305,6 +328,10 @@ def test_random_kill_9_during_mixed_load_and_operator_actions_loses_corrupts_and
                     f"kill -9 with {_unfinished(chaos.database)} executions unfinished:"
                     f" {len(chaos.lost_at_kills[-1])} activity attempts lost",
                 )
+                if rng.random() < 0.3:  # and once more while it starts again
+                    after = rng.uniform(0.2, 2.0)
+                    _kill_during_start(server, chaos, after)
+                    chaos.note(started, f"kill -9 {after:.1f} s into a start: {len(chaos.lost_at_kills[-1])} lost")
                 server.start()
                 chaos.note(started, "restarted")
             elif operator_at and now >= operator_at[0] and chaos.submitted:
