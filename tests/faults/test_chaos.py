@@ -127,6 +127,9 @@ class Chaos:
     """Attempts logged before the current server's life (the file only grows)."""
     actions: list[str] = field(default_factory=list)
     paused: set[str] = field(default_factory=set)
+    disturbed: set[str] = field(default_factory=set)
+    """Top-level executions with a descendant that was cancelled: they may fail (their code does not expect it)."""
+    delays_cancelled: int = 0
     """Paused by the driver and not resumed yet: top-level executions and child workflows."""
 
     def note(self, started: float, what: str) -> None:
@@ -378,8 +381,24 @@ def _operate(
                 " AND ffqn NOT IN ('testing:fibo/fibo.fibo', 'testing:sleep/sleep.sleep')"
             ).fetchall()
         )
+        children = [row[0] for row in conn.execute(_UNFINISHED_CHILDREN).fetchall()]
+        delays = [row[0] for row in conn.execute("SELECT delay_id FROM delay").fetchall()]
     child_workflows = [execution_id for execution_id, parent in unfinished.items() if parent is not None]
-    if child_workflows and rng.random() < 0.25:
+    choice = rng.random()
+    if children and choice < 0.15:
+        child = rng.choice(children)
+        done = client.cancel(child)
+        if done:
+            chaos.disturbed.add(str(ExecutionId.parse(child).top_level))
+        chaos.note(started, f"cancel child {child}: {'done' if done else 'refused'}")
+        return
+    if delays and choice < 0.23:
+        delay = rng.choice(delays)
+        done = client.cancel_delay(delay)
+        chaos.delays_cancelled += done
+        chaos.note(started, f"cancel delay {delay}: {'done' if done else 'refused'}")
+        return
+    if child_workflows and choice < 0.4:
         _pause(rng, client, chaos, pending_unpause, rng.choice(child_workflows), "child workflow", now, started)
         return
     candidates = [item for item in chaos.submitted if item.execution_id in unfinished] or chaos.submitted
@@ -394,6 +413,11 @@ def _operate(
         chaos.note(started, f"cancel {item.execution_id} {item.ffqn}: {'done' if item.cancel_requested else 'refused'}")
         return
     _pause(rng, client, chaos, pending_unpause, item.execution_id, item.ffqn, now, started)
+
+
+_UNFINISHED_CHILDREN = (
+    "SELECT execution_id FROM execution_state WHERE state != 'Finished' AND parent_execution_id IS NOT NULL"
+)
 
 
 def _pause(
@@ -473,6 +497,10 @@ def _check(chaos: Chaos) -> None:
             top = parent
             while parent_of.get(top) is not None:
                 top = parent_of[top]
+            if top in chaos.disturbed:
+                expected = ("Ok", "Cancelled", "ExecutionFailure", "FallibleError")
+                assert kind_of[execution_id] in expected, f"seed {seed}: {execution_id}: {kind_of[execution_id]}"
+                continue
             crashed_out = kind_of[execution_id] == "ExecutionFailure"
             assert not crashed_out, (
                 f"seed {seed}: child {execution_id} failed (MAX_CRASHES_IN_A_ROW is {MAX_CRASHES_IN_A_ROW}?)"
@@ -490,6 +518,8 @@ def _check(chaos: Chaos) -> None:
             kind, event = _finished_result(conn, item.execution_id)
             if item.cancel_requested:
                 assert kind == "Cancelled", f"seed {seed}: cancelled {item.execution_id} finished {kind}: {event}"
+            elif item.execution_id in chaos.disturbed and kind != "Ok":
+                assert kind in ("ExecutionFailure", "FallibleError"), f"seed {seed}: {item.execution_id}: {event}"
             else:  # never cancelled, or the cancel was refused: it had finished Ok already
                 _check_value(item, kind, event, seed)
 
@@ -505,7 +535,8 @@ def _check(chaos: Chaos) -> None:
     reruns = sum(attempts.values()) - len(attempts)
     print(
         f"chaos seed {seed}: {len(chaos.submitted)} submitted, {len(final)} executions, {len(attempts)} activities,"
-        f" {reruns} re-runs after {len(chaos.lost_at_kills)} kills"
+        f" {reruns} re-runs after {len(chaos.lost_at_kills)} kills, {len(chaos.disturbed)} disturbed by a child's"
+        f" cancel, {chaos.delays_cancelled} delays cancelled"
         f" (lost per kill {[len(lost) for lost in chaos.lost_at_kills]})",
         flush=True,
     )
