@@ -248,6 +248,7 @@ def _count_lost(chaos: Chaos) -> None:
     assert not over, f"seed {chaos.seed}: a kill lost more than {BOUND} steps of serial workflows: {over}"
     on_their_own = sum(ffqn not in SERIAL_FFQNS for ffqn in parent_ffqns.values())
     assert on_their_own <= 2 * ACTIVITY_SLOTS, f"seed {chaos.seed}: {on_their_own} running activities lost"
+    print(f"lost: {dict(serial)} serial steps, {on_their_own} activities on their own", flush=True)
     chaos.recorded_at_kills.append(recorded)
     chaos.lost_at_kills.append(lost)
     chaos.attempts_before = len(attempts)
@@ -338,6 +339,8 @@ def test_random_kill_9_during_mixed_load_and_operator_actions_loses_corrupts_and
                     _kill_during_start(server, chaos, after)
                     chaos.note(started, f"kill -9 {after:.1f} s into a start: {len(chaos.lost_at_kills[-1])} lost")
                 server.start()
+                client.close()  # a fresh channel: the old one may still be backing off from the dead server
+                client = ApiClient(f"http://127.0.0.1:{port}")
                 chaos.note(started, "restarted")
             elif operator_at and now >= operator_at[0] and chaos.submitted:
                 operator_at.pop(0)
