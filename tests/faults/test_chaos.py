@@ -132,6 +132,7 @@ class Chaos:
     """Paused by the driver and not resumed yet: top-level executions and child workflows."""
     disturbed: set[str] = field(default_factory=set)
     """Top-level executions with a descendant that was cancelled: they may fail (their code does not expect it)."""
+    cancelled_children: set[str] = field(default_factory=set)
     delays_cancelled: int = 0
 
     def note(self, started: float, what: str) -> None:
@@ -395,6 +396,7 @@ def _operate(
         done = client.cancel(child)
         if done:
             chaos.disturbed.add(str(ExecutionId.parse(child).top_level))
+            chaos.cancelled_children.add(child)
         chaos.note(started, f"cancel child {child}: {'done' if done else 'refused'}")
         return
     if delays and choice < 0.23:
@@ -526,6 +528,14 @@ def _check(chaos: Chaos) -> None:
                 assert kind == "Cancelled", f"seed {seed}: cancelled {item.execution_id} finished {kind}: {event}"
             elif item.execution_id in chaos.disturbed and kind != "Ok":
                 assert kind in ("ExecutionFailure", "FallibleError"), f"seed {seed}: {item.execution_id}: {event}"
+            elif item.execution_id in chaos.disturbed and item.ffqn == AWAIT_SLEEP:
+                # It describes how its child ended: an error, if the cancel (of the child or the child's activity)
+                # came first.
+                value = _value_of(event)
+                child = f"{item.execution_id}.0"
+                cancelled = any(c == child or c.startswith(f"{child}.") for c in chaos.cancelled_children)
+                assert value == f"ok {child}" or (isinstance(value, str) and value.startswith(f"err {child} ")), value
+                assert value == f"ok {child}" or cancelled, f"seed {seed}: {item.execution_id}: {value}"
             else:  # never cancelled, or the cancel was refused: it had finished Ok already
                 _check_value(item, kind, event, seed)
 
