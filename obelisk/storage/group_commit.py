@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from obelisk.storage.held_writes import WriteHold
 from obelisk.storage.interface import StorageClosed, StorageFault, StorageFull, StorageStats
 from obelisk.storage.state_machine import Effects
 from obelisk.storage.write_health import WriteHealth
@@ -78,6 +79,7 @@ def run_jobs(
     execute: Callable[[str], object],
     transaction_lost: Callable[[], bool],
     rolled_back: Callable[[], None],
+    hold: WriteHold | None = None,
 ) -> tuple[list[Outcome], Effects | None]:
     """Run ``jobs`` in the transaction the caller has open, each all-or-nothing (``execute`` runs the savepoint
     statements); the outcomes and the merged effects of those that succeeded (``None``: none did, roll back).
@@ -102,24 +104,35 @@ def run_jobs(
                 raise
             return [Outcome(False, exc)], None
         return [Outcome(True, value)], effects
-    # Optimistically, the whole group in one savepoint: two statements per group instead of two per job. A job
-    # that fails rolls the group back, and the group runs again with a savepoint per job (the rules are the same
-    # on the same rows, so the jobs before it succeed again and it fails again, alone).
+    # Optimistically, the whole group in one savepoint: two statements per group instead of two per job, and the
+    # statements' ``hold`` keeps the jobs' row writes to the end of the group (``held_writes``). A job that fails,
+    # or a held write refused at the end, rolls the group back, and the group runs again with a savepoint per job
+    # and nothing held (the rules are the same on the same rows, so the jobs before it succeed again and it fails
+    # again, alone).
     execute("SAVEPOINT jobs")
     values: list[Any] = []
     merged = Effects()
     try:
+        if hold is not None:
+            hold.start()
         for job in jobs:
             effects = Effects()
             values.append(job.body(statements, effects))
             merged.merge(effects)
+        if hold is not None:
+            hold.write()
     except Exception:
+        if hold is not None:
+            hold.stop()
         rolled_back()
         if transaction_lost():
             raise
         execute("ROLLBACK TO SAVEPOINT jobs")
         execute("RELEASE SAVEPOINT jobs")
         return _run_jobs_apart(jobs, statements, execute, transaction_lost, rolled_back)
+    finally:
+        if hold is not None:
+            hold.stop()
     execute("RELEASE SAVEPOINT jobs")
     return [Outcome(True, value) for value in values], merged
 

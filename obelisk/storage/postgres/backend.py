@@ -301,8 +301,9 @@ class _Writer:
         conn = _begin(self._connection)
         known_rows = self._known_rows
         try:
+            statements = PostgresWrites(conn, known_rows)
             outcomes, effects = run_jobs(
-                jobs, PostgresWrites(conn, known_rows), conn.execute, lambda: conn.broken, known_rows.discard_staged
+                jobs, statements, conn.execute, lambda: conn.broken, known_rows.discard_staged, statements.hold
             )
             if effects is None:
                 conn.execute("ROLLBACK")

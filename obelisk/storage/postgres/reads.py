@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from obelisk.concepts.ids import ExecutionId, ExecutorId
+from obelisk.storage.held_writes import HoldingConnection
 from obelisk.storage.interface import ExecutionQuery
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.read_flow import list_executions_sql as shared_list_executions_sql
@@ -83,7 +84,7 @@ class PostgresReads:
 
     __slots__ = ("conn",)
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection | HoldingConnection) -> None:
         self.conn = conn
 
     def state_row(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
+from obelisk.storage.held_writes import HoldingConnection, WriteHold
 from obelisk.storage.postgres.reads import Connection, PostgresReads
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.row_cache import RowCache
@@ -119,6 +120,40 @@ _SELECT_HISTORY = (
 )
 
 
+MAX_STATES_PER_INSERT = 256
+"""New state rows per ``INSERT`` (24 parameters each)."""
+MAX_RESPONSES_PER_INSERT = 512
+"""Responses per ``INSERT`` (6 parameters each)."""
+_insert_states_texts: dict[int, str] = {}
+_insert_responses_texts: dict[int, str] = {}
+
+
+def _insert_states_sql(count: int) -> str:
+    """``_INSERT_STATE`` of ``count`` rows in one statement (an existing execution is skipped, and not counted)."""
+    sql = _insert_states_texts.get(count)
+    if sql is None:
+        row = f"({_placeholders(INSERT_COLUMNS)})"
+        sql = (
+            f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES {', '.join([row] * count)}"
+            " ON CONFLICT (execution_id) DO NOTHING"
+        )
+        _insert_states_texts[count] = sql
+    return sql
+
+
+def _insert_responses_sql(count: int) -> str:
+    """``_INSERT_RESPONSE`` of ``count`` rows in one statement; their ids are drawn in the order of the list."""
+    sql = _insert_responses_texts.get(count)
+    if sql is None:
+        row = f"({_placeholders(RESPONSE_COLUMNS)})"
+        sql = (
+            f"INSERT INTO join_set_response ({', '.join(RESPONSE_COLUMNS)}) VALUES {', '.join([row] * count)}"
+            " ON CONFLICT DO NOTHING"
+        )
+        _insert_responses_texts[count] = sql
+    return sql
+
+
 _insert_event_texts: dict[int, str] = {}
 
 
@@ -132,34 +167,60 @@ def _insert_events_sql(count: int) -> str:
 
 
 class PostgresWrites(PostgresReads):
-    """``write_flow.WriteStatements`` on the writer connection."""
+    """``write_flow.WriteStatements`` on the writer connection; within a group commit's optimistic path, the hot
+    writes are held to the group's end (``held_writes``), which saves a round trip for each statement not sent."""
 
-    __slots__ = ("known_rows",)
+    __slots__ = ("hold", "known_rows", "raw")
 
     def __init__(self, conn: Connection, known_rows: RowCache) -> None:
-        super().__init__(conn)
+        self.hold = WriteHold(self, len(INSERT_COLUMNS) - len(MUTABLE_COLUMNS))
+        super().__init__(HoldingConnection(conn, self.hold))
+        self.raw = conn
+        """The connection itself: what the held writes are written through."""
         self.known_rows = known_rows
 
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
-        return self.conn.execute(_SELECT_ROW_FOR_UPDATE, (execution_id,)).fetchone()
+        found: tuple[Any, ...] | None = self.conn.execute(_SELECT_ROW_FOR_UPDATE, (execution_id,)).fetchone()
+        return found
 
     def state_rows_for_update(self, execution_ids: list[ExecutionId]) -> list[tuple[Any, ...]]:
-        return self.conn.execute(_SELECT_ROWS_FOR_UPDATE, (execution_ids,)).fetchall()
+        rows: list[tuple[Any, ...]] = self.conn.execute(_SELECT_ROWS_FOR_UPDATE, (execution_ids,)).fetchall()
+        return rows
 
     def insert_state(self, values: tuple[Any, ...]) -> bool:
-        return self.conn.execute(_INSERT_STATE, values).rowcount != 0
+        if self.hold.active and self.hold.insert_state(values):
+            return True
+        return bool(self.conn.execute(_INSERT_STATE, values).rowcount != 0)
+
+    def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
+        inserted = 0
+        for start in range(0, len(rows), MAX_STATES_PER_INSERT):
+            chunk = rows[start : start + MAX_STATES_PER_INSERT]
+            inserted += self.raw.execute(_insert_states_sql(len(chunk)), [v for row in chunk for v in row]).rowcount
+        return inserted
 
     def update_states(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
+        if self.hold.active:
+            return self.hold.update_states(updates)
+        return self.update_states_now(updates)
+
+    def update_states_now(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
         if len(updates) == 1:
             ((execution_id, values, loaded),) = updates
-            return self.conn.execute(_UPDATE_ROW, (*values, execution_id, loaded[0], loaded[1])).rowcount == 1
+            return self.raw.execute(_UPDATE_ROW, (*values, execution_id, loaded[0], loaded[1])).rowcount == 1
         params = [p for execution_id, values, loaded in updates for p in (execution_id, loaded[0], loaded[1], *values)]
-        return self.conn.execute(_merged_update_sql(len(updates)), params).rowcount == len(updates)
+        return self.raw.execute(_merged_update_sql(len(updates)), params).rowcount == len(updates)
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
+        if self.hold.active:
+            self.hold.insert_events(rows)
+        else:
+            self.insert_events_now(rows)
+
+    def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
         for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):
             chunk = rows[start : start + MAX_EVENTS_PER_INSERT]
-            self.conn.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
+            self.raw.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         found = self.conn.execute(
@@ -168,7 +229,18 @@ class PostgresWrites(PostgresReads):
         return None if found is None else int(found[0])
 
     def insert_response(self, values: tuple[Any, ...]) -> bool:
-        return self.conn.execute(_INSERT_RESPONSE, values).rowcount != 0
+        if self.hold.active:
+            self.hold.insert_response(values)
+            return True
+        return bool(self.conn.execute(_INSERT_RESPONSE, values).rowcount != 0)
+
+    def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
+        inserted = 0
+        for start in range(0, len(rows), MAX_RESPONSES_PER_INSERT):
+            chunk = rows[start : start + MAX_RESPONSES_PER_INSERT]
+            sql = _insert_responses_sql(len(chunk))
+            inserted += self.raw.execute(sql, [v for row in chunk for v in row]).rowcount
+        return inserted
 
     def insert_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str, expires_at: int) -> bool:
         return self.conn.execute(_INSERT_DELAY, (execution_id, join_set_id, delay_id, expires_at)).rowcount != 0

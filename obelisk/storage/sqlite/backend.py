@@ -166,7 +166,7 @@ def _run_group(conn: sqlite3.Connection, statements: SqliteWrites, jobs: list[Jo
     conn.execute("BEGIN IMMEDIATE")
     try:
         outcomes, effects = run_jobs(
-            jobs, statements, conn.execute, lambda: not conn.in_transaction, known_rows.discard_staged
+            jobs, statements, conn.execute, lambda: not conn.in_transaction, known_rows.discard_staged, statements.hold
         )
         conn.execute("ROLLBACK" if effects is None else "COMMIT")
     except BaseException:

@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from obelisk.concepts.ids import ExecutionId, ExecutorId
+from obelisk.storage.held_writes import HoldingConnection
 from obelisk.storage.interface import ExecutionQuery
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.read_flow import list_executions_sql as shared_list_executions_sql
@@ -73,11 +74,12 @@ def list_executions_sql(query: ExecutionQuery) -> tuple[str, list[Any]]:
 
 
 class SqliteReads:
-    """``read_flow.ReadStatements`` on one ``sqlite3.Connection`` (``LIMIT -1`` is SQLite's "no limit")."""
+    """``read_flow.ReadStatements`` on one ``sqlite3.Connection``, or the writer's ``HoldingConnection`` over it
+    (``LIMIT -1`` is SQLite's "no limit")."""
 
     __slots__ = ("conn",)
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection | HoldingConnection) -> None:
         self.conn = conn
 
     def state_row(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:

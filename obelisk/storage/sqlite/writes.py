@@ -17,6 +17,7 @@ from typing import Any
 
 from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
+from obelisk.storage.held_writes import HoldingConnection, WriteHold
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.row_cache import RowCache
 from obelisk.storage.sqlite.reads import SqliteReads
@@ -104,6 +105,39 @@ def _insert_events_sql(count: int) -> str:
     return sql
 
 
+MAX_STATES_PER_INSERT = 256
+"""New state rows per ``INSERT`` (24 parameters each)."""
+MAX_RESPONSES_PER_INSERT = 512
+"""Responses per ``INSERT`` (6 parameters each)."""
+_insert_states_texts: dict[int, str] = {}
+_insert_responses_texts: dict[int, str] = {}
+
+
+def _insert_states_sql(count: int) -> str:
+    """``_INSERT_STATE`` of ``count`` rows in one statement (an existing execution is skipped, and not counted)."""
+    sql = _insert_states_texts.get(count)
+    if sql is None:
+        row = f"({_placeholders(INSERT_COLUMNS)})"
+        sql = (
+            f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES {', '.join([row] * count)}"
+            " ON CONFLICT (execution_id) DO NOTHING"
+        )
+        _insert_states_texts[count] = sql
+    return sql
+
+
+def _insert_responses_sql(count: int) -> str:
+    """``_INSERT_RESPONSE`` of ``count`` rows in one statement, inserted (and numbered) in their order."""
+    sql = _insert_responses_texts.get(count)
+    if sql is None:
+        row = f"({_placeholders(RESPONSE_COLUMNS)})"
+        sql = (
+            f"INSERT OR IGNORE INTO join_set_response ({', '.join(RESPONSE_COLUMNS)}) VALUES {', '.join([row] * count)}"
+        )
+        _insert_responses_texts[count] = sql
+    return sql
+
+
 INDEXED_MUTABLE_COLUMNS = frozenset({"state", "pending_expires_finished", "executor_id", "result_kind", "paused"})
 """The columns of ``MUTABLE_COLUMNS`` that an index of ``execution_state`` covers or filters on (migrations
 0001-0005): an ``UPDATE`` naming one of them rewrites those indexes' entries of every row it updates."""
@@ -142,12 +176,16 @@ def _update_sql(columns: tuple[str, ...]) -> str:
 
 
 class SqliteWrites(SqliteReads):
-    """``write_flow.WriteStatements`` on the one ``sqlite3.Connection``."""
+    """``write_flow.WriteStatements`` on the one ``sqlite3.Connection``; within a group commit's optimistic path,
+    the hot writes are held to the group's end (``held_writes``)."""
 
-    __slots__ = ("known_rows",)
+    __slots__ = ("hold", "known_rows", "raw")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        super().__init__(conn)
+        self.hold = WriteHold(self, len(INSERT_COLUMNS) - len(MUTABLE_COLUMNS))
+        super().__init__(HoldingConnection(conn, self.hold))
+        self.raw = conn
+        """The connection itself: what the held writes are written through."""
         self.known_rows = RowCache()
 
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
@@ -156,12 +194,27 @@ class SqliteWrites(SqliteReads):
         return found
 
     def state_rows_for_update(self, execution_ids: list[ExecutionId]) -> list[tuple[Any, ...]]:
-        return self.conn.execute(_select_rows_sql(len(execution_ids)), execution_ids).fetchall()
+        rows: list[tuple[Any, ...]] = self.conn.execute(_select_rows_sql(len(execution_ids)), execution_ids).fetchall()
+        return rows
 
     def insert_state(self, values: tuple[Any, ...]) -> bool:
+        if self.hold.active and self.hold.insert_state(values):
+            return True
         return self.conn.execute(_INSERT_STATE, values).rowcount != 0
 
+    def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
+        inserted = 0
+        for start in range(0, len(rows), MAX_STATES_PER_INSERT):
+            chunk = rows[start : start + MAX_STATES_PER_INSERT]
+            inserted += self.raw.execute(_insert_states_sql(len(chunk)), [v for row in chunk for v in row]).rowcount
+        return inserted
+
     def update_states(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
+        if self.hold.active:
+            return self.hold.update_states(updates)
+        return self.update_states_now(updates)
+
+    def update_states_now(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
         # Rows whose changed indexed columns are the same share one statement: naming a column another row
         # changed costs nothing unless an index covers it (then every row's entry in that index is rewritten).
         groups: dict[frozenset[str], list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...], set[int]]]] = {}
@@ -181,14 +234,20 @@ class SqliteWrites(SqliteReads):
                 params = [p for i in order for row in group for p in (row[0], row[1][i])]
                 params += [row[0] for row in group]
                 params += [p for at in (0, 1) for row in group for p in (row[0], row[2][at])]
-            if self.conn.execute(sql, params).rowcount != len(group):
+            if self.raw.execute(sql, params).rowcount != len(group):
                 return False
         return True
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
+        if self.hold.active:
+            self.hold.insert_events(rows)
+        else:
+            self.insert_events_now(rows)
+
+    def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
         for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):
             chunk = rows[start : start + MAX_EVENTS_PER_INSERT]
-            self.conn.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
+            self.raw.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         found = self.conn.execute(
@@ -197,7 +256,17 @@ class SqliteWrites(SqliteReads):
         return None if found is None else int(found[0])
 
     def insert_response(self, values: tuple[Any, ...]) -> bool:
+        if self.hold.active:
+            self.hold.insert_response(values)
+            return True
         return self.conn.execute(_INSERT_RESPONSE, values).rowcount != 0
+
+    def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
+        inserted = 0
+        for start in range(0, len(rows), MAX_RESPONSES_PER_INSERT):
+            chunk = rows[start : start + MAX_RESPONSES_PER_INSERT]
+            inserted += self.raw.execute(_insert_responses_sql(len(chunk)), [v for row in chunk for v in row]).rowcount
+        return inserted
 
     def insert_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str, expires_at: int) -> bool:
         try:
