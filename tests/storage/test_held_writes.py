@@ -1,0 +1,185 @@
+"""Writes held to the end of a group commit (``obelisk/storage/held_writes.py``), on both backends: a group of
+serial steps leaves the rows the same steps leave written one by one; a held write refused at the group's end fails
+only its own job and leaves nothing of it; a read in a job sees the held writes of the jobs before it.
+
+The group's statements are counted on SQLite, in ``test_sqlite_held_writes.py``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from obelisk.concepts.events import ChildExecutionFinished, Finished, FinishedState
+from obelisk.concepts.ids import ExecutionId, JoinSetId, RunId
+from obelisk.concepts.results import Ok, ResultKind, ReturnValue
+from obelisk.storage.held_writes import HeldWriteRefused, StateUpdate, WriteHold
+from obelisk.storage.interface import (
+    AppendEvents,
+    CreateExecution,
+    DeliverResponse,
+    ExecutionAlreadyExists,
+    Storage,
+    WriteOp,
+)
+
+from .backends import Backend
+from .helpers import LEADER, SEC, T0, created, in_one_group, locked_parent, new_id, serial_steps, writes_of
+
+STEPS = 12
+
+
+# ---------------------------------------------------------------------------------------------- the hold alone
+class _Writer:
+    """A ``RowWriter`` that records what it is asked to write and refuses as told."""
+
+    def __init__(self, *, inserted: int | None = None, updated: bool = True, responses: int | None = None) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self._inserted, self._updated, self._responses = inserted, updated, responses
+
+    def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
+        self.calls.append(("insert_states", rows))
+        return len(rows) if self._inserted is None else self._inserted
+
+    def update_states_now(self, updates: list[StateUpdate]) -> bool:
+        self.calls.append(("update_states", updates))
+        return self._updated
+
+    def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
+        self.calls.append(("insert_events", rows))
+
+    def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
+        self.calls.append(("insert_responses", rows))
+        return len(rows) if self._responses is None else self._responses
+
+
+def _eid(n: int) -> ExecutionId:
+    return new_id(n)
+
+
+def test_a_row_created_and_updated_in_one_group_is_inserted_once_with_its_last_values() -> None:
+    writer = _Writer()
+    hold = WriteHold(writer, immutable_columns=2)
+    hold.start()
+    x = _eid(1)
+    assert hold.insert_state((x, "ffqn", 1, 0, "Locked"))
+    assert hold.update_states([(x, (2, 0, "Finished"), (1, 0, "Locked"))])
+    hold.write()
+    assert writer.calls == [("insert_states", [(x, "ffqn", 2, 0, "Finished")])]
+    assert not hold.holds_writes
+
+
+def test_a_row_updated_twice_is_updated_once_from_what_the_database_has() -> None:
+    writer = _Writer()
+    hold = WriteHold(writer, immutable_columns=2)
+    hold.start()
+    p = _eid(1)
+    assert hold.update_states([(p, (5, 0, "Blocked"), (2, 0, "Locked"))])
+    assert hold.update_states([(p, (8, 1, "Blocked"), (5, 0, "Blocked"))])
+    hold.insert_events([("e1",)])
+    hold.insert_events([("e2",), ("e3",)])
+    hold.insert_response(("r1",))
+    hold.write()
+    assert writer.calls == [
+        ("update_states", [(p, (8, 1, "Blocked"), (2, 0, "Locked"))]),
+        ("insert_events", [("e1",), ("e2",), ("e3",)]),
+        ("insert_responses", [("r1",)]),
+    ]
+
+
+def test_an_update_from_another_version_than_the_held_one_is_refused_at_once() -> None:
+    hold = WriteHold(_Writer(), immutable_columns=2)
+    hold.start()
+    p, x = _eid(1), _eid(2)
+    assert hold.update_states([(p, (5, 0, "Blocked"), (2, 0, "Locked"))])
+    assert not hold.update_states([(p, (9, 0, "Blocked"), (6, 0, "Blocked"))])  # the database would match no row
+    assert hold.insert_state((x, "ffqn", 1, 0, "Locked"))
+    assert not hold.update_states([(x, (3, 0, "Finished"), (2, 0, "Locked"))])
+    assert not hold.insert_state((x, "ffqn", 1, 0, "Locked"))  # a second creation is left to the database
+
+
+@pytest.mark.parametrize(
+    ("writer", "why"),
+    [
+        (_Writer(inserted=0), "exists already"),
+        (_Writer(updated=False), "changed since"),
+        (_Writer(responses=0), "delivered before"),
+    ],
+)
+def test_a_held_write_the_database_refuses_raises_and_leaves_nothing_held(writer: _Writer, why: str) -> None:
+    hold = WriteHold(writer, immutable_columns=2)
+    hold.start()
+    hold.insert_state((_eid(1), "ffqn", 1, 0, "Locked"))
+    hold.update_states([(_eid(2), (5, 0, "Blocked"), (2, 0, "Locked"))])
+    hold.insert_response(("r1",))
+    with pytest.raises(HeldWriteRefused, match=why):
+        hold.write()
+    assert not hold.holds_writes
+
+
+# ---------------------------------------------------------------------------------------------- on a database
+async def _family(storage: Storage, parent: ExecutionId, steps: int) -> str:
+    """The parent's and its children's logs, responses and states, with the parent's id written as ``PARENT`` and
+    without the responses' cursors (numbered across all executions)."""
+    logs = [await storage.get(parent)] + [await storage.get(parent.child(k)) for k in range(steps)]
+    return re.sub(r"cursor=\d+", "cursor=_", repr(logs).replace(str(parent), "PARENT"))
+
+
+async def test_a_group_of_serial_steps_leaves_what_the_steps_one_by_one_leave(storage_backend: Backend) -> None:
+    join_sets = [JoinSetId.generate() for _ in range(STEPS)]
+    run = RunId.generate()
+    grouped, apart = new_id(1), new_id(2)
+    async with storage_backend.opened() as storage:
+        for parent in (grouped, apart):
+            await locked_parent(storage, parent, run)
+        steps = serial_steps(grouped, join_sets, run)
+        assert await in_one_group(storage, writes_of(storage, steps, T0 + SEC)) == [None] * STEPS
+        for n, ops in enumerate(serial_steps(apart, join_sets, run)):
+            await storage.write(ops, T0 + SEC + n)
+        assert await _family(storage, grouped, STEPS) == await _family(storage, apart, STEPS)
+        assert (await storage.get_status(grouped.child(0))).pending_state == FinishedState(T0 + SEC + 1, ResultKind.OK)
+
+
+async def test_a_creation_refused_at_the_end_of_the_group_fails_only_its_own_write(storage_backend: Backend) -> None:
+    taken, fresh = new_id(), [new_id(n) for n in range(1, 4)]
+    async with storage_backend.opened() as storage:
+        await storage.create(taken, created(), T0)
+        writes: list[list[WriteOp]] = [
+            [CreateExecution(fresh[0], created())],
+            [CreateExecution(fresh[1], created()), CreateExecution(taken, created())],
+            [CreateExecution(fresh[2], created())],
+        ]
+        results = await in_one_group(storage, writes_of(storage, writes, T0 + SEC))
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], ExecutionAlreadyExists)
+        assert storage.stats.extra["rolled_back_jobs"] == 1
+    rows = {r[0] for r in storage_backend.query("SELECT execution_id FROM execution_state")}
+    assert rows == {taken, LEADER, fresh[0], fresh[2]}  # nothing of the refused write, not even its first creation
+
+
+async def test_a_response_delivered_twice_in_one_group_is_stored_once(storage_backend: Backend) -> None:
+    parent, run = new_id(), RunId.generate()
+    js = JoinSetId.generate()
+    child = parent.child(0)
+    async with storage_backend.opened() as storage:
+        await locked_parent(storage, parent, run)
+        await storage.write(serial_steps(parent, [js], run)[0], T0 + SEC)
+        result = Ok(ReturnValue(1))
+        finish: list[WriteOp] = [AppendEvents(child, 2, [Finished(result)])]
+        delivery: list[WriteOp] = [DeliverResponse(parent, js, ChildExecutionFinished(child, result))]
+        results = await in_one_group(storage, writes_of(storage, [finish, delivery, delivery], T0 + 2 * SEC))
+        assert results == [None, None, None]
+        assert storage.stats.extra["duplicate_responses"] == 1
+        assert len((await storage.get(parent)).responses) == 1
+
+
+async def test_a_job_reads_what_the_jobs_before_it_in_the_group_hold(storage_backend: Backend) -> None:
+    """A cancel reads its execution's row and log: created by the job before it, and not written yet when held."""
+    eid = new_id()
+    async with storage_backend.opened() as storage:
+        create = storage.write([CreateExecution(eid, created())], T0 + SEC)
+        cancel = storage.cancel(eid, "changed my mind", T0 + SEC + 1)
+        assert await in_one_group(storage, [create, cancel]) == [None, [eid]]
+        status = await storage.get_status(eid)
+        assert status.pending_state == FinishedState(T0 + SEC + 1, ResultKind.CANCELLED)
