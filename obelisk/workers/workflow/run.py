@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 guest_log = logging.getLogger("obelisk.guest")
 
 MAX_RESPONSES_PER_READ = 1_000
-MAX_COMMITS_IN_FLIGHT = 16
+MAX_COMMITS_IN_FLIGHT = 24
 """How many commits of one run may be outstanding while its guest goes on (see ``write_pipeline.py``): steps then
 share fsyncs (groups of about half this), and a crash may run up to this many + 1 activities of the run again.
 Measured in docs/decisions.md ("Pipelined commits")."""
