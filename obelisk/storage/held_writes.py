@@ -52,7 +52,7 @@ class RowWriter(Protocol):
 class WriteHold:
     """The writes held in the current group, if holding; used only on the writer's thread."""
 
-    __slots__ = ("_events", "_immutable_columns", "_inserts", "_responses", "_updates", "_writer", "active")
+    __slots__ = ("_events", "_failed", "_immutable_columns", "_inserts", "_responses", "_updates", "_writer", "active")
 
     def __init__(self, writer: RowWriter, immutable_columns: int) -> None:
         """``immutable_columns``: how many of ``INSERT_COLUMNS`` precede the mutable ones."""
@@ -64,13 +64,17 @@ class WriteHold:
         """``execution_id`` → ``(values, loaded)``: the latest values, and the row as it is in the database."""
         self._events: list[tuple[Any, ...]] = []
         self._responses: list[tuple[Any, ...]] = []
+        self._failed = False
+        """A ``write`` failed in this group: whoever caught its error, the group must not commit."""
 
     def start(self) -> None:
         self.active = True
+        self._failed = False
 
     def stop(self) -> None:
         """Drop whatever is held and write as the statements come again."""
         self.active = False
+        self._failed = False
         self.drop()
 
     def drop(self) -> None:
@@ -120,7 +124,18 @@ class WriteHold:
 
     def write(self) -> None:
         """Write everything held now; ``HeldWriteRefused`` if the database refused any of it (nothing is held
-        afterwards either way)."""
+        afterwards either way). Once a write failed, every later one of the group raises too: a job that caught the
+        error of a statement that first wrote what was held (it took it for its own) cannot let the group commit
+        without those writes."""
+        if self._failed:
+            raise HeldWriteRefused("what this group held could not all be written")
+        try:
+            self._write()
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _write(self) -> None:
         inserts, updates = list(self._inserts.values()), self._updates
         events, responses = self._events, self._responses
         self._inserts, self._updates, self._events, self._responses = {}, {}, [], []

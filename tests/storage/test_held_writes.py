@@ -7,6 +7,7 @@ The group's statements are counted on SQLite, in ``test_sqlite_held_writes.py``.
 from __future__ import annotations
 
 import re
+import sqlite3
 from typing import Any
 
 import pytest
@@ -116,6 +117,27 @@ def test_a_held_write_the_database_refuses_raises_and_leaves_nothing_held(writer
     with pytest.raises(HeldWriteRefused, match=why):
         hold.write()
     assert not hold.holds_writes
+
+
+def test_once_a_write_failed_the_group_cannot_commit_even_if_the_error_was_caught() -> None:
+    """A statement that first writes what is held raises that write's error; a job that catches errors of its own
+    statement would take it for its own. The group's closing write refuses all the same."""
+
+    class _Broken(_Writer):
+        def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
+            raise sqlite3.IntegrityError("UNIQUE constraint failed: execution_log.execution_id, execution_log.version")
+
+    hold = WriteHold(_Broken(), immutable_columns=2)
+    hold.start()
+    hold.insert_events([("e1",)])
+    with pytest.raises(sqlite3.IntegrityError):
+        hold.write()  # as a job's statement would: the job catches it and goes on
+    assert not hold.holds_writes
+    with pytest.raises(HeldWriteRefused, match="could not all be written"):
+        hold.write()  # the group's end
+    hold.stop()
+    hold.start()
+    hold.write()  # the next group starts clean
 
 
 # ---------------------------------------------------------------------------------------------- on a database

@@ -47,7 +47,9 @@ _INSERT_RESPONSE = (
     f"INSERT OR IGNORE INTO join_set_response ({', '.join(RESPONSE_COLUMNS)})"
     f" VALUES ({_placeholders(RESPONSE_COLUMNS)})"
 )
-_INSERT_DELAY = "INSERT INTO delay (execution_id, join_set_id, delay_id, expires_at) VALUES (?, ?, ?, ?)"
+_INSERT_DELAY = (
+    "INSERT INTO delay (execution_id, join_set_id, delay_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
 _DELETE_DELAY = "DELETE FROM delay WHERE execution_id = ? AND join_set_id = ? AND delay_id = ?"
 _DELETE_DELAYS_OF = "DELETE FROM delay WHERE execution_id = ?"
 _SELECT_DUE = (
@@ -269,11 +271,7 @@ class SqliteWrites(SqliteReads):
         return inserted
 
     def insert_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str, expires_at: int) -> bool:
-        try:
-            self.conn.execute(_INSERT_DELAY, (execution_id, join_set_id, delay_id, expires_at))
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return self.conn.execute(_INSERT_DELAY, (execution_id, join_set_id, delay_id, expires_at)).rowcount != 0
 
     def delete_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str) -> None:
         self.conn.execute(_DELETE_DELAY, (execution_id, join_set_id, delay_id))
