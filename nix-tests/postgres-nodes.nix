@@ -59,6 +59,7 @@ in
           };
         };
         settings.join_next_blocking_strategy = "await";
+        settings.max_uncommitted_steps = 4;
       };
     };
 

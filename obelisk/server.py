@@ -629,6 +629,7 @@ def _workflow_executor(
                 strategy=BlockingStrategy(workflow.join_next_blocking_strategy),
                 batch_limit=max(1, workflow.non_blocking_event_batching),
                 lock_expiry_us=to_micros(workflow.exec.lock_expiry),
+                max_uncommitted_steps=workflow.max_uncommitted_steps,
             ),
             retry_on_trap=workflow.retry_on_trap,
             memory_limit=workflow.memory_limit,

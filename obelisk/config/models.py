@@ -615,11 +615,19 @@ class ActivityConfig(_ComponentCommon):
         return any(entry.matches(host, port, method) for entry in self.allowed_hosts)
 
 
+DEFAULT_MAX_UNCOMMITTED_STEPS = 24
+"""How many inline steps of a workflow run may be uncommitted while its guest goes on, unless configured."""
+
+
 class WorkflowConfig(_ComponentCommon):
     exec: ExecConfig = _default_table()
     retry_exp_backoff: Duration = timedelta(milliseconds=100)
     join_next_blocking_strategy: Literal["await", "interrupt"] = "await"
     non_blocking_event_batching: NonNegativeU32 = 100
+    max_uncommitted_steps: Annotated[int, Field(ge=1, le=1024)] = DEFAULT_MAX_UNCOMMITTED_STEPS
+    """How far a run may get ahead of its last commit, in inline activity steps whose commits are outstanding: the
+    larger, the more steps share one fsync; a ``kill -9`` may run this many + 1 of the run's activities again (1:
+    a step waits for the commit before the one it writes, and at most 2 run again)."""
     retry_on_trap: bool = False
     convert_core_module: bool = True
     """Components only, whatever its value: a core module is refused at load, naming this key."""

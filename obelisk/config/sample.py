@@ -226,6 +226,7 @@ target = false
 #retry_exp_backoff = {millis = 100}     # must be non-zero
 #join_next_blocking_strategy = "await"  # "await" keeps the instance while waiting, "interrupt" replays later
 #non_blocking_event_batching = 100      # submit/schedule events written in one transaction
+#max_uncommitted_steps = 24             # inline steps ahead of their commits; a kill -9 may run this + 1 again
 #retry_on_trap = false                  # a trap is a permanent failure unless true
 #convert_core_module = true             # either way a workflow must be a component: core modules are refused
 #forward_stdout = "none"                # "none" only: a workflow's output always goes to the server log

@@ -140,6 +140,7 @@ CONSUMERS: dict[str, tuple[str, str]] = {
     "workflow[].retry_exp_backoff": ("obelisk/server.py", ".retry_exp_backoff"),
     "workflow[].join_next_blocking_strategy": ("obelisk/server.py", ".join_next_blocking_strategy"),
     "workflow[].non_blocking_event_batching": ("obelisk/server.py", ".non_blocking_event_batching"),
+    "workflow[].max_uncommitted_steps": ("obelisk/server.py", ".max_uncommitted_steps"),
     "workflow[].retry_on_trap": ("obelisk/server.py", ".retry_on_trap"),
     "http_server[].name": ("obelisk/webhooks/setup.py", "mounts[webhook.http_server]"),
     "http_server[].listening_addr": (

@@ -424,6 +424,25 @@ def test_workflow_backoff_must_be_non_zero_and_names_are_checked(tmp_path: Path,
     assert "letters, digits and underscores" in by_key["workflow[0].name"].message
 
 
+def test_max_uncommitted_steps_defaults_to_24_and_is_at_least_1(tmp_path: Path, env: dict[str, str]) -> None:
+    source = """
+        api.listening_addr = "127.0.0.1:5005"
+        [[workflow]]
+        name = "w"
+        location.path = "w.wasm"
+        """
+    config = load_config(write(tmp_path / "obelisk.toml", source), env, cwd=tmp_path).config
+    assert config.workflow[0].max_uncommitted_steps == 24
+    config = load_config(write(tmp_path / "one.toml", source + "max_uncommitted_steps = 1\n"), env, cwd=tmp_path).config
+    assert config.workflow[0].max_uncommitted_steps == 1
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path / "zero.toml", source + "max_uncommitted_steps = 0\n"), env, cwd=tmp_path)
+    problem = only_problem(err)
+    assert problem.key == "workflow[0].max_uncommitted_steps"
+    assert problem.line == 5
+    assert problem.message == "must be at least 1, got 0"
+
+
 def test_relative_location_resolved_against_config_dir(tmp_path: Path, env: dict[str, str]) -> None:
     cfg_file = write(
         tmp_path / "conf/obelisk.toml",

@@ -38,8 +38,8 @@ from obelisk.api.client import ApiClient, ApiError
 from obelisk.concepts.events import Finished, event_from_json
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok
+from obelisk.config.models import DEFAULT_MAX_UNCOMMITTED_STEPS
 from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW
-from obelisk.workers.workflow.run import MAX_COMMITS_IN_FLIGHT
 from tests.faults.attempt_log import ATTEMPT_LOG_ENV
 from tests.faults.conftest import scaled
 from tests.integration.server_harness import write_config
@@ -59,7 +59,7 @@ SERIAL_FFQNS = (FIBOA, SLEEP_ACTIVITY)
 
 ACTIVITY_SLOTS = 4
 """``max_inflight_instances`` of each activity component below: at most this many of its attempts run at once."""
-BOUND = MAX_COMMITS_IN_FLIGHT + 1
+BOUND = DEFAULT_MAX_UNCOMMITTED_STEPS + 1
 """What a crash may run again per running workflow: the steps with commits in flight, and the one running."""
 LOAD_SECONDS = 50.0
 """How long new work is submitted (times the fault scale): a wave whenever the server is nearly idle, so that a

@@ -1,9 +1,10 @@
 """``kill -9`` of a server while a workflow has many inline activity steps in flight: the documented crash bound.
 
-A serial workflow keeps up to ``MAX_COMMITS_IN_FLIGHT`` commits of its steps outstanding while its guest goes on
+A serial workflow keeps up to ``max_uncommitted_steps`` commits of its steps outstanding while its guest goes on
 (``obelisk/workers/workflow/write_pipeline.py``). A crash may then lose the steps whose commits had not
-completed: their activities run again after the restart, at most ``MAX_COMMITS_IN_FLIGHT + 1`` of them per
-workflow; a result that was recorded is never lost and its activity never runs again.
+completed: their activities run again after the restart, at most ``max_uncommitted_steps + 1`` of them per
+workflow; a result that was recorded is never lost and its activity never runs again. Checked with the default and
+with 1, where a step waits for the commit before its own.
 
 The WAT fixtures make each step take well under a millisecond of guest time, so the kill lands with many commits
 in flight. Every activity attempt is counted outside the database (``tests/faults/attempt_log.py``): an attempt
@@ -18,14 +19,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from obelisk.concepts.clock import SystemClock
 from obelisk.concepts.component_id import ComponentId, ComponentType, ContentDigest
 from obelisk.concepts.events import Created, FinishedState
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import ExecutionId
 from obelisk.concepts.results import Ok, ReturnValue
+from obelisk.config.models import DEFAULT_MAX_UNCOMMITTED_STEPS
 from obelisk.storage.sqlite import SqliteStorage
-from obelisk.workers.workflow.run import MAX_COMMITS_IN_FLIGHT
 from tests.faults.attempt_log import ATTEMPT_LOG_ENV
 from tests.faults.conftest import scaled_timeout
 from tests.integration.server_harness import finished, write_config
@@ -38,11 +41,9 @@ STEPS = 4000
 """More than the two kills below can interrupt on a slow machine: the workflow is still running at each."""
 ATTEMPTS_BEFORE_A_KILL = 250
 CRASHES = 2
-BOUND = MAX_COMMITS_IN_FLIGHT + 1
-"""What a crash may run again per workflow: the steps with commits in flight, and the one running."""
 
 
-def _components(fibo: Path, workflow: Path) -> str:
+def _components(fibo: Path, workflow: Path, max_uncommitted_steps: int) -> str:
     return f"""
 [[activity_wasm]]
 name = "fibo_activity"
@@ -53,6 +54,7 @@ max_retries = 0
 name = "fibo_workflow"
 location.path = "{workflow}"
 exec.lock_expiry = {{secs = 30}}
+max_uncommitted_steps = {max_uncommitted_steps}
 """
 
 
@@ -85,14 +87,17 @@ async def _wait_for_attempts(log: Path, count: int, server: ServerProcess, timeo
         await asyncio.sleep(0.005)
 
 
+@pytest.mark.parametrize("max_uncommitted_steps", [DEFAULT_MAX_UNCOMMITTED_STEPS, 1])
 async def test_kill_9_with_commits_in_flight_loses_no_recorded_result_and_reruns_at_most_the_bound(
-    tmp_path: Path, codegen_cache: Path
+    tmp_path: Path, codegen_cache: Path, max_uncommitted_steps: int
 ) -> None:
+    bound = max_uncommitted_steps + 1
+    """What a crash may run again per workflow: the steps with commits in flight, and the one running."""
     fibo = build_wat_fixture("fibo", WAT_CACHE)
     workflow_wasm = build_wat_fixture("fibo_workflow", WAT_CACHE)
     attempt_log = tmp_path / "attempts.log"
     server = ServerProcess(
-        write_config(tmp_path, codegen_cache, _components(fibo, workflow_wasm)),
+        write_config(tmp_path, codegen_cache, _components(fibo, workflow_wasm, max_uncommitted_steps)),
         module="tests.faults.attempt_log",
         env={ATTEMPT_LOG_ENV: str(attempt_log)},
     ).start()
@@ -116,7 +121,7 @@ async def test_kill_9_with_commits_in_flight_loses_no_recorded_result_and_reruns
             # Children run by this server whose result is not committed: the one running at least, at most the
             # bound. (One lost by an earlier kill and not run again yet is counted at that kill.)
             lost = set(_attempts(attempt_log)[started:]) - set(recorded)
-            assert 1 <= len(lost) <= BOUND, sorted(lost)
+            assert 1 <= len(lost) <= bound, sorted(lost)
             recorded_at_kills.append(recorded)
             lost_at_kills.append(lost)
             started = len(_attempts(attempt_log))
@@ -140,7 +145,7 @@ async def test_kill_9_with_commits_in_flight_loses_no_recorded_result_and_reruns
             times_lost = sum(child in lost for lost in lost_at_kills)
             assert runs - 1 <= times_lost, (child, runs, times_lost)
         reruns = sum(attempts.values()) - STEPS
-        assert reruns <= sum(len(lost) for lost in lost_at_kills) <= CRASHES * BOUND
+        assert reruns <= sum(len(lost) for lost in lost_at_kills) <= CRASHES * bound
         assert server.terminate() == 0
     finally:
         server.kill()

@@ -103,6 +103,7 @@ def test_vm_postgres_servers_share_a_remote_database(tmp_path: Path) -> None:
     # postgres.py relies on a run waiting out its sleep in place, two per server: the sleep must fit in the lock.
     checks = next(w for w in rendered["workflow"] if w["name"] == "checks_workflow")
     assert checks["join_next_blocking_strategy"] == "await"
+    assert checks["max_uncommitted_steps"] == 4
     assert checks["exec"] == {"max_inflight_instances": 2, "lock_expiry": {"secs": 30}}
     script = (REPO / "nix-tests" / "postgres.py").read_text(encoding="utf-8")
     found = re.search(r"^SLEEP_MS = ([0-9_]+)$", script, flags=re.MULTILINE)

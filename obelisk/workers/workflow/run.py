@@ -61,10 +61,6 @@ log = logging.getLogger(__name__)
 guest_log = logging.getLogger("obelisk.guest")
 
 MAX_RESPONSES_PER_READ = 1_000
-MAX_COMMITS_IN_FLIGHT = 24
-"""How many commits of one run may be outstanding while its guest goes on (see ``write_pipeline.py``): steps then
-share fsyncs (groups of about half this), and a crash may run up to this many + 1 activities of the run again.
-Measured in docs/decisions.md ("Pipelined commits")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +69,11 @@ class RunSettings:
     strategy: BlockingStrategy
     batch_limit: int
     lock_expiry_us: int
+    max_uncommitted_steps: int
+    """How many commits of the run may be outstanding while its guest goes on (``write_pipeline.py``): steps then
+    share fsyncs (groups of about half this), and a crash may run up to this many + 1 activities of the run again.
+    The workflow's ``max_uncommitted_steps``; the default's choice is measured in docs/decisions.md ("Pipelined
+    commits")."""
 
 
 class WorkflowRun:
@@ -118,7 +119,7 @@ class WorkflowRun:
         self._executor_id = executor_id
         self._inline = inline_activities
         self._inline_responses = InlineResponses()
-        self._writes = WritePipeline(bridge, max_in_flight=MAX_COMMITS_IN_FLIGHT)
+        self._writes = WritePipeline(bridge, max_in_flight=settings.max_uncommitted_steps)
 
     @property
     def on_extend(self) -> Callable[[float], None] | None:
