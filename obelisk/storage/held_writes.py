@@ -150,6 +150,50 @@ class WriteHold:
             raise HeldWriteRefused("a response delivered in this group was delivered before")
 
 
+class HoldingWrites:
+    """The hot writes of ``write_flow.WriteStatements``, held while ``hold`` is active and written at once
+    otherwise: a backend's statements class provides the ``*_now`` statements (``RowWriter``) and ``hold``."""
+
+    __slots__ = ()
+
+    hold: WriteHold
+
+    def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
+        raise NotImplementedError
+
+    def update_states_now(self, updates: list[StateUpdate]) -> bool:
+        raise NotImplementedError
+
+    def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
+        raise NotImplementedError
+
+    def insert_state(self, values: tuple[Any, ...]) -> bool:
+        hold = self.hold
+        if hold.active:
+            if hold.insert_state(values):
+                return True
+            hold.write()  # what is held first: the database decides about this one
+        return self.insert_states_now([values]) == 1
+
+    def update_states(self, updates: list[StateUpdate]) -> bool:
+        return self.hold.update_states(updates) if self.hold.active else self.update_states_now(updates)
+
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
+        if self.hold.active:
+            self.hold.insert_events(rows)
+        else:
+            self.insert_events_now(rows)
+
+    def insert_response(self, values: tuple[Any, ...]) -> bool:
+        if self.hold.active:
+            self.hold.insert_response(values)
+            return True
+        return self.insert_responses_now([values]) == 1
+
+
 class Executes(Protocol):
     """What ``HoldingConnection`` wraps: a DB-API connection's ``execute``."""
 

@@ -24,6 +24,7 @@ from obelisk.storage.interface import (
     Storage,
     WriteOp,
 )
+from obelisk.storage.multi_row import MultiRowInsert
 
 from .backends import Backend
 from .helpers import LEADER, SEC, T0, created, in_one_group, locked_parent, new_id, serial_steps, writes_of
@@ -138,6 +139,24 @@ def test_once_a_write_failed_the_group_cannot_commit_even_if_the_error_was_caugh
     hold.stop()
     hold.start()
     hold.write()  # the next group starts clean
+
+
+def test_a_multi_row_insert_goes_in_chunks_and_counts_what_the_database_inserted() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    conn.execute("INSERT INTO t VALUES ('b', 0)")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    insert = MultiRowInsert("INSERT OR IGNORE INTO t", ("k", "v"), "?", max_rows=2)
+    assert insert.run(conn.execute, [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)]) == 4
+    assert statements == [
+        "INSERT OR IGNORE INTO t (k, v) VALUES ('a', 1), ('b', 2)",
+        "INSERT OR IGNORE INTO t (k, v) VALUES ('c', 3), ('d', 4)",
+        "INSERT OR IGNORE INTO t (k, v) VALUES ('e', 5)",
+    ]
+    rows = conn.execute("SELECT k, v FROM t ORDER BY k").fetchall()
+    assert rows == [("a", 1), ("b", 0), ("c", 3), ("d", 4), ("e", 5)]
+    assert insert.sql(1) is insert.sql(1)  # one text per row count, kept prepared by the driver
 
 
 # ---------------------------------------------------------------------------------------------- on a database

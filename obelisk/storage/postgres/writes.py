@@ -20,7 +20,8 @@ from typing import Any
 
 from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
-from obelisk.storage.held_writes import HoldingConnection, WriteHold
+from obelisk.storage.held_writes import HoldingConnection, HoldingWrites, WriteHold
+from obelisk.storage.multi_row import MultiRowInsert
 from obelisk.storage.postgres.reads import Connection, PostgresReads
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.row_cache import RowCache
@@ -29,10 +30,6 @@ from obelisk.storage.write_flow import EVENT_COLUMNS, INSERT_COLUMNS, MUTABLE_CO
 __all__ = ["Connection", "PostgresWrites"]
 
 _HISTORY_TYPE_NAMES = [t.__name__ for t in HISTORY_EVENT_TYPES]
-
-
-def _placeholders(columns: tuple[str, ...]) -> str:
-    return ", ".join("%s" for _ in columns)
 
 
 _SELECT_ROW_FOR_UPDATE = f"SELECT {ROW_COLUMNS} FROM execution_state WHERE execution_id = %s FOR UPDATE"
@@ -84,21 +81,20 @@ def _merged_update_sql(rows: int) -> str:
     return sql
 
 
-_INSERT_STATE = (
-    f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
-    " ON CONFLICT (execution_id) DO NOTHING"
+_INSERT_EVENTS = MultiRowInsert("INSERT INTO execution_log", EVENT_COLUMNS, "%s", max_rows=64)
+"""Log rows (6 parameters each: 64 rows far below PostgreSQL's limit of 65,535 parameters)."""
+_INSERT_STATES = MultiRowInsert(
+    "INSERT INTO execution_state", INSERT_COLUMNS, "%s", tail=" ON CONFLICT (execution_id) DO NOTHING", max_rows=256
 )
-_EVENT_ROW = f"({_placeholders(EVENT_COLUMNS)})"
-MAX_EVENTS_PER_INSERT = 64
-"""Log rows per ``INSERT`` statement (6 parameters each, far below PostgreSQL's limit of 65,535)."""
+"""New executions, an existing one skipped (24 parameters each)."""
+_INSERT_RESPONSES = MultiRowInsert(
+    "INSERT INTO join_set_response", RESPONSE_COLUMNS, "%s", tail=" ON CONFLICT DO NOTHING", max_rows=512
+)
+"""Responses in arrival order, their ids drawn in the order of the list; a duplicate skipped (6 parameters each)."""
 _NTH_RESPONSE_TIME = (
     "SELECT created_at FROM join_set_response WHERE execution_id = %s AND join_set_id = %s ORDER BY id"
     " LIMIT 1 OFFSET (SELECT count(*) FROM execution_log"
     " WHERE execution_id = %s AND join_set_id = %s AND event_type = 'JoinNext') + %s"
-)
-_INSERT_RESPONSE = (
-    f"INSERT INTO join_set_response ({', '.join(RESPONSE_COLUMNS)}) VALUES ({_placeholders(RESPONSE_COLUMNS)})"
-    " ON CONFLICT DO NOTHING"
 )
 _INSERT_DELAY = (
     "INSERT INTO delay (execution_id, join_set_id, delay_id, expires_at) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
@@ -120,53 +116,7 @@ _SELECT_HISTORY = (
 )
 
 
-MAX_STATES_PER_INSERT = 256
-"""New state rows per ``INSERT`` (24 parameters each)."""
-MAX_RESPONSES_PER_INSERT = 512
-"""Responses per ``INSERT`` (6 parameters each)."""
-_insert_states_texts: dict[int, str] = {}
-_insert_responses_texts: dict[int, str] = {}
-
-
-def _insert_states_sql(count: int) -> str:
-    """``_INSERT_STATE`` of ``count`` rows in one statement (an existing execution is skipped, and not counted)."""
-    sql = _insert_states_texts.get(count)
-    if sql is None:
-        row = f"({_placeholders(INSERT_COLUMNS)})"
-        sql = (
-            f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES {', '.join([row] * count)}"
-            " ON CONFLICT (execution_id) DO NOTHING"
-        )
-        _insert_states_texts[count] = sql
-    return sql
-
-
-def _insert_responses_sql(count: int) -> str:
-    """``_INSERT_RESPONSE`` of ``count`` rows in one statement; their ids are drawn in the order of the list."""
-    sql = _insert_responses_texts.get(count)
-    if sql is None:
-        row = f"({_placeholders(RESPONSE_COLUMNS)})"
-        sql = (
-            f"INSERT INTO join_set_response ({', '.join(RESPONSE_COLUMNS)}) VALUES {', '.join([row] * count)}"
-            " ON CONFLICT DO NOTHING"
-        )
-        _insert_responses_texts[count] = sql
-    return sql
-
-
-_insert_event_texts: dict[int, str] = {}
-
-
-def _insert_events_sql(count: int) -> str:
-    """One ``INSERT`` of ``count`` log rows; cached per count (psycopg prepares a text it sees repeatedly)."""
-    sql = _insert_event_texts.get(count)
-    if sql is None:
-        sql = f"INSERT INTO execution_log ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join([_EVENT_ROW] * count)}"
-        _insert_event_texts[count] = sql
-    return sql
-
-
-class PostgresWrites(PostgresReads):
+class PostgresWrites(HoldingWrites, PostgresReads):
     """``write_flow.WriteStatements`` on the writer connection; within a group commit's optimistic path, the hot
     writes are held to the group's end (``held_writes``), which saves a round trip for each statement not sent."""
 
@@ -187,22 +137,8 @@ class PostgresWrites(PostgresReads):
         rows: list[tuple[Any, ...]] = self.conn.execute(_SELECT_ROWS_FOR_UPDATE, (execution_ids,)).fetchall()
         return rows
 
-    def insert_state(self, values: tuple[Any, ...]) -> bool:
-        if self.hold.active and self.hold.insert_state(values):
-            return True
-        return bool(self.conn.execute(_INSERT_STATE, values).rowcount != 0)
-
     def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
-        inserted = 0
-        for start in range(0, len(rows), MAX_STATES_PER_INSERT):
-            chunk = rows[start : start + MAX_STATES_PER_INSERT]
-            inserted += self.raw.execute(_insert_states_sql(len(chunk)), [v for row in chunk for v in row]).rowcount
-        return inserted
-
-    def update_states(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
-        if self.hold.active:
-            return self.hold.update_states(updates)
-        return self.update_states_now(updates)
+        return _INSERT_STATES.run(self.raw.execute, rows)
 
     def update_states_now(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
         if len(updates) == 1:
@@ -211,16 +147,8 @@ class PostgresWrites(PostgresReads):
         params = [p for execution_id, values, loaded in updates for p in (execution_id, loaded[0], loaded[1], *values)]
         return self.raw.execute(_merged_update_sql(len(updates)), params).rowcount == len(updates)
 
-    def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
-        if self.hold.active:
-            self.hold.insert_events(rows)
-        else:
-            self.insert_events_now(rows)
-
     def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
-        for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):
-            chunk = rows[start : start + MAX_EVENTS_PER_INSERT]
-            self.raw.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
+        _INSERT_EVENTS.run(self.raw.execute, rows)
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         found = self.conn.execute(
@@ -228,19 +156,8 @@ class PostgresWrites(PostgresReads):
         ).fetchone()
         return None if found is None else int(found[0])
 
-    def insert_response(self, values: tuple[Any, ...]) -> bool:
-        if self.hold.active:
-            self.hold.insert_response(values)
-            return True
-        return bool(self.conn.execute(_INSERT_RESPONSE, values).rowcount != 0)
-
     def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
-        inserted = 0
-        for start in range(0, len(rows), MAX_RESPONSES_PER_INSERT):
-            chunk = rows[start : start + MAX_RESPONSES_PER_INSERT]
-            sql = _insert_responses_sql(len(chunk))
-            inserted += self.raw.execute(sql, [v for row in chunk for v in row]).rowcount
-        return inserted
+        return _INSERT_RESPONSES.run(self.raw.execute, rows)
 
     def insert_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str, expires_at: int) -> bool:
         return self.conn.execute(_INSERT_DELAY, (execution_id, join_set_id, delay_id, expires_at)).rowcount != 0

@@ -17,7 +17,8 @@ from typing import Any
 
 from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
-from obelisk.storage.held_writes import HoldingConnection, WriteHold
+from obelisk.storage.held_writes import HoldingConnection, HoldingWrites, WriteHold
+from obelisk.storage.multi_row import MultiRowInsert
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.row_cache import RowCache
 from obelisk.storage.sqlite.reads import SqliteReads
@@ -26,26 +27,19 @@ from obelisk.storage.write_flow import EVENT_COLUMNS, INSERT_COLUMNS, MUTABLE_CO
 _HISTORY_TYPE_NAMES = tuple(t.__name__ for t in HISTORY_EVENT_TYPES)
 
 
-def _placeholders(columns: tuple[str, ...]) -> str:
-    return ", ".join("?" for _ in columns)
-
-
-_INSERT_STATE = (
-    f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES ({_placeholders(INSERT_COLUMNS)})"
-    " ON CONFLICT (execution_id) DO NOTHING"
+_INSERT_EVENTS = MultiRowInsert("INSERT INTO execution_log", EVENT_COLUMNS, "?", max_rows=64)
+"""Log rows (6 parameters each: 64 rows far below SQLite's limit of 32,766 parameters)."""
+_INSERT_STATES = MultiRowInsert(
+    "INSERT INTO execution_state", INSERT_COLUMNS, "?", tail=" ON CONFLICT (execution_id) DO NOTHING", max_rows=256
 )
-_EVENT_ROW = f"({_placeholders(EVENT_COLUMNS)})"
-MAX_EVENTS_PER_INSERT = 64
-"""Log rows per ``INSERT`` statement (6 parameters each, far below SQLite's limit of 32,766)."""
+"""New executions, an existing one skipped (24 parameters each)."""
+_INSERT_RESPONSES = MultiRowInsert("INSERT OR IGNORE INTO join_set_response", RESPONSE_COLUMNS, "?", max_rows=512)
+"""Responses in arrival order, their ids drawn in that order; a duplicate skipped (6 parameters each)."""
 _NTH_RESPONSE_TIME = (
     # One statement: the JoinNext events already on the join set are counted as the offset.
     "SELECT created_at FROM join_set_response WHERE execution_id = ? AND join_set_id = ? ORDER BY id LIMIT 1"
     " OFFSET (SELECT count(*) FROM execution_log INDEXED BY execution_log_join_next"
     " WHERE execution_id = ? AND join_set_id = ? AND event_type = 'JoinNext') + ?"
-)
-_INSERT_RESPONSE = (
-    f"INSERT OR IGNORE INTO join_set_response ({', '.join(RESPONSE_COLUMNS)})"
-    f" VALUES ({_placeholders(RESPONSE_COLUMNS)})"
 )
 _INSERT_DELAY = (
     "INSERT INTO delay (execution_id, join_set_id, delay_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -95,51 +89,6 @@ def _select_rows_sql(count: int) -> str:
     return sql
 
 
-_insert_event_texts: dict[int, str] = {}
-
-
-def _insert_events_sql(count: int) -> str:
-    """One ``INSERT`` of ``count`` log rows; cached per count so that the texts stay in the statement cache."""
-    sql = _insert_event_texts.get(count)
-    if sql is None:
-        sql = f"INSERT INTO execution_log ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join([_EVENT_ROW] * count)}"
-        _insert_event_texts[count] = sql
-    return sql
-
-
-MAX_STATES_PER_INSERT = 256
-"""New state rows per ``INSERT`` (24 parameters each)."""
-MAX_RESPONSES_PER_INSERT = 512
-"""Responses per ``INSERT`` (6 parameters each)."""
-_insert_states_texts: dict[int, str] = {}
-_insert_responses_texts: dict[int, str] = {}
-
-
-def _insert_states_sql(count: int) -> str:
-    """``_INSERT_STATE`` of ``count`` rows in one statement (an existing execution is skipped, and not counted)."""
-    sql = _insert_states_texts.get(count)
-    if sql is None:
-        row = f"({_placeholders(INSERT_COLUMNS)})"
-        sql = (
-            f"INSERT INTO execution_state ({', '.join(INSERT_COLUMNS)}) VALUES {', '.join([row] * count)}"
-            " ON CONFLICT (execution_id) DO NOTHING"
-        )
-        _insert_states_texts[count] = sql
-    return sql
-
-
-def _insert_responses_sql(count: int) -> str:
-    """``_INSERT_RESPONSE`` of ``count`` rows in one statement, inserted (and numbered) in their order."""
-    sql = _insert_responses_texts.get(count)
-    if sql is None:
-        row = f"({_placeholders(RESPONSE_COLUMNS)})"
-        sql = (
-            f"INSERT OR IGNORE INTO join_set_response ({', '.join(RESPONSE_COLUMNS)}) VALUES {', '.join([row] * count)}"
-        )
-        _insert_responses_texts[count] = sql
-    return sql
-
-
 INDEXED_MUTABLE_COLUMNS = frozenset({"state", "pending_expires_finished", "executor_id", "result_kind", "paused"})
 """The columns of ``MUTABLE_COLUMNS`` that an index of ``execution_state`` covers or filters on (migrations
 0001-0005): an ``UPDATE`` naming one of them rewrites those indexes' entries of every row it updates."""
@@ -177,7 +126,7 @@ def _update_sql(columns: tuple[str, ...]) -> str:
     return sql
 
 
-class SqliteWrites(SqliteReads):
+class SqliteWrites(HoldingWrites, SqliteReads):
     """``write_flow.WriteStatements`` on the one ``sqlite3.Connection``; within a group commit's optimistic path,
     the hot writes are held to the group's end (``held_writes``)."""
 
@@ -199,22 +148,8 @@ class SqliteWrites(SqliteReads):
         rows: list[tuple[Any, ...]] = self.conn.execute(_select_rows_sql(len(execution_ids)), execution_ids).fetchall()
         return rows
 
-    def insert_state(self, values: tuple[Any, ...]) -> bool:
-        if self.hold.active and self.hold.insert_state(values):
-            return True
-        return self.conn.execute(_INSERT_STATE, values).rowcount != 0
-
     def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
-        inserted = 0
-        for start in range(0, len(rows), MAX_STATES_PER_INSERT):
-            chunk = rows[start : start + MAX_STATES_PER_INSERT]
-            inserted += self.raw.execute(_insert_states_sql(len(chunk)), [v for row in chunk for v in row]).rowcount
-        return inserted
-
-    def update_states(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
-        if self.hold.active:
-            return self.hold.update_states(updates)
-        return self.update_states_now(updates)
+        return _INSERT_STATES.run(self.raw.execute, rows)
 
     def update_states_now(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
         # Rows whose changed indexed columns are the same share one statement: naming a column another row
@@ -240,16 +175,8 @@ class SqliteWrites(SqliteReads):
                 return False
         return True
 
-    def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
-        if self.hold.active:
-            self.hold.insert_events(rows)
-        else:
-            self.insert_events_now(rows)
-
     def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
-        for start in range(0, len(rows), MAX_EVENTS_PER_INSERT):
-            chunk = rows[start : start + MAX_EVENTS_PER_INSERT]
-            self.raw.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
+        _INSERT_EVENTS.run(self.raw.execute, rows)
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         found = self.conn.execute(
@@ -257,18 +184,8 @@ class SqliteWrites(SqliteReads):
         ).fetchone()
         return None if found is None else int(found[0])
 
-    def insert_response(self, values: tuple[Any, ...]) -> bool:
-        if self.hold.active:
-            self.hold.insert_response(values)
-            return True
-        return self.conn.execute(_INSERT_RESPONSE, values).rowcount != 0
-
     def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
-        inserted = 0
-        for start in range(0, len(rows), MAX_RESPONSES_PER_INSERT):
-            chunk = rows[start : start + MAX_RESPONSES_PER_INSERT]
-            inserted += self.raw.execute(_insert_responses_sql(len(chunk)), [v for row in chunk for v in row]).rowcount
-        return inserted
+        return _INSERT_RESPONSES.run(self.raw.execute, rows)
 
     def insert_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str, expires_at: int) -> bool:
         return self.conn.execute(_INSERT_DELAY, (execution_id, join_set_id, delay_id, expires_at)).rowcount != 0
