@@ -12,8 +12,16 @@ from typing import Any
 
 import pytest
 
-from obelisk.concepts.events import ChildExecutionFinished, Finished, FinishedState
-from obelisk.concepts.ids import ExecutionId, JoinSetId, RunId
+from obelisk.concepts.events import (
+    ChildExecutionFinished,
+    Finished,
+    FinishedState,
+    JoinNext,
+    JoinSetCreated,
+    Locked,
+    Unlocked,
+)
+from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.concepts.results import Ok, ResultKind, ReturnValue
 from obelisk.storage.held_writes import HeldWriteRefused, StateUpdate, WriteHold
 from obelisk.storage.interface import (
@@ -22,6 +30,7 @@ from obelisk.storage.interface import (
     DeliverResponse,
     ExecutionAlreadyExists,
     Storage,
+    VersionMismatch,
     WriteOp,
 )
 from obelisk.storage.multi_row import MultiRowInsert
@@ -224,3 +233,30 @@ async def test_a_job_reads_what_the_jobs_before_it_in_the_group_hold(storage_bac
         assert await in_one_group(storage, [create, cancel]) == [None, [eid]]
         status = await storage.get_status(eid)
         assert status.pending_state == FinishedState(T0 + SEC + 1, ResultKind.CANCELLED)
+
+
+async def test_a_row_another_server_moved_is_refused_at_the_end_of_the_group_and_only_its_write_fails(
+    storage_backend: Backend,
+) -> None:
+    """The writer knows the row from its own last write; another server moved it meanwhile. The group's held update
+    matches no row at the end: the group runs again job by job, the stale write is refused with what the row now
+    is, and the other writes of the group commit."""
+    eid, others = new_id(), [new_id(n) for n in range(1, 3)]
+    async with storage_backend.opened() as a, storage_backend.opened() as b:
+        executor, run = ExecutorId.generate(), RunId.generate()
+        await a.create(eid, created(), T0)
+        await a.append(eid, 1, [Locked("c", executor, run, T0 + 10 * SEC)], T0)  # A knows the row at version 2
+        await b.append(eid, 2, [Unlocked(T0, "released by the other server")], T0)
+        js = JoinSetId.generate()
+        writes: list[list[WriteOp]] = [
+            [CreateExecution(others[0], created())],
+            [AppendEvents(eid, 2, [JoinSetCreated(js), JoinNext(js, T0 + SEC)])],
+            [CreateExecution(others[1], created())],
+        ]
+        results = await in_one_group(a, writes_of(a, writes, T0 + SEC))
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], VersionMismatch)
+        assert (results[1].expected, results[1].actual) == (2, 3)
+        status = await b.get_status(eid)
+        assert status.next_version == 3  # nothing of the refused write
+        assert {r[0] for r in storage_backend.query("SELECT execution_id FROM execution_state")} >= set(others)
