@@ -36,6 +36,8 @@ class HeldWriteRefused(StorageError):
 class RowWriter(Protocol):
     """The backend's statements that write what was held, each in as few statements as the backend can."""
 
+    __slots__ = ()
+
     def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
         """New state rows (``INSERT_COLUMNS`` each); how many were inserted (an existing one is skipped)."""
 
@@ -150,25 +152,13 @@ class WriteHold:
             raise HeldWriteRefused("a response delivered in this group was delivered before")
 
 
-class HoldingWrites:
+class HoldingWrites(RowWriter):
     """The hot writes of ``write_flow.WriteStatements``, held while ``hold`` is active and written at once
-    otherwise: a backend's statements class provides the ``*_now`` statements (``RowWriter``) and ``hold``."""
+    otherwise: a backend's statements class provides the ``RowWriter`` statements and ``hold``."""
 
     __slots__ = ()
 
     hold: WriteHold
-
-    def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
-        raise NotImplementedError
-
-    def update_states_now(self, updates: list[StateUpdate]) -> bool:
-        raise NotImplementedError
-
-    def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
-        raise NotImplementedError
-
-    def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
-        raise NotImplementedError
 
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         hold = self.hold

@@ -116,7 +116,7 @@ _SELECT_HISTORY = (
 )
 
 
-class PostgresWrites(HoldingWrites, PostgresReads):
+class PostgresWrites(PostgresReads, HoldingWrites):
     """``write_flow.WriteStatements`` on the writer connection; within a group commit's optimistic path, the hot
     writes are held to the group's end (``held_writes``), which saves a round trip for each statement not sent."""
 

@@ -126,7 +126,7 @@ def _update_sql(columns: tuple[str, ...]) -> str:
     return sql
 
 
-class SqliteWrites(HoldingWrites, SqliteReads):
+class SqliteWrites(SqliteReads, HoldingWrites):
     """``write_flow.WriteStatements`` on the one ``sqlite3.Connection``; within a group commit's optimistic path,
     the hot writes are held to the group's end (``held_writes``)."""
 
