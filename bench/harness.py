@@ -556,15 +556,20 @@ class StepBreakdown:
     writes_per_step: float
     """Distinct event timestamps per step: every write stamps its events with one ``now``. Writes are not commits:
     group commit puts several writes (of several steps) into one transaction; COUNTS counts the commits."""
+    shootdowns_per_step: float | None = None
+    """The machine's TLB shootdowns during the workflow, per step (``ShootdownCount``); None: not read."""
 
     def describe(self) -> str:
+        shootdowns = "" if self.shootdowns_per_step is None else f", {self.shootdowns_per_step:.1f} TLB shootdowns/step"
         return (
             f"created→locked {self.dispatch_ms:.2f} ms, locked→finished {self.run_ms:.2f} ms, "
-            f"finished→next created {self.resume_ms:.2f} ms, ~{self.writes_per_step:.1f} writes/step"
+            f"finished→next created {self.resume_ms:.2f} ms, ~{self.writes_per_step:.1f} writes/step{shootdowns}"
         )
 
 
-def step_breakdown(database: BenchDatabase, parent_id: str) -> StepBreakdown | None:
+def step_breakdown(
+    database: BenchDatabase, parent_id: str, shootdowns_per_step: float | None = None
+) -> StepBreakdown | None:
     """Medians over the children of ``parent_id``; None when the database does not have the expected shape.
 
     Reads the engine's tables directly (the schema of either backend's migrations), so it is a diagnostic only.
@@ -595,4 +600,5 @@ def step_breakdown(database: BenchDatabase, parent_id: str) -> StepBreakdown | N
         statistics.median(run) / 1000,
         statistics.median(resume) / 1000,
         len(stamps) / len(ordered),
+        shootdowns_per_step,
     )

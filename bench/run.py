@@ -78,8 +78,15 @@ def describe_floor(when: str, floor: dict[str, float] | None) -> str:
     return (
         f"floor probe {when}: one fresh fibo_activity attempt {floor['step_ms']:.2f} ms"
         f" (min {floor['step_min_ms']:.2f}; instantiate {floor['instantiate_ms']:.2f},"
-        f" fibo(10) {floor['call_ms']:.2f}, free {floor['free_ms']:.2f})"
+        f" fibo(10) {floor['call_ms']:.2f}, free {floor['free_ms']:.2f}; {_shootdowns(floor, 'shootdowns')});"
+        f" beside a busy thread of its process {floor['beside_busy_step_ms']:.2f} ms"
+        f" ({_shootdowns(floor, 'beside_busy_shootdowns')})"
     )
+
+
+def _shootdowns(floor: dict[str, float], key: str) -> str:
+    per_attempt = floor[f"{key}_per_attempt"]
+    return "TLB shootdowns unread" if per_attempt < 0 else f"{per_attempt:.1f} TLB shootdowns/attempt"
 
 
 def table(rows: list[Row]) -> str:

@@ -18,6 +18,7 @@ from bench.harness import (
     running_server,
     step_breakdown,
 )
+from bench.shootdowns import ShootdownCount
 
 ITERATIONS = 500
 PEERS = {"Restate": 0.62, "DBOS": 0.93, "Temporal": 24.0}
@@ -28,8 +29,9 @@ TIMEOUT_SECONDS = 120.0
 async def one_run(components: Components = EXAMPLES) -> tuple[float, StepBreakdown | None]:
     async with running_server(components=components) as (_server, api, database):
         await run_fiboa(api, 10, 1, timeout=60)
+        shootdowns = ShootdownCount()
         execution_id, elapsed = await run_fiboa(api, 10, ITERATIONS, timeout=TIMEOUT_SECONDS)
-        return elapsed, step_breakdown(database, execution_id)
+        return elapsed, step_breakdown(database, execution_id, shootdowns.stop().per(ITERATIONS))
 
 
 async def run(runs: int) -> WorkloadResult:
