@@ -13,12 +13,17 @@ def tlb_shootdowns() -> int | None:
     """The machine's TLB-shootdown interrupts so far, summed over its CPUs (``/proc/interrupts``); None off Linux."""
     try:
         with open("/proc/interrupts", encoding="ascii") as interrupts:
-            for line in interrupts:
-                name, _, rest = line.strip().partition(":")
-                if name == "TLB":
-                    return sum(int(field) for field in rest.split() if field.isdigit())
+            return shootdowns_in(interrupts.read())
     except OSError:
         return None
+
+
+def shootdowns_in(interrupts: str) -> int | None:
+    """The ``TLB:`` row of a ``/proc/interrupts`` text, summed over its CPU columns; None without one."""
+    for line in interrupts.splitlines():
+        name, _, rest = line.strip().partition(":")
+        if name == "TLB":
+            return sum(int(field) for field in rest.split() if field.isdigit())
     return None
 
 
