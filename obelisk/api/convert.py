@@ -52,6 +52,7 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import JoinSetId
+from obelisk.concepts.json_text import compact_json
 from obelisk.concepts.results import (
     Cancelled,
     ExecutionFailure,
@@ -111,7 +112,7 @@ def duration(micros: int) -> Duration:
 
 
 def json_any(value: Any, type_url: str) -> AnyMessage:
-    return AnyMessage(type_url=type_url, value=json.dumps(value, separators=(",", ":")).encode())
+    return AnyMessage(type_url=type_url, value=compact_json(value).encode())
 
 
 def function_name(ffqn: Ffqn) -> pb.FunctionName:

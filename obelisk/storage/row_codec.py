@@ -20,13 +20,14 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ffqn import Ffqn
 from obelisk.concepts.ids import DelayId, ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.concepts.json_text import compact_json
 from obelisk.storage.interface import ExecutionSummary, ExpiredDelay, ExpiredLock
 from obelisk.storage.state_machine import pending_state_of
 
 
 def dumps(value: Any) -> str:
     """The JSON text stored in the ``json`` columns: compact, as the codecs of ``obelisk.concepts.events`` give it."""
-    return json.dumps(value, separators=(",", ":"))
+    return compact_json(value)
 
 
 def created_event(text: str) -> Created:

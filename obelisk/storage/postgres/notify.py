@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 
 from obelisk.concepts.ids import ExecutionId
+from obelisk.concepts.json_text import compact_json
 from obelisk.storage.interface import ExecutionStatus, StorageError
 from obelisk.storage.state_machine import Effects, ExecutionRow, pending_state_of
 
@@ -60,11 +61,11 @@ def encode(source: str, effects: Effects) -> list[str]:
     """The payloads announcing ``effects`` (none if nothing changed)."""
     pending = sorted(effects.pending_now)
     later = dict(effects.pending_later)
-    entries = [json.dumps(_status_entry(row), separators=(",", ":")) for row in effects.changed.values()]
+    entries = [compact_json(_status_entry(row)) for row in effects.changed.values()]
     if not (pending or later or entries):
         return []
     head = {"s": source, "p": pending, "l": later}
-    first = json.dumps(head, separators=(",", ":"))
+    first = compact_json(head)
     payloads: list[str] = []
     chunk: list[str] = []
     size = len(first)
@@ -79,7 +80,7 @@ def encode(source: str, effects: Effects) -> list[str]:
 
 
 def _bare(source: str) -> str:
-    return json.dumps({"s": source, "p": [], "l": {}}, separators=(",", ":"))
+    return compact_json({"s": source, "p": [], "l": {}})
 
 
 def _with_changes(head: str, entries: list[str]) -> str:
