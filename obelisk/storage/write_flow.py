@@ -554,8 +554,11 @@ def cancel_execution(
 def pause_execution(db: WriteStatements, execution_id: ExecutionId, by: str, now: int, effects: Effects) -> None:
     """``Paused`` at the execution's next version (``state_machine.pause`` refuses a finished or paused one, and
     nothing is written then). One state row and one log row: a run holding the execution hears of it through the
-    status its watch gets with this commit."""
-    rows = StateRows(db)
+    status its watch gets with this commit.
+
+    The row is read, never taken from the writer's known rows: another server may have paused or resumed the
+    execution since this one last wrote it, and a refusal must come from the row as it is."""
+    rows = StateRows(db, use_known=False)
     row = rows.get(execution_id)
     version, event = state_machine.pause(row, by)
     _operator_write(rows, row, version, event, now, effects)
@@ -563,8 +566,8 @@ def pause_execution(db: WriteStatements, execution_id: ExecutionId, by: str, now
 
 def unpause_execution(db: WriteStatements, execution_id: ExecutionId, by: str, now: int, effects: Effects) -> None:
     """``Unpaused`` at the execution's next version (``state_machine.unpause`` refuses one that is not paused);
-    the commit wakes the executors if it is due now."""
-    rows = StateRows(db)
+    the commit wakes the executors if it is due now. The row is read, as for ``pause_execution``."""
+    rows = StateRows(db, use_known=False)
     row = rows.get(execution_id)
     version, event = state_machine.unpause(row, by)
     _operator_write(rows, row, version, event, now, effects)

@@ -188,3 +188,23 @@ async def test_a_paused_execution_is_no_due_backlog(storage_backend: Backend) ->
         assert (await storage.gauges(T0)).executions == {(str(ACTIVITY), "Paused"): 2}  # no PendingAt left at 0
         await storage.unpause(paused, "op", T0)
         assert (await storage.gauges(T0)).executions == {(str(ACTIVITY), "PendingAt"): 1, (str(ACTIVITY), "Paused"): 1}
+
+
+async def test_a_pause_and_a_resume_through_two_servers_each_see_what_the_other_wrote(storage_backend: Backend) -> None:
+    """Each server's writer keeps the rows of its own last writes; an operator's pause or resume must be decided on
+    the row as it is, not as this server last wrote it: through A, pause; through B, resume; through A again, pause
+    (A's known row still says paused) and resume."""
+    async with storage_backend.opened() as a, storage_backend.opened() as b:
+        eid = new_id()
+        await a.create(eid, created(WORKFLOW), T0)
+        await a.pause(eid, "op", T0)  # A knows the row, paused
+        await b.unpause(eid, "op", T0 + 1)
+        await a.pause(eid, "op", T0 + 2)  # refused as "already paused" on A's known row before the fix
+        assert isinstance(await b.get_pending_state(eid), PausedState)
+        await b.get_status(eid)
+        await a.unpause(eid, "op", T0 + 3)
+        await b.pause(eid, "op", T0 + 4)
+        await a.unpause(eid, "op", T0 + 5)  # A's known row says not paused: refused as "not paused" before the fix
+        assert isinstance(await b.get_pending_state(eid), PendingAt)
+        kinds = [type(event.event).__name__ for event in (await b.get(eid)).events]
+        assert kinds == ["Created", "Paused", "Unpaused", "Paused", "Unpaused", "Paused", "Unpaused"]
