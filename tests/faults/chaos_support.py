@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -160,6 +160,8 @@ class Chaos:
     """Top-level executions with a descendant that was cancelled: they may fail (their code does not expect it)."""
     cancelled_children: set[str] = field(default_factory=set)
     delays_cancelled: int = 0
+    operator_retries: int = 0
+    """Operator calls the server answered with a retryable fault (a deadlock it gave up on) and that were sent again."""
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -514,7 +516,7 @@ def _operate(
     choice = rng.random()
     if children and choice < 0.15:
         child = rng.choice(children)
-        done = client.cancel(child)
+        done = _as_an_operator_would(lambda: client.cancel(child), chaos, f"cancel of child {child}")
         if done:
             chaos.disturbed.add(str(ExecutionId.parse(child).top_level))
             chaos.cancelled_children.add(child)
@@ -522,7 +524,7 @@ def _operate(
         return
     if delays and choice < 0.23:
         delay = rng.choice(delays)
-        done = client.cancel_delay(delay)
+        done = _as_an_operator_would(lambda: client.cancel_delay(delay), chaos, f"cancel of delay {delay}")
         chaos.delays_cancelled += done
         chaos.note(f"cancel delay {delay}: {'done' if done else 'refused'}")
         return
@@ -534,13 +536,39 @@ def _operate(
     if item.cancel_requested or item.cancel_refused:
         return
     if rng.random() < 1 / 3:
-        if client.cancel(item.execution_id):
+        if _as_an_operator_would(lambda: client.cancel(item.execution_id), chaos, f"cancel of {item.execution_id}"):
             item.cancel_requested = True
         else:
             item.cancel_refused = True
         chaos.note(f"cancel {item.execution_id} {item.ffqn}: {'done' if item.cancel_requested else 'refused'}")
         return
     _pause(rng, client, chaos, pending_unpause, item.execution_id, item.ffqn, now)
+
+
+OPERATOR_ATTEMPTS = 5
+"""How many times the driver sends an operator's call the server answered with a retryable fault."""
+
+R = TypeVar("R")
+
+
+def _as_an_operator_would(call: Callable[[], R], chaos: Chaos, what: str) -> R:
+    """``call``, sent again (after a pause) while the server answers that it could not take it now.
+
+    On PostgreSQL two servers' transactions can wait for each other's rows (seen: a cancel walking an execution's
+    tree while the other server finishes and answers its children); PostgreSQL breaks the deadlock by rolling one of
+    them back, and the group commit runs the victim again, up to ``MAX_JOB_ATTEMPTS`` times. Past that its caller
+    gets UNAVAILABLE, "retry the write", with nothing written, and an operator retries. Any other error is the
+    caller's to judge."""
+    for attempt in range(1, OPERATOR_ATTEMPTS + 1):
+        try:
+            return call()
+        except ApiError as error:
+            if not (error.reached and error.retryable) or attempt == OPERATOR_ATTEMPTS:
+                raise
+            chaos.operator_retries += 1
+            chaos.note(f"{what}: {error}; sent again")
+            time.sleep(0.3 * attempt)
+    raise AssertionError("unreachable")
 
 
 _UNFINISHED_CHILDREN = (
@@ -560,7 +588,7 @@ def _pause(
     if execution_id in chaos.paused:
         return
     try:
-        client.pause(execution_id)
+        _as_an_operator_would(lambda: client.pause(execution_id), chaos, f"pause of {execution_id}")
     except ApiError as error:
         # Finished (for good): the driver never pauses what it paused and did not resume.
         assert error.code is grpc.StatusCode.FAILED_PRECONDITION, error
@@ -576,7 +604,7 @@ def _pause(
 
 def _unpause(client: ApiClient, execution_id: str, chaos: Chaos) -> None:
     try:
-        client.unpause(execution_id)
+        _as_an_operator_would(lambda: client.unpause(execution_id), chaos, f"resume of {execution_id}")
         chaos.note(f"resume {execution_id}")
     except ApiError as error:
         # Not paused any more: only a finish clears the flag (an attempt running at the pause, or a cancel).
@@ -747,6 +775,7 @@ def check(chaos: Chaos) -> None:
         f"chaos seed {seed}: {len(chaos.submitted)} submitted, {len(final)} executions, {len(attempts)} activities"
         f" (attempts per server {[len(lines) for lines in per_server]}), {reruns} re-runs after"
         f" {len(chaos.lost_at_kills)} kills, {len(chaos.disturbed)} disturbed by a child's cancel,"
-        f" {chaos.delays_cancelled} delays cancelled (lost per kill {[len(lost) for lost in chaos.lost_at_kills]})",
+        f" {chaos.delays_cancelled} delays cancelled, {chaos.operator_retries} operator calls sent again"
+        f" (lost per kill {[len(lost) for lost in chaos.lost_at_kills]})",
         flush=True,
     )
