@@ -152,6 +152,7 @@ class PostgresCluster:
             f"unix_socket_directories='{self.socket_dir}'",
             "max_connections=200",
             "shared_buffers=64MB",
+            "log_line_prefix='%m [%p] %d '",  # the database's name: a test counts what its own database logged
         ]
         if not durable:
             settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
@@ -177,6 +178,13 @@ class PostgresCluster:
                 str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop", check=False
             )
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def deadlocks_in(self, db_name: str) -> int:
+        """How many transactions on ``db_name`` PostgreSQL has ended as deadlock victims (its log says so at once,
+        unlike its statistics views)."""
+        with contextlib.suppress(OSError):
+            return (self.root / "server.log").read_text().count(f" {db_name} ERROR:  deadlock detected")
+        return 0
 
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):

@@ -108,7 +108,9 @@ class WriteStatements(ReadStatements, Protocol):
 
     def state_rows_for_update(self, execution_ids: list[ExecutionId]) -> list[tuple[Any, ...]]:
         """As ``state_row_for_update`` for several executions in one statement: ``execution_id`` and
-        ``ROW_COLUMNS`` of each that exists, in no particular order."""
+        ``ROW_COLUMNS`` of each that exists, in no particular order. Where other writers exist, the rows are locked
+        in id order (a child's id extends its parent's, so an execution before its descendants), the one order
+        every multi-row lock of a backend takes."""
 
     def insert_state(self, values: tuple[Any, ...]) -> bool:
         """A new state row: ``INSERT_COLUMNS``; ``False``, writing nothing, if the execution exists (racing
@@ -231,19 +233,24 @@ class StateRows:
         return stored.row
 
     def preload(self, execution_ids: list[ExecutionId]) -> None:
-        """Take the rows of ``execution_ids`` the writer knows, and read (and hold) the others in one statement,
-        ahead of the operations that need them (a serial step touches its finished child and its parent). One that
-        does not exist, or the only one not known, is left to ``get``."""
-        unknown: list[ExecutionId] = []
+        """Take the rows of ``execution_ids`` from the writer's known rows if it knows them all; otherwise read (and
+        hold) them all in one statement, ahead of the operations that need them (a serial step touches its finished
+        child and its parent), which costs no more than reading the unknown one. Held in one statement, the rows
+        are locked in the one order every multi-row lock takes, not in the order the operations name them. A row
+        that does not exist is left to ``get``."""
+        db = self.db
+        known_rows: list[ExecutionRow] = []
         for execution_id in execution_ids:
-            known = self.db.known_rows.get(execution_id) if self.use_known else None
+            known = db.known_rows.get(execution_id) if self.use_known else None
             if known is None:
-                unknown.append(execution_id)
-            else:
-                row = ExecutionRow(execution_id, *known)
-                self._rows[execution_id] = _StoredRow(row, mutable_values(row), known=True)
-        if len(unknown) > 1:
-            for found in self.db.state_rows_for_update(unknown):
+                break
+            known_rows.append(ExecutionRow(execution_id, *known))
+        else:
+            for row in known_rows:
+                self._rows[row.execution_id] = _StoredRow(row, mutable_values(row), known=True)
+            return
+        if len(execution_ids) > 1:
+            for found in db.state_rows_for_update(execution_ids):
                 row = ExecutionRow(ExecutionId(found[0]), *found[1:])
                 self._rows[row.execution_id] = _StoredRow(row, mutable_values(row))
 
@@ -515,8 +522,15 @@ def cancel_execution(
     """Cancel ``execution_id`` and, breadth first, its unfinished children: each finishes as ``Cancelled`` and its
     parent gets the result as a response, as any child's end. The children are the ones its log requested (no
     index on the parent column is needed), read only for executions that were cancelled. Returns who was
-    cancelled, ``execution_id`` first; ``AlreadyFinished`` (nothing written) if it had finished."""
+    cancelled, ``execution_id`` first; ``AlreadyFinished`` (nothing written) if it had finished.
+
+    Rows are locked top-down, the order of every multi-row lock (an execution before its descendants): the
+    execution's parent, which gets its result, and the execution in one statement, then each child as the walk
+    reaches it. The execution's lock keeps new children from being added under it meanwhile."""
     rows = StateRows(db, use_known=False)
+    parent_id = execution_id.parent_id
+    if parent_id is not None:
+        rows.preload([parent_id, execution_id])
     cancelled: list[ExecutionId] = []
     queue: list[tuple[ExecutionId, str]] = [(execution_id, reason)]
     while queue:

@@ -1,14 +1,16 @@
 """Two storage instances on one database, as two servers: the contract that makes sharing a database safe.
 
 Each test opens two instances on the same database and races them: due work is locked by exactly one, a stale
-append is refused with nothing written, a child exists together with its parent's request or not at all, and a
-restarted server finds (and releases) every lock its previous process held.
+append is refused with nothing written, a child exists together with its parent's request or not at all, a
+restarted server finds (and releases) every lock its previous process held, and a cancel through one while the
+other runs the same tree waits for it rather than deadlocking with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from obelisk.concepts.events import (
     BlockedByJoinSet,
     ChildExecutionRequest,
+    FinishedState,
     JoinNext,
     JoinSetCreated,
     JoinSetRequest,
@@ -28,16 +31,19 @@ from obelisk.concepts.events import (
 )
 from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
 from obelisk.storage.interface import (
+    AlreadyFinished,
     AppendEvents,
     CreateExecution,
     ExecutionAlreadyExists,
+    ExecutionNotFound,
     Storage,
+    StorageError,
     VersionMismatch,
 )
 from obelisk.workers.outcome_events import ops_for_held_locks
 
-from .backends import Backend
-from .helpers import ACTIVITY, SEC, T0, WORKFLOW, created, new_id
+from .backends import Backend, PostgresBackend
+from .helpers import ACTIVITY, SEC, T0, WORKFLOW, created, locked_parent, new_id, serial_steps
 
 
 @contextlib.asynccontextmanager
@@ -197,3 +203,54 @@ async def test_restart_releases_every_lock(storage_backend: Backend) -> None:
         assert isinstance(await restarted.get_pending_state(other), LockedState)  # another server's: untouched
         # Released work is due again: the restarted server (or any other) locks it at once.
         assert sorted(await _lock(restarted, executor, 10, now=now)) == sorted(mine)
+
+
+async def test_a_cancel_through_one_server_waits_for_the_other_running_the_tree_never_deadlocks(
+    storage_backend: Backend,
+) -> None:
+    """B runs serial workflows step after step (each step finishes a child, tells the parent, creates the next
+    child) while A cancels them, or their running child, one after another. Before every lock took one order (an
+    execution before its descendants) and a response was inserted only under its execution's row lock, A's cancel
+    and B's steps deadlocked about once a second on PostgreSQL, each costing both servers a second's wait and the
+    victim a retry; a cancel could lose five times and fail."""
+    rng = random.Random(1)
+    async with two_servers(storage_backend) as (a, b):
+        refused_steps = 0
+
+        async def run(parent: ExecutionId) -> None:
+            nonlocal refused_steps
+            run_id = RunId.generate()
+            for step, ops in enumerate(serial_steps(parent, [JoinSetId.generate() for _ in range(40)], run_id)):
+                try:
+                    await b.write(ops, T0 + step)
+                except (StorageError, AlreadyFinished, VersionMismatch):
+                    refused_steps += 1  # cancelled under it: the run ends, as a workflow run would
+                    return
+
+        cancelled: list[ExecutionId] = []
+        for _ in range(12):
+            parents = [new_id(n) for n in range(6)]
+            for parent in parents:
+                await locked_parent(b, parent, RunId.generate())
+            runs = [asyncio.create_task(run(parent)) for parent in parents]
+            for parent in parents:
+                await asyncio.sleep(rng.uniform(0.001, 0.004))
+                target = parent if rng.random() < 0.5 else parent.child(rng.randrange(4))
+                try:
+                    await a.cancel(target, "operator", T0 + 1)
+                    cancelled.append(target)
+                except (AlreadyFinished, ExecutionNotFound):
+                    pass  # the child had finished, or had not been created yet
+            await asyncio.gather(*runs)
+        assert len(cancelled) >= 30, cancelled
+        assert refused_steps > 0  # some cancel came while its tree was running
+        for target in cancelled:
+            assert isinstance(await a.get_pending_state(target), FinishedState), target
+            unfinished = storage_backend.query(
+                "SELECT execution_id FROM execution_state WHERE execution_id > ? AND execution_id < ?"
+                " AND state <> 'Finished'",
+                (f"{target}.", f"{target}/"),
+            )
+            assert unfinished == [], f"{target} was cancelled, these children of it were not: {unfinished}"
+    if isinstance(storage_backend, PostgresBackend):
+        assert storage_backend.cluster.deadlocks_in(storage_backend.db_name) == 0

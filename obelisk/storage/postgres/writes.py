@@ -8,6 +8,9 @@ writing one database at once, under READ COMMITTED, are kept apart:
   for the first one's commit, then sees its version and fails with ``VersionMismatch``;
 * a creation inserts the state row ``ON CONFLICT DO NOTHING``: the second of two racing creations waits for the
   first, inserts nothing and fails with ``ExecutionAlreadyExists``;
+* where one statement locks several rows (a group's held updates, a job's rows read ahead), it locks them in id
+  order, which takes an execution before its descendants (a child's id extends its parent's), as a cancel walking
+  a tree down does: two servers taking the same rows do not wait for each other in a cycle that way;
 * ``lock_due`` selects due rows ``FOR UPDATE SKIP LOCKED``: a row another server is locking is skipped, not
   waited for, so each execution is locked by exactly one of them;
 * a response is stored while its execution's row is held, so response ids grow in commit order per execution,
@@ -34,8 +37,14 @@ _HISTORY_TYPE_NAMES = [t.__name__ for t in HISTORY_EVENT_TYPES]
 
 _SELECT_ROW_FOR_UPDATE = f"SELECT {ROW_COLUMNS} FROM execution_state WHERE execution_id = %s FOR UPDATE"
 _SELECT_ROWS_FOR_UPDATE = (
-    # The rows are locked in the primary key's order, whatever order the caller names them in.
-    f"SELECT execution_id, {ROW_COLUMNS} FROM execution_state WHERE execution_id = ANY(%s) FOR UPDATE"
+    # Locked in the order every multi-row lock takes (``_LOCK_ROWS``), whatever order the caller names them in.
+    f"SELECT execution_id, {ROW_COLUMNS} FROM execution_state WHERE execution_id = ANY(%s)"
+    " ORDER BY execution_id FOR UPDATE"
+)
+_LOCK_ROWS = (
+    # A child's id extends its parent's (``E_x.3`` under ``E_x``), so id order takes every ancestor before its
+    # descendants: the order of a cancel, which walks the tree down from the execution it cancels.
+    "SELECT 1 FROM execution_state WHERE execution_id = ANY(%s) ORDER BY execution_id FOR UPDATE"
 )
 _UPDATE_ROW = (
     # The row must still be at the version and response count it was read or known at (``row_cache``).
@@ -91,6 +100,14 @@ _INSERT_RESPONSES = MultiRowInsert(
     "INSERT INTO join_set_response", RESPONSE_COLUMNS, "%s", tail=" ON CONFLICT DO NOTHING", max_rows=512
 )
 """Responses in arrival order, their ids drawn in the order of the list; a duplicate skipped (6 parameters each)."""
+_INSERT_RESPONSE_HOLDING_ROW = (
+    # Written at once (no hold), a job may know its execution's row without having locked it: the row is locked
+    # first, by the same statement, so that two servers' deliveries of the same child's end (a cancel's and the
+    # child's own) wait on the row, in the order every lock takes, never on each other's index entry first.
+    "WITH held AS (SELECT 1 FROM execution_state WHERE execution_id = %s FOR UPDATE)"
+    f" INSERT INTO join_set_response ({', '.join(RESPONSE_COLUMNS)})"
+    " SELECT %s, %s, %s::bigint, %s, %s, %s FROM held ON CONFLICT DO NOTHING"
+)
 _NTH_RESPONSE_TIME = (
     "SELECT created_at FROM join_set_response WHERE execution_id = %s AND join_set_id = %s ORDER BY id"
     " LIMIT 1 OFFSET (SELECT count(*) FROM execution_log"
@@ -144,6 +161,9 @@ class PostgresWrites(PostgresReads, HoldingWrites):
         if len(updates) == 1:
             ((execution_id, values, loaded),) = updates
             return self.raw.execute(_UPDATE_ROW, (*values, execution_id, loaded[0], loaded[1])).rowcount == 1
+        # The batched UPDATE would lock its rows in whatever order its plan visits them; a cancel on another server
+        # locking the same rows in another order would make one of the two a deadlock victim.
+        self.raw.execute(_LOCK_ROWS, ([execution_id for execution_id, _, _ in updates],))
         params = [p for execution_id, values, loaded in updates for p in (execution_id, loaded[0], loaded[1], *values)]
         return self.raw.execute(_merged_update_sql(len(updates)), params).rowcount == len(updates)
 
@@ -158,6 +178,12 @@ class PostgresWrites(PostgresReads, HoldingWrites):
 
     def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
         return _INSERT_RESPONSES.run(self.raw.execute, rows)
+
+    def insert_response(self, values: tuple[Any, ...]) -> bool:
+        if self.hold.active:  # written at the group's end, after its rows were locked
+            self.hold.insert_response(values)
+            return True
+        return bool(self.raw.execute(_INSERT_RESPONSE_HOLDING_ROW, (values[0], *values)).rowcount == 1)
 
     def insert_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str, expires_at: int) -> bool:
         return self.conn.execute(_INSERT_DELAY, (execution_id, join_set_id, delay_id, expires_at)).rowcount != 0
