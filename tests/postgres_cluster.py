@@ -186,6 +186,24 @@ class PostgresCluster:
             return (self.root / "server.log").read_text().count(f" {db_name} ERROR:  deadlock detected")
         return 0
 
+    def deadlock_reports(self, db_name: str) -> list[str]:
+        """What PostgreSQL logged of each deadlock on ``db_name``: the statements that waited for each other (each
+        cut to its first 100 characters) and the lock the victim waited for."""
+        with contextlib.suppress(OSError):
+            log = (self.root / "server.log").read_text()
+            reports = []
+            for report in log.split(f" {db_name} ERROR:  deadlock detected")[1:]:
+                lines = [line.strip() for line in report.splitlines()[1:8]]
+                reports.append(
+                    "\n".join(
+                        line[:100]
+                        for line in lines
+                        if (line.startswith("Process") and ": " in line) or "CONTEXT" in line
+                    )
+                )
+            return reports
+        return []
+
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
             return "\n".join((self.root / "server.log").read_text().splitlines()[-lines:])

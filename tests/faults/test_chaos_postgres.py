@@ -159,6 +159,12 @@ def test_two_servers_on_one_postgres_database_killed_at_random_lose_corrupt_and_
     try:
         chaos = Chaos(seed, database, [server.log for server in servers])
         run_chaos(chaos, servers, random.Random(seed), fault_scale)
-        print(f"chaos seed {seed}: {database.ran_on_both()} executions were locked by both servers", flush=True)
+        print(
+            f"chaos seed {seed}: {database.ran_on_both()} executions were locked by both servers;"
+            f" PostgreSQL ended {postgres_cluster.deadlocks_in(postgres_database)} transactions as deadlock victims",
+            flush=True,
+        )
+        for report in postgres_cluster.deadlock_reports(postgres_database)[:5]:
+            print(f"deadlock:\n{report}", flush=True)
     finally:
         database.close()
