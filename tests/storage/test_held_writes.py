@@ -33,7 +33,7 @@ from obelisk.storage.interface import (
     VersionMismatch,
     WriteOp,
 )
-from obelisk.storage.multi_row import MultiRowInsert
+from obelisk.storage.multi_row import NUMBERED, MultiRowInsert
 
 from .backends import Backend
 from .helpers import LEADER, SEC, T0, created, in_one_group, locked_parent, new_id, serial_steps, writes_of
@@ -166,6 +166,24 @@ def test_a_multi_row_insert_goes_in_chunks_and_counts_what_the_database_inserted
     rows = conn.execute("SELECT k, v FROM t ORDER BY k").fetchall()
     assert rows == [("a", 1), ("b", 0), ("c", 3), ("d", 4), ("e", 5)]
     assert insert.sql(1) is insert.sql(1)  # one text per row count, kept prepared by the driver
+
+
+def test_postgresql_numbered_placeholders_run_on_across_rows_and_start_again_in_each_statement() -> None:
+    insert = MultiRowInsert("INSERT INTO t", ("k", "v"), NUMBERED, tail=" ON CONFLICT DO NOTHING", max_rows=2)
+    sent: list[tuple[str, list[Any]]] = []
+
+    class _Result:
+        rowcount = 1
+
+    def execute(sql: str, params: list[Any]) -> _Result:
+        sent.append((sql, params))
+        return _Result()
+
+    assert insert.run(execute, [("a", 1), ("b", 2), ("c", 3)]) == 2
+    assert sent == [
+        ("INSERT INTO t (k, v) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING", ["a", 1, "b", 2]),
+        ("INSERT INTO t (k, v) VALUES ($1, $2) ON CONFLICT DO NOTHING", ["c", 3]),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- on a database

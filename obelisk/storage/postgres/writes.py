@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from obelisk.concepts.events import HISTORY_EVENT_TYPES
 from obelisk.concepts.ids import ExecutionId
 from obelisk.storage.held_writes import HoldingConnection, HoldingWrites, WriteHold
-from obelisk.storage.multi_row import MultiRowInsert
+from obelisk.storage.multi_row import NUMBERED, MultiRowInsert
 from obelisk.storage.postgres.reads import Connection, PostgresReads
 from obelisk.storage.read_flow import ROW_COLUMNS, Rows
 from obelisk.storage.row_cache import RowCache
@@ -75,13 +77,19 @@ _merged_update_texts: dict[int, str] = {}
 
 def _merged_update_sql(rows: int) -> str:
     """One ``UPDATE`` of ``rows`` rows from a ``VALUES`` list, each only at its version and response count: every
-    column is written anyway (as by ``_UPDATE_ROW``), so several rows cost no more than one statement."""
+    column is written anyway (as by ``_UPDATE_ROW``), so several rows cost no more than one statement. Numbered
+    placeholders, for the ``RawCursor`` (see ``multi_row``)."""
     sql = _merged_update_texts.get(rows)
     if sql is None:
-        row = "(%s, %s::bigint, %s::bigint, " + ", ".join(f"%s::{cast}" for cast in _CASTS) + ")"
+        width = 3 + len(_CASTS)
+        casts = ["", "::bigint", "::bigint", *(f"::{cast}" for cast in _CASTS)]
+        values = ", ".join(
+            "(" + ", ".join(f"${row * width + column + 1}{cast}" for column, cast in enumerate(casts)) + ")"
+            for row in range(rows)
+        )
         sql = (
             f"UPDATE execution_state AS s SET {', '.join(f'{c} = v.{c}' for c in MUTABLE_COLUMNS)}"
-            f" FROM (VALUES {', '.join([row] * rows)})"
+            f" FROM (VALUES {values})"
             f" AS v(execution_id, loaded_version, loaded_responses, {', '.join(MUTABLE_COLUMNS)})"
             " WHERE s.execution_id = v.execution_id AND s.next_version = v.loaded_version"
             " AND s.response_count = v.loaded_responses"
@@ -90,14 +98,14 @@ def _merged_update_sql(rows: int) -> str:
     return sql
 
 
-_INSERT_EVENTS = MultiRowInsert("INSERT INTO execution_log", EVENT_COLUMNS, "%s", max_rows=64)
+_INSERT_EVENTS = MultiRowInsert("INSERT INTO execution_log", EVENT_COLUMNS, NUMBERED, max_rows=64)
 """Log rows (6 parameters each: 64 rows far below PostgreSQL's limit of 65,535 parameters)."""
 _INSERT_STATES = MultiRowInsert(
-    "INSERT INTO execution_state", INSERT_COLUMNS, "%s", tail=" ON CONFLICT (execution_id) DO NOTHING", max_rows=256
+    "INSERT INTO execution_state", INSERT_COLUMNS, NUMBERED, tail=" ON CONFLICT (execution_id) DO NOTHING", max_rows=256
 )
 """New executions, an existing one skipped (24 parameters each)."""
 _INSERT_RESPONSES = MultiRowInsert(
-    "INSERT INTO join_set_response", RESPONSE_COLUMNS, "%s", tail=" ON CONFLICT DO NOTHING", max_rows=512
+    "INSERT INTO join_set_response", RESPONSE_COLUMNS, NUMBERED, tail=" ON CONFLICT DO NOTHING", max_rows=512
 )
 """Responses in arrival order, their ids drawn in the order of the list; a duplicate skipped (6 parameters each)."""
 _INSERT_RESPONSE_HOLDING_ROW = (
@@ -137,13 +145,15 @@ class PostgresWrites(PostgresReads, HoldingWrites):
     """``write_flow.WriteStatements`` on the writer connection; within a group commit's optimistic path, the hot
     writes are held to the group's end (``held_writes``), which saves a round trip for each statement not sent."""
 
-    __slots__ = ("hold", "known_rows", "raw")
+    __slots__ = ("hold", "known_rows", "numbered", "raw")
 
     def __init__(self, conn: Connection, known_rows: RowCache) -> None:
         self.hold = WriteHold(self, len(INSERT_COLUMNS) - len(MUTABLE_COLUMNS))
         super().__init__(HoldingConnection(conn, self.hold))
         self.raw = conn
         """The connection itself: what the held writes are written through."""
+        self.numbered = psycopg.RawCursor(conn)
+        """Runs the multi-row statements, whose texts use PostgreSQL's numbered placeholders (``multi_row``)."""
         self.known_rows = known_rows
 
     def state_row_for_update(self, execution_id: ExecutionId) -> tuple[Any, ...] | None:
@@ -155,7 +165,7 @@ class PostgresWrites(PostgresReads, HoldingWrites):
         return rows
 
     def insert_states_now(self, rows: list[tuple[Any, ...]]) -> int:
-        return _INSERT_STATES.run(self.raw.execute, rows)
+        return _INSERT_STATES.run(self.numbered.execute, rows)
 
     def update_states_now(self, updates: list[tuple[ExecutionId, tuple[Any, ...], tuple[Any, ...]]]) -> bool:
         if len(updates) == 1:
@@ -165,10 +175,10 @@ class PostgresWrites(PostgresReads, HoldingWrites):
         # locking the same rows in another order would make one of the two a deadlock victim.
         self.raw.execute(_LOCK_ROWS, ([execution_id for execution_id, _, _ in updates],))
         params = [p for execution_id, values, loaded in updates for p in (execution_id, loaded[0], loaded[1], *values)]
-        return self.raw.execute(_merged_update_sql(len(updates)), params).rowcount == len(updates)
+        return self.numbered.execute(_merged_update_sql(len(updates)), params).rowcount == len(updates)
 
     def insert_events_now(self, rows: list[tuple[Any, ...]]) -> None:
-        _INSERT_EVENTS.run(self.raw.execute, rows)
+        _INSERT_EVENTS.run(self.numbered.execute, rows)
 
     def nth_response_time(self, execution_id: ExecutionId, join_set_id: str, earlier_in_batch: int) -> int | None:
         found = self.conn.execute(
@@ -177,7 +187,7 @@ class PostgresWrites(PostgresReads, HoldingWrites):
         return None if found is None else int(found[0])
 
     def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
-        return _INSERT_RESPONSES.run(self.raw.execute, rows)
+        return _INSERT_RESPONSES.run(self.numbered.execute, rows)
 
     def insert_response(self, values: tuple[Any, ...]) -> bool:
         if self.hold.active:  # written at the group's end, after its rows were locked
