@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/floor.py` without installing
 
-from bench.shootdowns import tlb_shootdowns
+from bench.shootdowns import ShootdownCount
 from obelisk.wasm.activity_wasi import build_activity_linker, new_activity_store
 from obelisk.wasm.compile_cache import ComponentLoader
 from obelisk.wasm.engine import WasmEngine
@@ -72,13 +72,14 @@ def measure(component_path: Path, cache_dir: Path) -> dict[str, float]:
             beside, busy_shootdowns = attempts(engine, linker, component, STEPS)
     finally:
         engine.stop()
-    totals = [sum(p) for p in alone[WARM_UP:]]
+    measured = alone[WARM_UP:]
+    totals = [sum(p) for p in measured]
     return {
         "step_ms": statistics.median(totals) * 1000,
         "step_min_ms": min(totals) * 1000,
-        "instantiate_ms": statistics.median(p[0] for p in alone[WARM_UP:]) * 1000,
-        "call_ms": statistics.median(p[1] for p in alone[WARM_UP:]) * 1000,
-        "free_ms": statistics.median(p[2] for p in alone[WARM_UP:]) * 1000,
+        "instantiate_ms": statistics.median(p[0] for p in measured) * 1000,
+        "call_ms": statistics.median(p[1] for p in measured) * 1000,
+        "free_ms": statistics.median(p[2] for p in measured) * 1000,
         "beside_busy_step_ms": statistics.median(sum(p) for p in beside) * 1000,
         "shootdowns_per_attempt": shootdowns,
         "beside_busy_shootdowns_per_attempt": busy_shootdowns,
@@ -88,7 +89,7 @@ def measure(component_path: Path, cache_dir: Path) -> dict[str, float]:
 def attempts(engine: WasmEngine, linker: object, component: object, count: int) -> tuple[list[Parts], float]:
     """``count`` fresh attempts: the parts of each, and the machine's TLB shootdowns per attempt (-1: unread)."""
     parts: list[Parts] = []
-    before = tlb_shootdowns()
+    shootdowns = ShootdownCount()
     for _ in range(count):
         started = time.perf_counter()
         store = new_activity_store(engine, component_id="floor", execution_id="E", env={}, deadline_seconds=10)
@@ -102,8 +103,8 @@ def attempts(engine: WasmEngine, linker: object, component: object, count: int) 
         del func, instance
         store.close()
         parts.append((instantiated - started, called - instantiated, time.perf_counter() - called))
-    after = tlb_shootdowns()
-    return parts, -1.0 if before is None or after is None else (after - before) / count
+    per_attempt = shootdowns.stop().per(count)
+    return parts, -1.0 if per_attempt is None else per_attempt
 
 
 if __name__ == "__main__":

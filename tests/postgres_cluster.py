@@ -182,9 +182,7 @@ class PostgresCluster:
     def deadlocks_in(self, db_name: str) -> int:
         """How many transactions on ``db_name`` PostgreSQL has ended as deadlock victims (its log says so at once,
         unlike its statistics views)."""
-        with contextlib.suppress(OSError):
-            return (self.root / "server.log").read_text().count(f" {db_name} ERROR:  deadlock detected")
-        return 0
+        return len(self.deadlock_reports(db_name))
 
     def deadlock_reports(self, db_name: str) -> list[str]:
         """What PostgreSQL logged of each deadlock on ``db_name``: the statements that waited for each other (each
