@@ -181,6 +181,11 @@ class HoldingWrites(RowWriter):
         if self.hold.active:
             self.hold.insert_response(values)
             return True
+        return self.insert_response_now(values)
+
+    def insert_response_now(self, values: tuple[Any, ...]) -> bool:
+        """One response written at once; ``False`` for a duplicate. A backend whose job may not hold the
+        execution's row yet (PostgreSQL) locks it first, in the same statement."""
         return self.insert_responses_now([values]) == 1
 
 

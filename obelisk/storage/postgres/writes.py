@@ -189,10 +189,9 @@ class PostgresWrites(PostgresReads, HoldingWrites):
     def insert_responses_now(self, rows: list[tuple[Any, ...]]) -> int:
         return _INSERT_RESPONSES.run(self.numbered.execute, rows)
 
-    def insert_response(self, values: tuple[Any, ...]) -> bool:
-        if self.hold.active:  # written at the group's end, after its rows were locked
-            self.hold.insert_response(values)
-            return True
+    def insert_response_now(self, values: tuple[Any, ...]) -> bool:
+        # Held, a response is written at the group's end, after its rows were locked; at once, the row may be known
+        # rather than locked (``_INSERT_RESPONSE_HOLDING_ROW``).
         return bool(self.raw.execute(_INSERT_RESPONSE_HOLDING_ROW, (values[0], *values)).rowcount == 1)
 
     def insert_delay(self, execution_id: ExecutionId, join_set_id: str, delay_id: str, expires_at: int) -> bool:
