@@ -24,10 +24,8 @@ from obelisk.api.tokens import TokenVerifier
 from obelisk.concepts.clock import Clock, SystemClock, to_micros
 from obelisk.concepts.component_id import ComponentId, ComponentType
 from obelisk.concepts.errors import ObeliskError
-from obelisk.concepts.events import UNLIMITED_RETRIES, Created
-from obelisk.concepts.ffqn import WEBHOOK_FFQN
-from obelisk.concepts.ids import ExecutionId, ExecutorId
-from obelisk.concepts.results import ExecutionFailure
+from obelisk.concepts.events import UNLIMITED_RETRIES
+from obelisk.concepts.ids import ExecutorId
 from obelisk.config import (
     ActivityConfig,
     ComponentConfig,
@@ -40,6 +38,7 @@ from obelisk.config import (
 from obelisk.config.values import parse_socket_addr
 from obelisk.database import claim_identity, open_storage
 from obelisk.executor.executor import Executor, ExecutorConfig
+from obelisk.executor.held_locks import finish_unowned_webhook_records, release_held_locks
 from obelisk.executor.identity import IdentityClaim
 from obelisk.executor.live_runs import LiveRuns
 from obelisk.executor.threads import AbandonedThreads
@@ -48,7 +47,7 @@ from obelisk.guest_log_sink import GuestLogSink
 from obelisk.registry import ComponentEntry, ComponentRegistry, ResolvedImport, RetrySettings
 from obelisk.service.components import ComponentService
 from obelisk.service.executions import ExecutionService
-from obelisk.storage.interface import ExecutionQuery, HeldLock, Storage, StorageError, WriteOp
+from obelisk.storage.interface import Storage, StorageError
 from obelisk.tracing.setup import start_tracing, stop_tracing
 from obelisk.wasm.activity_wasi import OutputForwarding
 from obelisk.wasm.compile_cache import ComponentLoader, LoadedComponent
@@ -56,7 +55,6 @@ from obelisk.wasm.engine import PoolingLimits, WasmEngine
 from obelisk.wasm.introspect import ComponentInterfaces
 from obelisk.wasm.wasi_http.policy import OperatorPolicy, load_operator_policy
 from obelisk.workers.activity import ActivitySettings, ActivityWorker
-from obelisk.workers.outcome_events import finish_ops, ops_for_held_locks
 from obelisk.workers.workflow.inline import InlineActivities, InlineActivity
 from obelisk.workers.workflow.run import BlockingStrategy, RunSettings
 from obelisk.workers.workflow.worker import WorkflowSettings, WorkflowWorker
@@ -68,8 +66,6 @@ if TYPE_CHECKING:
     from obelisk.webui.app import WebUiServer
 
 log = logging.getLogger(__name__)
-
-WEBHOOK_RECORDS_PER_WRITE = 500
 
 ACTIVITY_INFLIGHT_PER_CPU = 2
 WORKFLOW_INFLIGHT_PER_CPU = 4
@@ -305,8 +301,8 @@ class Server:
             executor_id = claim.executor_id()
             traces = start_tracing(config.otlp, storage, executor_id)
             live_runs = LiveRuns()
-            await _release_held_locks(storage, executor_id, clock, after_crash=True)
-            await _finish_unowned_webhook_records(storage, clock)
+            await release_held_locks(storage, executor_id, clock, after_crash=True)
+            await finish_unowned_webhook_records(storage, clock)
             abandoned = AbandonedThreads(SERVER_ABANDONED_THREADS_LIMIT)
             metrics = _metrics(config, storage, clock, abandoned)
             executors = [
@@ -419,7 +415,7 @@ class Server:
             guest_log_sink.install(None)
         await self.log_sink.stop()
         try:
-            await _release_held_locks(self.storage, self.executor_id, self.clock, after_crash=False)
+            await release_held_locks(self.storage, self.executor_id, self.clock, after_crash=False)
         except StorageError as error:
             log.warning("locks not released at stop (the next start releases them): %s", error)
         await stop_tracing(self.traces)
@@ -432,66 +428,6 @@ class Server:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-WEBHOOK_RECORD_LEFT_OPEN = ExecutionFailure("the server stopped before the request was answered")
-
-
-async def _release_held_locks(storage: Storage, executor_id: ExecutorId, clock: Clock, *, after_crash: bool) -> None:
-    """Give back what this server's executor id holds: at a clean stop, its runs in flight (abandoned; their late
-    writes are refused by the version check); at start, what its previous process held when it died. Either way
-    the executions are due again at once, with no retry consumed.
-
-    The webhook request records it holds are finished instead (nothing would ever run them): at start they belong
-    to requests its previous process never answered, at stop to requests whose record could not be finished when
-    they ended. Only this server's own: on a shared database, another server's records are its requests in flight,
-    or, if it died, are finished when their lock expires (see ``WebhookExecutions``)."""
-    now = clock.now_us()
-    held = await storage.held_locks(executor_id, now)
-    if not held:
-        return
-    ops: list[WriteOp] = []
-    runs: list[HeldLock] = []
-    for lock in held:
-        if await _is_webhook_record(storage, lock.execution_id):
-            ops += finish_ops(lock.execution_id, lock.version, None, WEBHOOK_RECORD_LEFT_OPEN)
-        else:
-            runs.append(lock)
-    ops += ops_for_held_locks(runs, now, after_crash=after_crash)
-    await storage.write(ops, now)
-    records = len(held) - len(runs)
-    if after_crash:
-        log.info(
-            "released %d executions and finished %d webhook request records held by this server's previous process",
-            len(runs),
-            records,
-        )
-    else:
-        log.info("released %d executions in flight and finished %d webhook request records at stop", len(runs), records)
-
-
-async def _is_webhook_record(storage: Storage, execution_id: ExecutionId) -> bool:
-    (first,) = await storage.list_events(execution_id, 0, 1)
-    return isinstance(first.event, Created) and first.event.ffqn == WEBHOOK_FFQN
-
-
-async def _finish_unowned_webhook_records(storage: Storage, clock: Clock) -> None:
-    """A webhook request's record is locked by its server from its first write, so a record that is merely pending
-    belongs to no server: it was written before records had owners, or its server released it without finishing it.
-    No request can still be answered for it: finish it, so that it does not stay pending for ever. The children
-    it started are durable and go on."""
-    query = ExecutionQuery(ffqn=WEBHOOK_FFQN, state="PendingAt", length=WEBHOOK_RECORDS_PER_WRITE)
-    finished = 0
-    while summaries := await storage.list_executions(query):
-        now = clock.now_us()
-        ops = []
-        for summary in summaries:
-            status = await storage.get_status(summary.execution_id)
-            ops += finish_ops(summary.execution_id, status.next_version, None, WEBHOOK_RECORD_LEFT_OPEN)
-        await storage.write(ops, now)
-        finished += len(summaries)
-    if finished:
-        log.info("finished %d webhook request records left open without an owner", finished)
 
 
 async def _start_webui(server: Server, listening_addr: str, tls: ServerTls | None) -> WebUiServer:

@@ -35,7 +35,7 @@ from obelisk.concepts.events import (
 from obelisk.concepts.ffqn import WEBHOOK_FFQN, Ffqn
 from obelisk.concepts.ids import ExecutionId, ExecutorId, RunId
 from obelisk.concepts.results import ExecutionFailure, Ok, Timeout
-from obelisk.server import WEBHOOK_RECORD_LEFT_OPEN
+from obelisk.executor.held_locks import WEBHOOK_RECORD_LEFT_OPEN
 from obelisk.storage.interface import AppendEvents, CreateExecution, ExecutionLog, ExecutionQuery, Storage, WriteOp
 from obelisk.storage.sqlite import SqliteStorage
 from obelisk.workers.outcome_events import MAX_CRASHES_IN_A_ROW

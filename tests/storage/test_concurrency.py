@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 import pytest
 
+from obelisk.concepts.clock import ManualClock
 from obelisk.concepts.events import (
     BlockedByJoinSet,
     ChildExecutionRequest,
@@ -29,13 +31,16 @@ from obelisk.concepts.events import (
     TemporarilyFailed,
     Unlocked,
 )
+from obelisk.concepts.ffqn import WEBHOOK_FFQN
 from obelisk.concepts.ids import ExecutionId, ExecutorId, JoinSetId, RunId
+from obelisk.executor.held_locks import finish_unowned_webhook_records, release_held_locks
 from obelisk.storage.interface import (
     AlreadyFinished,
     AppendEvents,
     CreateExecution,
     ExecutionAlreadyExists,
     ExecutionNotFound,
+    HeldLock,
     Storage,
     StorageError,
     VersionMismatch,
@@ -203,6 +208,67 @@ async def test_restart_releases_every_lock(storage_backend: Backend) -> None:
         assert isinstance(await restarted.get_pending_state(other), LockedState)  # another server's: untouched
         # Released work is due again: the restarted server (or any other) locks it at once.
         assert sorted(await _lock(restarted, executor, 10, now=now)) == sorted(mine)
+
+
+class _OtherServerActsAfterTheRead:
+    """``storage`` as the restarting server sees it, except that right after its read of what it holds, another
+    server does ``meanwhile``: the window between that read and the write that gives the locks back, forced."""
+
+    def __init__(self, storage: Storage, meanwhile: Callable[[], Awaitable[object]]) -> None:
+        self._storage = storage
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+    async def held_locks(self, executor_id: ExecutorId, now: int) -> list[HeldLock]:
+        held = await self._storage.held_locks(executor_id, now)
+        await self._meanwhile()
+        return held
+
+
+async def test_a_restart_gives_back_its_locks_though_another_server_cancels_one_of_them_meanwhile(
+    storage_backend: Backend,
+) -> None:
+    """A server restarting after a crash reads what its previous process held, then gives it back. Another server may
+    cancel one of those executions in between. Given back in one write, that one refusal failed the whole start
+    ("execution ... is already finished": seen in the PostgreSQL chaos test) and left the other locks held until
+    they expired; each is now given back on its own, and the cancelled one is left as the cancel wrote it."""
+    executor = ExecutorId.generate()
+    async with storage_backend.opened() as before_crash:
+        ids = [new_id(i) for i in range(4)]
+        await before_crash.write([CreateExecution(eid, created()) for eid in ids], T0)
+        held = await _lock(before_crash, executor, 4)
+        assert sorted(held) == sorted(ids)
+        # No release: the process "dies" here.
+
+    victim = ids[1]
+    now = T0 + SEC
+    async with two_servers(storage_backend) as (restarted, other):
+        seen = _OtherServerActsAfterTheRead(restarted, lambda: other.cancel(victim, "cancelled by an operator", now))
+        await release_held_locks(cast(Storage, seen), executor, ManualClock(now), after_crash=True)
+
+        assert await restarted.held_locks(executor, now) == []
+        assert isinstance(await restarted.get_pending_state(victim), FinishedState)
+        for eid in ids:
+            if eid == victim:
+                continue
+            assert await restarted.get_pending_state(eid) == PendingAt(now)
+            event = (await restarted.get(eid)).events[-1].event
+            assert isinstance(event, Unlocked) and event.after_crash
+
+
+async def test_servers_starting_together_finish_each_unowned_webhook_record_once(storage_backend: Backend) -> None:
+    """Every server finishes, at its start, the webhook request records no server owns. Two starting together read
+    the same records; whichever writes second is refused for those, and must start all the same."""
+    async with two_servers(storage_backend) as (a, b):
+        records = [new_id(i) for i in range(30)]
+        await a.write([CreateExecution(eid, created(WEBHOOK_FFQN)) for eid in records], T0)
+        clock = ManualClock(T0 + SEC)
+        await asyncio.gather(finish_unowned_webhook_records(a, clock), finish_unowned_webhook_records(b, clock))
+        for eid in records:
+            events = [e.event for e in (await a.get(eid)).events]
+            assert [type(e).__name__ for e in events] == ["Created", "Finished"], events
 
 
 async def test_a_cancel_through_one_server_waits_for_the_other_running_the_tree_never_deadlocks(
