@@ -17,6 +17,7 @@ import contextlib
 import glob
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
@@ -153,6 +154,7 @@ class PostgresCluster:
             "max_connections=200",
             "shared_buffers=64MB",
             "log_line_prefix='%m [%p] %d '",  # the database's name: a test counts what its own database logged
+            "log_lock_waits=on",  # every lock wait longer than deadlock_timeout (1 s), with how long it lasted
         ]
         if not durable:
             settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
@@ -200,6 +202,15 @@ class PostgresCluster:
                     )
                 )
             return reports
+        return []
+
+    def long_lock_waits(self, db_name: str) -> list[float]:
+        """Milliseconds of each lock wait on ``db_name`` that outlasted ``deadlock_timeout`` and then got its lock (a
+        deadlock's victim gets none): what stalled a transaction without a deadlock."""
+        with contextlib.suppress(OSError):
+            log = (self.root / "server.log").read_text()
+            pattern = re.compile(rf" {re.escape(db_name)} LOG:  process \d+ acquired .* after ([0-9.]+) ms")
+            return [float(match.group(1)) for match in pattern.finditer(log)]
         return []
 
     def log_tail(self, lines: int = 30) -> str:

@@ -791,7 +791,7 @@ def check(chaos: Chaos) -> None:
     print(
         f"chaos seed {seed}: {len(chaos.submitted)} submitted, {len(final)} executions, {len(attempts)} activities"
         f" (attempts per server {[len(lines) for lines in per_server]}), {reruns} re-runs after"
-        f" {len(chaos.lost_at_kills)} kills ({timed_out_reruns} of them after a timeout),"
+        f" {len(chaos.lost_at_kills)} kills ({timed_out_reruns} of them by activities that also timed out),"
         f" {len(chaos.disturbed)} disturbed by a child's cancel,"
         f" {chaos.delays_cancelled} delays cancelled, {chaos.operator_retries} operator calls sent again"
         f" (lost per kill {[len(lost) for lost in chaos.lost_at_kills]})",

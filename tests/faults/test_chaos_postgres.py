@@ -159,12 +159,16 @@ def test_two_servers_on_one_postgres_database_killed_at_random_lose_corrupt_and_
     try:
         chaos = Chaos(seed, database, [server.log for server in servers])
         run_chaos(chaos, servers, random.Random(seed), fault_scale)
+        print(f"chaos seed {seed}: {database.ran_on_both()} executions were locked by both servers", flush=True)
+    finally:
+        # Also when the run failed: a stall of the database's commits is the first thing to rule out.
+        waits = postgres_cluster.long_lock_waits(postgres_database)
         print(
-            f"chaos seed {seed}: {database.ran_on_both()} executions were locked by both servers;"
-            f" PostgreSQL ended {postgres_cluster.deadlocks_in(postgres_database)} transactions as deadlock victims",
+            f"chaos seed {seed}: PostgreSQL ended {postgres_cluster.deadlocks_in(postgres_database)} transactions as"
+            f" deadlock victims; {len(waits)} lock waits outlasted 1 s"
+            + (f" (longest {max(waits) / 1000:.1f} s)" if waits else ""),
             flush=True,
         )
         for report in postgres_cluster.deadlock_reports(postgres_database)[:5]:
             print(f"deadlock:\n{report}", flush=True)
-    finally:
         database.close()
