@@ -189,33 +189,29 @@ class PostgresCluster:
     def deadlock_reports(self, db_name: str) -> list[str]:
         """What PostgreSQL logged of each deadlock on ``db_name``: the statements that waited for each other (each
         cut to its first 100 characters) and the lock the victim waited for."""
-        with contextlib.suppress(OSError):
-            log = (self.root / "server.log").read_text()
-            reports = []
-            for report in log.split(f" {db_name} ERROR:  deadlock detected")[1:]:
-                lines = [line.strip() for line in report.splitlines()[1:8]]
-                reports.append(
-                    "\n".join(
-                        line[:100]
-                        for line in lines
-                        if (line.startswith("Process") and ": " in line) or "CONTEXT" in line
-                    )
+        reports = []
+        for report in self._server_log().split(f" {db_name} ERROR:  deadlock detected")[1:]:
+            lines = [line.strip() for line in report.splitlines()[1:8]]
+            reports.append(
+                "\n".join(
+                    line[:100] for line in lines if (line.startswith("Process") and ": " in line) or "CONTEXT" in line
                 )
-            return reports
-        return []
+            )
+        return reports
 
     def long_lock_waits(self, db_name: str) -> list[float]:
         """Milliseconds of each lock wait on ``db_name`` that outlasted ``deadlock_timeout`` and then got its lock (a
         deadlock's victim gets none): what stalled a transaction without a deadlock."""
-        with contextlib.suppress(OSError):
-            log = (self.root / "server.log").read_text()
-            pattern = re.compile(rf" {re.escape(db_name)} LOG:  process \d+ acquired .* after ([0-9.]+) ms")
-            return [float(match.group(1)) for match in pattern.finditer(log)]
-        return []
+        pattern = re.compile(rf" {re.escape(db_name)} LOG:  process \d+ acquired .* after ([0-9.]+) ms")
+        return [float(match.group(1)) for match in pattern.finditer(self._server_log())]
 
     def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self._server_log().splitlines()[-lines:])
+
+    def _server_log(self) -> str:
+        """The cluster's log so far; empty if it was never written (a failed start) or is gone (stopped)."""
         with contextlib.suppress(OSError):
-            return "\n".join((self.root / "server.log").read_text().splitlines()[-lines:])
+            return (self.root / "server.log").read_text()
         return ""
 
 

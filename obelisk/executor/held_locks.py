@@ -59,7 +59,7 @@ async def release_held_locks(storage: Storage, executor_id: ExecutorId, clock: C
         else:
             ops = ops_for_held_locks([lock], now, after_crash=after_crash)
         writes.append((lock.execution_id, ops))
-    moved_on = set(await _write_each(storage, writes, now))
+    moved_on = await _write_each(storage, writes, now)
     for execution_id in sorted(moved_on):
         log.info("%s: not given back: another server moved it on meanwhile", execution_id)
     released = len(held) - len(records | moved_on)
@@ -94,7 +94,7 @@ async def finish_unowned_webhook_records(storage: Storage, clock: Clock) -> None
             status = await storage.get_status(summary.execution_id)
             ops = finish_ops(summary.execution_id, status.next_version, None, WEBHOOK_RECORD_LEFT_OPEN)
             writes.append((summary.execution_id, ops))
-        moved_on = set(await _write_each(storage, writes, now))
+        moved_on = await _write_each(storage, writes, now)
         finished += len(writes) - len(moved_on)
         if len(moved_on) == len(writes) and moved_on == refused_before:
             break  # the same records refused twice in a row: another writer keeps them, they are not ours to finish
@@ -105,15 +105,15 @@ async def finish_unowned_webhook_records(storage: Storage, clock: Clock) -> None
 
 async def _write_each(
     storage: Storage, writes: Sequence[tuple[ExecutionId, list[WriteOp]]], now: int
-) -> list[ExecutionId]:
+) -> set[ExecutionId]:
     """Each execution's ops as a write of its own, all at once: the executions another writer moved on meanwhile
     (returned) are refused alone. Any other failure is raised once every write has ended."""
     outcomes = await asyncio.gather(*(storage.write(ops, now) for _, ops in writes), return_exceptions=True)
-    moved_on: list[ExecutionId] = []
+    moved_on: set[ExecutionId] = set()
     failure: BaseException | None = None
     for (execution_id, _), outcome in zip(writes, outcomes, strict=True):
         if isinstance(outcome, MOVED_ON):
-            moved_on.append(execution_id)
+            moved_on.add(execution_id)
         elif isinstance(outcome, BaseException) and failure is None:
             failure = outcome
     if failure is not None:

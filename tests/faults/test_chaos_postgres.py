@@ -163,12 +163,12 @@ def test_two_servers_on_one_postgres_database_killed_at_random_lose_corrupt_and_
     finally:
         # Also when the run failed: a stall of the database's commits is the first thing to rule out.
         waits = postgres_cluster.long_lock_waits(postgres_database)
+        deadlocks = postgres_cluster.deadlock_reports(postgres_database)
         print(
-            f"chaos seed {seed}: PostgreSQL ended {postgres_cluster.deadlocks_in(postgres_database)} transactions as"
-            f" deadlock victims; {len(waits)} lock waits outlasted 1 s"
-            + (f" (longest {max(waits) / 1000:.1f} s)" if waits else ""),
+            f"chaos seed {seed}: PostgreSQL ended {len(deadlocks)} transactions as deadlock victims;"
+            f" {len(waits)} lock waits outlasted 1 s" + (f" (longest {max(waits) / 1000:.1f} s)" if waits else ""),
             flush=True,
         )
-        for report in postgres_cluster.deadlock_reports(postgres_database)[:5]:
+        for report in deadlocks[:5]:
             print(f"deadlock:\n{report}", flush=True)
         database.close()
